@@ -1,0 +1,329 @@
+//! GPU kernels: one file per op family, each with its `Variant` types (the pipeline-cache key
+//! and the only input to shader generation), its `#[repr(C)]` params mirroring the WGSL
+//! `Params` struct, and its lowering from a node to dispatches. [`GpuLowering`] matches the
+//! closed `Op` enum exhaustively.
+
+pub mod conv;
+pub mod elementwise;
+pub mod layout;
+pub mod matmul;
+pub mod norm;
+pub mod pool;
+pub mod reduce;
+
+use super::shaders::{self, Prelude, ShaderFile};
+use crate::ir::Op;
+use crate::plan::{KernelInfo, LowerCx, Lowered, Lowering, Operand};
+use crate::tensor::DType;
+
+/// A WGSL element type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GpuType {
+    F32,
+    F16,
+    I32,
+    U32,
+}
+
+impl GpuType {
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            GpuType::F32 => "f32",
+            GpuType::F16 => "f16",
+            GpuType::I32 => "i32",
+            GpuType::U32 => "u32",
+        }
+    }
+
+    /// The storage type of a dtype for arithmetic kernels (bool is stored as u32).
+    pub fn of(d: DType, f16: bool) -> Result<GpuType, String> {
+        Ok(match d {
+            DType::F32 => GpuType::F32,
+            DType::F16 if f16 => GpuType::F16,
+            DType::I32 => GpuType::I32,
+            DType::U32 | DType::Bool => GpuType::U32,
+            d => return Err(format!("{d} tensors have no GPU arithmetic kernel yet")),
+        })
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, GpuType::F32 | GpuType::F16)
+    }
+}
+
+/// The element as raw bits, for data-movement kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ElemBits {
+    B32,
+    B64,
+}
+
+impl ElemBits {
+    pub fn of(d: DType) -> Result<ElemBits, String> {
+        match d {
+            DType::Bool => Ok(ElemBits::B32),
+            d if d.bits() == 32 => Ok(ElemBits::B32),
+            d if d.bits() == 64 && d != DType::Complex64 => Ok(ElemBits::B64),
+            d => Err(format!(
+                "moving {d} tensors on the GPU is not supported yet"
+            )),
+        }
+    }
+    pub fn wgsl(self) -> &'static str {
+        match self {
+            ElemBits::B32 => "u32",
+            ElemBits::B64 => "vec2<u32>",
+        }
+    }
+}
+
+/// Every kernel variant. Hash + Eq: the pipeline-cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KernelKey {
+    Unary(elementwise::UnaryVariant),
+    Binary(elementwise::BinaryVariant),
+    MatMul(matmul::MatMulVariant),
+    Conv2d(conv::ConvVariant),
+    Depthwise(conv::ConvVariant),
+    Pool2d(pool::PoolVariant),
+    Reduce(reduce::ReduceVariant),
+    Softmax(norm::SoftmaxVariant),
+    BatchNorm(norm::NormVariant),
+    Lrn(norm::NormVariant),
+    Copy(layout::CopyVariant),
+    Gather(layout::GatherVariant),
+}
+
+impl KernelKey {
+    pub fn file(&self) -> &'static ShaderFile {
+        match self {
+            KernelKey::Unary(_) => &shaders::UNARY,
+            KernelKey::Binary(v) if v.op_is_bitwise() => &shaders::BITWISE,
+            KernelKey::Binary(_) => &shaders::BINARY,
+            KernelKey::MatMul(_) => &shaders::MATMUL,
+            KernelKey::Conv2d(_) => &shaders::CONV2D,
+            KernelKey::Depthwise(_) => &shaders::DEPTHWISE,
+            KernelKey::Pool2d(_) => &shaders::POOL2D,
+            KernelKey::Reduce(_) => &shaders::REDUCE,
+            KernelKey::Softmax(_) => &shaders::SOFTMAX,
+            KernelKey::BatchNorm(_) => &shaders::BATCHNORM,
+            KernelKey::Lrn(_) => &shaders::LRN,
+            KernelKey::Copy(_) => &shaders::COPY,
+            KernelKey::Gather(_) => &shaders::GATHER,
+        }
+    }
+
+    pub fn prelude(&self) -> Prelude {
+        let mut p = Prelude::default();
+        match self {
+            KernelKey::Unary(v) => v.prelude(&mut p),
+            KernelKey::Binary(v) => v.prelude(&mut p),
+            KernelKey::MatMul(v) => v.prelude(&mut p),
+            KernelKey::Conv2d(v) | KernelKey::Depthwise(v) => v.prelude(&mut p),
+            KernelKey::Pool2d(v) => v.prelude(&mut p),
+            KernelKey::Reduce(v) => v.prelude(&mut p),
+            KernelKey::Softmax(v) => v.prelude(&mut p),
+            KernelKey::BatchNorm(v) | KernelKey::Lrn(v) => v.prelude(&mut p),
+            KernelKey::Copy(v) => v.prelude(&mut p),
+            KernelKey::Gather(v) => v.prelude(&mut p),
+        }
+        p
+    }
+
+    /// The composed WGSL source of this variant.
+    pub fn source(&self) -> String {
+        self.prelude().compose(self.file())
+    }
+
+    /// Storage bindings before the uniform (must match the file's declarations).
+    pub fn storage_bindings(&self) -> u32 {
+        match self {
+            KernelKey::Unary(_)
+            | KernelKey::Pool2d(_)
+            | KernelKey::Reduce(_)
+            | KernelKey::Softmax(_) => 2,
+            KernelKey::Lrn(_) | KernelKey::Copy(_) => 2,
+            KernelKey::Binary(_) | KernelKey::Gather(_) => 3,
+            KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 4,
+            KernelKey::BatchNorm(_) => 6,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        let s = format!("{self:?}");
+        s.replace(['(', ')', '{', '}', ',', ':'], " ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("_")
+            .to_lowercase()
+    }
+
+    /// A representative set of variants covering every shader, op code and type the lowering
+    /// can produce (used by the naga validation tests).
+    pub fn all_variants() -> Vec<KernelKey> {
+        let mut v = Vec::new();
+        v.extend(elementwise::variants().into_iter());
+        v.extend(matmul::variants());
+        v.extend(conv::variants());
+        v.extend(pool::variants());
+        v.extend(reduce::variants());
+        v.extend(norm::variants());
+        v.extend(layout::variants());
+        v
+    }
+}
+
+/// A lowered GPU dispatch: the variant, its params bytes and its workgroup grid.
+#[derive(Clone, Debug)]
+pub struct GpuKernel {
+    pub key: KernelKey,
+    pub params: Vec<u8>,
+    pub grid: [u32; 3],
+}
+
+impl KernelInfo for GpuKernel {
+    fn label(&self) -> String {
+        self.key.label()
+    }
+}
+
+impl GpuKernel {
+    pub fn new<P: bytemuck::Pod>(key: KernelKey, params: &P, grid: [u32; 3]) -> GpuKernel {
+        GpuKernel {
+            key,
+            params: bytemuck::bytes_of(params).to_vec(),
+            grid,
+        }
+    }
+}
+
+/// Params structs expose their field offsets, checked against the WGSL struct by naga.
+pub trait ParamsLayout: bytemuck::Pod {
+    /// (field name, byte offset) in declaration order.
+    fn fields() -> Vec<(&'static str, usize)>;
+}
+
+/// Declares a `#[repr(C)]` Pod params struct mirroring a WGSL `Params` struct.
+#[macro_export]
+macro_rules! gpu_params {
+    ($(#[$m:meta])* $name:ident { $($f:ident : $t:ty),* $(,)? }) => {
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct $name { $(pub $f: $t),* }
+        impl $crate::backend::wgpu::kernels::ParamsLayout for $name {
+            fn fields() -> Vec<(&'static str, usize)> {
+                vec![$((stringify!($f), std::mem::offset_of!($name, $f))),*]
+            }
+        }
+    };
+}
+
+/// Up to 8 dims packed as WGSL `array<vec4<u32>, 2>`.
+pub type Dims8 = [[u32; 4]; 2];
+/// Up to 8 signed values as WGSL `array<vec4<i32>, 2>`.
+pub type IDims8 = [[i32; 4]; 2];
+
+pub fn dims8(v: &[usize]) -> Result<Dims8, String> {
+    if v.len() > 8 {
+        return Err(format!(
+            "rank {} exceeds the GPU kernels' limit of 8",
+            v.len()
+        ));
+    }
+    let mut d = [[0u32; 4]; 2];
+    for (i, &x) in v.iter().enumerate() {
+        d[i / 4][i % 4] = u32_of(x)?;
+    }
+    Ok(d)
+}
+
+pub fn idims8(v: &[isize]) -> Result<IDims8, String> {
+    if v.len() > 8 {
+        return Err(format!(
+            "rank {} exceeds the GPU kernels' limit of 8",
+            v.len()
+        ));
+    }
+    let mut d = [[0i32; 4]; 2];
+    for (i, &x) in v.iter().enumerate() {
+        d[i / 4][i % 4] = i32::try_from(x).map_err(|_| format!("stride {x} exceeds 32 bits"))?;
+    }
+    Ok(d)
+}
+
+pub fn u32_of(x: usize) -> Result<u32, String> {
+    u32::try_from(x).map_err(|_| format!("size {x} exceeds the GPU kernels' 32-bit indexing"))
+}
+
+/// Workgroups for `n` invocations of `wg` threads, spilling into y beyond 65535.
+pub fn grid_1d(n: usize, wg: u32) -> [u32; 3] {
+    let groups = n.div_ceil(wg as usize).max(1);
+    if groups <= 65535 {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(65535);
+        [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+/// Workgroups for `n` workgroup-sized items (one workgroup each), spilling into y.
+pub fn grid_groups(n: usize) -> [u32; 3] {
+    grid_1d(n, 1)
+}
+
+/// The GPU backend's lowering.
+pub struct GpuLowering {
+    pub f16: bool,
+}
+
+impl GpuLowering {
+    pub fn ty(&self, o: &Operand) -> Result<GpuType, String> {
+        GpuType::of(o.dtype, self.f16)
+    }
+}
+
+impl Lowering for GpuLowering {
+    type Kernel = GpuKernel;
+
+    fn storage_bytes(&self, dtype: DType, n: usize) -> u64 {
+        match dtype {
+            DType::Bool => 4 * n as u64,
+            d => d.storage_bytes(n) as u64,
+        }
+    }
+
+    fn lower(&self, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+        match &cx.node.op {
+            Op::Unary(u) => elementwise::lower_unary(self, cx, u),
+            Op::Binary(b) => elementwise::lower_binary(self, cx, b.op),
+            Op::Variadic(v) => elementwise::lower_variadic(self, cx, v),
+            Op::Clip(c) => elementwise::lower_clip(self, cx, c),
+            Op::Cast(_) => elementwise::lower_cast(self, cx),
+            Op::Where(_) => Err("Where has no GPU kernel yet".into()),
+            Op::MatMul(_) => matmul::lower_matmul(self, cx),
+            Op::Gemm(g) => matmul::lower_gemm(self, cx, g),
+            Op::Conv(c) => conv::lower_conv(self, cx, c),
+            Op::Pool(p) => pool::lower_pool(self, cx, p),
+            Op::GlobalPool(p) => reduce::lower_global_pool(self, cx, p),
+            Op::Reduce(r) => reduce::lower_reduce(self, cx, r),
+            Op::ArgReduce(_) => Err("ArgMax/ArgMin have no GPU kernel yet (int64 output)".into()),
+            Op::BatchNorm(b) => norm::lower_batchnorm(self, cx, b),
+            Op::Lrn(l) => norm::lower_lrn(self, cx, l),
+            Op::Softmax(s) => norm::lower_softmax(self, cx, s),
+            // Aliases are planned without a kernel; one reaches here only when its output
+            // cannot share storage (e.g. Dropout with a mask).
+            Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) => layout::lower_copy_all(cx),
+            Op::Dropout(_) => Err("Dropout with a mask output has no GPU kernel yet".into()),
+            Op::Transpose(t) => layout::lower_transpose(cx, t),
+            Op::Concat(c) => layout::lower_concat(cx, c),
+            Op::Split(s) => layout::lower_split(cx, s),
+            Op::Slice(s) => layout::lower_slice(cx, s),
+            Op::Gather(g) => layout::lower_gather(cx, g),
+            Op::Expand(_) => layout::lower_expand(cx),
+            Op::Shape(_) | Op::Size(_) | Op::ConstantOfShape(_) | Op::Range(_) => {
+                Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
+            }
+        }
+    }
+}

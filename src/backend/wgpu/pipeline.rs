@@ -1,0 +1,111 @@
+//! Compute pipelines and bind-group layouts. Layouts are explicit: `n` read-write storage
+//! buffers at bindings `0..n` (inputs, then outputs) and one uniform at binding `n` — storage
+//! is read-write even for inputs so that slices of one arena can be bound together. Pipelines
+//! are cached by [`KernelKey`]; creation runs inside error scopes that name the kernel.
+
+use super::kernels::KernelKey;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct PipelineCache {
+    layouts: Mutex<HashMap<u32, Arc<(::wgpu::BindGroupLayout, ::wgpu::PipelineLayout)>>>,
+    pipelines: Mutex<HashMap<KernelKey, Arc<::wgpu::ComputePipeline>>>,
+    created: std::sync::atomic::AtomicUsize,
+}
+
+impl PipelineCache {
+    /// The layout for `n` storage bindings plus one uniform.
+    pub fn layout(
+        &self,
+        device: &::wgpu::Device,
+        n: u32,
+    ) -> Arc<(::wgpu::BindGroupLayout, ::wgpu::PipelineLayout)> {
+        self.layouts
+            .lock()
+            .unwrap()
+            .entry(n)
+            .or_insert_with(|| {
+                let mut entries: Vec<::wgpu::BindGroupLayoutEntry> = (0..n)
+                    .map(|i| ::wgpu::BindGroupLayoutEntry {
+                        binding: i,
+                        visibility: ::wgpu::ShaderStages::COMPUTE,
+                        ty: ::wgpu::BindingType::Buffer {
+                            ty: ::wgpu::BufferBindingType::Storage { read_only: false },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect();
+                entries.push(::wgpu::BindGroupLayoutEntry {
+                    binding: n,
+                    visibility: ::wgpu::ShaderStages::COMPUTE,
+                    ty: ::wgpu::BindingType::Buffer {
+                        ty: ::wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+                let bgl = device.create_bind_group_layout(&::wgpu::BindGroupLayoutDescriptor {
+                    label: Some(&format!("storage{n}+uniform")),
+                    entries: &entries,
+                });
+                let pl = device.create_pipeline_layout(&::wgpu::PipelineLayoutDescriptor {
+                    label: Some(&format!("storage{n}+uniform")),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+                Arc::new((bgl, pl))
+            })
+            .clone()
+    }
+
+    /// The pipeline for `key`, compiled on first use.
+    pub fn get(
+        &self,
+        device: &::wgpu::Device,
+        key: &KernelKey,
+    ) -> Result<Arc<::wgpu::ComputePipeline>> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(key) {
+            return Ok(p.clone());
+        }
+        let layout = self.layout(device, key.storage_bindings());
+        let source = key.source();
+        let label = key.label();
+        let scope = device.push_error_scope(::wgpu::ErrorFilter::Validation);
+        let module = device.create_shader_module(::wgpu::ShaderModuleDescriptor {
+            label: Some(&label),
+            source: ::wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let pipeline = device.create_compute_pipeline(&::wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
+            layout: Some(&layout.1),
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Kernel {
+                kernel: label,
+                reason: e.to_string(),
+            });
+        }
+        self.created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = Arc::new(pipeline);
+        self.pipelines
+            .lock()
+            .unwrap()
+            .insert(key.clone(), p.clone());
+        Ok(p)
+    }
+
+    /// How many pipelines were compiled so far.
+    pub fn created(&self) -> usize {
+        self.created.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

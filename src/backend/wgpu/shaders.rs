@@ -1,0 +1,111 @@
+//! The shader table: every `.wgsl` file under `shaders/`, embedded with `include_str!`, and
+//! the generated prelude that specializes a file into a variant (`enable f16;`, type aliases,
+//! op-code and flag constants). Sources are never templated per op or per shape. [`validate`]
+//! runs naga's WGSL front end and validator, so every variant is checked without a device.
+
+use std::fmt::Write;
+
+/// One shader file.
+#[derive(Debug)]
+pub struct ShaderFile {
+    /// Path under `shaders/` without the extension (`elementwise/unary`).
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+macro_rules! shader_files {
+    ($($id:ident => $path:literal),* $(,)?) => {
+        $(pub static $id: ShaderFile = ShaderFile {
+            name: $path,
+            source: include_str!(concat!("../../../shaders/", $path, ".wgsl")),
+        };)*
+        /// Every shader file.
+        pub static ALL: &[&ShaderFile] = &[$(&$id),*];
+    };
+}
+
+shader_files! {
+    UNARY => "elementwise/unary",
+    BINARY => "elementwise/binary",
+    BITWISE => "elementwise/bitwise",
+    MATMUL => "matmul/matmul",
+    CONV2D => "conv/conv2d",
+    DEPTHWISE => "conv/depthwise",
+    POOL2D => "pool/pool2d",
+    REDUCE => "reduce/reduce",
+    SOFTMAX => "norm/softmax",
+    BATCHNORM => "norm/batchnorm",
+    LRN => "norm/lrn",
+    COPY => "layout/copy",
+    GATHER => "layout/gather",
+}
+
+/// Helpers appended to every shader.
+pub static COMMON: &str = include_str!("../../../shaders/common.wgsl");
+
+/// The generated head of a shader variant.
+#[derive(Clone, Debug, Default)]
+pub struct Prelude {
+    f16: bool,
+    lines: Vec<String>,
+}
+
+impl Prelude {
+    /// `alias NAME = ty;` (enables f16 when needed).
+    pub fn alias(&mut self, name: &str, wgsl_type: &str) -> &mut Self {
+        if wgsl_type.contains("f16") {
+            self.f16 = true;
+        }
+        self.lines.push(format!("alias {name} = {wgsl_type};"));
+        self
+    }
+    /// `const NAME: u32 = v;`
+    pub fn u32(&mut self, name: &str, v: u32) -> &mut Self {
+        self.lines.push(format!("const {name}: u32 = {v}u;"));
+        self
+    }
+    /// `const NAME: bool = v;`
+    pub fn bool(&mut self, name: &str, v: bool) -> &mut Self {
+        self.lines.push(format!("const {name}: bool = {v};"));
+        self
+    }
+    /// One `const PREFIX_NAME: u32` per enum variant, from `Debug` names and discriminants.
+    pub fn codes<E: std::fmt::Debug + Copy>(
+        &mut self,
+        prefix: &str,
+        all: &[E],
+        code: impl Fn(E) -> u32,
+    ) -> &mut Self {
+        for &e in all {
+            let name = format!("{prefix}_{e:?}").to_uppercase();
+            self.u32(&name, code(e));
+        }
+        self
+    }
+
+    /// The full source: prelude, common helpers, then the file.
+    pub fn compose(&self, file: &ShaderFile) -> String {
+        let mut s = String::new();
+        if self.f16 {
+            s.push_str("enable f16;\n");
+        }
+        for l in &self.lines {
+            let _ = writeln!(s, "{l}");
+        }
+        s.push_str(COMMON);
+        s.push('\n');
+        s.push_str(file.source);
+        s
+    }
+}
+
+/// Parses and validates WGSL with naga; returns the module for reflection.
+pub fn validate(source: &str) -> Result<naga::Module, String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    let mut v = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    );
+    v.validate(&module).map_err(|e| e.emit_to_string(source))?;
+    Ok(module)
+}

@@ -1,0 +1,623 @@
+//! The `onnx-wgpu` command line.
+//!
+//! - no arguments: run the embedded default model on the best backend;
+//! - `run MODEL`: run a model on given or generated inputs;
+//! - `info MODEL`: inputs, outputs, opsets, op histogram, unsupported ops, and the plan;
+//! - `test PATH…`: the headless conformance runner over ONNX backend-test folders.
+//!
+//! Errors print one line to stderr and exit with status 1 (2 for bad usage).
+
+use clap::{Args, Parser, Subcommand};
+use onnx_wgpu::embedded::Rng;
+use onnx_wgpu::onnx::proto::ModelProto;
+use onnx_wgpu::testing::{self, Outcome, Tolerance};
+use onnx_wgpu::{Backend, DType, Dim, Error, Session, Tensor};
+use prost::Message;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "onnx-wgpu",
+    version,
+    about = "Run ONNX models on the GPU through wgpu (or on the CPU)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a model and print its outputs.
+    Run(RunArgs),
+    /// Describe a model: inputs, outputs, opsets, ops, and (with --plan) the execution plan.
+    Info(InfoArgs),
+    /// Run ONNX backend-test case folders and compare with their expected outputs.
+    Test(TestArgs),
+}
+
+#[derive(Args)]
+struct DimArgs {
+    /// Size of a symbolic dim, as NAME=N (repeatable).
+    #[arg(long = "dim", value_name = "NAME=N")]
+    dims: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    model: PathBuf,
+    /// An input from a .npy file, as NAME=FILE.npy (repeatable); others get seeded random data.
+    #[arg(long = "input", value_name = "NAME=FILE")]
+    inputs: Vec<String>,
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    #[command(flatten)]
+    dims: DimArgs,
+    /// Write each output as OUTPUT_NAME.npy into this folder.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Timed runs after the first.
+    #[arg(long, default_value_t = 3)]
+    iterations: usize,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    model: PathBuf,
+    /// Print the execution plan: steps, kernels, buffers and peak memory.
+    #[arg(long)]
+    plan: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    #[command(flatten)]
+    dims: DimArgs,
+}
+
+#[derive(Args)]
+struct TestArgs {
+    /// Case folders, or folders holding case folders at any depth.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// Relative tolerance for float outputs (16-bit floats use 10×/20×).
+    #[arg(long, default_value_t = 1e-3)]
+    rtol: f64,
+    /// Absolute tolerance for float outputs.
+    #[arg(long, default_value_t = 1e-4)]
+    atol: f64,
+    /// Only cases whose name contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Write per-case results as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the names of passing cases, one per line.
+    #[arg(long, value_name = "FILE")]
+    write_passing: Option<PathBuf>,
+    /// Print only failures and the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = std::panic::catch_unwind(|| match cli.command {
+        None => run_default(),
+        Some(Command::Run(a)) => cmd_run(a),
+        Some(Command::Info(a)) => cmd_info(a),
+        Some(Command::Test(a)) => cmd_test(a),
+    });
+    match r {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("error: {}", one_line(&e.to_string()));
+            ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!("error: internal error (a bug): the command panicked");
+            ExitCode::from(70)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn parse_kv(s: &str, what: &str) -> Result<(String, String), Error> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| Error::Usage(format!("{what} must look like NAME=VALUE, got '{s}'")))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn dim_map(d: &DimArgs) -> Result<HashMap<String, usize>, Error> {
+    d.dims
+        .iter()
+        .map(|s| {
+            let (k, v) = parse_kv(s, "--dim")?;
+            let n = v
+                .parse()
+                .map_err(|_| Error::Usage(format!("--dim {k}: '{v}' is not a size")))?;
+            Ok((k, n))
+        })
+        .collect()
+}
+
+/// Concrete input shapes from declared dims and `--dim` values.
+fn input_shapes(s: &Session, dims: &HashMap<String, usize>) -> Result<Vec<Vec<usize>>, Error> {
+    s.inputs()
+        .iter()
+        .map(|i| {
+            i.dims
+                .iter()
+                .enumerate()
+                .map(|(k, d)| match d {
+                    Dim::Known(n) => Ok(*n),
+                    Dim::Sym(name) => dims.get(name.as_ref()).copied().ok_or_else(|| {
+                        Error::Usage(format!(
+                            "input '{}' has symbolic dim '{name}': give it with --dim {name}=N",
+                            i.name
+                        ))
+                    }),
+                    Dim::Unknown => {
+                        dims.get(&format!("{}:{k}", i.name))
+                            .copied()
+                            .ok_or_else(|| {
+                                Error::Usage(format!(
+                                    "input '{}' dim {k} is unknown: give it with --dim {}:{k}=N",
+                                    i.name, i.name
+                                ))
+                            })
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Seeded random data: floats uniform in [-1, 1), integers in [0, 4), bools 50/50.
+fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Result<Tensor, Error> {
+    let n: usize = shape.iter().product();
+    let bad = |e: String| Error::Usage(e);
+    if dtype.is_float() {
+        let v: Vec<f64> = (0..n).map(|_| rng.uniform() as f64).collect();
+        Tensor::from_f64(dtype, shape, &v).map_err(bad)
+    } else if dtype.is_int() || dtype == DType::Bool {
+        let m = if dtype == DType::Bool { 2 } else { 4 };
+        let v: Vec<i64> = (0..n).map(|_| (rng.next_u64() % m) as i64).collect();
+        Tensor::from_i64(dtype, shape, &v).map_err(bad)
+    } else {
+        Err(Error::Usage(format!(
+            "cannot generate {dtype} inputs; pass them with --input"
+        )))
+    }
+}
+
+fn print_outputs(outs: &onnx_wgpu::Outputs) {
+    for (name, t) in outs.iter() {
+        println!("  {name}: {}", t.summary());
+    }
+}
+
+fn run_default() -> Result<ExitCode, Error> {
+    let t0 = Instant::now();
+    let s = Session::builder()
+        .backend(Backend::Auto)
+        .from_bytes(onnx_wgpu::embedded::TINY_CNN)?;
+    let load = t0.elapsed();
+    println!(
+        "onnx-wgpu: embedded default model (tiny CNN classifier, input {:?})",
+        onnx_wgpu::embedded::INPUT.1
+    );
+    println!("backend: {:?} on {}", s.backend(), s.device_name());
+    let x = onnx_wgpu::embedded::input();
+    let t1 = Instant::now();
+    let outs = s.run(&[(onnx_wgpu::embedded::INPUT.0, x.clone())])?;
+    let first = t1.elapsed();
+    let t2 = Instant::now();
+    let reps = 10;
+    for _ in 0..reps {
+        s.run(&[(onnx_wgpu::embedded::INPUT.0, x.clone())])?;
+    }
+    let avg = t2.elapsed() / reps;
+    print_outputs(&outs);
+    let probs = outs[0].to_f64_vec().map_err(Error::Usage)?;
+    let (best, p) = probs
+        .iter()
+        .enumerate()
+        .fold((0, f64::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+    println!("  predicted class {best} (p = {p:.4})");
+    println!(
+        "timing: session {:.1} ms, first run {:.2} ms, mean of {reps} runs {:.3} ms",
+        load.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        avg.as_secs_f64() * 1e3
+    );
+    println!("next: `onnx-wgpu run MODEL.onnx`, `onnx-wgpu info MODEL.onnx --plan`, `onnx-wgpu test DIR`");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
+    let t0 = Instant::now();
+    let s = Session::builder().backend(a.backend).from_file(&a.model)?;
+    let load = t0.elapsed();
+    let given: HashMap<String, PathBuf> = a
+        .inputs
+        .iter()
+        .map(|x| parse_kv(x, "--input").map(|(k, v)| (k, PathBuf::from(v))))
+        .collect::<Result<_, _>>()?;
+    for k in given.keys() {
+        if !s.inputs().iter().any(|i| &i.name == k) {
+            return Err(Error::input(k, "the model has no such input"));
+        }
+    }
+    let dims = dim_map(&a.dims)?;
+    let mut rng = Rng::new(1);
+    let mut inputs = Vec::new();
+    // Shapes of inputs without a file come from declared dims and --dim.
+    let shapes = input_shapes(&s, &dims);
+    for (k, info) in s.inputs().iter().enumerate() {
+        let t = match given.get(&info.name) {
+            Some(p) => {
+                let b = std::fs::read(p).map_err(|e| Error::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                })?;
+                onnx_wgpu::tensor::npy::read(&b)
+                    .map_err(|e| Error::input(&info.name, format!("{}: {e}", p.display())))?
+            }
+            None => {
+                let shapes = shapes.as_ref().map_err(|e| Error::Usage(e.to_string()))?;
+                random_tensor(info.dtype, &shapes[k], &mut rng)?
+            }
+        };
+        inputs.push((info.name.clone(), t));
+    }
+    let named: Vec<(&str, Tensor)> = inputs
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.clone()))
+        .collect();
+    let t1 = Instant::now();
+    let outs = s.run(&named)?;
+    let first = t1.elapsed();
+    let t2 = Instant::now();
+    for _ in 0..a.iterations {
+        s.run(&named)?;
+    }
+    let mean = if a.iterations > 0 {
+        t2.elapsed().as_secs_f64() * 1e3 / a.iterations as f64
+    } else {
+        f64::NAN
+    };
+    println!("model: {}", a.model.display());
+    println!("backend: {:?} on {}", s.backend(), s.device_name());
+    for (n, t) in &inputs {
+        println!(
+            "  input {n}: {} {}{}",
+            t.dtype(),
+            onnx_wgpu::tensor::shape::fmt_shape(t.shape()),
+            if given.contains_key(n) {
+                ""
+            } else {
+                " (seeded random)"
+            }
+        );
+    }
+    print_outputs(&outs);
+    println!(
+        "timing: session {:.1} ms, first run {:.2} ms, mean of {} runs {:.3} ms",
+        load.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        a.iterations,
+        mean
+    );
+    if let Some(dir) = &a.output {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        for (name, t) in outs.iter() {
+            let safe: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let p = dir.join(format!("{safe}.npy"));
+            let b = onnx_wgpu::tensor::npy::write(t).map_err(Error::Usage)?;
+            std::fs::write(&p, b).map_err(|e| Error::Io {
+                path: p.display().to_string(),
+                source: e,
+            })?;
+            println!("wrote {}", p.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn type_string(t: &Option<onnx_wgpu::onnx::proto::TypeProto>) -> String {
+    let vi = onnx_wgpu::onnx::proto::ValueInfoProto {
+        r#type: t.clone(),
+        ..Default::default()
+    };
+    match onnx_wgpu::onnx::import::value_info_type(&vi) {
+        Ok(Some(t)) => t.to_string(),
+        Ok(None) => "tensor (shape not declared)".into(),
+        Err(_) => "non-tensor type".into(),
+    }
+}
+
+fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
+    let bytes = std::fs::read(&a.model).map_err(|e| Error::Io {
+        path: a.model.display().to_string(),
+        source: e,
+    })?;
+    let m = ModelProto::decode(bytes.as_slice()).map_err(|e| Error::Decode(e.to_string()))?;
+    let g = m
+        .graph
+        .clone()
+        .ok_or_else(|| Error::Decode("the model has no graph".into()))?;
+    let inits: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name()).collect();
+    let inputs: Vec<(String, String)> = g
+        .input
+        .iter()
+        .filter(|i| !inits.contains(i.name()))
+        .map(|i| (i.name().to_string(), type_string(&i.r#type)))
+        .collect();
+    let outputs: Vec<(String, String)> = g
+        .output
+        .iter()
+        .map(|o| (o.name().to_string(), type_string(&o.r#type)))
+        .collect();
+    let opsets: BTreeMap<String, i64> = m
+        .opset_import
+        .iter()
+        .map(|o| {
+            (
+                if o.domain().is_empty() {
+                    "ai.onnx".to_string()
+                } else {
+                    o.domain().to_string()
+                },
+                o.version(),
+            )
+        })
+        .collect();
+    let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &g.node {
+        let k = if n.domain().is_empty() || n.domain() == "ai.onnx" {
+            n.op_type().to_string()
+        } else {
+            format!("{}::{}", n.domain(), n.op_type())
+        };
+        *hist.entry(k).or_default() += 1;
+    }
+    let session = Session::builder().backend(a.backend).from_file(&a.model);
+    let (unsupported, load_error): (Vec<String>, Option<String>) = match &session {
+        Ok(_) => (vec![], None),
+        Err(Error::Unsupported(list)) => (list.iter().map(|u| u.to_string()).collect(), None),
+        Err(e) => (vec![], Some(one_line(&e.to_string()))),
+    };
+    let weight_bytes: u64 = g
+        .initializer
+        .iter()
+        .map(|t| t.raw_data.as_ref().map(|r| r.len()).unwrap_or(0) as u64)
+        .sum();
+    let mut plan = None;
+    if a.plan || a.json {
+        if let Ok(s) = &session {
+            match input_shapes(s, &dim_map(&a.dims)?) {
+                Ok(shapes) => {
+                    plan = Some((
+                        s.plan_report(&shapes),
+                        s.device_name(),
+                        s.backend(),
+                        s.graph().weight_bytes() as u64,
+                    ))
+                }
+                Err(e) if a.plan => return Err(e),
+                Err(_) => {}
+            }
+        }
+    }
+    if a.json {
+        let mut j = serde_json::json!({
+            "model": a.model.display().to_string(),
+            "ir_version": m.ir_version(),
+            "producer": format!("{} {}", m.producer_name(), m.producer_version()),
+            "opsets": opsets,
+            "inputs": inputs.iter().map(|(n, t)| serde_json::json!({"name": n, "type": t})).collect::<Vec<_>>(),
+            "outputs": outputs.iter().map(|(n, t)| serde_json::json!({"name": n, "type": t})).collect::<Vec<_>>(),
+            "ops": hist,
+            "nodes": g.node.len(),
+            "unsupported": unsupported,
+            "load_error": load_error,
+            "weight_bytes": weight_bytes,
+        });
+        if let Some((r, dev, be, w)) = &plan {
+            match r {
+                Ok(r) => {
+                    j["backend"] = format!("{be:?}").into();
+                    j["device"] = dev.clone().into();
+                    j["dispatches"] = r.dispatches.into();
+                    j["peak_activation_bytes"] = r.memory.peak_activation_bytes.into();
+                    j["activation_lower_bound_bytes"] =
+                        r.memory.activation_lower_bound_bytes.into();
+                    j["arenas"] = r.memory.arenas.into();
+                    j["weight_bytes"] = (*w).into();
+                    j["plan_constant_bytes"] = r.memory.plan_const_bytes.into();
+                    j["nodes_folded"] = r.nodes_folded.into();
+                    j["nodes_aliased"] = r.nodes_aliased.into();
+                }
+                Err(e) => j["plan_error"] = one_line(&e.to_string()).into(),
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&j).unwrap());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "model: {} (IR {}, producer {} {})",
+        a.model.display(),
+        m.ir_version(),
+        m.producer_name(),
+        m.producer_version()
+    );
+    println!(
+        "opsets: {}",
+        opsets
+            .iter()
+            .map(|(d, v)| format!("{d} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("inputs:");
+    for (n, t) in &inputs {
+        println!("  {n}: {t}");
+    }
+    println!("outputs:");
+    for (n, t) in &outputs {
+        println!("  {n}: {t}");
+    }
+    println!(
+        "initializers: {} ({} bytes of raw data)",
+        g.initializer.len(),
+        weight_bytes
+    );
+    println!(
+        "ops ({} nodes): {}",
+        g.node.len(),
+        hist.iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if !unsupported.is_empty() {
+        println!("unsupported ({}):", unsupported.len());
+        for u in &unsupported {
+            println!("  {u}");
+        }
+    } else if let Some(e) = &load_error {
+        println!("load error: {e}");
+    } else {
+        println!("unsupported: none");
+    }
+    if a.plan {
+        if let Some((r, dev, be, _)) = plan {
+            let r = r?;
+            println!("plan ({be:?} on {dev}):");
+            print!("{}", r.text);
+            println!(
+                "summary: {} dispatches, {} nodes folded, {} aliased; peak activation {} bytes vs liveness lower bound {} bytes",
+                r.dispatches, r.nodes_folded, r.nodes_aliased, r.memory.peak_activation_bytes, r.memory.activation_lower_bound_bytes
+            );
+        } else if let Err(e) = session {
+            return Err(e);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
+    let tol = Tolerance {
+        rtol: a.rtol,
+        atol: a.atol,
+    };
+    let mut cases = Vec::new();
+    for p in &a.paths {
+        if !p.exists() {
+            return Err(Error::Usage(format!(
+                "{}: no such file or folder",
+                p.display()
+            )));
+        }
+        cases.extend(testing::find_cases(p));
+    }
+    if let Some(f) = &a.filter {
+        cases.retain(|c| c.name.contains(f.as_str()));
+    }
+    // GPU runs: fail clearly up front when there is no adapter.
+    if a.backend == Backend::Gpu {
+        if let Err(e) = onnx_wgpu::backend::wgpu::device::GpuContext::shared() {
+            return Err(e);
+        }
+    }
+    let (mut pass, mut fail, mut skip) = (0, 0, 0);
+    let mut results = Vec::new();
+    let stdout = std::io::stdout();
+    for c in &cases {
+        let r = testing::run_case(c, a.backend, &tol);
+        let mut out = stdout.lock();
+        match &r.outcome {
+            Outcome::Pass => {
+                pass += 1;
+                if !a.quiet {
+                    let _ = writeln!(
+                        out,
+                        "PASS {} ({:.1} ms, max abs diff {:.2e})",
+                        r.name, r.millis, r.max_abs_diff
+                    );
+                }
+            }
+            Outcome::Fail(why) => {
+                fail += 1;
+                let _ = writeln!(out, "FAIL {}: {}", r.name, one_line(why));
+            }
+            Outcome::Skip(why) => {
+                skip += 1;
+                if !a.quiet {
+                    let _ = writeln!(out, "SKIP {}: {}", r.name, one_line(why));
+                }
+            }
+        }
+        results.push(r);
+    }
+    if let Some(p) = &a.json {
+        let j: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                let (status, reason) = match &r.outcome {
+                    Outcome::Pass => ("pass", String::new()),
+                    Outcome::Fail(w) => ("fail", w.clone()),
+                    Outcome::Skip(w) => ("skip", w.clone()),
+                };
+                serde_json::json!({"case": r.name, "status": status, "reason": reason, "max_abs_diff": r.max_abs_diff, "ms": r.millis})
+            })
+            .collect();
+        let doc = serde_json::json!({"backend": format!("{:?}", a.backend), "rtol": a.rtol, "atol": a.atol, "cases": j});
+        write_file(p, serde_json::to_string_pretty(&doc).unwrap().as_bytes())?;
+    }
+    if let Some(p) = &a.write_passing {
+        let names: Vec<&str> = results
+            .iter()
+            .filter(|r| r.outcome == Outcome::Pass)
+            .map(|r| r.name.as_str())
+            .collect();
+        write_file(p, (names.join("\n") + "\n").as_bytes())?;
+    }
+    println!("{pass} passed, {fail} failed, {skip} skipped");
+    Ok(if fail == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn write_file(p: &Path, b: &[u8]) -> Result<(), Error> {
+    std::fs::write(p, b).map_err(|e| Error::Io {
+        path: p.display().to_string(),
+        source: e,
+    })
+}

@@ -1,0 +1,172 @@
+//! The graph IR: an arena of [`Value`]s and [`Node`]s addressed by [`ValueId`]/[`NodeId`],
+//! nodes kept in topological order, each carrying a variant of the closed [`Op`] enum.
+//! [`infer`] runs the ops' shape rules over the graph; [`topo`] orders nodes and finds cycles.
+
+pub mod infer;
+pub mod op;
+pub mod topo;
+
+pub use op::Op;
+
+use crate::tensor::{shape::fmt_dims, DType, Dim, Tensor};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u32);
+
+impl ValueId {
+    pub fn idx(self) -> usize {
+        self.0 as usize
+    }
+}
+impl NodeId {
+    pub fn idx(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A dtype and a (possibly symbolic) shape.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValueType {
+    pub dtype: DType,
+    pub dims: Vec<Dim>,
+}
+
+impl fmt::Display for ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.dtype, fmt_dims(&self.dims))
+    }
+}
+
+/// A tensor-valued edge of the graph.
+#[derive(Clone, Debug)]
+pub struct Value {
+    pub name: String,
+    /// Inferred (or, for graph inputs, declared) type; `None` until inference runs.
+    pub ty: Option<ValueType>,
+    /// The constant data of initializers, `Constant` outputs and folded values.
+    pub konst: Option<Tensor>,
+    /// The node producing this value (`None` for graph inputs and constants).
+    pub producer: Option<NodeId>,
+}
+
+/// One operator application.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub op_type: String,
+    pub domain: String,
+    pub opset: i64,
+    pub op: Op,
+    /// Input slots; `None` is an omitted optional input.
+    pub inputs: Vec<Option<ValueId>>,
+    /// Output slots; `None` is an output the model does not use.
+    pub outputs: Vec<Option<ValueId>>,
+}
+
+impl Node {
+    /// The node's name, or its first output's name when the model left it empty.
+    pub fn label<'a>(&'a self, g: &'a Graph) -> &'a str {
+        if !self.name.is_empty() {
+            return &self.name;
+        }
+        self.outputs
+            .iter()
+            .flatten()
+            .next()
+            .map(|v| g.values[v.idx()].name.as_str())
+            .unwrap_or("<unnamed>")
+    }
+}
+
+/// A graph: values, nodes in topological order, and the graph's inputs/outputs.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub values: Vec<Value>,
+    pub nodes: Vec<Node>,
+    /// Runtime inputs (initializers excluded).
+    pub inputs: Vec<ValueId>,
+    pub outputs: Vec<ValueId>,
+    /// Opset version per domain (`""` is ai.onnx).
+    pub opsets: BTreeMap<String, i64>,
+}
+
+impl Graph {
+    pub fn value(&self, v: ValueId) -> &Value {
+        &self.values[v.idx()]
+    }
+
+    pub fn add_value(
+        &mut self,
+        name: &str,
+        ty: Option<ValueType>,
+        konst: Option<Tensor>,
+    ) -> ValueId {
+        self.values.push(Value {
+            name: name.to_string(),
+            ty,
+            konst,
+            producer: None,
+        });
+        ValueId(self.values.len() as u32 - 1)
+    }
+
+    /// Recomputes every value's producer from the node list.
+    pub fn relink(&mut self) {
+        for v in &mut self.values {
+            v.producer = None;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            for o in n.outputs.iter().flatten() {
+                self.values[o.idx()].producer = Some(NodeId(i as u32));
+            }
+        }
+    }
+
+    /// For each value, the nodes that read it.
+    pub fn consumers(&self) -> Vec<Vec<NodeId>> {
+        let mut c = vec![Vec::new(); self.values.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for v in n.inputs.iter().flatten() {
+                if !c[v.idx()].contains(&NodeId(i as u32)) {
+                    c[v.idx()].push(NodeId(i as u32));
+                }
+            }
+        }
+        c
+    }
+
+    /// Total bytes of constant data referenced by nodes or outputs.
+    pub fn weight_bytes(&self) -> usize {
+        let mut used = vec![false; self.values.len()];
+        for n in &self.nodes {
+            for v in n.inputs.iter().flatten() {
+                used[v.idx()] = true;
+            }
+        }
+        self.values
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| used[*i] && v.konst.is_some())
+            .map(|(_, v)| v.konst.as_ref().unwrap().byte_len())
+            .sum()
+    }
+
+    /// Op-type histogram (domain-qualified for non-default domains).
+    pub fn op_histogram(&self) -> BTreeMap<String, usize> {
+        let mut h = BTreeMap::new();
+        for n in &self.nodes {
+            let k = if n.domain.is_empty() || n.domain == "ai.onnx" {
+                n.op_type.clone()
+            } else {
+                format!("{}::{}", n.domain, n.op_type)
+            };
+            *h.entry(k).or_insert(0) += 1;
+        }
+        h
+    }
+}

@@ -1,0 +1,307 @@
+//! The data-driven conformance runner behind `onnx-wgpu test` and the integration tests. A case
+//! is a folder holding `model.onnx` and `test_data_set_*/input_K.pb, output_K.pb` (serialized
+//! `TensorProto`s, ONNX's backend-test layout). Outputs are compared with dtype-aware
+//! tolerances: `|got − want| ≤ atol + rtol·|want|` for floats (looser for 16-bit floats), exact
+//! equality for integers, bools and strings; NaN must meet NaN and infinities must match.
+
+use crate::onnx::proto::TensorProto;
+use crate::onnx::tensor_proto::{to_tensor, ExternalBase};
+use crate::{Backend, DType, Session, Tensor};
+use prost::Message;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One test case folder.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The folder's path relative to the searched root (or its name).
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// Finds case folders under `root` (itself a case, or any depth of folders holding cases),
+/// sorted by name.
+pub fn find_cases(root: &Path) -> Vec<Case> {
+    let mut out = Vec::new();
+    let base = root.parent().unwrap_or(root).to_path_buf();
+    walk(root, &base, &mut out);
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn walk(dir: &Path, base: &Path, out: &mut Vec<Case>) {
+    if dir.join("model.onnx").is_file() {
+        let name = dir.strip_prefix(base).unwrap_or(dir).display().to_string();
+        out.push(Case {
+            name,
+            dir: dir.to_path_buf(),
+        });
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut subs: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    subs.sort();
+    for s in subs {
+        walk(&s, base, out);
+    }
+}
+
+/// Comparison tolerances for f32/f64 outputs; 16-bit floats use 10× (f16) and 20× (bf16).
+#[derive(Clone, Copy, Debug)]
+pub struct Tolerance {
+    pub rtol: f64,
+    pub atol: f64,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance {
+            rtol: 1e-3,
+            atol: 1e-4,
+        }
+    }
+}
+
+impl Tolerance {
+    pub fn for_dtype(&self, d: DType) -> (f64, f64) {
+        match d {
+            DType::F16 => (self.rtol * 10.0, self.atol * 10.0),
+            DType::BF16 => (self.rtol * 20.0, self.atol * 100.0),
+            _ => (self.rtol, self.atol),
+        }
+    }
+}
+
+/// Compares one output; returns the largest absolute difference.
+pub fn compare(got: &Tensor, want: &Tensor, tol: &Tolerance) -> Result<f64, String> {
+    if got.dtype() != want.dtype() {
+        return Err(format!(
+            "dtype {} but expected {}",
+            got.dtype(),
+            want.dtype()
+        ));
+    }
+    if got.shape() != want.shape() {
+        return Err(format!(
+            "shape {:?} but expected {:?}",
+            got.shape(),
+            want.shape()
+        ));
+    }
+    if want.dtype() == DType::String {
+        return if got.strings()? == want.strings()? {
+            Ok(0.0)
+        } else {
+            Err("strings differ".into())
+        };
+    }
+    if !want.dtype().is_float() {
+        let (g, w) = (got.to_i64_vec()?, want.to_i64_vec()?);
+        if let Some(i) = (0..w.len()).find(|&i| g[i] != w[i]) {
+            let diff = (0..w.len()).filter(|&i| g[i] != w[i]).count();
+            return Err(format!(
+                "{diff} of {} elements differ; first at {i}: {} vs {}",
+                w.len(),
+                g[i],
+                w[i]
+            ));
+        }
+        return Ok(0.0);
+    }
+    let (rtol, atol) = tol.for_dtype(want.dtype());
+    let (g, w) = (got.to_f64_vec()?, want.to_f64_vec()?);
+    let mut worst = 0.0f64;
+    let mut bad = 0usize;
+    let mut first = None;
+    for i in 0..w.len() {
+        let (a, b) = (g[i], w[i]);
+        let ok = if b.is_nan() {
+            a.is_nan()
+        } else if b.is_infinite() {
+            a == b
+        } else {
+            let d = (a - b).abs();
+            if d.is_finite() {
+                worst = worst.max(d);
+            }
+            d <= atol + rtol * b.abs()
+        };
+        if !ok {
+            bad += 1;
+            first.get_or_insert((i, a, b));
+        }
+    }
+    match first {
+        None => Ok(worst),
+        Some((i, a, b)) => Err(format!(
+            "{bad} of {} elements outside rtol {rtol:e} atol {atol:e}; max abs diff {worst:.3e}; first at {i}: {a} vs {b}",
+            w.len()
+        )),
+    }
+}
+
+/// Reads a serialized TensorProto.
+pub fn read_pb(path: &Path) -> Result<(String, Tensor), String> {
+    let b = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let p = TensorProto::decode(b.as_slice()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let t = to_tensor(&p, &ExternalBase { dir: path.parent() }, 1 << 31)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((p.name().to_string(), t))
+}
+
+fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            let k = name
+                .strip_prefix(prefix)?
+                .strip_suffix(".pb")?
+                .parse()
+                .ok()?;
+            Some((k, e.path()))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|x| x.1).collect()
+}
+
+/// A case's outcome.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub name: String,
+    pub outcome: Outcome,
+    /// Largest absolute difference over all float outputs (0 when none compared).
+    pub max_abs_diff: f64,
+    /// Wall time of load + runs.
+    pub millis: f64,
+}
+
+/// Runs every data set of a case on `backend`.
+pub fn run_case(case: &Case, backend: Backend, tol: &Tolerance) -> CaseResult {
+    let t0 = Instant::now();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_case_inner(case, backend, tol)
+    }));
+    let (outcome, max_abs_diff) = match r {
+        Ok(Ok(d)) => (Outcome::Pass, d),
+        Ok(Err(o)) => (o, 0.0),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            (
+                Outcome::Fail(format!("panic: {}", msg.unwrap_or_default())),
+                0.0,
+            )
+        }
+    };
+    CaseResult {
+        name: case.name.clone(),
+        outcome,
+        max_abs_diff,
+        millis: t0.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
+fn run_case_inner(case: &Case, backend: Backend, tol: &Tolerance) -> Result<f64, Outcome> {
+    let mut sets: Vec<PathBuf> = std::fs::read_dir(&case.dir)
+        .map_err(|e| Outcome::Skip(e.to_string()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+        })
+        .collect();
+    sets.sort();
+    if sets.is_empty() {
+        return Err(Outcome::Skip("no test_data_set_* folder".into()));
+    }
+    let session = Session::builder()
+        .backend(backend)
+        .from_file(case.dir.join("model.onnx"))
+        .map_err(|e| Outcome::Fail(e.to_string()))?;
+    let mut worst = 0.0f64;
+    for set in sets {
+        let mut inputs: Vec<(String, Tensor)> = Vec::new();
+        for (k, p) in numbered(&set, "input_").iter().enumerate() {
+            let (name, t) = read_pb(p).map_err(Outcome::Fail)?;
+            let name = if session.inputs().iter().any(|i| i.name == name) {
+                name
+            } else {
+                session
+                    .inputs()
+                    .get(k)
+                    .map(|i| i.name.clone())
+                    .ok_or_else(|| {
+                        Outcome::Fail(format!(
+                            "test data has more inputs than the model ({})",
+                            p.display()
+                        ))
+                    })?
+            };
+            inputs.push((name, t));
+        }
+        let named: Vec<(&str, Tensor)> = inputs
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.clone()))
+            .collect();
+        let outs = session
+            .run(&named)
+            .map_err(|e| Outcome::Fail(e.to_string()))?;
+        for (k, p) in numbered(&set, "output_").iter().enumerate() {
+            let (name, want) = read_pb(p).map_err(Outcome::Fail)?;
+            let got = outs
+                .get(&name)
+                .or_else(|| outs.0.get(k).map(|x| &x.1))
+                .ok_or_else(|| Outcome::Fail(format!("no output for {}", p.display())))?;
+            let label = if name.is_empty() {
+                format!("output {k}")
+            } else {
+                format!("output '{name}'")
+            };
+            worst = worst
+                .max(compare(got, &want, tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
+        }
+    }
+    Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerances() {
+        let t = Tolerance::default();
+        let a = Tensor::new(&[3], vec![1.0f32, f32::NAN, f32::INFINITY]).unwrap();
+        let b = Tensor::new(&[3], vec![1.0005f32, f32::NAN, f32::INFINITY]).unwrap();
+        assert!(compare(&a, &b, &t).is_ok());
+        let c = Tensor::new(&[3], vec![1.01f32, f32::NAN, f32::INFINITY]).unwrap();
+        assert!(compare(&a, &c, &t).is_err());
+        let d = Tensor::new(&[3], vec![1.0f32, 0.0, f32::INFINITY]).unwrap();
+        assert!(compare(&a, &d, &t).is_err());
+        let i = Tensor::new(&[2], vec![1i64, 2]).unwrap();
+        let j = Tensor::new(&[2], vec![1i64, 3]).unwrap();
+        assert!(compare(&i, &j, &t).is_err());
+        assert!(compare(&i, &a, &t).is_err());
+    }
+}
