@@ -1,7 +1,9 @@
 // Batched, strided GEMM: y[b] = alpha · A[b] · B[b] + beta · C, tiled 64×64 per workgroup of
 // 16×16 threads, each thread accumulating a 4×4 block in registers; K is staged through
 // workgroup memory 16 at a time. Transposed operands are read through their strides (never
-// materialized). Prelude: T (element), HAS_BIAS (C is bound and added).
+// materialized). Element offsets into A, C and Y and Y's row stride let one product be split
+// into column or K blocks when B is larger than a binding may be.
+// Prelude: T (element), HAS_BIAS (C is bound and added).
 struct Params {
     m: u32,
     n: u32,
@@ -15,6 +17,10 @@ struct Params {
     c_col: u32,
     alpha: f32,
     beta: f32,
+    a_off: u32,
+    c_off: u32,
+    y_off: u32,
+    y_row: u32,
     batch_shape: vec4<u32>,
     a_batch: vec4<u32>,
     b_batch: vec4<u32>,
@@ -58,7 +64,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kq = k0 + ak;
             var va = 0.0;
             if (r < p.m && kq < p.k) {
-                va = f32(a[ao + r * p.a_row + kq * p.a_col]);
+                va = f32(a[p.a_off + ao + r * p.a_row + kq * p.a_col]);
             }
             sa[ak * TILE + am] = va;
             // B tile: consecutive threads walk n (contiguous for row-major B).
@@ -85,7 +91,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         }
         workgroupBarrier();
     }
-    let yo = wid.z * p.m * p.n;
+    let yo = wid.z * p.m * p.y_row + p.y_off;
     for (var i = 0u; i < 4u; i = i + 1u) {
         let r = row0 + lid.y * 4u + i;
         if (r >= p.m) {
@@ -98,9 +104,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
             var v = p.alpha * acc[i][j];
             if (HAS_BIAS) {
-                v = v + p.beta * f32(c[r * p.c_row + col * p.c_col]);
+                v = v + p.beta * f32(c[p.c_off + r * p.c_row + col * p.c_col]);
             }
-            y[yo + r * p.n + col] = T(v);
+            y[yo + r * p.y_row + col] = T(v);
         }
     }
 }

@@ -334,11 +334,9 @@ impl OpSpec for Identity {
     }
 }
 
-/// Dropout at inference: the identity, plus an all-true mask when the mask is requested.
+/// Dropout at inference: the identity, plus an all-true mask when the node declares one.
 #[derive(Clone, Debug)]
-pub struct Dropout {
-    pub mask: bool,
-}
+pub struct Dropout;
 
 impl OpSpec for Dropout {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
@@ -351,21 +349,21 @@ impl OpSpec for Dropout {
             }
         }
         let mut r = vec![vt(x.dtype, x.dims.clone())];
-        if self.mask {
+        if cx.n_outputs > 1 {
             r.push(vt(DType::Bool, x.dims.clone()));
         }
         Ok(r)
     }
-    fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>], n_out: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
         let mut r = vec![x.clone()];
-        if self.mask {
+        if n_out > 1 {
             r.push(Tensor::from_bools(x.shape(), &vec![true; x.numel()])?);
         }
         Ok(r)
     }
     fn is_alias(&self) -> bool {
-        !self.mask
+        true
     }
 }
 
@@ -842,10 +840,8 @@ pub fn import_unsqueeze(c: &NodeCtx) -> Result<Op, String> {
 pub fn import_identity(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Identity(Identity))
 }
-pub fn import_dropout(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Dropout(Dropout {
-        mask: c.n_outputs > 1,
-    }))
+pub fn import_dropout(_: &NodeCtx) -> Result<Op, String> {
+    Ok(Op::Dropout(Dropout))
 }
 pub fn import_transpose(c: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Transpose(Transpose {

@@ -89,7 +89,8 @@ pub trait OpSpec {
     }
 
     /// True when output 0 is input 0's data under a new shape (Reshape, Flatten, Squeeze,
-    /// Unsqueeze, Identity): the plan aliases instead of copying.
+    /// Unsqueeze, Identity, Dropout): the plan aliases instead of copying, provided the node's
+    /// other outputs (Dropout's mask) are unused.
     fn is_alias(&self) -> bool {
         false
     }

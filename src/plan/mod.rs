@@ -16,10 +16,49 @@ use alloc::Interval;
 pub enum BufRef {
     /// A slice of activation arena `arena`.
     Arena { arena: u32, offset: u64, size: u64 },
-    /// A graph constant (initializer or folded at load), uploaded once per session.
-    GraphConst(ValueId),
-    /// A constant computed for this plan (shape-dependent folding, derived parameters).
-    PlanConst(u32),
+    /// A byte range of a graph constant (initializer or folded at load), uploaded once per
+    /// session.
+    GraphConst {
+        value: ValueId,
+        offset: u64,
+        size: u64,
+    },
+    /// A byte range of a constant computed for this plan (shape-dependent folding, derived
+    /// parameters).
+    PlanConst { index: u32, offset: u64, size: u64 },
+}
+
+impl BufRef {
+    /// The bytes `[offset, offset + size)` of this buffer.
+    pub fn narrow(self, off: u64, len: u64) -> Result<BufRef, String> {
+        let (base, total) = match self {
+            BufRef::Arena { offset, size, .. }
+            | BufRef::GraphConst { offset, size, .. }
+            | BufRef::PlanConst { offset, size, .. } => (offset, size),
+        };
+        if off.checked_add(len).is_none_or(|e| e > total) {
+            return Err(format!(
+                "byte range [{off}, +{len}) lies outside a binding of {total} bytes"
+            ));
+        }
+        Ok(match self {
+            BufRef::Arena { arena, .. } => BufRef::Arena {
+                arena,
+                offset: base + off,
+                size: len,
+            },
+            BufRef::GraphConst { value, .. } => BufRef::GraphConst {
+                value,
+                offset: base + off,
+                size: len,
+            },
+            BufRef::PlanConst { index, .. } => BufRef::PlanConst {
+                index,
+                offset: base + off,
+                size: len,
+            },
+        })
+    }
 }
 
 /// A concrete tensor of the plan.
@@ -40,6 +79,13 @@ impl Slot {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ref {
     Input(usize),
+    /// Bytes `[offset, offset + size)` of an input (to bind part of a tensor larger than
+    /// the adapter's binding limit); `offset` must respect [`PlanLimits::align`].
+    InputSlice {
+        input: usize,
+        offset: u64,
+        size: u64,
+    },
     Output(usize),
     Scratch(usize),
     /// A constant the lowering derived (index into [`Lowered::consts`]).
@@ -88,7 +134,9 @@ pub struct LowerCx<'a> {
     pub node: &'a Node,
     pub label: &'a str,
     pub inputs: Vec<Option<Operand>>,
+    /// Outputs to compute (`None`: absent, or read by nothing).
     pub outputs: Vec<Option<Operand>>,
+    pub limits: &'a PlanLimits,
 }
 
 impl LowerCx<'_> {
@@ -186,6 +234,11 @@ pub struct Plan<K> {
     pub graph_consts: Vec<ValueId>,
     pub fates: Vec<NodeFate>,
     pub memory: MemoryStats,
+}
+
+/// Binding sizes are whole 4-byte words, at least one.
+fn padded(bytes: u64) -> u64 {
+    bytes.max(4).div_ceil(4) * 4
 }
 
 fn node_err(g: &Graph, n: &Node, reason: impl Into<String>) -> Error {
@@ -383,7 +436,9 @@ pub fn build<L: Lowering>(
             t += 1;
             continue;
         }
-        for v in node.outputs.iter().flatten() {
+        // Outputs nothing reads (Dropout's mask, MaxPool's indices) are neither stored nor
+        // computed: the lowering sees them as absent.
+        for v in node.outputs.iter().flatten().filter(|v| needed[v.idx()]) {
             roots.push(Root {
                 size: size_of(*v, &types),
                 start: t,
@@ -402,8 +457,12 @@ pub fn build<L: Lowering>(
             outputs: node
                 .outputs
                 .iter()
-                .map(|s| s.map(|v| operand(v, &types, &known)))
+                .map(|s| {
+                    s.filter(|v| needed[v.idx()])
+                        .map(|v| operand(v, &types, &known))
+                })
                 .collect(),
+            limits,
         };
         let low = lowering.lower(&cx).map_err(|e| node_err(g, node, e))?;
         let mut scratch = Vec::new();
@@ -460,8 +519,12 @@ pub fn build<L: Lowering>(
         let buf = if let Some(r) = root_of[v] {
             root_buf(r)
         } else if known[v].is_some() {
-            if g.values[v].konst.is_some() {
-                BufRef::GraphConst(ValueId(v as u32))
+            if let Some(k) = &g.values[v].konst {
+                BufRef::GraphConst {
+                    value: ValueId(v as u32),
+                    offset: 0,
+                    size: padded(lowering.storage_bytes(k.dtype(), k.numel())),
+                }
             } else {
                 continue; // plan constants are added on first use below
             }
@@ -483,8 +546,8 @@ pub fn build<L: Lowering>(
             let mut bindings = Vec::with_capacity(d.bindings.len());
             for r in d.bindings {
                 let b = match r {
-                    Ref::Input(i) | Ref::Output(i) => {
-                        let list = if matches!(r, Ref::Input(_)) {
+                    Ref::Input(i) | Ref::Output(i) | Ref::InputSlice { input: i, .. } => {
+                        let list = if !matches!(r, Ref::Output(_)) {
                             &node.inputs
                         } else {
                             &node.outputs
@@ -492,30 +555,41 @@ pub fn build<L: Lowering>(
                         let v = list.get(i).copied().flatten().ok_or_else(|| {
                             node_err(g, node, format!("binding {r:?} names an absent slot"))
                         })?;
-                        if let Some(s) = &slots[v.idx()] {
-                            if let BufRef::GraphConst(c) = s.buf {
-                                if !graph_consts.contains(&c) {
-                                    graph_consts.push(c);
+                        let full = if let Some(s) = &slots[v.idx()] {
+                            if let BufRef::GraphConst { value, .. } = s.buf {
+                                if !graph_consts.contains(&value) {
+                                    graph_consts.push(value);
                                 }
                             }
                             s.buf
                         } else if let Some(k) = &known[v.idx()] {
-                            let id = *plan_const_of[v.idx()].get_or_insert_with(|| {
+                            let index = *plan_const_of[v.idx()].get_or_insert_with(|| {
                                 plan_consts.push(k.clone());
                                 (plan_consts.len() - 1) as u32
                             });
+                            let buf = BufRef::PlanConst {
+                                index,
+                                offset: 0,
+                                size: padded(lowering.storage_bytes(k.dtype(), k.numel())),
+                            };
                             slots[v.idx()] = Some(Slot {
-                                buf: BufRef::PlanConst(id),
+                                buf,
                                 dtype: k.dtype(),
                                 shape: k.shape().to_vec(),
                             });
-                            BufRef::PlanConst(id)
+                            buf
                         } else {
                             return Err(node_err(
                                 g,
                                 node,
                                 format!("value '{}' has no storage", g.value(v).name),
                             ));
+                        };
+                        match r {
+                            Ref::InputSlice { offset, size, .. } => full
+                                .narrow(offset, size)
+                                .map_err(|e| node_err(g, node, e))?,
+                            _ => full,
                         }
                     }
                     Ref::Scratch(i) => root_buf(
@@ -523,8 +597,28 @@ pub fn build<L: Lowering>(
                             .get(i)
                             .ok_or_else(|| node_err(g, node, "bad scratch index"))?,
                     ),
-                    Ref::Const(i) => BufRef::PlanConst((base + i) as u32),
+                    Ref::Const(i) => {
+                        let k = &plan_consts[base + i];
+                        BufRef::PlanConst {
+                            index: (base + i) as u32,
+                            offset: 0,
+                            size: padded(lowering.storage_bytes(k.dtype(), k.numel())),
+                        }
+                    }
                 };
+                let size = match b {
+                    BufRef::Arena { size, .. }
+                    | BufRef::GraphConst { size, .. }
+                    | BufRef::PlanConst { size, .. } => size,
+                };
+                if size > limits.max_binding {
+                    return Err(Error::Limit(format!(
+                        "node '{}' ({}) binds {size} bytes at once, over the adapter's storage binding limit of {} bytes",
+                        node.label(g),
+                        node.op_type,
+                        limits.max_binding
+                    )));
+                }
                 bindings.push(b);
             }
             steps.push(Step {
@@ -594,8 +688,24 @@ pub fn describe<K: KernelInfo>(g: &Graph, p: &Plan<K>) -> String {
             offset,
             size,
         } => format!("arena{arena}[{offset}+{size}]"),
-        BufRef::GraphConst(v) => format!("weight '{}'", g.value(*v).name),
-        BufRef::PlanConst(i) => format!("const#{i}"),
+        BufRef::GraphConst {
+            value,
+            offset,
+            size,
+        } => {
+            let k = g
+                .value(*value)
+                .konst
+                .as_ref()
+                .map(|k| k.byte_len() as u64)
+                .unwrap_or(0);
+            if *offset == 0 && *size >= k {
+                format!("weight '{}'", g.value(*value).name)
+            } else {
+                format!("weight '{}'[{offset}+{size}]", g.value(*value).name)
+            }
+        }
+        BufRef::PlanConst { index, .. } => format!("const#{index}"),
     };
     for (ni, node) in g.nodes.iter().enumerate() {
         let out = node

@@ -112,8 +112,8 @@ impl Arenas {
 
 fn read(g: &Graph, p: &Plan<CpuKernel>, arenas: &Arenas, slot: &Slot) -> Result<Tensor> {
     match slot.buf {
-        BufRef::GraphConst(v) => Ok(g.value(v).konst.clone().expect("constant")),
-        BufRef::PlanConst(i) => Ok(p.plan_consts[i as usize].clone()),
+        BufRef::GraphConst { value, .. } => Ok(g.value(value).konst.clone().expect("constant")),
+        BufRef::PlanConst { index, .. } => Ok(p.plan_consts[index as usize].clone()),
         BufRef::Arena { arena, offset, .. } => {
             let len = slot.dtype.storage_bytes(slot.numel());
             Tensor::from_bytes(slot.dtype, &slot.shape, arenas.bytes(arena, offset, len))

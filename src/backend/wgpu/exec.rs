@@ -182,11 +182,16 @@ impl Prepared {
                         offset,
                         size,
                     } => (&arenas[arena as usize], offset, size),
-                    BufRef::GraphConst(v) => {
-                        let w = &wbufs[&v];
-                        (&**w, 0, w.size())
-                    }
-                    BufRef::PlanConst(c) => (&consts[c as usize], 0, consts[c as usize].size()),
+                    BufRef::GraphConst {
+                        value,
+                        offset,
+                        size,
+                    } => (&*wbufs[&value], offset, size),
+                    BufRef::PlanConst {
+                        index,
+                        offset,
+                        size,
+                    } => (&consts[index as usize], offset, size),
                 };
                 entries.push(::wgpu::BindGroupEntry {
                     binding: b as u32,
@@ -345,8 +350,10 @@ impl Prepared {
                     from_gpu_bytes(s.dtype, &s.shape, &b[*at as usize..(*at + *size) as usize])?
                 }
                 (OutputSource::Slot(s), None) => match s.buf {
-                    BufRef::GraphConst(v) => g.value(v).konst.clone().unwrap(),
-                    BufRef::PlanConst(c) => self.plan.plan_consts[c as usize].clone(),
+                    BufRef::GraphConst { value, .. } => g.value(value).konst.clone().unwrap(),
+                    BufRef::PlanConst { index, .. } => {
+                        self.plan.plan_consts[index as usize].clone()
+                    }
                     BufRef::Arena { .. } => unreachable!(),
                 },
             });
