@@ -45,16 +45,10 @@ pub fn build() -> Vec<u8> {
     b.input(INPUT.0, DType::F32, &INPUT.1);
     b.initializer("conv1.w", t(&[16, 3, 3, 3], r.vec(16 * 27, 0.35)));
     b.initializer("conv1.b", t(&[16], r.vec(16, 0.1)));
-    b.initializer(
-        "bn.scale",
-        t(&[16], r.vec(16, 0.2).into_iter().map(|x| 1.0 + x).collect()),
-    );
+    b.initializer("bn.scale", t(&[16], r.vec(16, 0.2).into_iter().map(|x| 1.0 + x).collect()));
     b.initializer("bn.bias", t(&[16], r.vec(16, 0.1)));
     b.initializer("bn.mean", t(&[16], r.vec(16, 0.1)));
-    b.initializer(
-        "bn.var",
-        t(&[16], r.vec(16, 0.2).into_iter().map(|x| 1.0 + x).collect()),
-    );
+    b.initializer("bn.var", t(&[16], r.vec(16, 0.2).into_iter().map(|x| 1.0 + x).collect()));
     b.initializer("dw.w", t(&[16, 1, 3, 3], r.vec(16 * 9, 0.5)));
     b.initializer("pw.w", t(&[32, 16, 1, 1], r.vec(32 * 16, 0.4)));
     b.initializer("pw.b", t(&[32], r.vec(32, 0.1)));
@@ -63,48 +57,21 @@ pub fn build() -> Vec<u8> {
     b.initializer("six", Tensor::scalar(6.0f32));
     b.initializer("zero", Tensor::scalar(0.0f32));
     let ints = |v: &[i64]| v.to_vec();
-    b.node(
-        "Conv",
-        &["image", "conv1.w", "conv1.b"],
-        &["c1"],
-        &[("pads", ints(&[1, 1, 1, 1]).into())],
-    );
-    b.node(
-        "BatchNormalization",
-        &["c1", "bn.scale", "bn.bias", "bn.mean", "bn.var"],
-        &["bn"],
-        &[],
-    );
+    b.node("Conv", &["image", "conv1.w", "conv1.b"], &["c1"], &[("pads", ints(&[1, 1, 1, 1]).into())]);
+    b.node("BatchNormalization", &["c1", "bn.scale", "bn.bias", "bn.mean", "bn.var"], &["bn"], &[]);
     b.node("Relu", &["bn"], &["r1"], &[]);
-    b.node(
-        "MaxPool",
-        &["r1"],
-        &["p1"],
-        &[
-            ("kernel_shape", ints(&[2, 2]).into()),
-            ("strides", ints(&[2, 2]).into()),
-        ],
-    );
+    b.node("MaxPool", &["r1"], &["p1"], &[("kernel_shape", ints(&[2, 2]).into()), ("strides", ints(&[2, 2]).into())]);
     b.node(
         "Conv",
         &["p1", "dw.w"],
         &["dw"],
-        &[
-            ("group", 16i64.into()),
-            ("pads", ints(&[1, 1, 1, 1]).into()),
-            ("strides", ints(&[2, 2]).into()),
-        ],
+        &[("group", 16i64.into()), ("pads", ints(&[1, 1, 1, 1]).into()), ("strides", ints(&[2, 2]).into())],
     );
     b.node("Clip", &["dw", "zero", "six"], &["r2"], &[]);
     b.node("Conv", &["r2", "pw.w", "pw.b"], &["pw"], &[]);
     b.node("GlobalAveragePool", &["pw"], &["gap"], &[]);
     b.node("Flatten", &["gap"], &["flat"], &[]);
-    b.node(
-        "Gemm",
-        &["flat", "fc.w", "fc.b"],
-        &["logits"],
-        &[("transB", 1i64.into())],
-    );
+    b.node("Gemm", &["flat", "fc.w", "fc.b"], &["logits"], &[("transB", 1i64.into())]);
     b.node("Softmax", &["logits"], &["probabilities"], &[]);
     b.output("probabilities", DType::F32, &[1, 10]);
     b.to_bytes()

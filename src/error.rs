@@ -18,28 +18,17 @@ impl fmt::Display for UnsupportedOp {
         write!(
             f,
             "{}::{} (opset {}) at {}{}",
-            if self.domain.is_empty() {
-                "ai.onnx"
-            } else {
-                &self.domain
-            },
+            if self.domain.is_empty() { "ai.onnx" } else { &self.domain },
             self.op_type,
             self.opset,
             shown.join(", "),
-            if self.nodes.len() > 5 {
-                format!(" and {} more", self.nodes.len() - 5)
-            } else {
-                String::new()
-            }
+            if self.nodes.len() > 5 { format!(" and {} more", self.nodes.len() - 5) } else { String::new() }
         )
     }
 }
 
 fn list(ops: &[UnsupportedOp]) -> String {
-    ops.iter()
-        .map(|o| o.to_string())
-        .collect::<Vec<_>>()
-        .join("; ")
+    ops.iter().map(|o| o.to_string()).collect::<Vec<_>>().join("; ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +48,7 @@ pub enum Error {
     Model(String),
     /// A node is invalid or cannot be executed with the shapes it receives.
     #[error("node '{node}' ({op}): {reason}")]
-    Node {
-        node: String,
-        op: String,
-        reason: String,
-    },
+    Node { node: String, op: String, reason: String },
     /// Operators the engine does not implement, all of them at once.
     #[error("unsupported operators: {}", list(.0))]
     Unsupported(Vec<UnsupportedOp>),
@@ -92,23 +77,13 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn node(node: &str, op: &str, reason: impl Into<String>) -> Error {
-        Error::Node {
-            node: node.to_string(),
-            op: op.to_string(),
-            reason: reason.into(),
-        }
+        Error::Node { node: node.to_string(), op: op.to_string(), reason: reason.into() }
     }
     pub fn input(name: &str, reason: impl Into<String>) -> Error {
-        Error::Input {
-            name: name.to_string(),
-            reason: reason.into(),
-        }
+        Error::Input { name: name.to_string(), reason: reason.into() }
     }
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.display().to_string(),
-            source,
-        }
+        Error::Io { path: path.display().to_string(), source }
     }
 }
 

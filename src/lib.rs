@@ -53,9 +53,7 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "gpu" => Ok(Backend::Gpu),
             "cpu" => Ok(Backend::Cpu),
-            _ => Err(Error::Usage(format!(
-                "unknown backend '{s}' (expected auto, gpu or cpu)"
-            ))),
+            _ => Err(Error::Usage(format!("unknown backend '{s}' (expected auto, gpu or cpu)"))),
         }
     }
 }
@@ -75,15 +73,12 @@ pub struct SessionBuilder {
     backend: Backend,
     load: onnx::LoadOptions,
     optimize: bool,
+    max_binding_bytes: Option<u64>,
 }
 
 impl Default for SessionBuilder {
     fn default() -> Self {
-        SessionBuilder {
-            backend: Backend::Auto,
-            load: Default::default(),
-            optimize: true,
-        }
+        SessionBuilder { backend: Backend::Auto, load: Default::default(), optimize: true, max_binding_bytes: None }
     }
 }
 
@@ -106,17 +101,18 @@ impl SessionBuilder {
         self
     }
 
+    /// Caps the size of one GPU buffer binding below the adapter's limit (tensors larger than
+    /// this are bound in slices where the kernel supports it). For testing and diagnosis.
+    pub fn max_binding_bytes(mut self, n: u64) -> Self {
+        self.max_binding_bytes = Some(n);
+        self
+    }
+
     /// Loads a model file (external data resolves relative to its folder).
     pub fn from_file(self, path: impl AsRef<Path>) -> Result<Session> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let dir = path.parent().map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        });
+        let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
         self.build(&bytes, dir)
     }
 
@@ -133,12 +129,10 @@ impl SessionBuilder {
         let graph = Arc::new(g);
         let (engine, backend): (Box<dyn Engine>, Backend) = match self.backend {
             Backend::Cpu => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
-            Backend::Gpu => (
-                Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?)),
-                Backend::Gpu,
-            ),
+            Backend::Gpu => (Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?, self.max_binding_bytes)), Backend::Gpu),
             Backend::Auto => match GpuContext::shared() {
-                Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx)), Backend::Gpu),
+                Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx, self.max_binding_bytes)
+), Backend::Gpu),
                 Err(_) => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
             },
         };
@@ -148,11 +142,7 @@ impl SessionBuilder {
             .map(|&v| {
                 let val = graph.value(v);
                 let ty = val.ty.clone().expect("graph inputs are typed");
-                IoInfo {
-                    name: val.name.clone(),
-                    dtype: ty.dtype,
-                    dims: ty.dims,
-                }
+                IoInfo { name: val.name.clone(), dtype: ty.dtype, dims: ty.dims }
             })
             .collect();
         let outputs = graph
@@ -164,20 +154,10 @@ impl SessionBuilder {
                     Some(t) => (t.dtype, t.dims.clone()),
                     None => (DType::F32, vec![]),
                 };
-                IoInfo {
-                    name: val.name.clone(),
-                    dtype,
-                    dims,
-                }
+                IoInfo { name: val.name.clone(), dtype, dims }
             })
             .collect();
-        let s = Session {
-            graph,
-            engine,
-            backend,
-            inputs,
-            outputs,
-        };
+        let s = Session { graph, engine, backend, inputs, outputs };
         // With static input shapes, plan (and compile pipelines) now rather than on first run.
         if let Some(shapes) = s.static_shapes() {
             s.engine.prepare(&shapes)?;
@@ -227,8 +207,7 @@ impl std::ops::Index<usize> for Outputs {
 impl std::ops::Index<&str> for Outputs {
     type Output = Tensor;
     fn index(&self, name: &str) -> &Tensor {
-        self.get(name)
-            .unwrap_or_else(|| panic!("no output named '{name}'"))
+        self.get(name).unwrap_or_else(|| panic!("no output named '{name}'"))
     }
 }
 
@@ -265,33 +244,22 @@ impl Session {
     }
 
     fn static_shapes(&self) -> Option<Vec<Vec<usize>>> {
-        self.inputs
-            .iter()
-            .map(|i| tensor::shape::concrete(&i.dims))
-            .collect()
+        self.inputs.iter().map(|i| tensor::shape::concrete(&i.dims)).collect()
     }
 
     /// Checks named inputs against the declared ones and orders them like the graph.
     fn bind(&self, inputs: &[(&str, Tensor)]) -> Result<Vec<Tensor>> {
         let mut ordered: Vec<Option<Tensor>> = vec![None; self.inputs.len()];
         for (name, t) in inputs {
-            let i = self
-                .inputs
-                .iter()
-                .position(|x| x.name == *name)
-                .ok_or_else(|| {
-                    Error::input(
-                        name,
-                        format!(
-                            "the model has no such input (its inputs: {})",
-                            self.inputs
-                                .iter()
-                                .map(|x| x.name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    )
-                })?;
+            let i = self.inputs.iter().position(|x| x.name == *name).ok_or_else(|| {
+                Error::input(
+                    name,
+                    format!(
+                        "the model has no such input (its inputs: {})",
+                        self.inputs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
             if ordered[i].is_some() {
                 return Err(Error::input(name, "given twice"));
             }
@@ -302,10 +270,7 @@ impl Session {
         for (info, t) in self.inputs.iter().zip(ordered) {
             let t = t.ok_or_else(|| Error::input(&info.name, "missing"))?;
             if t.dtype() != info.dtype {
-                return Err(Error::input(
-                    &info.name,
-                    format!("expected {}, got {}", info.dtype, t.dtype()),
-                ));
+                return Err(Error::input(&info.name, format!("expected {}, got {}", info.dtype, t.dtype())));
             }
             if t.rank() != info.dims.len() {
                 return Err(Error::input(
@@ -349,13 +314,7 @@ impl Session {
     pub fn run(&self, inputs: &[(&str, Tensor)]) -> Result<Outputs> {
         let ordered = self.bind(inputs)?;
         let outs = self.engine.run(&ordered)?;
-        Ok(Outputs(
-            self.outputs
-                .iter()
-                .map(|o| o.name.clone())
-                .zip(outs)
-                .collect(),
-        ))
+        Ok(Outputs(self.outputs.iter().map(|o| o.name.clone()).zip(outs).collect()))
     }
 
     /// The plan the backend uses for these input shapes (in input order).

@@ -32,20 +32,13 @@ pub fn find_cases(root: &Path) -> Vec<Case> {
 fn walk(dir: &Path, base: &Path, out: &mut Vec<Case>) {
     if dir.join("model.onnx").is_file() {
         let name = dir.strip_prefix(base).unwrap_or(dir).display().to_string();
-        out.push(Case {
-            name,
-            dir: dir.to_path_buf(),
-        });
+        out.push(Case { name, dir: dir.to_path_buf() });
         return;
     }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut subs: Vec<PathBuf> = rd
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
+    let mut subs: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     subs.sort();
     for s in subs {
         walk(&s, base, out);
@@ -61,10 +54,7 @@ pub struct Tolerance {
 
 impl Default for Tolerance {
     fn default() -> Self {
-        Tolerance {
-            rtol: 1e-3,
-            atol: 1e-4,
-        }
+        Tolerance { rtol: 1e-3, atol: 1e-4 }
     }
 }
 
@@ -81,36 +71,19 @@ impl Tolerance {
 /// Compares one output; returns the largest absolute difference.
 pub fn compare(got: &Tensor, want: &Tensor, tol: &Tolerance) -> Result<f64, String> {
     if got.dtype() != want.dtype() {
-        return Err(format!(
-            "dtype {} but expected {}",
-            got.dtype(),
-            want.dtype()
-        ));
+        return Err(format!("dtype {} but expected {}", got.dtype(), want.dtype()));
     }
     if got.shape() != want.shape() {
-        return Err(format!(
-            "shape {:?} but expected {:?}",
-            got.shape(),
-            want.shape()
-        ));
+        return Err(format!("shape {:?} but expected {:?}", got.shape(), want.shape()));
     }
     if want.dtype() == DType::String {
-        return if got.strings()? == want.strings()? {
-            Ok(0.0)
-        } else {
-            Err("strings differ".into())
-        };
+        return if got.strings()? == want.strings()? { Ok(0.0) } else { Err("strings differ".into()) };
     }
     if !want.dtype().is_float() {
         let (g, w) = (got.to_i64_vec()?, want.to_i64_vec()?);
         if let Some(i) = (0..w.len()).find(|&i| g[i] != w[i]) {
             let diff = (0..w.len()).filter(|&i| g[i] != w[i]).count();
-            return Err(format!(
-                "{diff} of {} elements differ; first at {i}: {} vs {}",
-                w.len(),
-                g[i],
-                w[i]
-            ));
+            return Err(format!("{diff} of {} elements differ; first at {i}: {} vs {}", w.len(), g[i], w[i]));
         }
         return Ok(0.0);
     }
@@ -150,8 +123,8 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: &Tolerance) -> Result<f64, Stri
 pub fn read_pb(path: &Path) -> Result<(String, Tensor), String> {
     let b = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let p = TensorProto::decode(b.as_slice()).map_err(|e| format!("{}: {e}", path.display()))?;
-    let t = to_tensor(&p, &ExternalBase { dir: path.parent() }, 1 << 31)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let t =
+        to_tensor(&p, &ExternalBase { dir: path.parent() }, 1 << 31).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((p.name().to_string(), t))
 }
 
@@ -162,11 +135,7 @@ fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            let k = name
-                .strip_prefix(prefix)?
-                .strip_suffix(".pb")?
-                .parse()
-                .ok()?;
+            let k = name.strip_prefix(prefix)?.strip_suffix(".pb")?.parse().ok()?;
             Some((k, e.path()))
         })
         .collect();
@@ -195,29 +164,16 @@ pub struct CaseResult {
 /// Runs every data set of a case on `backend`.
 pub fn run_case(case: &Case, backend: Backend, tol: &Tolerance) -> CaseResult {
     let t0 = Instant::now();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_case_inner(case, backend, tol)
-    }));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case_inner(case, backend, tol)));
     let (outcome, max_abs_diff) = match r {
         Ok(Ok(d)) => (Outcome::Pass, d),
         Ok(Err(o)) => (o, 0.0),
         Err(p) => {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-            (
-                Outcome::Fail(format!("panic: {}", msg.unwrap_or_default())),
-                0.0,
-            )
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            (Outcome::Fail(format!("panic: {}", msg.unwrap_or_default())), 0.0)
         }
     };
-    CaseResult {
-        name: case.name.clone(),
-        outcome,
-        max_abs_diff,
-        millis: t0.elapsed().as_secs_f64() * 1e3,
-    }
+    CaseResult { name: case.name.clone(), outcome, max_abs_diff, millis: t0.elapsed().as_secs_f64() * 1e3 }
 }
 
 fn run_case_inner(case: &Case, backend: Backend, tol: &Tolerance) -> Result<f64, Outcome> {
@@ -225,11 +181,7 @@ fn run_case_inner(case: &Case, backend: Backend, tol: &Tolerance) -> Result<f64,
         .map_err(|e| Outcome::Skip(e.to_string()))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
-        })
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_")))
         .collect();
     sets.sort();
     if sets.is_empty() {
@@ -247,39 +199,22 @@ fn run_case_inner(case: &Case, backend: Backend, tol: &Tolerance) -> Result<f64,
             let name = if session.inputs().iter().any(|i| i.name == name) {
                 name
             } else {
-                session
-                    .inputs()
-                    .get(k)
-                    .map(|i| i.name.clone())
-                    .ok_or_else(|| {
-                        Outcome::Fail(format!(
-                            "test data has more inputs than the model ({})",
-                            p.display()
-                        ))
-                    })?
+                session.inputs().get(k).map(|i| i.name.clone()).ok_or_else(|| {
+                    Outcome::Fail(format!("test data has more inputs than the model ({})", p.display()))
+                })?
             };
             inputs.push((name, t));
         }
-        let named: Vec<(&str, Tensor)> = inputs
-            .iter()
-            .map(|(n, t)| (n.as_str(), t.clone()))
-            .collect();
-        let outs = session
-            .run(&named)
-            .map_err(|e| Outcome::Fail(e.to_string()))?;
+        let named: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+        let outs = session.run(&named).map_err(|e| Outcome::Fail(e.to_string()))?;
         for (k, p) in numbered(&set, "output_").iter().enumerate() {
             let (name, want) = read_pb(p).map_err(Outcome::Fail)?;
             let got = outs
                 .get(&name)
                 .or_else(|| outs.0.get(k).map(|x| &x.1))
                 .ok_or_else(|| Outcome::Fail(format!("no output for {}", p.display())))?;
-            let label = if name.is_empty() {
-                format!("output {k}")
-            } else {
-                format!("output '{name}'")
-            };
-            worst = worst
-                .max(compare(got, &want, tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
+            let label = if name.is_empty() { format!("output {k}") } else { format!("output '{name}'") };
+            worst = worst.max(compare(got, &want, tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
         }
     }
     Ok(worst)

@@ -33,10 +33,7 @@ pub struct PlanReport {
     pub nodes_aliased: usize,
 }
 
-pub(crate) fn report<K: crate::plan::KernelInfo>(
-    g: &Graph,
-    p: &crate::plan::Plan<K>,
-) -> PlanReport {
+pub(crate) fn report<K: crate::plan::KernelInfo>(g: &Graph, p: &crate::plan::Plan<K>) -> PlanReport {
     use crate::plan::NodeFate;
     PlanReport {
         text: crate::plan::describe(g, p),
@@ -54,19 +51,13 @@ pub(crate) struct PlanCache<P> {
 
 impl<P> Default for PlanCache<P> {
     fn default() -> Self {
-        PlanCache {
-            map: Mutex::new(HashMap::new()),
-        }
+        PlanCache { map: Mutex::new(HashMap::new()) }
     }
 }
 
 impl<P> PlanCache<P> {
     /// The prepared plan for `shapes`, building it with `make` on first use.
-    pub fn get_or_build(
-        &self,
-        shapes: &[Vec<usize>],
-        make: impl FnOnce() -> Result<P>,
-    ) -> Result<Arc<P>> {
+    pub fn get_or_build(&self, shapes: &[Vec<usize>], make: impl FnOnce() -> Result<P>) -> Result<Arc<P>> {
         if let Some(p) = self.map.lock().unwrap().get(shapes) {
             return Ok(p.clone());
         }

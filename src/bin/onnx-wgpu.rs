@@ -20,11 +20,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(
-    name = "onnx-wgpu",
-    version,
-    about = "Run ONNX models on the GPU through wgpu (or on the CPU)"
-)]
+#[command(name = "onnx-wgpu", version, about = "Run ONNX models on the GPU through wgpu (or on the CPU)")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -133,9 +129,8 @@ fn one_line(s: &str) -> String {
 }
 
 fn parse_kv(s: &str, what: &str) -> Result<(String, String), Error> {
-    let (k, v) = s
-        .split_once('=')
-        .ok_or_else(|| Error::Usage(format!("{what} must look like NAME=VALUE, got '{s}'")))?;
+    let (k, v) =
+        s.split_once('=').ok_or_else(|| Error::Usage(format!("{what} must look like NAME=VALUE, got '{s}'")))?;
     Ok((k.to_string(), v.to_string()))
 }
 
@@ -144,9 +139,7 @@ fn dim_map(d: &DimArgs) -> Result<HashMap<String, usize>, Error> {
         .iter()
         .map(|s| {
             let (k, v) = parse_kv(s, "--dim")?;
-            let n = v
-                .parse()
-                .map_err(|_| Error::Usage(format!("--dim {k}: '{v}' is not a size")))?;
+            let n = v.parse().map_err(|_| Error::Usage(format!("--dim {k}: '{v}' is not a size")))?;
             Ok((k, n))
         })
         .collect()
@@ -168,16 +161,12 @@ fn input_shapes(s: &Session, dims: &HashMap<String, usize>) -> Result<Vec<Vec<us
                             i.name
                         ))
                     }),
-                    Dim::Unknown => {
-                        dims.get(&format!("{}:{k}", i.name))
-                            .copied()
-                            .ok_or_else(|| {
-                                Error::Usage(format!(
-                                    "input '{}' dim {k} is unknown: give it with --dim {}:{k}=N",
-                                    i.name, i.name
-                                ))
-                            })
-                    }
+                    Dim::Unknown => dims.get(&format!("{}:{k}", i.name)).copied().ok_or_else(|| {
+                        Error::Usage(format!(
+                            "input '{}' dim {k} is unknown: give it with --dim {}:{k}=N",
+                            i.name, i.name
+                        ))
+                    }),
                 })
                 .collect()
         })
@@ -196,9 +185,7 @@ fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Result<Tensor,
         let v: Vec<i64> = (0..n).map(|_| (rng.next_u64() % m) as i64).collect();
         Tensor::from_i64(dtype, shape, &v).map_err(bad)
     } else {
-        Err(Error::Usage(format!(
-            "cannot generate {dtype} inputs; pass them with --input"
-        )))
+        Err(Error::Usage(format!("cannot generate {dtype} inputs; pass them with --input")))
     }
 }
 
@@ -210,14 +197,9 @@ fn print_outputs(outs: &onnx_wgpu::Outputs) {
 
 fn run_default() -> Result<ExitCode, Error> {
     let t0 = Instant::now();
-    let s = Session::builder()
-        .backend(Backend::Auto)
-        .from_bytes(onnx_wgpu::embedded::TINY_CNN)?;
+    let s = Session::builder().backend(Backend::Auto).from_bytes(onnx_wgpu::embedded::TINY_CNN)?;
     let load = t0.elapsed();
-    println!(
-        "onnx-wgpu: embedded default model (tiny CNN classifier, input {:?})",
-        onnx_wgpu::embedded::INPUT.1
-    );
+    println!("onnx-wgpu: embedded default model (tiny CNN classifier, input {:?})", onnx_wgpu::embedded::INPUT.1);
     println!("backend: {:?} on {}", s.backend(), s.device_name());
     let x = onnx_wgpu::embedded::input();
     let t1 = Instant::now();
@@ -231,10 +213,7 @@ fn run_default() -> Result<ExitCode, Error> {
     let avg = t2.elapsed() / reps;
     print_outputs(&outs);
     let probs = outs[0].to_f64_vec().map_err(Error::Usage)?;
-    let (best, p) = probs
-        .iter()
-        .enumerate()
-        .fold((0, f64::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
+    let (best, p) = probs.iter().enumerate().fold((0, f64::MIN), |b, (i, &p)| if p > b.1 { (i, p) } else { b });
     println!("  predicted class {best} (p = {p:.4})");
     println!(
         "timing: session {:.1} ms, first run {:.2} ms, mean of {reps} runs {:.3} ms",
@@ -268,10 +247,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
     for (k, info) in s.inputs().iter().enumerate() {
         let t = match given.get(&info.name) {
             Some(p) => {
-                let b = std::fs::read(p).map_err(|e| Error::Io {
-                    path: p.display().to_string(),
-                    source: e,
-                })?;
+                let b = std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?;
                 onnx_wgpu::tensor::npy::read(&b)
                     .map_err(|e| Error::input(&info.name, format!("{}: {e}", p.display())))?
             }
@@ -282,10 +258,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
         };
         inputs.push((info.name.clone(), t));
     }
-    let named: Vec<(&str, Tensor)> = inputs
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.clone()))
-        .collect();
+    let named: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
     let t1 = Instant::now();
     let outs = s.run(&named)?;
     let first = t1.elapsed();
@@ -293,11 +266,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
     for _ in 0..a.iterations {
         s.run(&named)?;
     }
-    let mean = if a.iterations > 0 {
-        t2.elapsed().as_secs_f64() * 1e3 / a.iterations as f64
-    } else {
-        f64::NAN
-    };
+    let mean = if a.iterations > 0 { t2.elapsed().as_secs_f64() * 1e3 / a.iterations as f64 } else { f64::NAN };
     println!("model: {}", a.model.display());
     println!("backend: {:?} on {}", s.backend(), s.device_name());
     for (n, t) in &inputs {
@@ -305,11 +274,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
             "  input {n}: {} {}{}",
             t.dtype(),
             onnx_wgpu::tensor::shape::fmt_shape(t.shape()),
-            if given.contains_key(n) {
-                ""
-            } else {
-                " (seeded random)"
-            }
+            if given.contains_key(n) { "" } else { " (seeded random)" }
         );
     }
     print_outputs(&outs);
@@ -321,27 +286,15 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
         mean
     );
     if let Some(dir) = &a.output {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
-            path: dir.display().to_string(),
-            source: e,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.display().to_string(), source: e })?;
         for (name, t) in outs.iter() {
             let safe: String = name
                 .chars()
-                .map(|c| {
-                    if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
+                .map(|c| if c.is_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
                 .collect();
             let p = dir.join(format!("{safe}.npy"));
             let b = onnx_wgpu::tensor::npy::write(t).map_err(Error::Usage)?;
-            std::fs::write(&p, b).map_err(|e| Error::Io {
-                path: p.display().to_string(),
-                source: e,
-            })?;
+            std::fs::write(&p, b).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?;
             println!("wrote {}", p.display());
         }
     }
@@ -349,10 +302,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
 }
 
 fn type_string(t: &Option<onnx_wgpu::onnx::proto::TypeProto>) -> String {
-    let vi = onnx_wgpu::onnx::proto::ValueInfoProto {
-        r#type: t.clone(),
-        ..Default::default()
-    };
+    let vi = onnx_wgpu::onnx::proto::ValueInfoProto { r#type: t.clone(), ..Default::default() };
     match onnx_wgpu::onnx::import::value_info_type(&vi) {
         Ok(Some(t)) => t.to_string(),
         Ok(None) => "tensor (shape not declared)".into(),
@@ -361,15 +311,9 @@ fn type_string(t: &Option<onnx_wgpu::onnx::proto::TypeProto>) -> String {
 }
 
 fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
-    let bytes = std::fs::read(&a.model).map_err(|e| Error::Io {
-        path: a.model.display().to_string(),
-        source: e,
-    })?;
+    let bytes = std::fs::read(&a.model).map_err(|e| Error::Io { path: a.model.display().to_string(), source: e })?;
     let m = ModelProto::decode(bytes.as_slice()).map_err(|e| Error::Decode(e.to_string()))?;
-    let g = m
-        .graph
-        .clone()
-        .ok_or_else(|| Error::Decode("the model has no graph".into()))?;
+    let g = m.graph.clone().ok_or_else(|| Error::Decode("the model has no graph".into()))?;
     let inits: std::collections::HashSet<&str> = g.initializer.iter().map(|t| t.name()).collect();
     let inputs: Vec<(String, String)> = g
         .input
@@ -377,24 +321,12 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
         .filter(|i| !inits.contains(i.name()))
         .map(|i| (i.name().to_string(), type_string(&i.r#type)))
         .collect();
-    let outputs: Vec<(String, String)> = g
-        .output
-        .iter()
-        .map(|o| (o.name().to_string(), type_string(&o.r#type)))
-        .collect();
+    let outputs: Vec<(String, String)> =
+        g.output.iter().map(|o| (o.name().to_string(), type_string(&o.r#type))).collect();
     let opsets: BTreeMap<String, i64> = m
         .opset_import
         .iter()
-        .map(|o| {
-            (
-                if o.domain().is_empty() {
-                    "ai.onnx".to_string()
-                } else {
-                    o.domain().to_string()
-                },
-                o.version(),
-            )
-        })
+        .map(|o| (if o.domain().is_empty() { "ai.onnx".to_string() } else { o.domain().to_string() }, o.version()))
         .collect();
     let mut hist: BTreeMap<String, usize> = BTreeMap::new();
     for n in &g.node {
@@ -411,22 +343,14 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
         Err(Error::Unsupported(list)) => (list.iter().map(|u| u.to_string()).collect(), None),
         Err(e) => (vec![], Some(one_line(&e.to_string()))),
     };
-    let weight_bytes: u64 = g
-        .initializer
-        .iter()
-        .map(|t| t.raw_data.as_ref().map(|r| r.len()).unwrap_or(0) as u64)
-        .sum();
+    let weight_bytes: u64 =
+        g.initializer.iter().map(|t| t.raw_data.as_ref().map(|r| r.len()).unwrap_or(0) as u64).sum();
     let mut plan = None;
     if a.plan || a.json {
         if let Ok(s) = &session {
             match input_shapes(s, &dim_map(&a.dims)?) {
                 Ok(shapes) => {
-                    plan = Some((
-                        s.plan_report(&shapes),
-                        s.device_name(),
-                        s.backend(),
-                        s.graph().weight_bytes() as u64,
-                    ))
+                    plan = Some((s.plan_report(&shapes), s.device_name(), s.backend(), s.graph().weight_bytes() as u64))
                 }
                 Err(e) if a.plan => return Err(e),
                 Err(_) => {}
@@ -454,8 +378,7 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
                     j["device"] = dev.clone().into();
                     j["dispatches"] = r.dispatches.into();
                     j["peak_activation_bytes"] = r.memory.peak_activation_bytes.into();
-                    j["activation_lower_bound_bytes"] =
-                        r.memory.activation_lower_bound_bytes.into();
+                    j["activation_lower_bound_bytes"] = r.memory.activation_lower_bound_bytes.into();
                     j["arenas"] = r.memory.arenas.into();
                     j["weight_bytes"] = (*w).into();
                     j["plan_constant_bytes"] = r.memory.plan_const_bytes.into();
@@ -475,14 +398,7 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
         m.producer_name(),
         m.producer_version()
     );
-    println!(
-        "opsets: {}",
-        opsets
-            .iter()
-            .map(|(d, v)| format!("{d} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    println!("opsets: {}", opsets.iter().map(|(d, v)| format!("{d} {v}")).collect::<Vec<_>>().join(", "));
     println!("inputs:");
     for (n, t) in &inputs {
         println!("  {n}: {t}");
@@ -491,18 +407,11 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
     for (n, t) in &outputs {
         println!("  {n}: {t}");
     }
-    println!(
-        "initializers: {} ({} bytes of raw data)",
-        g.initializer.len(),
-        weight_bytes
-    );
+    println!("initializers: {} ({} bytes of raw data)", g.initializer.len(), weight_bytes);
     println!(
         "ops ({} nodes): {}",
         g.node.len(),
-        hist.iter()
-            .map(|(k, v)| format!("{k}×{v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        hist.iter().map(|(k, v)| format!("{k}×{v}")).collect::<Vec<_>>().join(" ")
     );
     if !unsupported.is_empty() {
         println!("unsupported ({}):", unsupported.len());
@@ -531,17 +440,11 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
 }
 
 fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
-    let tol = Tolerance {
-        rtol: a.rtol,
-        atol: a.atol,
-    };
+    let tol = Tolerance { rtol: a.rtol, atol: a.atol };
     let mut cases = Vec::new();
     for p in &a.paths {
         if !p.exists() {
-            return Err(Error::Usage(format!(
-                "{}: no such file or folder",
-                p.display()
-            )));
+            return Err(Error::Usage(format!("{}: no such file or folder", p.display())));
         }
         cases.extend(testing::find_cases(p));
     }
@@ -564,11 +467,7 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
             Outcome::Pass => {
                 pass += 1;
                 if !a.quiet {
-                    let _ = writeln!(
-                        out,
-                        "PASS {} ({:.1} ms, max abs diff {:.2e})",
-                        r.name, r.millis, r.max_abs_diff
-                    );
+                    let _ = writeln!(out, "PASS {} ({:.1} ms, max abs diff {:.2e})", r.name, r.millis, r.max_abs_diff);
                 }
             }
             Outcome::Fail(why) => {
@@ -596,28 +495,18 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
                 serde_json::json!({"case": r.name, "status": status, "reason": reason, "max_abs_diff": r.max_abs_diff, "ms": r.millis})
             })
             .collect();
-        let doc = serde_json::json!({"backend": format!("{:?}", a.backend), "rtol": a.rtol, "atol": a.atol, "cases": j});
+        let doc =
+            serde_json::json!({"backend": format!("{:?}", a.backend), "rtol": a.rtol, "atol": a.atol, "cases": j});
         write_file(p, serde_json::to_string_pretty(&doc).unwrap().as_bytes())?;
     }
     if let Some(p) = &a.write_passing {
-        let names: Vec<&str> = results
-            .iter()
-            .filter(|r| r.outcome == Outcome::Pass)
-            .map(|r| r.name.as_str())
-            .collect();
+        let names: Vec<&str> = results.iter().filter(|r| r.outcome == Outcome::Pass).map(|r| r.name.as_str()).collect();
         write_file(p, (names.join("\n") + "\n").as_bytes())?;
     }
     println!("{pass} passed, {fail} failed, {skip} skipped");
-    Ok(if fail == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if fail == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 fn write_file(p: &Path, b: &[u8]) -> Result<(), Error> {
-    std::fs::write(p, b).map_err(|e| Error::Io {
-        path: p.display().to_string(),
-        source: e,
-    })
+    std::fs::write(p, b).map_err(|e| Error::Io { path: p.display().to_string(), source: e })
 }

@@ -20,22 +20,12 @@ pub fn node_cx<'a>(
         inputs.push(match slot {
             None => None,
             Some(v) => {
-                let t = ty(*v).ok_or_else(|| {
-                    format!("the type of input '{}' is unknown", g.value(*v).name)
-                })?;
-                Some(InferIn {
-                    dtype: t.dtype,
-                    dims: t.dims,
-                    value: val(*v),
-                })
+                let t = ty(*v).ok_or_else(|| format!("the type of input '{}' is unknown", g.value(*v).name))?;
+                Some(InferIn { dtype: t.dtype, dims: t.dims, value: val(*v) })
             }
         });
     }
-    Ok(InferCx {
-        inputs,
-        n_outputs: node.outputs.len(),
-        missing_value: Default::default(),
-    })
+    Ok(InferCx { inputs, n_outputs: node.outputs.len(), missing_value: Default::default() })
 }
 
 /// Infers the type of every node output; declared types of intermediate values are
@@ -45,36 +35,19 @@ pub fn node_cx<'a>(
 pub fn infer_graph(g: &mut Graph) -> Result<()> {
     for i in 0..g.nodes.len() {
         let node = &g.nodes[i];
-        if node
-            .inputs
-            .iter()
-            .flatten()
-            .any(|v| g.value(*v).ty.is_none())
-        {
+        if node.inputs.iter().flatten().any(|v| g.value(*v).ty.is_none()) {
             continue;
         }
         let label = node.label(g).to_string();
         let op_type = node.op_type.clone();
         let err = |r: String| Error::node(&label, &op_type, r);
-        let cx = node_cx(
-            node,
-            g,
-            |v| g.value(v).ty.clone(),
-            |v| g.value(v).konst.as_ref(),
-        )
-        .map_err(err)?;
+        let cx = node_cx(node, g, |v| g.value(v).ty.clone(), |v| g.value(v).konst.as_ref()).map_err(err)?;
         let out = match node.op.spec().infer(&cx) {
             Ok(out) => out,
             Err(_) if cx.missing_value.get().is_some() => continue,
             Err(e) => return Err(err(e)),
         };
-        if out.len()
-            < node
-                .outputs
-                .iter()
-                .rposition(|o| o.is_some())
-                .map_or(0, |p| p + 1)
-        {
+        if out.len() < node.outputs.iter().rposition(|o| o.is_some()).map_or(0, |p| p + 1) {
             return Err(err(format!(
                 "the op yields {} outputs but the node declares {}",
                 out.len(),

@@ -74,12 +74,7 @@ impl Node {
         if !self.name.is_empty() {
             return &self.name;
         }
-        self.outputs
-            .iter()
-            .flatten()
-            .next()
-            .map(|v| g.values[v.idx()].name.as_str())
-            .unwrap_or("<unnamed>")
+        self.outputs.iter().flatten().next().map(|v| g.values[v.idx()].name.as_str()).unwrap_or("<unnamed>")
     }
 }
 
@@ -100,18 +95,8 @@ impl Graph {
         &self.values[v.idx()]
     }
 
-    pub fn add_value(
-        &mut self,
-        name: &str,
-        ty: Option<ValueType>,
-        konst: Option<Tensor>,
-    ) -> ValueId {
-        self.values.push(Value {
-            name: name.to_string(),
-            ty,
-            konst,
-            producer: None,
-        });
+    pub fn add_value(&mut self, name: &str, ty: Option<ValueType>, konst: Option<Tensor>) -> ValueId {
+        self.values.push(Value { name: name.to_string(), ty, konst, producer: None });
         ValueId(self.values.len() as u32 - 1)
     }
 

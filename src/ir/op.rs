@@ -1,9 +1,7 @@
 //! The closed operator enum. One variant per op struct of `crate::ops`; adding a variant makes
 //! the compiler ask every exhaustive match (the backends' lowerings) to handle it.
 
-use crate::ops::{
-    conv, elementwise, layout, matmul, norm, pool, reduce, shape_ops, softmax, OpSpec,
-};
+use crate::ops::{conv, elementwise, layout, matmul, norm, pool, reduce, shape_ops, softmax, OpSpec};
 
 macro_rules! ops {
     ($($variant:ident($ty:ty)),* $(,)?) => {

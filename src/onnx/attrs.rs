@@ -49,11 +49,7 @@ impl AttrValue {
 
 /// Decodes one AttributeProto. The `type` field decides; old writers that omit it are
 /// handled by looking at which field is set.
-pub fn decode(
-    a: &AttributeProto,
-    base: &ExternalBase<'_>,
-    max_elements: usize,
-) -> Result<AttrValue, String> {
+pub fn decode(a: &AttributeProto, base: &ExternalBase<'_>, max_elements: usize) -> Result<AttrValue, String> {
     use AttributeType as T;
     let ty = match a.r#type.and_then(|t| AttributeType::try_from(t).ok()) {
         Some(T::Undefined) | None => {
@@ -83,18 +79,13 @@ pub fn decode(
         }
         Some(t) => t,
     };
-    let tensor =
-        |t: &super::proto::TensorProto| to_tensor(t, base, max_elements).map_err(|e| e.to_string());
+    let tensor = |t: &super::proto::TensorProto| to_tensor(t, base, max_elements).map_err(|e| e.to_string());
     Ok(match ty {
         T::Float => AttrValue::Float(a.f()),
         T::Int => AttrValue::Int(a.i()),
         T::String => AttrValue::String(a.s().to_vec()),
-        T::Tensor => AttrValue::Tensor(tensor(
-            a.t.as_ref().ok_or("tensor attribute without a tensor")?,
-        )?),
-        T::Graph => AttrValue::Graph(Box::new(
-            a.g.clone().ok_or("graph attribute without a graph")?,
-        )),
+        T::Tensor => AttrValue::Tensor(tensor(a.t.as_ref().ok_or("tensor attribute without a tensor")?)?),
+        T::Graph => AttrValue::Graph(Box::new(a.g.clone().ok_or("graph attribute without a graph")?)),
         T::SparseTensor => AttrValue::SparseTensor,
         T::TypeProto => AttrValue::TypeProto(Box::new(a.tp.clone().unwrap_or_default())),
         T::Floats => AttrValue::Floats(a.floats.clone()),
@@ -121,11 +112,9 @@ macro_rules! getter {
             match self.map.get(key) {
                 None => Ok(None),
                 Some(AttrValue::$variant(v)) => Ok(Some($conv(v))),
-                Some(other) => Err(format!(
-                    "attribute '{key}' must be {}, got {}",
-                    stringify!($name),
-                    other.type_name()
-                )),
+                Some(other) => {
+                    Err(format!("attribute '{key}' must be {}, got {}", stringify!($name), other.type_name()))
+                }
             }
         }
         /// The attribute, or `default` when absent; an error if it has another type.
@@ -138,8 +127,7 @@ macro_rules! getter {
 impl Attrs {
     getter!(float, opt_float, Float, f32, |v: &f32| *v);
     getter!(int, opt_int, Int, i64, |v: &i64| *v);
-    getter!(floats, opt_floats, Floats, Vec<f32>, |v: &Vec<f32>| v
-        .clone());
+    getter!(floats, opt_floats, Floats, Vec<f32>, |v: &Vec<f32>| v.clone());
     getter!(ints, opt_ints, Ints, Vec<i64>, |v: &Vec<i64>| v.clone());
     getter!(tensor, opt_tensor, Tensor, Tensor, |v: &Tensor| v.clone());
 
@@ -147,10 +135,7 @@ impl Attrs {
         match self.map.get(key) {
             None => Ok(None),
             Some(AttrValue::String(v)) => Ok(Some(String::from_utf8_lossy(v).into_owned())),
-            Some(other) => Err(format!(
-                "attribute '{key}' must be string, got {}",
-                other.type_name()
-            )),
+            Some(other) => Err(format!("attribute '{key}' must be string, got {}", other.type_name())),
         }
     }
     pub fn string(&self, key: &str, default: &str) -> Result<String, String> {

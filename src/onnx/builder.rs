@@ -2,8 +2,8 @@
 //! hostile-model cases are all written with it, so none of them are copied from elsewhere.
 
 use super::proto::{
-    attribute_proto::AttributeType, tensor_shape_proto, type_proto, AttributeProto, GraphProto,
-    ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    attribute_proto::AttributeType, tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use super::tensor_proto::from_tensor;
 use crate::tensor::{DType, Tensor};
@@ -52,10 +52,7 @@ impl From<Tensor> for Attr {
 }
 
 fn attribute(name: &str, a: &Attr) -> AttributeProto {
-    let mut p = AttributeProto {
-        name: Some(name.to_string()),
-        ..Default::default()
-    };
+    let mut p = AttributeProto { name: Some(name.to_string()), ..Default::default() };
     let ty = match a {
         Attr::Int(v) => {
             p.i = Some(*v);
@@ -105,14 +102,8 @@ impl ModelBuilder {
         let model = ModelProto {
             ir_version: Some(if opset >= 21 { 10 } else { 8 }),
             producer_name: Some("onnx-wgpu".into()),
-            opset_import: vec![OperatorSetIdProto {
-                domain: Some(String::new()),
-                version: Some(opset),
-            }],
-            graph: Some(GraphProto {
-                name: Some("graph".into()),
-                ..Default::default()
-            }),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
+            graph: Some(GraphProto { name: Some("graph".into()), ..Default::default() }),
             ..Default::default()
         };
         ModelBuilder { model }
@@ -141,13 +132,7 @@ impl ModelBuilder {
     }
 
     /// Adds a node named after its first output.
-    pub fn node(
-        &mut self,
-        op: &str,
-        inputs: &[&str],
-        outputs: &[&str],
-        attrs: &[(&str, Attr)],
-    ) -> &mut Self {
+    pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: &[(&str, Attr)]) -> &mut Self {
         self.node_in("", op, inputs, outputs, attrs)
     }
 
@@ -202,12 +187,8 @@ fn value_info(name: &str, ty: Option<(DType, Option<&[DimSpec]>)>) -> ValueInfoP
                         .iter()
                         .map(|d| tensor_shape_proto::Dimension {
                             value: Some(match d {
-                                DimSpec::Size(s) => {
-                                    tensor_shape_proto::dimension::Value::DimValue(*s)
-                                }
-                                DimSpec::Name(n) => {
-                                    tensor_shape_proto::dimension::Value::DimParam(n.clone())
-                                }
+                                DimSpec::Size(s) => tensor_shape_proto::dimension::Value::DimValue(*s),
+                                DimSpec::Name(n) => tensor_shape_proto::dimension::Value::DimParam(n.clone()),
                             }),
                             denotation: None,
                         })

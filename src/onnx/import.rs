@@ -23,19 +23,14 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions {
-            max_tensor_elements: 1 << 32,
-        }
+        LoadOptions { max_tensor_elements: 1 << 32 }
     }
 }
 
 /// Decodes and imports a model. `dir` is the model's folder (for external data).
 pub fn load_model(bytes: &[u8], dir: Option<&Path>, opts: &LoadOptions) -> Result<Graph> {
     let model = ModelProto::decode(bytes).map_err(|e| Error::Decode(e.to_string()))?;
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| Error::Decode("the model has no graph".into()))?;
+    let graph = model.graph.as_ref().ok_or_else(|| Error::Decode("the model has no graph".into()))?;
     let mut opsets = BTreeMap::new();
     for o in &model.opset_import {
         let d = canonical_domain(o.domain());
@@ -99,28 +94,23 @@ pub fn value_info_type(vi: &ValueInfoProto) -> Result<Option<ValueType>> {
     match &tp.value {
         Some(type_proto::Value::TensorType(t)) => {
             let dtype = DType::from_onnx(t.elem_type()).ok_or_else(|| {
-                Error::Model(format!(
-                    "value '{}' has unknown elem_type {}",
-                    vi.name(),
-                    t.elem_type()
-                ))
+                Error::Model(format!("value '{}' has unknown elem_type {}", vi.name(), t.elem_type()))
             })?;
             let dims = match &t.shape {
                 None => return Ok(None),
-                Some(s) => {
-                    s.dim
-                        .iter()
-                        .map(|d| match &d.value {
-                            Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(
-                                v,
-                            )) if *v >= 0 => Dim::Known(*v as usize),
-                            Some(super::proto::tensor_shape_proto::dimension::Value::DimParam(
-                                p,
-                            )) if !p.is_empty() => Dim::Sym(p.as_str().into()),
-                            _ => Dim::Unknown,
-                        })
-                        .collect()
-                }
+                Some(s) => s
+                    .dim
+                    .iter()
+                    .map(|d| match &d.value {
+                        Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
+                            Dim::Known(*v as usize)
+                        }
+                        Some(super::proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
+                            Dim::Sym(p.as_str().into())
+                        }
+                        _ => Dim::Unknown,
+                    })
+                    .collect(),
             };
             Ok(Some(ValueType { dtype, dims }))
         }
@@ -136,9 +126,7 @@ pub fn value_info_type(vi: &ValueInfoProto) -> Result<Option<ValueType>> {
 fn constant_value(a: &Attrs) -> Result<Tensor, String> {
     let one = a.map.len();
     if one != 1 {
-        return Err(format!(
-            "Constant needs exactly one value attribute, got {one}"
-        ));
+        return Err(format!("Constant needs exactly one value attribute, got {one}"));
     }
     let (k, v) = a.map.iter().next().unwrap();
     match (k.as_str(), v) {
@@ -150,17 +138,11 @@ fn constant_value(a: &Attrs) -> Result<Tensor, String> {
         ("value_string", AttrValue::String(s)) => {
             Tensor::from_strings(&[], vec![String::from_utf8_lossy(s).into_owned()])
         }
-        ("value_strings", AttrValue::Strings(s)) => Tensor::from_strings(
-            &[s.len()],
-            s.iter()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .collect(),
-        ),
+        ("value_strings", AttrValue::Strings(s)) => {
+            Tensor::from_strings(&[s.len()], s.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect())
+        }
         ("sparse_value", _) => Err("sparse Constant values are not supported".into()),
-        (k, v) => Err(format!(
-            "attribute '{k}' of type {} is not a Constant value",
-            v.type_name()
-        )),
+        (k, v) => Err(format!("attribute '{k}' of type {} is not a Constant value", v.type_name())),
     }
 }
 
@@ -181,9 +163,7 @@ fn import_graph(
         what: &str,
     ) -> Result<ValueId> {
         if by_name.contains_key(name) {
-            return Err(Error::Model(format!(
-                "{what} '{name}' reuses a name that is already defined"
-            )));
+            return Err(Error::Model(format!("{what} '{name}' reuses a name that is already defined")));
         }
         let id = g.add_value(name, ty, k);
         by_name.insert(name.to_string(), id);
@@ -192,18 +172,8 @@ fn import_graph(
 
     for init in &gp.initializer {
         let t = to_tensor(init, base, opts.max_tensor_elements)?;
-        let ty = ValueType {
-            dtype: t.dtype(),
-            dims: t.shape().iter().map(|&d| Dim::Known(d)).collect(),
-        };
-        define(
-            &mut by_name,
-            &mut g,
-            init.name(),
-            Some(ty),
-            Some(t),
-            "initializer",
-        )?;
+        let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
+        define(&mut by_name, &mut g, init.name(), Some(ty), Some(t), "initializer")?;
     }
     if !gp.sparse_initializer.is_empty() {
         return Err(Error::Model("sparse initializers are not supported".into()));
@@ -212,17 +182,9 @@ fn import_graph(
         if by_name.contains_key(vi.name()) {
             continue; // an initializer also listed as input (IR < 4): a constant
         }
-        let ty = value_info_type(vi)?.ok_or_else(|| {
-            Error::Model(format!("graph input '{}' has no tensor type", vi.name()))
-        })?;
-        let id = define(
-            &mut by_name,
-            &mut g,
-            vi.name(),
-            Some(ty),
-            None,
-            "graph input",
-        )?;
+        let ty = value_info_type(vi)?
+            .ok_or_else(|| Error::Model(format!("graph input '{}' has no tensor type", vi.name())))?;
+        let id = define(&mut by_name, &mut g, vi.name(), Some(ty), None, "graph input")?;
         g.inputs.push(id);
     }
 
@@ -242,54 +204,27 @@ fn import_graph(
         let mut a = Attrs::default();
         for ap in &n.attribute {
             if ap.ref_attr_name.is_some() && !ap.ref_attr_name().is_empty() {
-                return Err(Error::node(
-                    &label,
-                    n.op_type(),
-                    "attribute references are only valid inside functions",
-                ));
+                return Err(Error::node(&label, n.op_type(), "attribute references are only valid inside functions"));
             }
-            let v = attrs::decode(ap, base, opts.max_tensor_elements).map_err(|e| {
-                Error::node(
-                    &label,
-                    n.op_type(),
-                    format!("attribute '{}': {e}", ap.name()),
-                )
-            })?;
+            let v = attrs::decode(ap, base, opts.max_tensor_elements)
+                .map_err(|e| Error::node(&label, n.op_type(), format!("attribute '{}': {e}", ap.name())))?;
             a.map.insert(ap.name().to_string(), v);
         }
         let domain = canonical_domain(n.domain());
         if (domain.is_empty()) && n.op_type() == "Constant" {
             let t = constant_value(&a).map_err(|e| Error::node(&label, "Constant", e))?;
             if n.output.len() != 1 {
-                return Err(Error::node(
-                    &label,
-                    "Constant",
-                    "a Constant has exactly one output",
-                ));
+                return Err(Error::node(&label, "Constant", "a Constant has exactly one output"));
             }
-            let ty = ValueType {
-                dtype: t.dtype(),
-                dims: t.shape().iter().map(|&d| Dim::Known(d)).collect(),
-            };
-            define(
-                &mut by_name,
-                &mut g,
-                &n.output[0],
-                Some(ty),
-                Some(t),
-                "Constant output",
-            )?;
+            let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
+            define(&mut by_name, &mut g, &n.output[0], Some(ty), Some(t), "Constant output")?;
             continue;
         }
         let opset = match opsets.get(domain) {
             Some(&v) => v,
             None => {
                 unsupported
-                    .entry((
-                        domain.to_string(),
-                        format!("{} (domain not imported)", n.op_type()),
-                        0,
-                    ))
+                    .entry((domain.to_string(), format!("{} (domain not imported)", n.op_type()), 0))
                     .or_default()
                     .push(label.clone());
                 continue;
@@ -299,10 +234,7 @@ fn import_graph(
             define(&mut by_name, &mut g, o, None, None, "node output")?;
         }
         if registry::find(domain, n.op_type(), opset).is_none() {
-            unsupported
-                .entry((domain.to_string(), n.op_type().to_string(), opset))
-                .or_default()
-                .push(label.clone());
+            unsupported.entry((domain.to_string(), n.op_type().to_string(), opset)).or_default().push(label.clone());
         }
         pending.push(Pending { node: i, attrs: a });
     }
@@ -310,12 +242,7 @@ fn import_graph(
         return Err(Error::Unsupported(
             unsupported
                 .into_iter()
-                .map(|((domain, op_type, opset), nodes)| UnsupportedOp {
-                    domain,
-                    op_type,
-                    opset,
-                    nodes,
-                })
+                .map(|((domain, op_type, opset), nodes)| UnsupportedOp { domain, op_type, opset, nodes })
                 .collect(),
         ));
     }
@@ -324,11 +251,8 @@ fn import_graph(
         let n = &gp.node[p.node];
         let domain = canonical_domain(n.domain());
         let opset = opsets[domain];
-        let label = if n.name().is_empty() {
-            n.output.first().cloned().unwrap_or_default()
-        } else {
-            n.name().to_string()
-        };
+        let label =
+            if n.name().is_empty() { n.output.first().cloned().unwrap_or_default() } else { n.name().to_string() };
         let resolve = |name: &String| -> Result<Option<ValueId>> {
             if name.is_empty() {
                 return Ok(None);
@@ -367,16 +291,10 @@ fn import_graph(
 
     for vi in &gp.output {
         let id = *by_name.get(vi.name()).ok_or_else(|| {
-            Error::Model(format!(
-                "graph output '{}' is not produced by any node, input or initializer",
-                vi.name()
-            ))
+            Error::Model(format!("graph output '{}' is not produced by any node, input or initializer", vi.name()))
         })?;
         if g.outputs.contains(&id) {
-            return Err(Error::Model(format!(
-                "graph output '{}' is listed twice",
-                vi.name()
-            )));
+            return Err(Error::Model(format!("graph output '{}' is listed twice", vi.name())));
         }
         g.outputs.push(id);
     }

@@ -10,10 +10,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Component, Path};
 
 fn terr(name: &str, reason: impl Into<String>) -> Error {
-    Error::Tensor {
-        tensor: name.to_string(),
-        reason: reason.into(),
-    }
+    Error::Tensor { tensor: name.to_string(), reason: reason.into() }
 }
 
 /// Reads the dims of a TensorProto as a concrete shape, refusing negative or absurd sizes.
@@ -28,10 +25,7 @@ pub fn dims_of(t: &TensorProto, max_elements: usize) -> Result<Vec<usize>> {
     }
     let n = checked_numel(&shape).ok_or_else(|| terr(name, "element count overflows"))?;
     if n > max_elements {
-        return Err(terr(
-            name,
-            format!("{n} elements exceed the limit of {max_elements}"),
-        ));
+        return Err(terr(name, format!("{n} elements exceed the limit of {max_elements}")));
     }
     Ok(shape)
 }
@@ -45,8 +39,8 @@ pub struct ExternalBase<'a> {
 /// Decodes a TensorProto into a host tensor.
 pub fn to_tensor(t: &TensorProto, base: &ExternalBase<'_>, max_elements: usize) -> Result<Tensor> {
     let name = t.name();
-    let dtype = DType::from_onnx(t.data_type())
-        .ok_or_else(|| terr(name, format!("unknown data_type {}", t.data_type())))?;
+    let dtype =
+        DType::from_onnx(t.data_type()).ok_or_else(|| terr(name, format!("unknown data_type {}", t.data_type())))?;
     let shape = dims_of(t, max_elements)?;
     let n: usize = shape.iter().product();
     let mk = |r: std::result::Result<Tensor, String>| r.map_err(|e| terr(name, e));
@@ -56,11 +50,7 @@ pub fn to_tensor(t: &TensorProto, base: &ExternalBase<'_>, max_elements: usize) 
         return mk(Tensor::from_bytes(dtype, &shape, &bytes));
     }
     if dtype == DType::String {
-        let s: Vec<String> = t
-            .string_data
-            .iter()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .collect();
+        let s: Vec<String> = t.string_data.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
         return mk(Tensor::from_strings(&shape, s));
     }
     if let Some(raw) = &t.raw_data {
@@ -68,10 +58,7 @@ pub fn to_tensor(t: &TensorProto, base: &ExternalBase<'_>, max_elements: usize) 
     }
     let want = |have: usize| -> Result<()> {
         if have != n {
-            Err(terr(
-                name,
-                format!("shape {shape:?} needs {n} values, the typed field holds {have}"),
-            ))
+            Err(terr(name, format!("shape {shape:?} needs {n} values, the typed field holds {have}")))
         } else {
             Ok(())
         }
@@ -119,19 +106,11 @@ fn typed_fields(
         }
         Complex64 => {
             want(t.float_data.len() / 2)?;
-            mk(Tensor::from_bytes(
-                dtype,
-                &shape,
-                bytemuck::cast_slice(&t.float_data),
-            ))
+            mk(Tensor::from_bytes(dtype, &shape, bytemuck::cast_slice(&t.float_data)))
         }
         Complex128 => {
             want(t.double_data.len() / 2)?;
-            mk(Tensor::from_bytes(
-                dtype,
-                &shape,
-                bytemuck::cast_slice(&t.double_data),
-            ))
+            mk(Tensor::from_bytes(dtype, &shape, bytemuck::cast_slice(&t.double_data)))
         }
         I8 | U8 | Bool | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 => {
             want(t.int32_data.len())?;
@@ -140,11 +119,7 @@ fn typed_fields(
         }
         I16 | U16 | F16 | BF16 => {
             want(t.int32_data.len())?;
-            let b: Vec<u8> = t
-                .int32_data
-                .iter()
-                .flat_map(|&x| (x as u16).to_le_bytes())
-                .collect();
+            let b: Vec<u8> = t.int32_data.iter().flat_map(|&x| (x as u16).to_le_bytes()).collect();
             mk(Tensor::from_bytes(dtype, &shape, &b))
         }
         I4 | U4 | F4E2M1 | I2 | U2 => {
@@ -153,10 +128,7 @@ fn typed_fields(
             if t.int32_data.len() != nbytes {
                 return Err(terr(
                     name,
-                    format!(
-                        "{n} {dtype} values need {nbytes} packed entries, got {}",
-                        t.int32_data.len()
-                    ),
+                    format!("{n} {dtype} values need {nbytes} packed entries, got {}", t.int32_data.len()),
                 ));
             }
             let b: Vec<u8> = t.int32_data.iter().map(|&x| x as u8).collect();
@@ -171,10 +143,7 @@ fn typed_fields(
 fn resolve_location(name: &str, location: &str, dir: &Path) -> Result<std::path::PathBuf> {
     let rel = Path::new(location);
     if rel.is_absolute() || location.starts_with('/') || location.starts_with('\\') {
-        return Err(terr(
-            name,
-            format!("external data location '{location}' is absolute"),
-        ));
+        return Err(terr(name, format!("external data location '{location}' is absolute")));
     }
     let mut depth = 0i32;
     for c in rel.components() {
@@ -184,32 +153,17 @@ fn resolve_location(name: &str, location: &str, dir: &Path) -> Result<std::path:
             Component::ParentDir => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(terr(
-                        name,
-                        format!("external data location '{location}' escapes the model folder"),
-                    ));
+                    return Err(terr(name, format!("external data location '{location}' escapes the model folder")));
                 }
             }
-            _ => {
-                return Err(terr(
-                    name,
-                    format!("external data location '{location}' is not a relative path"),
-                ))
-            }
+            _ => return Err(terr(name, format!("external data location '{location}' is not a relative path"))),
         }
     }
     let path = dir.join(rel);
-    let real = path
-        .canonicalize()
-        .map_err(|e| terr(name, format!("external data '{}': {e}", path.display())))?;
-    let root = dir
-        .canonicalize()
-        .map_err(|e| terr(name, format!("model folder '{}': {e}", dir.display())))?;
+    let real = path.canonicalize().map_err(|e| terr(name, format!("external data '{}': {e}", path.display())))?;
+    let root = dir.canonicalize().map_err(|e| terr(name, format!("model folder '{}': {e}", dir.display())))?;
     if !real.starts_with(&root) {
-        return Err(terr(
-            name,
-            format!("external data location '{location}' resolves outside the model folder"),
-        ));
+        return Err(terr(name, format!("external data location '{location}' resolves outside the model folder")));
     }
     Ok(real)
 }
@@ -222,8 +176,7 @@ fn read_external(t: &TensorProto, base: &ExternalBase<'_>, expect: usize) -> Res
     for kv in &t.external_data {
         let v = kv.value();
         let parse = |what: &str| {
-            v.parse::<u64>()
-                .map_err(|_| terr(name, format!("external data {what} '{v}' is not a number")))
+            v.parse::<u64>().map_err(|_| terr(name, format!("external data {what} '{v}' is not a number")))
         };
         match kv.key() {
             "location" => location = Some(v.to_string()),
@@ -233,12 +186,8 @@ fn read_external(t: &TensorProto, base: &ExternalBase<'_>, expect: usize) -> Res
         }
     }
     let location = location.ok_or_else(|| terr(name, "external data without a location"))?;
-    let dir = base.dir.ok_or_else(|| {
-        terr(
-            name,
-            "external data needs the model's folder; load the model from a path",
-        )
-    })?;
+    let dir =
+        base.dir.ok_or_else(|| terr(name, "external data needs the model's folder; load the model from a path"))?;
     let path = resolve_location(name, &location, dir)?;
     let len = length.unwrap_or(expect as u64);
     if len != expect as u64 {
@@ -255,8 +204,7 @@ fn read_external(t: &TensorProto, base: &ExternalBase<'_>, expect: usize) -> Res
             format!("external data [{offset}, +{len}) lies beyond the end of '{location}' ({size} bytes)"),
         ));
     }
-    f.seek(SeekFrom::Start(offset))
-        .map_err(|e| Error::io(&path, e))?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(&path, e))?;
     let mut buf = vec![0u8; len as usize];
     f.read_exact(&mut buf).map_err(|e| Error::io(&path, e))?;
     Ok(buf)
@@ -271,12 +219,7 @@ pub fn from_tensor(name: &str, t: &Tensor) -> TensorProto {
         ..Default::default()
     };
     if t.dtype() == DType::String {
-        p.string_data = t
-            .strings()
-            .unwrap_or(&[])
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
+        p.string_data = t.strings().unwrap_or(&[]).iter().map(|s| s.as_bytes().to_vec()).collect();
     } else {
         p.raw_data = Some(t.bytes().to_vec());
     }
@@ -308,10 +251,7 @@ mod tests {
         assert!(to_tensor(&p, &NOBASE, 1 << 20).is_err());
         let mut p = proto(DType::Bool, &[2]);
         p.int32_data = vec![1, 0];
-        assert_eq!(
-            to_tensor(&p, &NOBASE, 1 << 20).unwrap().as_bools().unwrap(),
-            vec![true, false]
-        );
+        assert_eq!(to_tensor(&p, &NOBASE, 1 << 20).unwrap().as_bools().unwrap(), vec![true, false]);
     }
 
     #[test]
@@ -336,36 +276,20 @@ mod tests {
             p.data_location = Some(DataLocation::External as i32);
             for (k, v) in [("location", loc), ("offset", off), ("length", "4")] {
                 p.external_data
-                    .push(super::super::proto::StringStringEntryProto {
-                        key: Some(k.into()),
-                        value: Some(v.into()),
-                    });
+                    .push(super::super::proto::StringStringEntryProto { key: Some(k.into()), value: Some(v.into()) });
             }
             p
         };
-        assert_eq!(
-            to_tensor(&ext("w.bin", "4"), &base, 100)
-                .unwrap()
-                .to_f64_vec()
-                .unwrap(),
-            vec![2.0]
-        );
+        assert_eq!(to_tensor(&ext("w.bin", "4"), &base, 100).unwrap().to_f64_vec().unwrap(), vec![2.0]);
         for bad in ["../w.bin", "/etc/passwd", "a/../../w.bin"] {
-            let e = to_tensor(&ext(bad, "0"), &base, 100)
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains("absolute") || e.contains("escapes"),
-                "{bad}: {e}"
-            );
+            let e = to_tensor(&ext(bad, "0"), &base, 100).unwrap_err().to_string();
+            assert!(e.contains("absolute") || e.contains("escapes"), "{bad}: {e}");
         }
         assert!(to_tensor(&ext("w.bin", "8"), &base, 100).is_err());
         #[cfg(unix)]
         {
             let _ = std::os::unix::fs::symlink("/etc/hostname", dir.join("link.bin"));
-            let e = to_tensor(&ext("link.bin", "0"), &base, 100)
-                .unwrap_err()
-                .to_string();
+            let e = to_tensor(&ext("link.bin", "0"), &base, 100).unwrap_err().to_string();
             assert!(e.contains("outside"), "{e}");
         }
         std::fs::remove_dir_all(&dir).ok();

@@ -51,15 +51,7 @@ pub struct Window {
 }
 
 fn positive(v: &[i64], what: &str) -> Result<Vec<usize>, String> {
-    v.iter()
-        .map(|&x| {
-            if x >= 1 {
-                Ok(x as usize)
-            } else {
-                Err(format!("{what} must be ≥ 1, got {x}"))
-            }
-        })
-        .collect()
+    v.iter().map(|&x| if x >= 1 { Ok(x as usize) } else { Err(format!("{what} must be ≥ 1, got {x}")) }).collect()
 }
 
 impl WindowAttrs {
@@ -68,30 +60,15 @@ impl WindowAttrs {
         let pads = match a.opt_ints("pads")? {
             Some(p) => Some(
                 p.iter()
-                    .map(|&x| {
-                        if x >= 0 {
-                            Ok(x as usize)
-                        } else {
-                            Err(format!("negative pad {x}"))
-                        }
-                    })
+                    .map(|&x| if x >= 0 { Ok(x as usize) } else { Err(format!("negative pad {x}")) })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             None => None,
         };
         Ok(WindowAttrs {
-            kernel_shape: a
-                .opt_ints("kernel_shape")?
-                .map(|k| positive(&k, "kernel_shape"))
-                .transpose()?,
-            strides: a
-                .opt_ints("strides")?
-                .map(|k| positive(&k, "strides"))
-                .transpose()?,
-            dilations: a
-                .opt_ints("dilations")?
-                .map(|k| positive(&k, "dilations"))
-                .transpose()?,
+            kernel_shape: a.opt_ints("kernel_shape")?.map(|k| positive(&k, "kernel_shape")).transpose()?,
+            strides: a.opt_ints("strides")?.map(|k| positive(&k, "strides")).transpose()?,
+            dilations: a.opt_ints("dilations")?.map(|k| positive(&k, "dilations")).transpose()?,
             pads,
             auto_pad: AutoPad::parse(&a.string("auto_pad", "NOTSET")?)?,
             ceil_mode: with_ceil && a.int("ceil_mode", 0)? != 0,
@@ -102,10 +79,7 @@ impl WindowAttrs {
     pub fn resolve(&self, input: &[usize], kernel: &[usize]) -> Result<Window, String> {
         let n = input.len();
         if kernel.len() != n {
-            return Err(format!(
-                "kernel has {} spatial dims, input has {n}",
-                kernel.len()
-            ));
+            return Err(format!("kernel has {} spatial dims, input has {n}", kernel.len()));
         }
         let get = |v: &Option<Vec<usize>>, what: &str| -> Result<Vec<usize>, String> {
             match v {
@@ -148,10 +122,7 @@ impl WindowAttrs {
                 }
                 AutoPad::Valid => {
                     if input[i] < ek {
-                        return Err(format!(
-                            "window of {ek} does not fit spatial dim {i} of size {}",
-                            input[i]
-                        ));
+                        return Err(format!("window of {ek} does not fit spatial dim {i} of size {}", input[i]));
                     }
                     output[i] = (input[i] - ek) / strides[i] + 1;
                     pb[i] = 0;
@@ -186,12 +157,7 @@ impl WindowAttrs {
     /// Output spatial dims for possibly symbolic input dims.
     pub fn out_dims(&self, input: &[Dim], kernel: &[usize]) -> Result<Vec<Dim>, String> {
         match crate::tensor::shape::concrete(input) {
-            Some(c) => Ok(self
-                .resolve(&c, kernel)?
-                .output
-                .into_iter()
-                .map(Dim::Known)
-                .collect()),
+            Some(c) => Ok(self.resolve(&c, kernel)?.output.into_iter().map(Dim::Known).collect()),
             None => Ok(vec![Dim::Unknown; input.len()]),
         }
     }
@@ -223,10 +189,7 @@ impl Conv {
         }
         let (n, c, m) = (x[0], x[1], w[0]);
         if c != w[1] * self.group || m % self.group != 0 {
-            return Err(format!(
-                "channels do not match: X has {c}, W {w:?} with group {}",
-                self.group
-            ));
+            return Err(format!("channels do not match: X has {c}, W {w:?} with group {}", self.group));
         }
         Ok((n, c, m))
     }
@@ -236,17 +199,10 @@ impl OpSpec for Conv {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let (x, w) = (cx.input(0)?, cx.input(1)?);
         if !x.dtype.is_float() || x.dtype != w.dtype {
-            return Err(format!(
-                "Conv needs float X and W of one dtype, got {} and {}",
-                x.dtype, w.dtype
-            ));
+            return Err(format!("Conv needs float X and W of one dtype, got {} and {}", x.dtype, w.dtype));
         }
         if x.rank() < 3 || w.rank() != x.rank() {
-            return Err(format!(
-                "X (rank {}) and W (rank {}) must have equal rank ≥ 3",
-                x.rank(),
-                w.rank()
-            ));
+            return Err(format!("X (rank {}) and W (rank {}) must have equal rank ≥ 3", x.rank(), w.rank()));
         }
         let wk: Option<Vec<usize>> = w.dims[2..].iter().map(|d| d.known()).collect();
         let kernel = match (&self.window.kernel_shape, wk) {
@@ -256,10 +212,7 @@ impl OpSpec for Conv {
         };
         if let (Some(c), Some(wc)) = (x.dims[1].known(), w.dims[1].known()) {
             if c != wc * self.group {
-                return Err(format!(
-                    "X has {c} channels, W expects {} × group {}",
-                    wc, self.group
-                ));
+                return Err(format!("X has {c} channels, W expects {} × group {}", wc, self.group));
             }
         }
         let mut out = vec![x.dims[0].clone(), w.dims[0].clone()];
@@ -308,8 +261,8 @@ impl OpSpec for Conv {
                             for d in 0..nd {
                                 let od = (o / ost[d]) % win.output[d];
                                 let kd = (k / kst[d]) % kernel[d];
-                                let pos = (od * win.strides[d] + kd * win.dilations[d]) as isize
-                                    - win.pads_begin[d] as isize;
+                                let pos =
+                                    (od * win.strides[d] + kd * win.dilations[d]) as isize - win.pads_begin[d] as isize;
                                 if pos < 0 || pos >= win.input[d] as isize {
                                     inside = false;
                                     break;
@@ -348,22 +301,14 @@ pub fn import_conv(c: &NodeCtx) -> Result<Op, String> {
     if group < 1 {
         return Err(format!("group must be ≥ 1, got {group}"));
     }
-    Ok(Op::Conv(Conv {
-        window: WindowAttrs::from_ctx(c, false)?,
-        group: group as usize,
-    }))
+    Ok(Op::Conv(Conv { window: WindowAttrs::from_ctx(c, false)?, group: group as usize }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn attrs(
-        pads: Option<Vec<usize>>,
-        auto_pad: AutoPad,
-        strides: usize,
-        ceil: bool,
-    ) -> WindowAttrs {
+    fn attrs(pads: Option<Vec<usize>>, auto_pad: AutoPad, strides: usize, ceil: bool) -> WindowAttrs {
         WindowAttrs {
             kernel_shape: None,
             strides: Some(vec![strides]),
@@ -376,28 +321,16 @@ mod tests {
 
     #[test]
     fn geometry() {
-        let w = attrs(Some(vec![1, 1]), AutoPad::NotSet, 2, false)
-            .resolve(&[7], &[3])
-            .unwrap();
+        let w = attrs(Some(vec![1, 1]), AutoPad::NotSet, 2, false).resolve(&[7], &[3]).unwrap();
         assert_eq!(w.output, vec![4]);
-        let w = attrs(None, AutoPad::SameUpper, 2, false)
-            .resolve(&[5], &[2])
-            .unwrap();
+        let w = attrs(None, AutoPad::SameUpper, 2, false).resolve(&[5], &[2]).unwrap();
         assert_eq!((w.output[0], w.pads_begin[0], w.pads_end[0]), (3, 0, 1));
-        let w = attrs(None, AutoPad::SameLower, 2, false)
-            .resolve(&[5], &[2])
-            .unwrap();
+        let w = attrs(None, AutoPad::SameLower, 2, false).resolve(&[5], &[2]).unwrap();
         assert_eq!((w.pads_begin[0], w.pads_end[0]), (1, 0));
-        let w = attrs(None, AutoPad::Valid, 2, false)
-            .resolve(&[5], &[2])
-            .unwrap();
+        let w = attrs(None, AutoPad::Valid, 2, false).resolve(&[5], &[2]).unwrap();
         assert_eq!(w.output, vec![2]);
-        let w = attrs(None, AutoPad::NotSet, 2, true)
-            .resolve(&[6], &[3])
-            .unwrap();
+        let w = attrs(None, AutoPad::NotSet, 2, true).resolve(&[6], &[3]).unwrap();
         assert_eq!(w.output, vec![3]);
-        assert!(attrs(None, AutoPad::NotSet, 1, false)
-            .resolve(&[2], &[3])
-            .is_err());
+        assert!(attrs(None, AutoPad::NotSet, 1, false).resolve(&[2], &[3]).is_err());
     }
 }

@@ -204,8 +204,7 @@ impl UnaryOp {
             IsNaN => x.is_nan() as u8 as f64,
             IsInf => {
                 // alpha = detect_negative, beta = detect_positive
-                ((x == f64::INFINITY && beta != 0.0) || (x == f64::NEG_INFINITY && alpha != 0.0))
-                    as u8 as f64
+                ((x == f64::INFINITY && beta != 0.0) || (x == f64::NEG_INFINITY && alpha != 0.0)) as u8 as f64
             }
         }
     }
@@ -278,19 +277,13 @@ impl OpSpec for Unary {
             UnaryOp::IsNaN | UnaryOp::IsInf => DType::Bool,
             UnaryOp::Relu | UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Sign => {
                 if !(x.dtype.is_float() || x.dtype.is_int()) {
-                    return Err(format!(
-                        "{:?} needs a numeric input, got {}",
-                        self.op, x.dtype
-                    ));
+                    return Err(format!("{:?} needs a numeric input, got {}", self.op, x.dtype));
                 }
                 x.dtype
             }
             _ => {
                 if !x.dtype.is_float() {
-                    return Err(format!(
-                        "{:?} needs a float input, got {}",
-                        self.op, x.dtype
-                    ));
+                    return Err(format!("{:?} needs a float input, got {}", self.op, x.dtype));
                 }
                 x.dtype
             }
@@ -386,10 +379,7 @@ impl BinaryOp {
     }
     pub fn is_bitwise(self) -> bool {
         use BinaryOp::*;
-        matches!(
-            self,
-            BitShiftLeft | BitShiftRight | BitwiseAnd | BitwiseOr | BitwiseXor
-        )
+        matches!(self, BitShiftLeft | BitShiftRight | BitwiseAnd | BitwiseOr | BitwiseXor)
     }
 
     /// Float semantics (also used for bool logic and comparisons).
@@ -493,11 +483,7 @@ impl BinaryOp {
                 self.apply(a as f64, b as f64) as i64
             }
             BitShiftLeft | BitShiftRight => {
-                let mask = if bits == 64 {
-                    u64::MAX
-                } else {
-                    (1u64 << bits) - 1
-                };
+                let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
                 let ua = (a as u64) & mask;
                 if b < 0 || b >= bits as i64 {
                     0
@@ -511,13 +497,7 @@ impl BinaryOp {
             BitwiseOr => a | b,
             BitwiseXor => a ^ b,
         })
-        .map(|r| {
-            if signed || bits == 64 {
-                r
-            } else {
-                r & ((1i64 << bits) - 1)
-            }
-        })
+        .map(|r| if signed || bits == 64 { r } else { r & ((1i64 << bits) - 1) })
     }
 }
 
@@ -556,11 +536,7 @@ pub fn broadcast_map<T: Copy, R>(
 }
 
 fn binary_out_dtype(op: BinaryOp, a: DType, b: DType) -> Result<DType, String> {
-    if op != BinaryOp::Pow
-        && op != BinaryOp::BitShiftLeft
-        && op != BinaryOp::BitShiftRight
-        && a != b
-    {
+    if op != BinaryOp::Pow && op != BinaryOp::BitShiftLeft && op != BinaryOp::BitShiftRight && a != b {
         return Err(format!("{op:?} needs inputs of one dtype, got {a} and {b}"));
     }
     if op.is_logic() {
@@ -594,28 +570,23 @@ impl OpSpec for Binary {
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let (a, b) = (need(inputs, 0)?, need(inputs, 1)?);
         let out = binary_out_dtype(self.op, a.dtype(), b.dtype())?;
-        let ints = a.dtype().is_int()
-            && (b.dtype().is_int() || self.op == BinaryOp::Pow && b.dtype().is_int());
+        let ints = a.dtype().is_int() && (b.dtype().is_int() || self.op == BinaryOp::Pow && b.dtype().is_int());
         if ints {
             let (x, y) = (a.to_i64_vec()?, b.to_i64_vec()?);
             let bits = a.dtype().bits() as u32;
             let signed = a.dtype().is_signed_int();
-            let (r, shape) = broadcast_map(&[(&x, a.shape()), (&y, b.shape())], |v| {
-                self.op.apply_int(v[0], v[1], bits, signed)
-            })?;
+            let (r, shape) =
+                broadcast_map(&[(&x, a.shape()), (&y, b.shape())], |v| self.op.apply_int(v[0], v[1], bits, signed))?;
             return Ok(vec![Tensor::from_i64(out, &shape, &r)?]);
         }
         if a.dtype().is_int() && self.op == BinaryOp::Pow {
             // int base, float exponent: compute in float, cast back to the base's type.
             let (x, y) = (a.to_f64_vec()?, b.to_f64_vec()?);
-            let (r, shape) =
-                broadcast_map(&[(&x, a.shape()), (&y, b.shape())], |v| Ok(v[0].powf(v[1])))?;
+            let (r, shape) = broadcast_map(&[(&x, a.shape()), (&y, b.shape())], |v| Ok(v[0].powf(v[1])))?;
             return Ok(vec![Tensor::from_f64(out, &shape, &r)?]);
         }
         let (x, y) = (a.to_f64_vec()?, b.to_f64_vec()?);
-        let (r, shape) = broadcast_map(&[(&x, a.shape()), (&y, b.shape())], |v| {
-            Ok(self.op.apply(v[0], v[1]))
-        })?;
+        let (r, shape) = broadcast_map(&[(&x, a.shape()), (&y, b.shape())], |v| Ok(self.op.apply(v[0], v[1])))?;
         Ok(vec![Tensor::from_f64(out, &shape, &r)?])
     }
 }
@@ -652,10 +623,7 @@ impl OpSpec for Variadic {
         for (i, x) in cx.inputs.iter().enumerate() {
             let x = x.as_ref().ok_or_else(|| format!("input {i} is missing"))?;
             if x.dtype != first.dtype {
-                return Err(format!(
-                    "inputs must share one dtype, got {} and {}",
-                    first.dtype, x.dtype
-                ));
+                return Err(format!("inputs must share one dtype, got {} and {}", first.dtype, x.dtype));
             }
             dims.push(&x.dims);
         }
@@ -664,13 +632,9 @@ impl OpSpec for Variadic {
 
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let mut acc = need(inputs, 0)?.clone();
-        let bin = Binary {
-            op: self.pairwise(),
-        };
+        let bin = Binary { op: self.pairwise() };
         for i in 1..inputs.len() {
-            acc = bin
-                .eval(&[Some(&acc), Some(need(inputs, i)?)], 1)?
-                .remove(0);
+            acc = bin.eval(&[Some(&acc), Some(need(inputs, i)?)], 1)?.remove(0);
         }
         if self.op == VariadicOp::Mean {
             let n = inputs.len() as f64;
@@ -780,15 +744,9 @@ impl OpSpec for Where {
             return Err(format!("condition must be bool, got {}", c.dtype));
         }
         if x.dtype != y.dtype {
-            return Err(format!(
-                "X and Y must share a dtype, got {} and {}",
-                x.dtype, y.dtype
-            ));
+            return Err(format!("X and Y must share a dtype, got {} and {}", x.dtype, y.dtype));
         }
-        Ok(vec![vt(
-            x.dtype,
-            broadcast_dims(&[&c.dims, &x.dims, &y.dims])?,
-        )])
+        Ok(vec![vt(x.dtype, broadcast_dims(&[&c.dims, &x.dims, &y.dims])?)])
     }
 
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
@@ -798,16 +756,9 @@ impl OpSpec for Where {
         let xn = x.numel() as i64;
         let xi: Vec<i64> = (0..xn).collect();
         let yi: Vec<i64> = (xn..xn + y.numel() as i64).collect();
-        let (sel, shape) = broadcast_map(
-            &[(&cv, c.shape()), (&xi, x.shape()), (&yi, y.shape())],
-            |v| {
-                Ok(if v[0] != 0 {
-                    v[1] as usize
-                } else {
-                    v[2] as usize
-                })
-            },
-        )?;
+        let (sel, shape) = broadcast_map(&[(&cv, c.shape()), (&xi, x.shape()), (&yi, y.shape())], |v| {
+            Ok(if v[0] != 0 { v[1] as usize } else { v[2] as usize })
+        })?;
         let both = x.concat_flat(y)?;
         Ok(vec![both.take(&sel, &shape)?])
     }
@@ -838,38 +789,22 @@ unary_importers! {
 }
 
 pub fn import_leaky_relu(c: &NodeCtx) -> Result<Op, String> {
-    Ok(unary(
-        UnaryOp::LeakyRelu,
-        c.attrs.float("alpha", 0.01)?,
-        0.0,
-    ))
+    Ok(unary(UnaryOp::LeakyRelu, c.attrs.float("alpha", 0.01)?, 0.0))
 }
 pub fn import_elu(c: &NodeCtx) -> Result<Op, String> {
     Ok(unary(UnaryOp::Elu, c.attrs.float("alpha", 1.0)?, 0.0))
 }
 pub fn import_selu(c: &NodeCtx) -> Result<Op, String> {
-    Ok(unary(
-        UnaryOp::Selu,
-        c.attrs.float("alpha", 1.673_263_2)?,
-        c.attrs.float("gamma", 1.050_701)?,
-    ))
+    Ok(unary(UnaryOp::Selu, c.attrs.float("alpha", 1.673_263_2)?, c.attrs.float("gamma", 1.050_701)?))
 }
 pub fn import_celu(c: &NodeCtx) -> Result<Op, String> {
     Ok(unary(UnaryOp::Celu, c.attrs.float("alpha", 1.0)?, 0.0))
 }
 pub fn import_hard_sigmoid(c: &NodeCtx) -> Result<Op, String> {
-    Ok(unary(
-        UnaryOp::HardSigmoid,
-        c.attrs.float("alpha", 0.2)?,
-        c.attrs.float("beta", 0.5)?,
-    ))
+    Ok(unary(UnaryOp::HardSigmoid, c.attrs.float("alpha", 0.2)?, c.attrs.float("beta", 0.5)?))
 }
 pub fn import_thresholded_relu(c: &NodeCtx) -> Result<Op, String> {
-    Ok(unary(
-        UnaryOp::ThresholdedRelu,
-        c.attrs.float("alpha", 1.0)?,
-        0.0,
-    ))
+    Ok(unary(UnaryOp::ThresholdedRelu, c.attrs.float("alpha", 1.0)?, 0.0))
 }
 pub fn import_gelu(c: &NodeCtx) -> Result<Op, String> {
     match c.attrs.string("approximate", "none")?.as_str() {
@@ -879,11 +814,7 @@ pub fn import_gelu(c: &NodeCtx) -> Result<Op, String> {
     }
 }
 pub fn import_isinf(c: &NodeCtx) -> Result<Op, String> {
-    Ok(unary(
-        UnaryOp::IsInf,
-        c.attrs.int("detect_negative", 1)? as f32,
-        c.attrs.int("detect_positive", 1)? as f32,
-    ))
+    Ok(unary(UnaryOp::IsInf, c.attrs.int("detect_negative", 1)? as f32, c.attrs.int("detect_positive", 1)? as f32))
 }
 
 macro_rules! binary_importers {
@@ -907,68 +838,40 @@ binary_importers! {
 }
 
 pub fn import_mod(c: &NodeCtx) -> Result<Op, String> {
-    let op = if c.attrs.int("fmod", 0)? == 1 {
-        BinaryOp::FMod
-    } else {
-        BinaryOp::Mod
-    };
+    let op = if c.attrs.int("fmod", 0)? == 1 { BinaryOp::FMod } else { BinaryOp::Mod };
     Ok(Op::Binary(Binary { op }))
 }
 pub fn import_bitshift(c: &NodeCtx) -> Result<Op, String> {
     let op = match c.attrs.string("direction", "")?.as_str() {
         "LEFT" => BinaryOp::BitShiftLeft,
         "RIGHT" => BinaryOp::BitShiftRight,
-        d => {
-            return Err(format!(
-                "BitShift direction must be LEFT or RIGHT, got '{d}'"
-            ))
-        }
+        d => return Err(format!("BitShift direction must be LEFT or RIGHT, got '{d}'")),
     };
     Ok(Op::Binary(Binary { op }))
 }
 pub fn import_max(_: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Variadic(Variadic {
-        op: VariadicOp::Max,
-    }))
+    Ok(Op::Variadic(Variadic { op: VariadicOp::Max }))
 }
 pub fn import_min(_: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Variadic(Variadic {
-        op: VariadicOp::Min,
-    }))
+    Ok(Op::Variadic(Variadic { op: VariadicOp::Min }))
 }
 pub fn import_sum(_: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Variadic(Variadic {
-        op: VariadicOp::Sum,
-    }))
+    Ok(Op::Variadic(Variadic { op: VariadicOp::Sum }))
 }
 pub fn import_mean(_: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Variadic(Variadic {
-        op: VariadicOp::Mean,
-    }))
+    Ok(Op::Variadic(Variadic { op: VariadicOp::Mean }))
 }
 pub fn import_clip(c: &NodeCtx) -> Result<Op, String> {
     if c.opset < 11 {
-        Ok(Op::Clip(Clip {
-            min: Some(c.attrs.float("min", f32::MIN)?),
-            max: Some(c.attrs.float("max", f32::MAX)?),
-        }))
+        Ok(Op::Clip(Clip { min: Some(c.attrs.float("min", f32::MIN)?), max: Some(c.attrs.float("max", f32::MAX)?) }))
     } else {
-        Ok(Op::Clip(Clip {
-            min: None,
-            max: None,
-        }))
+        Ok(Op::Clip(Clip { min: None, max: None }))
     }
 }
 pub fn import_cast(c: &NodeCtx) -> Result<Op, String> {
-    let to = c
-        .attrs
-        .opt_int("to")?
-        .ok_or("Cast needs a 'to' attribute")?;
+    let to = c.attrs.opt_int("to")?.ok_or("Cast needs a 'to' attribute")?;
     let to = DType::from_onnx(to as i32).ok_or_else(|| format!("unknown Cast target type {to}"))?;
-    if !(to.is_float() || to.is_int() || to == DType::Bool)
-        || to.bits() < 8
-        || to.bits() == 8 && to.is_float()
-    {
+    if !(to.is_float() || to.is_int() || to == DType::Bool) || to.bits() < 8 || to.bits() == 8 && to.is_float() {
         return Err(format!("Cast to {to} is not supported yet"));
     }
     if c.attrs.int("saturate", 1)? != 1 {
@@ -1004,11 +907,7 @@ mod tests {
             (3.0, 0.999_977_909_503_001_4),
             (-1.5, -0.966_105_146_475_310_7),
         ] {
-            assert!(
-                (erf(x) - want).abs() < 1e-12,
-                "erf({x}) = {} want {want}",
-                erf(x)
-            );
+            assert!((erf(x) - want).abs() < 1e-12, "erf({x}) = {} want {want}", erf(x));
         }
     }
 }

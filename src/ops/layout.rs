@@ -5,9 +5,7 @@
 
 use super::{ints_of, need, vt, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Op, ValueType};
-use crate::tensor::shape::{
-    broadcast_dims, broadcast_shapes, broadcast_strides, concrete, norm_axis, strides,
-};
+use crate::tensor::shape::{broadcast_dims, broadcast_shapes, broadcast_strides, concrete, norm_axis, strides};
 use crate::tensor::{DType, Dim, Tensor};
 
 /// Flat source index of every element of `out_shape`, given per-output-axis source strides and
@@ -49,31 +47,22 @@ impl Reshape {
                     }
                     out.push(1);
                 }
-                0 if !self.allowzero => out.push(
-                    *input
-                        .get(i)
-                        .ok_or_else(|| format!("target dim {i} copies a dim the input lacks"))?,
-                ),
+                0 if !self.allowzero => {
+                    out.push(*input.get(i).ok_or_else(|| format!("target dim {i} copies a dim the input lacks"))?)
+                }
                 t if t < 0 => return Err(format!("invalid target dim {t}")),
                 t => out.push(t as usize),
             }
         }
         if let Some(i) = infer_at {
-            let rest: usize = out
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, d)| d)
-                .product();
+            let rest: usize = out.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, d)| d).product();
             if rest == 0 || total % rest != 0 {
                 return Err(format!("cannot reshape {input:?} to {target:?}"));
             }
             out[i] = total / rest;
         }
         if out.iter().product::<usize>() != total {
-            return Err(format!(
-                "cannot reshape {input:?} ({total} elements) to {target:?}"
-            ));
+            return Err(format!("cannot reshape {input:?} ({total} elements) to {target:?}"));
         }
         Ok(out)
     }
@@ -91,13 +80,7 @@ impl OpSpec for Reshape {
         let x = cx.input(0)?;
         let target = self.target(cx)?;
         if let Some(s) = x.shape() {
-            return Ok(vec![vt(
-                x.dtype,
-                self.resolve(&s, &target)?
-                    .into_iter()
-                    .map(Dim::Known)
-                    .collect(),
-            )]);
+            return Ok(vec![vt(x.dtype, self.resolve(&s, &target)?.into_iter().map(Dim::Known).collect())]);
         }
         // Symbolic input: copy dims for 0, keep known sizes, infer -1 only when computable.
         let out = target
@@ -139,16 +122,9 @@ pub struct Flatten {
 
 impl Flatten {
     fn split(&self, rank: usize) -> Result<usize, String> {
-        let a = if self.axis < 0 {
-            self.axis + rank as i64
-        } else {
-            self.axis
-        };
+        let a = if self.axis < 0 { self.axis + rank as i64 } else { self.axis };
         if a < 0 || a > rank as i64 {
-            return Err(format!(
-                "axis {} is out of range for rank {rank}",
-                self.axis
-            ));
+            return Err(format!("axis {} is out of range for rank {rank}", self.axis));
         }
         Ok(a as usize)
     }
@@ -159,19 +135,13 @@ impl OpSpec for Flatten {
         let x = cx.input(0)?;
         let a = self.split(x.rank())?;
         let prod = |d: &[Dim]| d.iter().fold(Dim::Known(1), |acc, e| acc.mul(e));
-        Ok(vec![vt(
-            x.dtype,
-            vec![prod(&x.dims[..a]), prod(&x.dims[a..])],
-        )])
+        Ok(vec![vt(x.dtype, vec![prod(&x.dims[..a]), prod(&x.dims[a..])])])
     }
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
         let a = self.split(x.rank())?;
         let s = x.shape();
-        Ok(vec![x.reshape(&[
-            s[..a].iter().product(),
-            s[a..].iter().product(),
-        ])?])
+        Ok(vec![x.reshape(&[s[..a].iter().product(), s[a..].iter().product()])?])
     }
     fn is_alias(&self) -> bool {
         true
@@ -186,11 +156,7 @@ pub struct Squeeze {
     pub axes_input: bool,
 }
 
-fn axes_from<'a>(
-    attr: &Option<Vec<i64>>,
-    from_input: bool,
-    cx: &InferCx<'a>,
-) -> Result<Option<Vec<i64>>, String> {
+fn axes_from<'a>(attr: &Option<Vec<i64>>, from_input: bool, cx: &InferCx<'a>) -> Result<Option<Vec<i64>>, String> {
     if from_input {
         if cx.opt(1).is_some() {
             return Ok(Some(ints_of(cx.need_value(1)?)?));
@@ -214,17 +180,12 @@ fn axes_eval(
 impl Squeeze {
     fn out(&self, dims: &[Dim], axes: Option<Vec<i64>>) -> Result<Vec<Dim>, String> {
         let axes: Vec<usize> = match axes {
-            Some(a) => a
-                .iter()
-                .map(|&x| norm_axis(x, dims.len()))
-                .collect::<Result<_, _>>()?,
+            Some(a) => a.iter().map(|&x| norm_axis(x, dims.len())).collect::<Result<_, _>>()?,
             None => {
                 if dims.iter().any(|d| d.known().is_none()) {
                     return Err("squeezing all size-1 dims needs known dims".into());
                 }
-                (0..dims.len())
-                    .filter(|&i| dims[i] == Dim::Known(1))
-                    .collect()
+                (0..dims.len()).filter(|&i| dims[i] == Dim::Known(1)).collect()
             }
         };
         for &a in &axes {
@@ -234,12 +195,7 @@ impl Squeeze {
                 }
             }
         }
-        Ok(dims
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !axes.contains(i))
-            .map(|(_, d)| d.clone())
-            .collect())
+        Ok(dims.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, d)| d.clone()).collect())
     }
 }
 
@@ -252,8 +208,7 @@ impl OpSpec for Squeeze {
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
         let dims: Vec<Dim> = x.shape().iter().map(|&d| Dim::Known(d)).collect();
-        let out =
-            concrete(&self.out(&dims, axes_eval(&self.axes, self.axes_input, inputs)?)?).unwrap();
+        let out = concrete(&self.out(&dims, axes_eval(&self.axes, self.axes_input, inputs)?)?).unwrap();
         Ok(vec![x.reshape(&out)?])
     }
     fn is_alias(&self) -> bool {
@@ -274,24 +229,13 @@ impl Unsqueeze {
     fn out(&self, dims: &[Dim], axes: Option<Vec<i64>>) -> Result<Vec<Dim>, String> {
         let axes = axes.ok_or("Unsqueeze needs axes")?;
         let rank = dims.len() + axes.len();
-        let mut norm = axes
-            .iter()
-            .map(|&a| norm_axis(a, rank))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut norm = axes.iter().map(|&a| norm_axis(a, rank)).collect::<Result<Vec<_>, _>>()?;
         norm.sort_unstable();
         if norm.windows(2).any(|w| w[0] == w[1]) {
             return Err("Unsqueeze axes repeat".into());
         }
         let mut it = dims.iter();
-        Ok((0..rank)
-            .map(|i| {
-                if norm.contains(&i) {
-                    Dim::Known(1)
-                } else {
-                    it.next().unwrap().clone()
-                }
-            })
-            .collect())
+        Ok((0..rank).map(|i| if norm.contains(&i) { Dim::Known(1) } else { it.next().unwrap().clone() }).collect())
     }
 }
 
@@ -304,8 +248,7 @@ impl OpSpec for Unsqueeze {
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
         let dims: Vec<Dim> = x.shape().iter().map(|&d| Dim::Known(d)).collect();
-        let out =
-            concrete(&self.out(&dims, axes_eval(&self.axes, self.axes_input, inputs)?)?).unwrap();
+        let out = concrete(&self.out(&dims, axes_eval(&self.axes, self.axes_input, inputs)?)?).unwrap();
         Ok(vec![x.reshape(&out)?])
     }
     fn is_alias(&self) -> bool {
@@ -378,17 +321,11 @@ impl Transpose {
     pub fn perm(&self, rank: usize) -> Result<Vec<usize>, String> {
         let p: Vec<usize> = match &self.perm {
             None => (0..rank).rev().collect(),
-            Some(p) => p
-                .iter()
-                .map(|&a| norm_axis(a, rank))
-                .collect::<Result<_, _>>()?,
+            Some(p) => p.iter().map(|&a| norm_axis(a, rank)).collect::<Result<_, _>>()?,
         };
         let mut seen = vec![false; rank];
         if p.len() != rank || p.iter().any(|&a| std::mem::replace(&mut seen[a], true)) {
-            return Err(format!(
-                "perm {:?} is not a permutation of rank {rank}",
-                self.perm
-            ));
+            return Err(format!("perm {:?} is not a permutation of rank {rank}", self.perm));
         }
         Ok(p)
     }
@@ -398,10 +335,7 @@ impl OpSpec for Transpose {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
         let p = self.perm(x.rank())?;
-        Ok(vec![vt(
-            x.dtype,
-            p.iter().map(|&a| x.dims[a].clone()).collect(),
-        )])
+        Ok(vec![vt(x.dtype, p.iter().map(|&a| x.dims[a].clone()).collect())])
     }
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
@@ -458,10 +392,7 @@ impl OpSpec for Concat {
         for i in 1..inputs.len() {
             let x = need(inputs, i)?;
             let outer: usize = shape[..axis].iter().product();
-            let (ia, ib) = (
-                shape[axis..].iter().product::<usize>(),
-                x.shape()[axis..].iter().product::<usize>(),
-            );
+            let (ia, ib) = (shape[axis..].iter().product::<usize>(), x.shape()[axis..].iter().product::<usize>());
             // Interleave rows of both: element index into all ++ x.
             let base = all.numel();
             let mut idx = Vec::with_capacity(outer * (ia + ib));
@@ -484,30 +415,18 @@ pub struct Split {
 }
 
 impl Split {
-    fn sizes(
-        &self,
-        len: usize,
-        split: Option<Vec<i64>>,
-        n_out: usize,
-    ) -> Result<Vec<usize>, String> {
+    fn sizes(&self, len: usize, split: Option<Vec<i64>>, n_out: usize) -> Result<Vec<usize>, String> {
         match split {
             Some(s) => {
-                if s.len() != n_out
-                    || s.iter().any(|&x| x < 0)
-                    || s.iter().sum::<i64>() as usize != len
-                {
-                    return Err(format!(
-                        "split {s:?} does not divide {len} into {n_out} parts"
-                    ));
+                if s.len() != n_out || s.iter().any(|&x| x < 0) || s.iter().sum::<i64>() as usize != len {
+                    return Err(format!("split {s:?} does not divide {len} into {n_out} parts"));
                 }
                 Ok(s.iter().map(|&x| x as usize).collect())
             }
             None => {
                 // Equal parts; the last part may be smaller (opset 18 num_outputs semantics).
                 let part = len.div_ceil(n_out.max(1));
-                Ok((0..n_out)
-                    .map(|i| part.min(len.saturating_sub(i * part)))
-                    .collect())
+                Ok((0..n_out).map(|i| part.min(len.saturating_sub(i * part))).collect())
             }
         }
     }
@@ -524,11 +443,7 @@ impl OpSpec for Split {
         };
         let len = x.dims[axis].known();
         let sizes: Vec<Dim> = match len {
-            Some(l) => self
-                .sizes(l, split, cx.n_outputs)?
-                .into_iter()
-                .map(Dim::Known)
-                .collect(),
+            Some(l) => self.sizes(l, split, cx.n_outputs)?.into_iter().map(Dim::Known).collect(),
             None => match split {
                 Some(s) => s.iter().map(|&v| Dim::Known(v.max(0) as usize)).collect(),
                 None => vec![Dim::Unknown; cx.n_outputs],
@@ -559,10 +474,7 @@ impl OpSpec for Split {
             let mut shape = x.shape().to_vec();
             shape[axis] = s;
             let src: Vec<isize> = st.iter().map(|&v| v as isize).collect();
-            res.push(x.take(
-                &strided_indices(&shape, &src, (start * st[axis]) as isize),
-                &shape,
-            )?);
+            res.push(x.take(&strided_indices(&shape, &src, (start * st[axis]) as isize), &shape)?);
             start += s;
         }
         Ok(res)
@@ -593,10 +505,7 @@ pub fn slice_plan(
         return Err("starts and ends differ in length".into());
     }
     let axes: Vec<usize> = match axes {
-        Some(a) => a
-            .iter()
-            .map(|&x| norm_axis(x, rank))
-            .collect::<Result<_, _>>()?,
+        Some(a) => a.iter().map(|&x| norm_axis(x, rank)).collect::<Result<_, _>>()?,
         None => (0..starts.len()).collect(),
     };
     if axes.len() != starts.len() {
@@ -618,10 +527,7 @@ pub fn slice_plan(
         let (s, e) = if step > 0 {
             (clamp(norm(starts[i]), 0, dim), clamp(norm(ends[i]), 0, dim))
         } else {
-            (
-                clamp(norm(starts[i]), -1, dim - 1),
-                clamp(norm(ends[i]), -1, dim - 1),
-            )
+            (clamp(norm(starts[i]), -1, dim - 1), clamp(norm(ends[i]), -1, dim - 1))
         };
         let count = if step > 0 {
             if e > s {
@@ -658,29 +564,17 @@ impl Slice {
 impl OpSpec for Slice {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
-        let (s, e, a, st) = self.params(|i| {
-            if cx.opt(i).is_some() {
-                cx.need_value(i).map(Some)
-            } else {
-                Ok(None)
-            }
-        })?;
+        let (s, e, a, st) = self.params(|i| if cx.opt(i).is_some() { cx.need_value(i).map(Some) } else { Ok(None) })?;
         match x.shape() {
             Some(shape) => {
                 let plan = slice_plan(&shape, &s, &e, a.as_deref(), st.as_deref())?;
-                Ok(vec![vt(
-                    x.dtype,
-                    plan.iter().map(|p| Dim::Known(p.2)).collect(),
-                )])
+                Ok(vec![vt(x.dtype, plan.iter().map(|p| Dim::Known(p.2)).collect())])
             }
             None => {
                 // Unsliced axes keep their dims; sliced ones are known only with known sizes.
                 let mut dims = x.dims.clone();
                 let axes: Vec<usize> = match &a {
-                    Some(a) => a
-                        .iter()
-                        .map(|&v| norm_axis(v, x.rank()))
-                        .collect::<Result<_, _>>()?,
+                    Some(a) => a.iter().map(|&v| norm_axis(v, x.rank())).collect::<Result<_, _>>()?,
                     None => (0..s.len()).collect(),
                 };
                 for (i, &ax) in axes.iter().enumerate() {
@@ -711,11 +605,7 @@ impl OpSpec for Slice {
         let xs = strides(x.shape());
         let out: Vec<usize> = plan.iter().map(|p| p.2).collect();
         let base: isize = plan.iter().zip(&xs).map(|(p, &s)| p.0 * s as isize).sum();
-        let src: Vec<isize> = plan
-            .iter()
-            .zip(&xs)
-            .map(|(p, &s)| p.1 * s as isize)
-            .collect();
+        let src: Vec<isize> = plan.iter().zip(&xs).map(|(p, &s)| p.1 * s as isize).collect();
         Ok(vec![x.take(&strided_indices(&out, &src, base), &out)?])
     }
     fn shape_inputs(&self) -> &'static [usize] {
@@ -755,9 +645,7 @@ impl OpSpec for Gather {
             for &k in &iv {
                 let k = if k < 0 { k + len } else { k };
                 if k < 0 || k >= len {
-                    return Err(format!(
-                        "index {k} is out of range for axis {axis} of size {len}"
-                    ));
+                    return Err(format!("index {k} is out of range for axis {axis} of size {len}"));
                 }
                 let base = (o * s[axis] + k as usize) * inner;
                 idx.extend(base..base + inner);
@@ -780,27 +668,15 @@ impl OpSpec for Expand {
         let x = cx.input(0)?;
         let shape: Vec<Dim> = ints_of(cx.need_value(1)?)?
             .iter()
-            .map(|&d| {
-                if d >= 0 {
-                    Ok(Dim::Known(d as usize))
-                } else {
-                    Err(format!("negative dim {d}"))
-                }
-            })
+            .map(|&d| if d >= 0 { Ok(Dim::Known(d as usize)) } else { Err(format!("negative dim {d}")) })
             .collect::<Result<_, String>>()?;
         Ok(vec![vt(x.dtype, broadcast_dims(&[&x.dims, &shape])?)])
     }
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
-        let shape: Vec<usize> = ints_of(need(inputs, 1)?)?
-            .iter()
-            .map(|&d| d.max(0) as usize)
-            .collect();
+        let shape: Vec<usize> = ints_of(need(inputs, 1)?)?.iter().map(|&d| d.max(0) as usize).collect();
         let out = broadcast_shapes(&[x.shape(), &shape])?;
-        let st: Vec<isize> = broadcast_strides(x.shape(), &out)
-            .iter()
-            .map(|&v| v as isize)
-            .collect();
+        let st: Vec<isize> = broadcast_strides(x.shape(), &out).iter().map(|&v| v as isize).collect();
         Ok(vec![x.take(&strided_indices(&out, &st, 0), &out)?])
     }
     fn shape_inputs(&self) -> &'static [usize] {
@@ -813,29 +689,17 @@ impl OpSpec for Expand {
 pub fn import_reshape(c: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Reshape(Reshape {
         allowzero: c.attrs.int("allowzero", 0)? != 0,
-        shape_attr: if c.opset < 5 {
-            Some(c.attrs.opt_ints("shape")?.ok_or("Reshape needs 'shape'")?)
-        } else {
-            None
-        },
+        shape_attr: if c.opset < 5 { Some(c.attrs.opt_ints("shape")?.ok_or("Reshape needs 'shape'")?) } else { None },
     }))
 }
 pub fn import_flatten(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Flatten(Flatten {
-        axis: c.attrs.int("axis", 1)?,
-    }))
+    Ok(Op::Flatten(Flatten { axis: c.attrs.int("axis", 1)? }))
 }
 pub fn import_squeeze(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Squeeze(Squeeze {
-        axes: c.attrs.opt_ints("axes")?,
-        axes_input: c.opset >= 13,
-    }))
+    Ok(Op::Squeeze(Squeeze { axes: c.attrs.opt_ints("axes")?, axes_input: c.opset >= 13 }))
 }
 pub fn import_unsqueeze(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Unsqueeze(Unsqueeze {
-        axes: c.attrs.opt_ints("axes")?,
-        axes_input: c.opset >= 13,
-    }))
+    Ok(Op::Unsqueeze(Unsqueeze { axes: c.attrs.opt_ints("axes")?, axes_input: c.opset >= 13 }))
 }
 pub fn import_identity(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Identity(Identity))
@@ -844,9 +708,7 @@ pub fn import_dropout(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Dropout(Dropout))
 }
 pub fn import_transpose(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Transpose(Transpose {
-        perm: c.attrs.opt_ints("perm")?,
-    }))
+    Ok(Op::Transpose(Transpose { perm: c.attrs.opt_ints("perm")? }))
 }
 pub fn import_concat(c: &NodeCtx) -> Result<Op, String> {
     let axis = match c.attrs.opt_int("axis")? {
@@ -867,16 +729,12 @@ pub fn import_slice(c: &NodeCtx) -> Result<Op, String> {
     if c.opset < 10 {
         let s = c.attrs.opt_ints("starts")?.ok_or("Slice needs 'starts'")?;
         let e = c.attrs.opt_ints("ends")?.ok_or("Slice needs 'ends'")?;
-        return Ok(Op::Slice(Slice {
-            attrs: Some((s, e, c.attrs.opt_ints("axes")?)),
-        }));
+        return Ok(Op::Slice(Slice { attrs: Some((s, e, c.attrs.opt_ints("axes")?)) }));
     }
     Ok(Op::Slice(Slice { attrs: None }))
 }
 pub fn import_gather(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Gather(Gather {
-        axis: c.attrs.int("axis", 0)?,
-    }))
+    Ok(Op::Gather(Gather { axis: c.attrs.int("axis", 0)? }))
 }
 pub fn import_expand(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Expand(Expand))

@@ -29,16 +29,8 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, String> {
     if a.is_empty() || b.is_empty() {
         return Err("MatMul inputs must have rank ≥ 1".into());
     }
-    let a2: Vec<usize> = if a.len() == 1 {
-        vec![1, a[0]]
-    } else {
-        a.to_vec()
-    };
-    let b2: Vec<usize> = if b.len() == 1 {
-        vec![b[0], 1]
-    } else {
-        b.to_vec()
-    };
+    let a2: Vec<usize> = if a.len() == 1 { vec![1, a[0]] } else { a.to_vec() };
+    let b2: Vec<usize> = if b.len() == 1 { vec![b[0], 1] } else { b.to_vec() };
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (k2, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != k2 {
@@ -62,15 +54,7 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, String> {
     if b.len() > 1 {
         out.push(n);
     }
-    Ok(MatMulShape {
-        batch,
-        m,
-        k,
-        n,
-        a_batch_strides: sa,
-        b_batch_strides: sb,
-        out,
-    })
+    Ok(MatMulShape { batch, m, k, n, a_batch_strides: sa, b_batch_strides: sb, out })
 }
 
 fn matmul_dims(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, String> {
@@ -84,16 +68,8 @@ fn matmul_dims(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, String> {
             return Err(format!("MatMul inner dims differ: {x} vs {y}"));
         }
     }
-    let ab = if a.len() > 2 {
-        &a[..a.len() - 2]
-    } else {
-        &[][..]
-    };
-    let bb = if b.len() > 2 {
-        &b[..b.len() - 2]
-    } else {
-        &[][..]
-    };
+    let ab = if a.len() > 2 { &a[..a.len() - 2] } else { &[][..] };
+    let bb = if b.len() > 2 { &b[..b.len() - 2] } else { &[][..] };
     let mut out = broadcast_dims(&[ab, bb])?;
     if a.len() > 1 {
         out.push(a[a.len() - 2].clone());
@@ -177,16 +153,8 @@ impl Gemm {
         if a.len() != 2 || b.len() != 2 {
             return Err(format!("Gemm needs 2-D inputs, got {a:?} and {b:?}"));
         }
-        let (m, k) = if self.trans_a {
-            (a[1], a[0])
-        } else {
-            (a[0], a[1])
-        };
-        let (k2, n) = if self.trans_b {
-            (b[1], b[0])
-        } else {
-            (b[0], b[1])
-        };
+        let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+        let (k2, n) = if self.trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
         if k != k2 {
             return Err(format!("Gemm inner dims differ: {k} vs {k2}"));
         }
@@ -199,11 +167,7 @@ impl OpSpec for Gemm {
         let (a, b) = (cx.input(0)?, cx.input(1)?);
         let d = check_same(a.dtype, b.dtype)?;
         if a.rank() != 2 || b.rank() != 2 {
-            return Err(format!(
-                "Gemm needs 2-D inputs, got ranks {} and {}",
-                a.rank(),
-                b.rank()
-            ));
+            return Err(format!("Gemm needs 2-D inputs, got ranks {} and {}", a.rank(), b.rank()));
         }
         let m = if self.trans_a { &a.dims[1] } else { &a.dims[0] };
         let n = if self.trans_b { &b.dims[0] } else { &b.dims[1] };
@@ -250,10 +214,7 @@ impl OpSpec for Gemm {
             let cv = c.to_f64_vec()?;
             let st = broadcast_strides(c.shape(), &[m, n]);
             if broadcast_shapes(&[c.shape(), &[m, n]])? != vec![m, n] {
-                return Err(format!(
-                    "C of shape {:?} does not broadcast to [{m}, {n}]",
-                    c.shape()
-                ));
+                return Err(format!("C of shape {:?} does not broadcast to [{m}, {n}]", c.shape()));
             }
             for i in 0..m {
                 for j in 0..n {

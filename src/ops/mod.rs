@@ -50,10 +50,7 @@ pub struct InferCx<'a> {
 impl<'a> InferCx<'a> {
     /// A required input.
     pub fn input(&self, i: usize) -> Result<&InferIn<'a>, String> {
-        self.inputs
-            .get(i)
-            .and_then(|x| x.as_ref())
-            .ok_or_else(|| format!("input {i} is required"))
+        self.inputs.get(i).and_then(|x| x.as_ref()).ok_or_else(|| format!("input {i} is required"))
     }
     /// An optional input.
     pub fn opt(&self, i: usize) -> Option<&InferIn<'a>> {
@@ -143,9 +140,5 @@ pub fn ints_of(t: &Tensor) -> Result<Vec<i64>, String> {
 
 /// Reads a required input's value for the reference kernels.
 pub fn need<'t>(inputs: &[Option<&'t Tensor>], i: usize) -> Result<&'t Tensor, String> {
-    inputs
-        .get(i)
-        .copied()
-        .flatten()
-        .ok_or_else(|| format!("input {i} is required"))
+    inputs.get(i).copied().flatten().ok_or_else(|| format!("input {i} is required"))
 }

@@ -15,30 +15,19 @@ impl OpSpec for BatchNorm {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
         if !x.dtype.is_float() {
-            return Err(format!(
-                "BatchNormalization needs a float input, got {}",
-                x.dtype
-            ));
+            return Err(format!("BatchNormalization needs a float input, got {}", x.dtype));
         }
         if x.rank() < 2 {
-            return Err(format!(
-                "BatchNormalization needs rank ≥ 2, got {}",
-                x.rank()
-            ));
+            return Err(format!("BatchNormalization needs rank ≥ 2, got {}", x.rank()));
         }
         for i in 1..5 {
             let p = cx.input(i)?;
             if p.rank() != 1 {
-                return Err(format!(
-                    "parameter input {i} must be 1-D, got rank {}",
-                    p.rank()
-                ));
+                return Err(format!("parameter input {i} must be 1-D, got rank {}", p.rank()));
             }
             if let (Some(a), Some(b)) = (p.dims[0].known(), x.dims[1].known()) {
                 if a != b {
-                    return Err(format!(
-                        "parameter input {i} has {a} entries for {b} channels"
-                    ));
+                    return Err(format!("parameter input {i} has {a} entries for {b} channels"));
                 }
             }
         }
@@ -50,9 +39,7 @@ impl OpSpec for BatchNorm {
 
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
-        let p: Vec<Vec<f64>> = (1..5)
-            .map(|i| need(inputs, i)?.to_f64_vec())
-            .collect::<Result<_, _>>()?;
+        let p: Vec<Vec<f64>> = (1..5).map(|i| need(inputs, i)?.to_f64_vec()).collect::<Result<_, _>>()?;
         let (scale, bias, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
         let s = x.shape();
         let c = s[1];
@@ -86,11 +73,7 @@ impl OpSpec for Lrn {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
         if !x.dtype.is_float() || x.rank() < 3 {
-            return Err(format!(
-                "LRN needs a float input of rank ≥ 3, got {}{}",
-                x.dtype,
-                x.rank()
-            ));
+            return Err(format!("LRN needs a float input of rank ≥ 3, got {}{}", x.dtype, x.rank()));
         }
         Ok(vec![vt(x.dtype, x.dims.clone())])
     }
@@ -115,8 +98,7 @@ impl OpSpec for Lrn {
                         sq += e * e;
                     }
                     let idx = (b * c + ch) * inner + i;
-                    let d = (self.bias as f64 + self.alpha as f64 / self.size as f64 * sq)
-                        .powf(self.beta as f64);
+                    let d = (self.bias as f64 + self.alpha as f64 / self.size as f64 * sq).powf(self.beta as f64);
                     out[idx] = v[idx] / d;
                 }
             }
@@ -135,16 +117,11 @@ pub fn import_batch_norm(c: &NodeCtx) -> Result<Op, String> {
     if c.opset < 9 && c.attrs.int("spatial", 1)? == 0 {
         return Err("BatchNormalization with spatial=0 is not supported".into());
     }
-    Ok(Op::BatchNorm(BatchNorm {
-        epsilon: c.attrs.float("epsilon", 1e-5)?,
-    }))
+    Ok(Op::BatchNorm(BatchNorm { epsilon: c.attrs.float("epsilon", 1e-5)? }))
 }
 
 pub fn import_lrn(c: &NodeCtx) -> Result<Op, String> {
-    let size = c
-        .attrs
-        .opt_int("size")?
-        .ok_or("LRN needs a 'size' attribute")?;
+    let size = c.attrs.opt_int("size")?.ok_or("LRN needs a 'size' attribute")?;
     if size < 1 {
         return Err(format!("LRN size must be ≥ 1, got {size}"));
     }

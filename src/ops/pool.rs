@@ -38,13 +38,7 @@ impl Pool {
 
 /// Visits the input positions of one window: calls `f(flat_spatial_offset)` for positions
 /// inside the input and returns (inside count, count inside the padded bounds).
-fn each_tap(
-    win: &Window,
-    o: usize,
-    ost: &[usize],
-    ist: &[usize],
-    mut f: impl FnMut(usize),
-) -> (usize, usize) {
+fn each_tap(win: &Window, o: usize, ost: &[usize], ist: &[usize], mut f: impl FnMut(usize)) -> (usize, usize) {
     let nd = win.kernel.len();
     let ksz: usize = win.kernel.iter().product();
     let kst = strides(&win.kernel);
@@ -55,11 +49,8 @@ fn each_tap(
         for d in 0..nd {
             let od = (o / ost[d]) % win.output[d];
             let kd = (k / kst[d]) % win.kernel[d];
-            let pos =
-                (od * win.strides[d] + kd * win.dilations[d]) as isize - win.pads_begin[d] as isize;
-            if pos < -(win.pads_begin[d] as isize)
-                || pos >= (win.input[d] + win.pads_end[d]) as isize
-            {
+            let pos = (od * win.strides[d] + kd * win.dilations[d]) as isize - win.pads_begin[d] as isize;
+            if pos < -(win.pads_begin[d] as isize) || pos >= (win.input[d] + win.pads_end[d]) as isize {
                 continue 'taps;
             }
             if pos < 0 || pos >= win.input[d] as isize {
@@ -199,11 +190,9 @@ impl OpSpec for GlobalPool {
                 match self.kind {
                     PoolKind::Max => plane.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
                     PoolKind::Avg { .. } => plane.iter().sum::<f64>() / sp as f64,
-                    PoolKind::Lp { p } => plane
-                        .iter()
-                        .map(|e| e.abs().powf(p as f64))
-                        .sum::<f64>()
-                        .powf(1.0 / p as f64),
+                    PoolKind::Lp { p } => {
+                        plane.iter().map(|e| e.abs().powf(p as f64)).sum::<f64>().powf(1.0 / p as f64)
+                    }
                 }
             })
             .collect();
@@ -218,48 +207,24 @@ fn pool(c: &NodeCtx, kind: PoolKind) -> Result<Op, String> {
     if window.kernel_shape.is_none() {
         return Err("pooling needs a kernel_shape attribute".into());
     }
-    Ok(Op::Pool(Pool {
-        kind,
-        window,
-        column_major_indices: c.attrs.int("storage_order", 0)? == 1,
-    }))
+    Ok(Op::Pool(Pool { kind, window, column_major_indices: c.attrs.int("storage_order", 0)? == 1 }))
 }
 
 pub fn import_max_pool(c: &NodeCtx) -> Result<Op, String> {
     pool(c, PoolKind::Max)
 }
 pub fn import_average_pool(c: &NodeCtx) -> Result<Op, String> {
-    pool(
-        c,
-        PoolKind::Avg {
-            count_include_pad: c.attrs.int("count_include_pad", 0)? != 0,
-        },
-    )
+    pool(c, PoolKind::Avg { count_include_pad: c.attrs.int("count_include_pad", 0)? != 0 })
 }
 pub fn import_lp_pool(c: &NodeCtx) -> Result<Op, String> {
-    pool(
-        c,
-        PoolKind::Lp {
-            p: c.attrs.int("p", 2)? as f32,
-        },
-    )
+    pool(c, PoolKind::Lp { p: c.attrs.int("p", 2)? as f32 })
 }
 pub fn import_global_average_pool(_: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::GlobalPool(GlobalPool {
-        kind: PoolKind::Avg {
-            count_include_pad: false,
-        },
-    }))
+    Ok(Op::GlobalPool(GlobalPool { kind: PoolKind::Avg { count_include_pad: false } }))
 }
 pub fn import_global_max_pool(_: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::GlobalPool(GlobalPool {
-        kind: PoolKind::Max,
-    }))
+    Ok(Op::GlobalPool(GlobalPool { kind: PoolKind::Max }))
 }
 pub fn import_global_lp_pool(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::GlobalPool(GlobalPool {
-        kind: PoolKind::Lp {
-            p: c.attrs.int("p", 2)? as f32,
-        },
-    }))
+    Ok(Op::GlobalPool(GlobalPool { kind: PoolKind::Lp { p: c.attrs.int("p", 2)? as f32 } }))
 }

@@ -27,9 +27,7 @@ impl ReduceKind {
     /// Every variant, in discriminant order.
     pub const ALL: [ReduceKind; 10] = {
         use ReduceKind::*;
-        [
-            Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare,
-        ]
+        [Sum, Mean, Max, Min, Prod, L1, L2, LogSum, LogSumExp, SumSquare]
     };
 }
 
@@ -53,11 +51,7 @@ pub enum ReduceAxes {
 impl Reduce {
     /// Resolves the axes given the rank and (for the input form) the axes tensor.
     pub fn resolve(&self, rank: usize, axes_t: Option<&Tensor>) -> Result<ReduceAxes, String> {
-        let raw: Option<Vec<i64>> = if self.axes_input {
-            axes_t.map(ints_of).transpose()?
-        } else {
-            self.axes.clone()
-        };
+        let raw: Option<Vec<i64>> = if self.axes_input { axes_t.map(ints_of).transpose()? } else { self.axes.clone() };
         let raw = raw.unwrap_or_default();
         if raw.is_empty() {
             return Ok(if self.noop_with_empty_axes {
@@ -66,10 +60,7 @@ impl Reduce {
                 ReduceAxes::Axes((0..rank).collect())
             });
         }
-        let mut axes = raw
-            .iter()
-            .map(|&a| norm_axis(a, rank))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut axes = raw.iter().map(|&a| norm_axis(a, rank)).collect::<Result<Vec<_>, _>>()?;
         axes.sort_unstable();
         axes.dedup();
         Ok(ReduceAxes::Axes(axes))
@@ -144,11 +135,7 @@ impl OpSpec for Reduce {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
         let dtype = self.out_dtype(x.dtype)?;
-        let axes_t = if self.axes_input && cx.opt(1).is_some() {
-            Some(cx.need_value(1)?)
-        } else {
-            None
-        };
+        let axes_t = if self.axes_input && cx.opt(1).is_some() { Some(cx.need_value(1)?) } else { None };
         match self.resolve(x.rank(), axes_t)? {
             ReduceAxes::Identity => Ok(vec![vt(dtype, x.dims.clone())]),
             ReduceAxes::Axes(axes) => {
@@ -205,10 +192,7 @@ impl OpSpec for Reduce {
                 let o = out_index(i);
                 s[o] += (e - mx[o]).exp();
             }
-            s.iter()
-                .zip(&mx)
-                .map(|(s, m)| if m.is_finite() { s.ln() + m } else { s.ln() })
-                .collect()
+            s.iter().zip(&mx).map(|(s, m)| if m.is_finite() { s.ln() + m } else { s.ln() }).collect()
         } else {
             let mut acc = vec![self.init(); n_out];
             for (i, &e) in v.iter().enumerate() {
@@ -217,10 +201,7 @@ impl OpSpec for Reduce {
             }
             acc.into_iter().map(|a| self.finish(a, count)).collect()
         };
-        if x.dtype().is_int()
-            && count == 0
-            && matches!(self.kind, ReduceKind::Max | ReduceKind::Min)
-        {
+        if x.dtype().is_int() && count == 0 && matches!(self.kind, ReduceKind::Max | ReduceKind::Min) {
             return Err("cannot take the max/min of an empty integer set".into());
         }
         Ok(vec![Tensor::from_f64(x.dtype(), &out_shape, &res)?])
@@ -297,10 +278,7 @@ fn reduce(c: &NodeCtx, kind: ReduceKind) -> Result<Op, String> {
     let input_since = if kind == ReduceKind::Sum { 13 } else { 18 };
     let axes_input = c.opset >= input_since;
     if axes_input && c.attrs.has("axes") {
-        return Err(format!(
-            "opset {} takes axes as an input, not an attribute",
-            c.opset
-        ));
+        return Err(format!("opset {} takes axes as an input, not an attribute", c.opset));
     }
     Ok(Op::Reduce(Reduce {
         kind,

@@ -147,10 +147,7 @@ pub static TABLE: &[Row] = table! {
 /// The row for `op_type` in `domain` at the model's `opset`, if supported.
 pub fn find(domain: &str, op_type: &str, opset: i64) -> Option<&'static Row> {
     let domain = if domain == "ai.onnx" { "" } else { domain };
-    TABLE
-        .iter()
-        .filter(|r| r.domain == domain && r.op_type == op_type && r.since <= opset)
-        .max_by_key(|r| r.since)
+    TABLE.iter().filter(|r| r.domain == domain && r.op_type == op_type && r.since <= opset).max_by_key(|r| r.since)
 }
 
 #[cfg(test)]
@@ -161,11 +158,7 @@ mod tests {
     fn table_is_sorted_within_families_and_unique() {
         let mut seen = std::collections::HashSet::new();
         for r in TABLE {
-            assert!(
-                seen.insert((r.domain, r.op_type, r.since)),
-                "duplicate row {}",
-                r.op_type
-            );
+            assert!(seen.insert((r.domain, r.op_type, r.since)), "duplicate row {}", r.op_type);
         }
         assert!(find("", "Relu", 14).is_some());
         assert!(find("ai.onnx", "Conv", 11).is_some());

@@ -36,10 +36,7 @@ impl OpSpec for Shape {
     fn eval_from_shapes(&self, cx: &InferCx) -> Option<Result<Vec<Tensor>, String>> {
         let x = cx.opt(0)?;
         let (s, e) = self.range(x.rank());
-        let dims: Option<Vec<i64>> = x.dims[s..e]
-            .iter()
-            .map(|d| d.known().map(|v| v as i64))
-            .collect();
+        let dims: Option<Vec<i64>> = x.dims[s..e].iter().map(|d| d.known().map(|v| v as i64)).collect();
         dims.map(|v| Tensor::new(&[v.len()], v).map(|t| vec![t]))
     }
 }
@@ -68,16 +65,7 @@ pub struct ConstantOfShape {
 }
 
 fn dims_of(t: &Tensor) -> Result<Vec<usize>, String> {
-    ints_of(t)?
-        .iter()
-        .map(|&d| {
-            if d >= 0 {
-                Ok(d as usize)
-            } else {
-                Err(format!("negative dim {d}"))
-            }
-        })
-        .collect()
+    ints_of(t)?.iter().map(|&d| if d >= 0 { Ok(d as usize) } else { Err(format!("negative dim {d}")) }).collect()
 }
 
 impl OpSpec for ConstantOfShape {
@@ -152,10 +140,7 @@ impl OpSpec for Range {
 }
 
 pub fn import_shape(c: &NodeCtx) -> Result<Op, String> {
-    Ok(Op::Shape(Shape {
-        start: c.attrs.int("start", 0)?,
-        end: c.attrs.opt_int("end")?,
-    }))
+    Ok(Op::Shape(Shape { start: c.attrs.int("start", 0)?, end: c.attrs.opt_int("end")? }))
 }
 pub fn import_size(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Size(Size))

@@ -16,11 +16,7 @@ pub enum SoftmaxKind {
 }
 
 impl SoftmaxKind {
-    pub const ALL: [SoftmaxKind; 3] = [
-        SoftmaxKind::Softmax,
-        SoftmaxKind::LogSoftmax,
-        SoftmaxKind::Hardmax,
-    ];
+    pub const ALL: [SoftmaxKind; 3] = [SoftmaxKind::Softmax, SoftmaxKind::LogSoftmax, SoftmaxKind::Hardmax];
 }
 
 #[derive(Clone, Debug)]
@@ -39,11 +35,7 @@ impl Softmax {
         if self.flatten_tail {
             Ok((outer, shape[axis..].iter().product(), 1))
         } else {
-            Ok((
-                outer,
-                shape.get(axis).copied().unwrap_or(1),
-                shape[axis + 1..].iter().product(),
-            ))
+            Ok((outer, shape.get(axis).copied().unwrap_or(1), shape[axis + 1..].iter().product()))
         }
     }
 }
@@ -52,10 +44,7 @@ impl OpSpec for Softmax {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
         if !x.dtype.is_float() {
-            return Err(format!(
-                "{:?} needs a float input, got {}",
-                self.kind, x.dtype
-            ));
+            return Err(format!("{:?} needs a float input, got {}", self.kind, x.dtype));
         }
         norm_axis(self.axis, x.rank())?;
         Ok(vec![vt(x.dtype, x.dims.clone())])
@@ -96,11 +85,7 @@ impl OpSpec for Softmax {
 
 fn softmax(c: &NodeCtx, kind: SoftmaxKind) -> Result<Op, String> {
     let legacy = c.opset < 13;
-    Ok(Op::Softmax(Softmax {
-        kind,
-        axis: c.attrs.int("axis", if legacy { 1 } else { -1 })?,
-        flatten_tail: legacy,
-    }))
+    Ok(Op::Softmax(Softmax { kind, axis: c.attrs.int("axis", if legacy { 1 } else { -1 })?, flatten_tail: legacy }))
 }
 pub fn import_softmax(c: &NodeCtx) -> Result<Op, String> {
     softmax(c, SoftmaxKind::Softmax)

@@ -23,37 +23,17 @@ impl Pass for ConstantFold {
                 continue;
             }
             let label = node.label(g).to_string();
-            let all_const = node
-                .inputs
-                .iter()
-                .flatten()
-                .all(|v| g.value(*v).konst.is_some());
+            let all_const = node.inputs.iter().flatten().all(|v| g.value(*v).konst.is_some());
             let outs = if all_const {
-                let ins: Vec<Option<&crate::tensor::Tensor>> = node
-                    .inputs
-                    .iter()
-                    .map(|s| s.map(|v| g.value(v).konst.as_ref().unwrap()))
-                    .collect();
-                Some(
-                    spec.eval(&ins, node.outputs.len())
-                        .map_err(|e| Error::node(&label, &node.op_type, e))?,
-                )
+                let ins: Vec<Option<&crate::tensor::Tensor>> =
+                    node.inputs.iter().map(|s| s.map(|v| g.value(v).konst.as_ref().unwrap())).collect();
+                Some(spec.eval(&ins, node.outputs.len()).map_err(|e| Error::node(&label, &node.op_type, e))?)
             } else {
-                if node
-                    .inputs
-                    .iter()
-                    .flatten()
-                    .any(|v| g.value(*v).ty.is_none())
-                {
+                if node.inputs.iter().flatten().any(|v| g.value(*v).ty.is_none()) {
                     continue;
                 }
-                let cx = node_cx(
-                    node,
-                    g,
-                    |v| g.value(v).ty.clone(),
-                    |v| g.value(v).konst.as_ref(),
-                )
-                .map_err(|e| Error::node(&label, &node.op_type, e))?;
+                let cx = node_cx(node, g, |v| g.value(v).ty.clone(), |v| g.value(v).konst.as_ref())
+                    .map_err(|e| Error::node(&label, &node.op_type, e))?;
                 match spec.eval_from_shapes(&cx) {
                     Some(r) => Some(r.map_err(|e| Error::node(&label, &node.op_type, e))?),
                     None => None,
@@ -64,10 +44,7 @@ impl Pass for ConstantFold {
             for (slot, t) in slots.iter().zip(outs) {
                 if let Some(v) = slot {
                     let val = &mut g.values[v.idx()];
-                    val.ty = Some(ValueType {
-                        dtype: t.dtype(),
-                        dims: known_dims(t.shape()),
-                    });
+                    val.ty = Some(ValueType { dtype: t.dtype(), dims: known_dims(t.shape()) });
                     val.konst = Some(t);
                 }
             }
@@ -100,32 +77,15 @@ mod tests {
         b.node("Shape", &["x"], &["s"], &[]);
         b.node("Gather", &["s", "idx"], &["d0"], &[]);
         b.node("Unsqueeze", &["d0", "ax"], &["d0v"], &[]);
-        b.node(
-            "Concat",
-            &["d0v", "minus1"],
-            &["target"],
-            &[("axis", 0i64.into())],
-        );
+        b.node("Concat", &["d0v", "minus1"], &["target"], &[("axis", 0i64.into())]);
         b.node("Reshape", &["x", "target"], &["y"], &[]);
         b.output("y", DType::F32, &[2, 12]);
         let mut g = crate::onnx::load_model(&b.to_bytes(), None, &Default::default()).unwrap();
         assert_eq!(g.nodes.len(), 5);
         crate::opt::optimize(&mut g, &crate::opt::default_passes()).unwrap();
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
-        assert_eq!(
-            kinds,
-            vec!["Reshape"],
-            "only the Reshape of runtime data remains"
-        );
+        assert_eq!(kinds, vec!["Reshape"], "only the Reshape of runtime data remains");
         let target = g.nodes[0].inputs[1].unwrap();
-        assert_eq!(
-            g.value(target)
-                .konst
-                .as_ref()
-                .unwrap()
-                .to_i64_vec()
-                .unwrap(),
-            vec![2, -1]
-        );
+        assert_eq!(g.value(target).konst.as_ref().unwrap().to_i64_vec().unwrap(), vec![2, -1]);
     }
 }

@@ -72,21 +72,9 @@ pub fn allocate(bufs: &[Interval], align: u64, max_arena: u64) -> Result<Allocat
     assert!(align.is_power_of_two());
     let mut order: Vec<usize> = (0..bufs.len()).collect();
     // Largest first; ties by earlier start for determinism.
-    order.sort_by(|&a, &b| {
-        bufs[b]
-            .size
-            .cmp(&bufs[a].size)
-            .then(bufs[a].start.cmp(&bufs[b].start))
-            .then(a.cmp(&b))
-    });
+    order.sort_by(|&a, &b| bufs[b].size.cmp(&bufs[a].size).then(bufs[a].start.cmp(&bufs[b].start)).then(a.cmp(&b)));
     let mut placed: Vec<Vec<(u64, u64, usize)>> = Vec::new(); // per arena: (offset, aligned size, buf)
-    let mut placements = vec![
-        Placement {
-            arena: 0,
-            offset: 0
-        };
-        bufs.len()
-    ];
+    let mut placements = vec![Placement { arena: 0, offset: 0 }; bufs.len()];
     let mut arenas: Vec<u64> = Vec::new();
     for i in order {
         let b = bufs[i];
@@ -100,11 +88,8 @@ pub fn allocate(bufs: &[Interval], align: u64, max_arena: u64) -> Result<Allocat
         let mut done = false;
         for (a, list) in placed.iter_mut().enumerate() {
             // Occupied ranges of time-overlapping buffers, sorted by offset.
-            let mut busy: Vec<(u64, u64)> = list
-                .iter()
-                .filter(|(_, _, j)| bufs[*j].overlaps(&b))
-                .map(|&(o, s, _)| (o, o + s))
-                .collect();
+            let mut busy: Vec<(u64, u64)> =
+                list.iter().filter(|(_, _, j)| bufs[*j].overlaps(&b)).map(|&(o, s, _)| (o, o + s)).collect();
             busy.sort_unstable();
             let mut off = 0u64;
             for (s, e) in busy {
@@ -115,10 +100,7 @@ pub fn allocate(bufs: &[Interval], align: u64, max_arena: u64) -> Result<Allocat
             }
             if off + size <= max_arena {
                 list.push((off, size, i));
-                placements[i] = Placement {
-                    arena: a,
-                    offset: off,
-                };
+                placements[i] = Placement { arena: a, offset: off };
                 arenas[a] = arenas[a].max(off + size);
                 done = true;
                 break;
@@ -127,17 +109,10 @@ pub fn allocate(bufs: &[Interval], align: u64, max_arena: u64) -> Result<Allocat
         if !done {
             placed.push(vec![(0, size, i)]);
             arenas.push(size);
-            placements[i] = Placement {
-                arena: placed.len() - 1,
-                offset: 0,
-            };
+            placements[i] = Placement { arena: placed.len() - 1, offset: 0 };
         }
     }
-    Ok(Allocation {
-        placements,
-        arenas,
-        lower_bound: liveness_lower_bound(bufs, align),
-    })
+    Ok(Allocation { placements, arenas, lower_bound: liveness_lower_bound(bufs, align) })
 }
 
 #[cfg(test)]
@@ -154,10 +129,7 @@ mod tests {
                 if p.arena == q.arena && bufs[i].overlaps(&bufs[j]) {
                     let (s1, e1) = (p.offset, p.offset + bufs[i].size.max(1));
                     let (s2, e2) = (q.offset, q.offset + bufs[j].size.max(1));
-                    assert!(
-                        e1 <= s2 || e2 <= s1,
-                        "live buffers {i} and {j} overlap in memory"
-                    );
+                    assert!(e1 <= s2 || e2 <= s1, "live buffers {i} and {j} overlap in memory");
                 }
             }
         }
@@ -166,13 +138,7 @@ mod tests {
     #[test]
     fn chain_reuses_memory() {
         // A chain a→b→c→d: only two neighbours are ever live at once.
-        let bufs: Vec<Interval> = (0..4)
-            .map(|i| Interval {
-                size: 1000,
-                start: i,
-                end: i + 1,
-            })
-            .collect();
+        let bufs: Vec<Interval> = (0..4).map(|i| Interval { size: 1000, start: i, end: i + 1 }).collect();
         let a = allocate(&bufs, 256, u64::MAX).unwrap();
         check(&bufs, 256, u64::MAX, &a);
         assert_eq!(a.lower_bound, 2 * 1024);
@@ -181,31 +147,11 @@ mod tests {
 
     #[test]
     fn respects_arena_limit() {
-        let bufs = vec![
-            Interval {
-                size: 600,
-                start: 0,
-                end: 1,
-            },
-            Interval {
-                size: 600,
-                start: 0,
-                end: 1,
-            },
-        ];
+        let bufs = vec![Interval { size: 600, start: 0, end: 1 }, Interval { size: 600, start: 0, end: 1 }];
         let a = allocate(&bufs, 4, 1000).unwrap();
         check(&bufs, 4, 1000, &a);
         assert_eq!(a.arenas.len(), 2);
-        assert!(allocate(
-            &[Interval {
-                size: 2000,
-                start: 0,
-                end: 0
-            }],
-            4,
-            1000
-        )
-        .is_err());
+        assert!(allocate(&[Interval { size: 2000, start: 0, end: 0 }], 4, 1000).is_err());
     }
 
     proptest! {

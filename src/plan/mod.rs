@@ -18,11 +18,7 @@ pub enum BufRef {
     Arena { arena: u32, offset: u64, size: u64 },
     /// A byte range of a graph constant (initializer or folded at load), uploaded once per
     /// session.
-    GraphConst {
-        value: ValueId,
-        offset: u64,
-        size: u64,
-    },
+    GraphConst { value: ValueId, offset: u64, size: u64 },
     /// A byte range of a constant computed for this plan (shape-dependent folding, derived
     /// parameters).
     PlanConst { index: u32, offset: u64, size: u64 },
@@ -37,26 +33,12 @@ impl BufRef {
             | BufRef::PlanConst { offset, size, .. } => (offset, size),
         };
         if off.checked_add(len).is_none_or(|e| e > total) {
-            return Err(format!(
-                "byte range [{off}, +{len}) lies outside a binding of {total} bytes"
-            ));
+            return Err(format!("byte range [{off}, +{len}) lies outside a binding of {total} bytes"));
         }
         Ok(match self {
-            BufRef::Arena { arena, .. } => BufRef::Arena {
-                arena,
-                offset: base + off,
-                size: len,
-            },
-            BufRef::GraphConst { value, .. } => BufRef::GraphConst {
-                value,
-                offset: base + off,
-                size: len,
-            },
-            BufRef::PlanConst { index, .. } => BufRef::PlanConst {
-                index,
-                offset: base + off,
-                size: len,
-            },
+            BufRef::Arena { arena, .. } => BufRef::Arena { arena, offset: base + off, size: len },
+            BufRef::GraphConst { value, .. } => BufRef::GraphConst { value, offset: base + off, size: len },
+            BufRef::PlanConst { index, .. } => BufRef::PlanConst { index, offset: base + off, size: len },
         })
     }
 }
@@ -112,11 +94,7 @@ pub struct Lowered<K> {
 impl<K> Lowered<K> {
     /// One dispatch binding all inputs then all outputs.
     pub fn single(kernel: K, bindings: Vec<Ref>) -> Self {
-        Lowered {
-            dispatches: vec![LoweredDispatch { kernel, bindings }],
-            scratch: vec![],
-            consts: vec![],
-        }
+        Lowered { dispatches: vec![LoweredDispatch { kernel, bindings }], scratch: vec![], consts: vec![] }
     }
 }
 
@@ -141,16 +119,10 @@ pub struct LowerCx<'a> {
 
 impl LowerCx<'_> {
     pub fn input(&self, i: usize) -> Result<&Operand, String> {
-        self.inputs
-            .get(i)
-            .and_then(|o| o.as_ref())
-            .ok_or_else(|| format!("input {i} is required"))
+        self.inputs.get(i).and_then(|o| o.as_ref()).ok_or_else(|| format!("input {i} is required"))
     }
     pub fn output(&self, i: usize) -> Result<&Operand, String> {
-        self.outputs
-            .get(i)
-            .and_then(|o| o.as_ref())
-            .ok_or_else(|| format!("output {i} is required"))
+        self.outputs.get(i).and_then(|o| o.as_ref()).ok_or_else(|| format!("output {i} is required"))
     }
 }
 
@@ -262,12 +234,7 @@ pub fn build<L: Lowering>(
         }
     }
     for (&v, s) in g.inputs.iter().zip(shapes) {
-        let dt = g
-            .value(v)
-            .ty
-            .as_ref()
-            .map(|t| t.dtype)
-            .unwrap_or(DType::F32);
+        let dt = g.value(v).ty.as_ref().map(|t| t.dtype).unwrap_or(DType::F32);
         types[v.idx()] = Some((dt, s.clone()));
     }
 
@@ -279,12 +246,7 @@ pub fn build<L: Lowering>(
         let cx = node_cx(
             node,
             g,
-            |v| {
-                types[v.idx()].as_ref().map(|(d, s)| ValueType {
-                    dtype: *d,
-                    dims: known_dims(s),
-                })
-            },
+            |v| types[v.idx()].as_ref().map(|(d, s)| ValueType { dtype: *d, dims: known_dims(s) }),
             |v| known[v.idx()].as_ref(),
         )
         .map_err(|e| node_err(g, node, e))?;
@@ -301,34 +263,17 @@ pub fn build<L: Lowering>(
         })?;
         let mut concrete = Vec::with_capacity(out.len());
         for t in &out {
-            let s = crate::tensor::shape::concrete(&t.dims).ok_or_else(|| {
-                node_err(
-                    g,
-                    node,
-                    format!("could not determine a concrete output shape ({t})"),
-                )
-            })?;
+            let s = crate::tensor::shape::concrete(&t.dims)
+                .ok_or_else(|| node_err(g, node, format!("could not determine a concrete output shape ({t})")))?;
             concrete.push((t.dtype, s));
         }
-        let all_known = node
-            .inputs
-            .iter()
-            .flatten()
-            .all(|v| known[v.idx()].is_some());
+        let all_known = node.inputs.iter().flatten().all(|v| known[v.idx()].is_some());
         let folded = if all_known && spec.foldable() {
-            let ins: Vec<Option<&Tensor>> = node
-                .inputs
-                .iter()
-                .map(|s| s.and_then(|v| known[v.idx()].as_ref()))
-                .collect();
-            Some(
-                spec.eval(&ins, node.outputs.len())
-                    .map_err(|e| node_err(g, node, e))?,
-            )
+            let ins: Vec<Option<&Tensor>> =
+                node.inputs.iter().map(|s| s.and_then(|v| known[v.idx()].as_ref())).collect();
+            Some(spec.eval(&ins, node.outputs.len()).map_err(|e| node_err(g, node, e))?)
         } else {
-            spec.eval_from_shapes(&cx)
-                .transpose()
-                .map_err(|e| node_err(g, node, e))?
+            spec.eval_from_shapes(&cx).transpose().map_err(|e| node_err(g, node, e))?
         };
         for (k, slot) in node.outputs.iter().enumerate() {
             if let Some(v) = slot {
@@ -380,30 +325,17 @@ pub fn build<L: Lowering>(
     let mut root_of: Vec<Option<usize>> = vec![None; nv]; // value → root
     let mut plan_consts: Vec<Tensor> = Vec::new();
     let mut lowered: Vec<(usize, Lowered<L::Kernel>, Vec<usize>, usize)> = Vec::new(); // (node, lowered, scratch roots, const base)
-    let operand =
-        |v: ValueId, types: &Vec<Option<(DType, Vec<usize>)>>, known: &Vec<Option<Tensor>>| {
-            let (d, s) = types[v.idx()].clone().expect("typed");
-            Operand {
-                dtype: d,
-                shape: s,
-                value: known[v.idx()].clone(),
-            }
-        };
+    let operand = |v: ValueId, types: &Vec<Option<(DType, Vec<usize>)>>, known: &Vec<Option<Tensor>>| {
+        let (d, s) = types[v.idx()].clone().expect("typed");
+        Operand { dtype: d, shape: s, value: known[v.idx()].clone() }
+    };
     let size_of = |v: ValueId, types: &Vec<Option<(DType, Vec<usize>)>>| {
         let (d, s) = types[v.idx()].as_ref().unwrap();
-        lowering
-            .storage_bytes(*d, s.iter().product())
-            .max(4)
-            .div_ceil(4)
-            * 4
+        lowering.storage_bytes(*d, s.iter().product()).max(4).div_ceil(4) * 4
     };
     for &v in &g.inputs {
         if needed[v.idx()] {
-            roots.push(Root {
-                size: size_of(v, &types),
-                start: 0,
-                end: 0,
-            });
+            roots.push(Root { size: size_of(v, &types), start: 0, end: 0 });
             root_of[v.idx()] = Some(roots.len() - 1);
         }
     }
@@ -420,17 +352,9 @@ pub fn build<L: Lowering>(
                 roots[r].end = roots[r].end.max(t);
             }
         }
-        if spec.is_alias()
-            && node
-                .inputs
-                .first()
-                .copied()
-                .flatten()
-                .is_some_and(|v| known[v.idx()].is_none())
-        {
+        if spec.is_alias() && node.inputs.first().copied().flatten().is_some_and(|v| known[v.idx()].is_none()) {
             let src = node.inputs[0].unwrap();
-            let out =
-                node.outputs[0].ok_or_else(|| node_err(g, node, "alias without an output"))?;
+            let out = node.outputs[0].ok_or_else(|| node_err(g, node, "alias without an output"))?;
             root_of[out.idx()] = root_of[src.idx()];
             fates[ni] = NodeFate::Alias;
             t += 1;
@@ -439,39 +363,24 @@ pub fn build<L: Lowering>(
         // Outputs nothing reads (Dropout's mask, MaxPool's indices) are neither stored nor
         // computed: the lowering sees them as absent.
         for v in node.outputs.iter().flatten().filter(|v| needed[v.idx()]) {
-            roots.push(Root {
-                size: size_of(*v, &types),
-                start: t,
-                end: t,
-            });
+            roots.push(Root { size: size_of(*v, &types), start: t, end: t });
             root_of[v.idx()] = Some(roots.len() - 1);
         }
         let cx = LowerCx {
             node,
             label: &label,
-            inputs: node
-                .inputs
-                .iter()
-                .map(|s| s.map(|v| operand(v, &types, &known)))
-                .collect(),
+            inputs: node.inputs.iter().map(|s| s.map(|v| operand(v, &types, &known))).collect(),
             outputs: node
                 .outputs
                 .iter()
-                .map(|s| {
-                    s.filter(|v| needed[v.idx()])
-                        .map(|v| operand(v, &types, &known))
-                })
+                .map(|s| s.filter(|v| needed[v.idx()]).map(|v| operand(v, &types, &known)))
                 .collect(),
             limits,
         };
         let low = lowering.lower(&cx).map_err(|e| node_err(g, node, e))?;
         let mut scratch = Vec::new();
         for &s in &low.scratch {
-            roots.push(Root {
-                size: s.max(4).div_ceil(4) * 4,
-                start: t,
-                end: t,
-            });
+            roots.push(Root { size: s.max(4).div_ceil(4) * 4, start: t, end: t });
             scratch.push(roots.len() - 1);
         }
         let base = plan_consts.len();
@@ -486,14 +395,7 @@ pub fn build<L: Lowering>(
     }
 
     // 4. Allocate.
-    let ivs: Vec<Interval> = roots
-        .iter()
-        .map(|r| Interval {
-            size: r.size,
-            start: r.start,
-            end: r.end,
-        })
-        .collect();
+    let ivs: Vec<Interval> = roots.iter().map(|r| Interval { size: r.size, start: r.start, end: r.end }).collect();
     for r in &roots {
         if r.size > limits.max_binding {
             return Err(Error::Limit(format!(
@@ -531,11 +433,7 @@ pub fn build<L: Lowering>(
         } else {
             continue;
         };
-        slots[v] = Some(Slot {
-            buf,
-            dtype: d,
-            shape: s,
-        });
+        slots[v] = Some(Slot { buf, dtype: d, shape: s });
     }
     let mut graph_consts = Vec::new();
     let mut steps = Vec::new();
@@ -547,14 +445,12 @@ pub fn build<L: Lowering>(
             for r in d.bindings {
                 let b = match r {
                     Ref::Input(i) | Ref::Output(i) | Ref::InputSlice { input: i, .. } => {
-                        let list = if !matches!(r, Ref::Output(_)) {
-                            &node.inputs
-                        } else {
-                            &node.outputs
-                        };
-                        let v = list.get(i).copied().flatten().ok_or_else(|| {
-                            node_err(g, node, format!("binding {r:?} names an absent slot"))
-                        })?;
+                        let list = if !matches!(r, Ref::Output(_)) { &node.inputs } else { &node.outputs };
+                        let v = list
+                            .get(i)
+                            .copied()
+                            .flatten()
+                            .ok_or_else(|| node_err(g, node, format!("binding {r:?} names an absent slot")))?;
                         let full = if let Some(s) = &slots[v.idx()] {
                             if let BufRef::GraphConst { value, .. } = s.buf {
                                 if !graph_consts.contains(&value) {
@@ -572,31 +468,19 @@ pub fn build<L: Lowering>(
                                 offset: 0,
                                 size: padded(lowering.storage_bytes(k.dtype(), k.numel())),
                             };
-                            slots[v.idx()] = Some(Slot {
-                                buf,
-                                dtype: k.dtype(),
-                                shape: k.shape().to_vec(),
-                            });
+                            slots[v.idx()] = Some(Slot { buf, dtype: k.dtype(), shape: k.shape().to_vec() });
                             buf
                         } else {
-                            return Err(node_err(
-                                g,
-                                node,
-                                format!("value '{}' has no storage", g.value(v).name),
-                            ));
+                            return Err(node_err(g, node, format!("value '{}' has no storage", g.value(v).name)));
                         };
                         match r {
-                            Ref::InputSlice { offset, size, .. } => full
-                                .narrow(offset, size)
-                                .map_err(|e| node_err(g, node, e))?,
+                            Ref::InputSlice { offset, size, .. } => {
+                                full.narrow(offset, size).map_err(|e| node_err(g, node, e))?
+                            }
                             _ => full,
                         }
                     }
-                    Ref::Scratch(i) => root_buf(
-                        *scratch
-                            .get(i)
-                            .ok_or_else(|| node_err(g, node, "bad scratch index"))?,
-                    ),
+                    Ref::Scratch(i) => root_buf(*scratch.get(i).ok_or_else(|| node_err(g, node, "bad scratch index"))?),
                     Ref::Const(i) => {
                         let k = &plan_consts[base + i];
                         BufRef::PlanConst {
@@ -607,9 +491,9 @@ pub fn build<L: Lowering>(
                     }
                 };
                 let size = match b {
-                    BufRef::Arena { size, .. }
-                    | BufRef::GraphConst { size, .. }
-                    | BufRef::PlanConst { size, .. } => size,
+                    BufRef::Arena { size, .. } | BufRef::GraphConst { size, .. } | BufRef::PlanConst { size, .. } => {
+                        size
+                    }
                 };
                 if size > limits.max_binding {
                     return Err(Error::Limit(format!(
@@ -621,43 +505,25 @@ pub fn build<L: Lowering>(
                 }
                 bindings.push(b);
             }
-            steps.push(Step {
-                node: NodeId(ni as u32),
-                kernel: d.kernel,
-                bindings,
-            });
+            steps.push(Step { node: NodeId(ni as u32), kernel: d.kernel, bindings });
         }
         fates[ni] = NodeFate::Dispatch(first..steps.len());
     }
 
-    let inputs: Vec<(ValueId, Slot)> = g
-        .inputs
-        .iter()
-        .filter_map(|&v| {
-            slots[v.idx()]
-                .clone()
-                .filter(|_| needed[v.idx()])
-                .map(|s| (v, s))
-        })
-        .collect();
+    let inputs: Vec<(ValueId, Slot)> =
+        g.inputs.iter().filter_map(|&v| slots[v.idx()].clone().filter(|_| needed[v.idx()]).map(|s| (v, s))).collect();
     let mut outputs = Vec::new();
     for &o in &g.outputs {
         if let Some(k) = &known[o.idx()] {
             outputs.push(OutputSource::Known(k.clone()));
         } else {
-            let s = slots[o.idx()].clone().ok_or_else(|| {
-                Error::Model(format!(
-                    "graph output '{}' is never computed",
-                    g.value(o).name
-                ))
-            })?;
+            let s = slots[o.idx()]
+                .clone()
+                .ok_or_else(|| Error::Model(format!("graph output '{}' is never computed", g.value(o).name)))?;
             outputs.push(OutputSource::Slot(s));
         }
     }
-    let weight_bytes = graph_consts
-        .iter()
-        .map(|c| g.value(*c).konst.as_ref().unwrap().byte_len() as u64)
-        .sum();
+    let weight_bytes = graph_consts.iter().map(|c| g.value(*c).konst.as_ref().unwrap().byte_len() as u64).sum();
     let memory = MemoryStats {
         peak_activation_bytes: a.peak(),
         activation_lower_bound_bytes: a.lower_bound,
@@ -665,17 +531,7 @@ pub fn build<L: Lowering>(
         weight_bytes,
         plan_const_bytes: plan_consts.iter().map(|c| c.byte_len() as u64).sum(),
     };
-    Ok(Plan {
-        steps,
-        slots,
-        inputs,
-        outputs,
-        arenas: a.arenas,
-        plan_consts,
-        graph_consts,
-        fates,
-        memory,
-    })
+    Ok(Plan { steps, slots, inputs, outputs, arenas: a.arenas, plan_consts, graph_consts, fates, memory })
 }
 
 /// Renders a plan as text: one line per node fate and step, then the memory figures.
@@ -683,22 +539,9 @@ pub fn describe<K: KernelInfo>(g: &Graph, p: &Plan<K>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let fmt_buf = |b: &BufRef| match b {
-        BufRef::Arena {
-            arena,
-            offset,
-            size,
-        } => format!("arena{arena}[{offset}+{size}]"),
-        BufRef::GraphConst {
-            value,
-            offset,
-            size,
-        } => {
-            let k = g
-                .value(*value)
-                .konst
-                .as_ref()
-                .map(|k| k.byte_len() as u64)
-                .unwrap_or(0);
+        BufRef::Arena { arena, offset, size } => format!("arena{arena}[{offset}+{size}]"),
+        BufRef::GraphConst { value, offset, size } => {
+            let k = g.value(*value).konst.as_ref().map(|k| k.byte_len() as u64).unwrap_or(0);
             if *offset == 0 && *size >= k {
                 format!("weight '{}'", g.value(*value).name)
             } else {
@@ -719,26 +562,11 @@ pub fn describe<K: KernelInfo>(g: &Graph, p: &Plan<K>) -> String {
             .collect::<Vec<_>>()
             .join(", ");
         match &p.fates[ni] {
-            NodeFate::Folded => writeln!(
-                s,
-                "  fold      {:<28} {:<18} → {out}",
-                node.label(g),
-                node.op_type
-            ),
+            NodeFate::Folded => writeln!(s, "  fold      {:<28} {:<18} → {out}", node.label(g), node.op_type),
             NodeFate::Dead => writeln!(s, "  dead      {:<28} {}", node.label(g), node.op_type),
-            NodeFate::Alias => writeln!(
-                s,
-                "  alias     {:<28} {:<18} → {out}",
-                node.label(g),
-                node.op_type
-            ),
+            NodeFate::Alias => writeln!(s, "  alias     {:<28} {:<18} → {out}", node.label(g), node.op_type),
             NodeFate::Dispatch(r) => {
-                let _ = writeln!(
-                    s,
-                    "  run       {:<28} {:<18} → {out}",
-                    node.label(g),
-                    node.op_type
-                );
+                let _ = writeln!(s, "  run       {:<28} {:<18} → {out}", node.label(g), node.op_type);
                 for st in &p.steps[r.clone()] {
                     let b: Vec<String> = st.bindings.iter().map(fmt_buf).collect();
                     let _ = writeln!(s, "              {:<24} {}", st.kernel.label(), b.join(" "));

@@ -102,18 +102,12 @@ impl DType {
 
     pub fn is_float(self) -> bool {
         use DType::*;
-        matches!(
-            self,
-            F32 | F16 | F64 | BF16 | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F4E2M1 | F8E8M0
-        )
+        matches!(self, F32 | F16 | F64 | BF16 | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F4E2M1 | F8E8M0)
     }
 
     pub fn is_int(self) -> bool {
         use DType::*;
-        matches!(
-            self,
-            U8 | I8 | U16 | I16 | I32 | I64 | U32 | U64 | U4 | I4 | U2 | I2
-        )
+        matches!(self, U8 | I8 | U16 | I16 | I32 | I64 | U32 | U64 | U4 | I4 | U2 | I2)
     }
 
     pub fn is_signed_int(self) -> bool {

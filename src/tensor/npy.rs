@@ -23,19 +23,11 @@ fn descr(d: DType) -> Option<&'static str> {
 
 /// Serializes a tensor as `.npy` bytes.
 pub fn write(t: &Tensor) -> Result<Vec<u8>, String> {
-    let d = descr(t.dtype())
-        .ok_or_else(|| format!("{} tensors cannot be written as .npy", t.dtype()))?;
+    let d = descr(t.dtype()).ok_or_else(|| format!("{} tensors cannot be written as .npy", t.dtype()))?;
     let shape = match t.shape().len() {
         0 => "()".to_string(),
         1 => format!("({},)", t.shape()[0]),
-        _ => format!(
-            "({})",
-            t.shape()
-                .iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        _ => format!("({})", t.shape().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
     };
     let mut header = format!("{{'descr': '{d}', 'fortran_order': False, 'shape': {shape}, }}");
     let total = 10 + header.len() + 1;
@@ -50,9 +42,7 @@ pub fn write(t: &Tensor) -> Result<Vec<u8>, String> {
 
 fn field<'a>(header: &'a str, key: &str) -> Result<&'a str, String> {
     let k = format!("'{key}':");
-    let at = header
-        .find(&k)
-        .ok_or_else(|| format!("npy header lacks '{key}'"))?;
+    let at = header.find(&k).ok_or_else(|| format!("npy header lacks '{key}'"))?;
     Ok(header[at + k.len()..].trim_start())
 }
 
@@ -67,17 +57,11 @@ pub fn read(bytes: &[u8]) -> Result<Tensor, String> {
             if bytes.len() < 12 {
                 return Err("truncated .npy header".into());
             }
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
+            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
         }
         v => return Err(format!("unsupported .npy version {v}")),
     };
-    let end = start
-        .checked_add(hlen)
-        .filter(|&e| e <= bytes.len())
-        .ok_or("truncated .npy header")?;
+    let end = start.checked_add(hlen).filter(|&e| e <= bytes.len()).ok_or("truncated .npy header")?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| "npy header is not UTF-8")?;
     let d = field(header, "descr")?;
     let d = d.trim_start_matches(['\'', '"']);
@@ -85,11 +69,7 @@ pub fn read(bytes: &[u8]) -> Result<Tensor, String> {
     let dtype = DType::ALL
         .iter()
         .copied()
-        .find(|&t| {
-            descr(t).is_some_and(|x| {
-                x == d || (x.starts_with('|') && x[1..] == d[1..] && d.starts_with('<'))
-            })
-        })
+        .find(|&t| descr(t).is_some_and(|x| x == d || (x.starts_with('|') && x[1..] == d[1..] && d.starts_with('<'))))
         .ok_or_else(|| format!("unsupported .npy dtype '{d}'"))?;
     if field(header, "fortran_order")?.starts_with("True") {
         return Err("Fortran-order .npy files are not supported".into());
@@ -100,10 +80,7 @@ pub fn read(bytes: &[u8]) -> Result<Tensor, String> {
         .split(',')
         .map(|x| x.trim())
         .filter(|x| !x.is_empty())
-        .map(|x| {
-            x.parse::<usize>()
-                .map_err(|_| format!("bad dim '{x}' in .npy shape"))
-        })
+        .map(|x| x.parse::<usize>().map_err(|_| format!("bad dim '{x}' in .npy shape")))
         .collect::<Result<_, _>>()?;
     Tensor::from_bytes(dtype, &shape, &bytes[end..])
 }

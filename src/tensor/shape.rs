@@ -131,11 +131,7 @@ pub fn broadcast_dims(shapes: &[&[Dim]]) -> Result<Vec<Dim>, String> {
                 (Dim::Known(a), Dim::Known(b)) => {
                     return Err(format!(
                         "shapes {} cannot be broadcast together (dim {a} vs {b})",
-                        shapes
-                            .iter()
-                            .map(|s| fmt_dims(s))
-                            .collect::<Vec<_>>()
-                            .join(" and ")
+                        shapes.iter().map(|s| fmt_dims(s)).collect::<Vec<_>>().join(" and ")
                     ))
                 }
                 (Dim::Known(a), _) | (_, Dim::Known(a)) => Dim::Known(*a),
@@ -161,11 +157,7 @@ pub fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
             } else if d != 1 && d != *o {
                 return Err(format!(
                     "shapes {} cannot be broadcast together",
-                    shapes
-                        .iter()
-                        .map(|s| fmt_shape(s))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
+                    shapes.iter().map(|s| fmt_shape(s)).collect::<Vec<_>>().join(" and ")
                 ));
             }
         }
@@ -178,15 +170,7 @@ pub fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
 pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let st = strides(shape);
     let off = out.len() - shape.len();
-    (0..out.len())
-        .map(|i| {
-            if i < off || shape[i - off] == 1 {
-                0
-            } else {
-                st[i - off]
-            }
-        })
-        .collect()
+    (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { st[i - off] }).collect()
 }
 
 #[cfg(test)]
@@ -195,14 +179,8 @@ mod tests {
 
     #[test]
     fn broadcasting() {
-        assert_eq!(
-            broadcast_shapes(&[&[2, 3, 4], &[4]]).unwrap(),
-            vec![2, 3, 4]
-        );
-        assert_eq!(
-            broadcast_shapes(&[&[2, 1, 4], &[3, 1]]).unwrap(),
-            vec![2, 3, 4]
-        );
+        assert_eq!(broadcast_shapes(&[&[2, 3, 4], &[4]]).unwrap(), vec![2, 3, 4]);
+        assert_eq!(broadcast_shapes(&[&[2, 1, 4], &[3, 1]]).unwrap(), vec![2, 3, 4]);
         assert!(broadcast_shapes(&[&[2, 3], &[4]]).is_err());
         assert_eq!(broadcast_strides(&[3, 1], &[2, 3, 4]), vec![0, 1, 0]);
         let b = Dim::Sym("batch".into());

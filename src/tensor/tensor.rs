@@ -17,10 +17,7 @@ struct AlignedBytes {
 
 impl AlignedBytes {
     fn zeroed(len: usize) -> Self {
-        AlignedBytes {
-            words: vec![0u64; len.div_ceil(8)],
-            len,
-        }
+        AlignedBytes { words: vec![0u64; len.div_ceil(8)], len }
     }
     fn from_bytes(b: &[u8]) -> Self {
         let mut a = Self::zeroed(b.len());
@@ -63,18 +60,12 @@ impl Tensor {
     pub fn from_slice<T: Element>(shape: &[usize], data: &[T]) -> Result<Tensor, String> {
         let n = count(shape)?;
         if n != data.len() {
-            return Err(format!(
-                "shape {} needs {n} elements, got {}",
-                fmt_shape(shape),
-                data.len()
-            ));
+            return Err(format!("shape {} needs {n} elements, got {}", fmt_shape(shape), data.len()));
         }
         Ok(Tensor {
             dtype: T::DTYPE,
             shape: shape.to_vec(),
-            data: Arc::new(Storage::Bytes(AlignedBytes::from_bytes(
-                bytemuck::cast_slice(data),
-            ))),
+            data: Arc::new(Storage::Bytes(AlignedBytes::from_bytes(bytemuck::cast_slice(data)))),
         })
     }
 
@@ -92,11 +83,7 @@ impl Tensor {
                 bytes.len()
             ));
         }
-        Ok(Tensor {
-            dtype,
-            shape: shape.to_vec(),
-            data: Arc::new(Storage::Bytes(AlignedBytes::from_bytes(bytes))),
-        })
+        Ok(Tensor { dtype, shape: shape.to_vec(), data: Arc::new(Storage::Bytes(AlignedBytes::from_bytes(bytes))) })
     }
 
     pub fn from_bools(shape: &[usize], data: &[bool]) -> Result<Tensor, String> {
@@ -107,17 +94,9 @@ impl Tensor {
     pub fn from_strings(shape: &[usize], data: Vec<String>) -> Result<Tensor, String> {
         let n = count(shape)?;
         if n != data.len() {
-            return Err(format!(
-                "shape {} needs {n} strings, got {}",
-                fmt_shape(shape),
-                data.len()
-            ));
+            return Err(format!("shape {} needs {n} strings, got {}", fmt_shape(shape), data.len()));
         }
-        Ok(Tensor {
-            dtype: DType::String,
-            shape: shape.to_vec(),
-            data: Arc::new(Storage::Strings(data)),
-        })
+        Ok(Tensor { dtype: DType::String, shape: shape.to_vec(), data: Arc::new(Storage::Strings(data)) })
     }
 
     pub fn scalar<T: Element>(v: T) -> Tensor {
@@ -169,9 +148,7 @@ impl Tensor {
             return Err(format!("tensor is {}, not {}", self.dtype, T::DTYPE));
         }
         match &*self.data {
-            Storage::Bytes(b) => Ok(bytemuck::cast_slice(
-                &bytemuck::cast_slice::<u64, u8>(&b.words)[..b.len],
-            )),
+            Storage::Bytes(b) => Ok(bytemuck::cast_slice(&bytemuck::cast_slice::<u64, u8>(&b.words)[..b.len])),
             Storage::Strings(_) => unreachable!(),
         }
     }
@@ -197,17 +174,9 @@ impl Tensor {
     /// The same data under a new shape with the same element count (no copy).
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor, String> {
         if count(shape)? != self.numel() {
-            return Err(format!(
-                "cannot reshape {} to {}",
-                fmt_shape(&self.shape),
-                fmt_shape(shape)
-            ));
+            return Err(format!("cannot reshape {} to {}", fmt_shape(&self.shape), fmt_shape(shape)));
         }
-        Ok(Tensor {
-            dtype: self.dtype,
-            shape: shape.to_vec(),
-            data: self.data.clone(),
-        })
+        Ok(Tensor { dtype: self.dtype, shape: shape.to_vec(), data: self.data.clone() })
     }
 
     /// Every element widened to `f64` (integers exactly up to 2^53, bool as 0/1).
@@ -217,11 +186,7 @@ impl Tensor {
             DType::F32 => self.as_slice::<f32>()?.iter().map(|&x| x as f64).collect(),
             DType::F64 => self.as_slice::<f64>()?.to_vec(),
             DType::F16 => self.as_slice::<f16>()?.iter().map(|x| x.to_f64()).collect(),
-            DType::BF16 => self
-                .as_slice::<bf16>()?
-                .iter()
-                .map(|x| x.to_f64())
-                .collect(),
+            DType::BF16 => self.as_slice::<bf16>()?.iter().map(|x| x.to_f64()).collect(),
             DType::Bool | DType::U8 => b.iter().map(|&x| x as f64).collect(),
             DType::I8 => b.iter().map(|&x| x as i8 as f64).collect(),
             DType::I16 => self.as_slice::<i16>()?.iter().map(|&x| x as f64).collect(),
@@ -270,27 +235,13 @@ impl Tensor {
         match dtype {
             DType::F32 => Self::new(shape, v.iter().map(|&x| x as f32).collect::<Vec<_>>()),
             DType::F64 => Self::from_slice(shape, v),
-            DType::F16 => Self::new(
-                shape,
-                v.iter().map(|&x| f16::from_f64(x)).collect::<Vec<_>>(),
-            ),
-            DType::BF16 => Self::new(
-                shape,
-                v.iter().map(|&x| bf16::from_f64(x)).collect::<Vec<_>>(),
-            ),
-            DType::Bool => {
-                Self::from_bools(shape, &v.iter().map(|&x| x != 0.0).collect::<Vec<_>>())
-            }
+            DType::F16 => Self::new(shape, v.iter().map(|&x| f16::from_f64(x)).collect::<Vec<_>>()),
+            DType::BF16 => Self::new(shape, v.iter().map(|&x| bf16::from_f64(x)).collect::<Vec<_>>()),
+            DType::Bool => Self::from_bools(shape, &v.iter().map(|&x| x != 0.0).collect::<Vec<_>>()),
             d if d.is_int() => {
                 let iv: Vec<i64> = v
                     .iter()
-                    .map(|&x| {
-                        if d == DType::U64 && x >= 9.2e18 {
-                            x as u64 as i64
-                        } else {
-                            x as i64
-                        }
-                    })
+                    .map(|&x| if d == DType::U64 && x >= 9.2e18 { x as u64 as i64 } else { x as i64 })
                     .collect();
                 Self::from_i64(d, shape, &iv)
             }
@@ -313,11 +264,7 @@ impl Tensor {
             DType::I4 | DType::U4 => {
                 let n = count(shape)?;
                 if v.len() != n {
-                    return Err(format!(
-                        "shape {} needs {n} elements, got {}",
-                        fmt_shape(shape),
-                        v.len()
-                    ));
+                    return Err(format!("shape {} needs {n} elements, got {}", fmt_shape(shape), v.len()));
                 }
                 let mut b = vec![0u8; n.div_ceil(2)];
                 for (i, &x) in v.iter().enumerate() {
@@ -325,9 +272,7 @@ impl Tensor {
                 }
                 Self::from_bytes(dtype, shape, &b)
             }
-            d if d.is_float() => {
-                Self::from_f64(d, shape, &v.iter().map(|&x| x as f64).collect::<Vec<_>>())
-            }
+            d if d.is_float() => Self::from_f64(d, shape, &v.iter().map(|&x| x as f64).collect::<Vec<_>>()),
             d => Err(format!("cannot build a {d} tensor from integers here")),
         }
     }
@@ -337,9 +282,7 @@ impl Tensor {
     pub fn take(&self, idx: &[usize], shape: &[usize]) -> Result<Tensor, String> {
         let n = self.numel();
         if let Some(&bad) = idx.iter().find(|&&i| i >= n) {
-            return Err(format!(
-                "element index {bad} is out of range for {n} elements"
-            ));
+            return Err(format!("element index {bad} is out of range for {n} elements"));
         }
         if let Storage::Strings(s) = &*self.data {
             return Self::from_strings(shape, idx.iter().map(|&i| s[i].clone()).collect());
@@ -347,11 +290,7 @@ impl Tensor {
         let es = self.dtype.bits() / 8;
         if es == 0 || self.dtype.bits() % 8 != 0 {
             let v = self.to_i64_vec()?;
-            return Self::from_i64(
-                self.dtype,
-                shape,
-                &idx.iter().map(|&i| v[i]).collect::<Vec<_>>(),
-            );
+            return Self::from_i64(self.dtype, shape, &idx.iter().map(|&i| v[i]).collect::<Vec<_>>());
         }
         let b = self.bytes();
         let mut out = Vec::with_capacity(idx.len() * es);
@@ -364,10 +303,7 @@ impl Tensor {
     /// The flat concatenation of two tensors of one dtype (a 1-D tensor).
     pub fn concat_flat(&self, other: &Tensor) -> Result<Tensor, String> {
         if self.dtype != other.dtype {
-            return Err(format!(
-                "cannot join {} and {} tensors",
-                self.dtype, other.dtype
-            ));
+            return Err(format!("cannot join {} and {} tensors", self.dtype, other.dtype));
         }
         let n = self.numel() + other.numel();
         if let (Storage::Strings(a), Storage::Strings(b)) = (&*self.data, &*other.data) {

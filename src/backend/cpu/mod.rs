@@ -5,9 +5,7 @@
 use super::{Engine, PlanCache, PlanReport};
 use crate::error::{Error, Result};
 use crate::ir::Graph;
-use crate::plan::{
-    self, BufRef, KernelInfo, LowerCx, Lowered, Lowering, OutputSource, Plan, PlanLimits, Ref, Slot,
-};
+use crate::plan::{self, BufRef, KernelInfo, LowerCx, Lowered, Lowering, OutputSource, Plan, PlanLimits, Ref, Slot};
 use crate::tensor::{DType, Tensor};
 use std::sync::Arc;
 
@@ -36,30 +34,12 @@ impl Lowering for CpuLowering {
     }
 
     fn lower(&self, cx: &LowerCx) -> Result<Lowered<CpuKernel>, String> {
-        if cx
-            .inputs
-            .iter()
-            .flatten()
-            .chain(cx.outputs.iter().flatten())
-            .any(|o| o.dtype == DType::String)
-        {
+        if cx.inputs.iter().flatten().chain(cx.outputs.iter().flatten()).any(|o| o.dtype == DType::String) {
             return Err("string tensors are not supported".into());
         }
         let mut b = Vec::new();
-        b.extend(
-            cx.inputs
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.is_some())
-                .map(|(i, _)| Ref::Input(i)),
-        );
-        b.extend(
-            cx.outputs
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.is_some())
-                .map(|(i, _)| Ref::Output(i)),
-        );
+        b.extend(cx.inputs.iter().enumerate().filter(|(_, o)| o.is_some()).map(|(i, _)| Ref::Input(i)));
+        b.extend(cx.outputs.iter().enumerate().filter(|(_, o)| o.is_some()).map(|(i, _)| Ref::Output(i)));
         Ok(Lowered::single(
             CpuKernel {
                 op: cx.node.op.kind(),
@@ -72,11 +52,7 @@ impl Lowering for CpuLowering {
 }
 
 /// Plan limits for host memory: byte alignment for every dtype, no binding limit.
-pub const CPU_LIMITS: PlanLimits = PlanLimits {
-    align: 64,
-    max_binding: u64::MAX,
-    max_buffer: u64::MAX,
-};
+pub const CPU_LIMITS: PlanLimits = PlanLimits { align: 64, max_binding: u64::MAX, max_buffer: u64::MAX };
 
 pub(crate) struct CpuEngine {
     graph: Arc<Graph>,
@@ -85,16 +61,11 @@ pub(crate) struct CpuEngine {
 
 impl CpuEngine {
     pub fn new(graph: Arc<Graph>) -> Self {
-        CpuEngine {
-            graph,
-            plans: PlanCache::default(),
-        }
+        CpuEngine { graph, plans: PlanCache::default() }
     }
 
     fn plan(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan<CpuKernel>>> {
-        self.plans.get_or_build(shapes, || {
-            plan::build(&self.graph, shapes, &CpuLowering, &CPU_LIMITS)
-        })
+        self.plans.get_or_build(shapes, || plan::build(&self.graph, shapes, &CpuLowering, &CPU_LIMITS))
     }
 }
 
@@ -105,8 +76,7 @@ impl Arenas {
         &bytemuck::cast_slice::<u64, u8>(&self.0[a as usize])[off as usize..off as usize + len]
     }
     fn bytes_mut(&mut self, a: u32, off: u64, len: usize) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.0[a as usize])
-            [off as usize..off as usize + len]
+        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.0[a as usize])[off as usize..off as usize + len]
     }
 }
 
@@ -134,12 +104,7 @@ impl Engine for CpuEngine {
         let g = &self.graph;
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
         let p = self.plan(&shapes)?;
-        let mut arenas = Arenas(
-            p.arenas
-                .iter()
-                .map(|&s| vec![0u64; (s as usize).div_ceil(8)])
-                .collect(),
-        );
+        let mut arenas = Arenas(p.arenas.iter().map(|&s| vec![0u64; (s as usize).div_ceil(8)]).collect());
         for (v, slot) in &p.inputs {
             let i = g.inputs.iter().position(|x| x == v).unwrap();
             write(&mut arenas, slot.buf, &inputs[i]);
@@ -152,12 +117,7 @@ impl Engine for CpuEngine {
                 ins.push(if *present {
                     b.next();
                     let v = node.inputs[k].unwrap();
-                    Some(read(
-                        g,
-                        &p,
-                        &arenas,
-                        p.slots[v.idx()].as_ref().expect("slot"),
-                    )?)
+                    Some(read(g, &p, &arenas, p.slots[v.idx()].as_ref().expect("slot"))?)
                 } else {
                     None
                 });
@@ -171,21 +131,13 @@ impl Engine for CpuEngine {
             for (k, present) in step.kernel.outputs.iter().enumerate() {
                 if *present {
                     let buf = *b.next().unwrap();
-                    let t = outs.get(k).ok_or_else(|| {
-                        Error::node(node.label(g), &node.op_type, "missing output")
-                    })?;
-                    let want = &p.slots[node.outputs[k].unwrap().idx()]
-                        .as_ref()
-                        .unwrap()
-                        .shape;
+                    let t = outs.get(k).ok_or_else(|| Error::node(node.label(g), &node.op_type, "missing output"))?;
+                    let want = &p.slots[node.outputs[k].unwrap().idx()].as_ref().unwrap().shape;
                     if t.shape() != want.as_slice() {
                         return Err(Error::node(
                             node.label(g),
                             &node.op_type,
-                            format!(
-                                "kernel produced shape {:?}, the plan expected {want:?}",
-                                t.shape()
-                            ),
+                            format!("kernel produced shape {:?}, the plan expected {want:?}", t.shape()),
                         ));
                     }
                     write(&mut arenas, buf, t);

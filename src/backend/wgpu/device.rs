@@ -51,19 +51,13 @@ impl GpuContext {
     /// Opens the best adapter (see the module docs).
     pub fn create() -> Result<GpuContext> {
         let desc = ::wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        let gl_asked = std::env::var("WGPU_BACKEND")
-            .map(|v| v.to_lowercase().contains("gl"))
-            .unwrap_or(false);
+        let gl_asked = std::env::var("WGPU_BACKEND").map(|v| v.to_lowercase().contains("gl")).unwrap_or(false);
         let instance = ::wgpu::Instance::new(desc);
         let adapters = pollster::block_on(instance.enumerate_adapters(::wgpu::Backends::all()));
         let mut candidates: Vec<::wgpu::Adapter> = adapters
             .into_iter()
             .filter(|a| gl_asked || a.get_info().backend != ::wgpu::Backend::Gl)
-            .filter(|a| {
-                a.get_downlevel_capabilities()
-                    .flags
-                    .contains(::wgpu::DownlevelFlags::COMPUTE_SHADERS)
-            })
+            .filter(|a| a.get_downlevel_capabilities().flags.contains(::wgpu::DownlevelFlags::COMPUTE_SHADERS))
             .collect();
         if candidates.is_empty() {
             return Err(Error::NoAdapter(
@@ -73,14 +67,9 @@ impl GpuContext {
         let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(name) => {
                 let name = name.to_lowercase();
-                let pos = candidates
-                    .iter()
-                    .position(|a| a.get_info().name.to_lowercase().contains(&name))
-                    .ok_or_else(|| {
-                        Error::NoAdapter(format!(
-                            "no adapter's name contains WGPU_ADAPTER_NAME='{name}'"
-                        ))
-                    })?;
+                let pos = candidates.iter().position(|a| a.get_info().name.to_lowercase().contains(&name)).ok_or_else(
+                    || Error::NoAdapter(format!("no adapter's name contains WGPU_ADAPTER_NAME='{name}'")),
+                )?;
                 candidates.swap_remove(pos)
             }
             Err(_) => {
@@ -96,14 +85,13 @@ impl GpuContext {
             | ::wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
         let features = adapter.features() & want;
         let limits = adapter.limits();
-        let (device, queue) =
-            pollster::block_on(adapter.request_device(&::wgpu::DeviceDescriptor {
-                label: Some("onnx-wgpu"),
-                required_features: features,
-                required_limits: limits.clone(),
-                ..Default::default()
-            }))
-            .map_err(|e| Error::NoAdapter(format!("{}: {e}", info.name)))?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&::wgpu::DeviceDescriptor {
+            label: Some("onnx-wgpu"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::NoAdapter(format!("{}: {e}", info.name)))?;
         let lost = Arc::new(AtomicBool::new(false));
         let lost_reason = Arc::new(Mutex::new(String::new()));
         {
@@ -176,9 +164,6 @@ impl GpuContext {
 
     /// `name (backend, driver)`.
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({:?}, {} {})",
-            self.info.name, self.info.backend, self.info.driver, self.info.driver_info
-        )
+        format!("{} ({:?}, {} {})", self.info.name, self.info.backend, self.info.driver, self.info.driver_info)
     }
 }

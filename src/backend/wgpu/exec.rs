@@ -16,10 +16,7 @@ use std::sync::{Arc, Mutex};
 /// Bytes as the GPU stores a tensor: bool widened to u32, everything padded to 4 bytes.
 pub fn to_gpu_bytes(t: &Tensor) -> Vec<u8> {
     let mut b: Vec<u8> = if t.dtype() == DType::Bool {
-        t.bytes()
-            .iter()
-            .flat_map(|&x| (x as u32).to_le_bytes())
-            .collect()
+        t.bytes().iter().flat_map(|&x| (x as u32).to_le_bytes()).collect()
     } else {
         t.bytes().to_vec()
     };
@@ -31,10 +28,7 @@ pub fn to_gpu_bytes(t: &Tensor) -> Vec<u8> {
 pub fn from_gpu_bytes(dtype: DType, shape: &[usize], b: &[u8]) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let r = if dtype == DType::Bool {
-        let v: Vec<bool> = b[..4 * n]
-            .chunks_exact(4)
-            .map(|c| c.iter().any(|&x| x != 0))
-            .collect();
+        let v: Vec<bool> = b[..4 * n].chunks_exact(4).map(|c| c.iter().any(|&x| x != 0)).collect();
         Tensor::from_bools(shape, &v)
     } else {
         Tensor::from_bytes(dtype, shape, &b[..dtype.storage_bytes(n)])
@@ -45,14 +39,11 @@ pub fn from_gpu_bytes(dtype: DType, shape: &[usize], b: &[u8]) -> Result<Tensor>
 /// A buffer holding `bytes` (at least 4), usable as storage and copy source/destination.
 pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> ::wgpu::Buffer {
     use ::wgpu::util::DeviceExt;
-    ctx.device
-        .create_buffer_init(&::wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage: ::wgpu::BufferUsages::STORAGE
-                | ::wgpu::BufferUsages::COPY_SRC
-                | ::wgpu::BufferUsages::COPY_DST,
-        })
+    ctx.device.create_buffer_init(&::wgpu::util::BufferInitDescriptor {
+        label: Some(label),
+        contents: bytes,
+        usage: ::wgpu::BufferUsages::STORAGE | ::wgpu::BufferUsages::COPY_SRC | ::wgpu::BufferUsages::COPY_DST,
+    })
 }
 
 /// Weights uploaded once per session, by value.
@@ -99,12 +90,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn new(
-        ctx: &GpuContext,
-        g: &Graph,
-        plan: Plan<GpuKernel>,
-        weights: &WeightCache,
-    ) -> Result<Prepared> {
+    pub fn new(ctx: &GpuContext, g: &Graph, plan: Plan<GpuKernel>, weights: &WeightCache) -> Result<Prepared> {
         let dev = &ctx.device;
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let arenas: Vec<::wgpu::Buffer> = plan
@@ -128,11 +114,8 @@ impl Prepared {
             .enumerate()
             .map(|(i, t)| storage_buffer(ctx, &format!("const{i}"), &to_gpu_bytes(t)))
             .collect();
-        let wbufs: HashMap<ValueId, Arc<::wgpu::Buffer>> = plan
-            .graph_consts
-            .iter()
-            .map(|&v| (v, weights.get(ctx, g, v)))
-            .collect();
+        let wbufs: HashMap<ValueId, Arc<::wgpu::Buffer>> =
+            plan.graph_consts.iter().map(|&v| (v, weights.get(ctx, g, v))).collect();
 
         // All params in one uniform buffer, each at an aligned offset.
         let ua = ctx.limits.min_uniform_buffer_offset_alignment as usize;
@@ -177,21 +160,9 @@ impl Prepared {
             let mut entries: Vec<::wgpu::BindGroupEntry> = Vec::with_capacity(s.bindings.len() + 1);
             for (b, r) in s.bindings.iter().enumerate() {
                 let (buffer, offset, size) = match *r {
-                    BufRef::Arena {
-                        arena,
-                        offset,
-                        size,
-                    } => (&arenas[arena as usize], offset, size),
-                    BufRef::GraphConst {
-                        value,
-                        offset,
-                        size,
-                    } => (&*wbufs[&value], offset, size),
-                    BufRef::PlanConst {
-                        index,
-                        offset,
-                        size,
-                    } => (&consts[index as usize], offset, size),
+                    BufRef::Arena { arena, offset, size } => (&arenas[arena as usize], offset, size),
+                    BufRef::GraphConst { value, offset, size } => (&*wbufs[&value], offset, size),
+                    BufRef::PlanConst { index, offset, size } => (&consts[index as usize], offset, size),
                 };
                 entries.push(::wgpu::BindGroupEntry {
                     binding: b as u32,
@@ -216,11 +187,7 @@ impl Prepared {
                 layout: &layout.0,
                 entries: &entries,
             });
-            dispatches.push(Dispatch {
-                pipeline,
-                bind_group,
-                grid: s.kernel.grid,
-            });
+            dispatches.push(Dispatch { pipeline, bind_group, grid: s.kernel.grid });
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("building bind groups: {e}")));
@@ -231,15 +198,7 @@ impl Prepared {
         let mut total = 0u64;
         for o in &plan.outputs {
             match o {
-                OutputSource::Slot(Slot {
-                    buf:
-                        BufRef::Arena {
-                            arena,
-                            offset,
-                            size,
-                        },
-                    ..
-                }) => {
+                OutputSource::Slot(Slot { buf: BufRef::Arena { arena, offset, size }, .. }) => {
                     readback.push(Some((*arena as usize, *offset, *size, total)));
                     total += size.div_ceil(8) * 8;
                 }
@@ -268,39 +227,22 @@ impl Prepared {
     }
 
     /// Runs the plan: `inputs` follow `g.inputs` order.
-    pub fn run(
-        &self,
-        ctx: &GpuContext,
-        g: &Graph,
-        inputs: &[Tensor],
-        weights: &WeightCache,
-    ) -> Result<Vec<Tensor>> {
+    pub fn run(&self, ctx: &GpuContext, g: &Graph, inputs: &[Tensor], weights: &WeightCache) -> Result<Vec<Tensor>> {
         ctx.check_lost()?;
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let dev = &ctx.device;
         let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
         for (v, slot) in &self.plan.inputs {
-            let i = g
-                .inputs
-                .iter()
-                .position(|x| x == v)
-                .expect("plan input is a graph input");
+            let i = g.inputs.iter().position(|x| x == v).expect("plan input is a graph input");
             if let BufRef::Arena { arena, offset, .. } = slot.buf {
-                ctx.queue.write_buffer(
-                    &self.arenas[arena as usize],
-                    offset,
-                    &to_gpu_bytes(&inputs[i]),
-                );
+                ctx.queue.write_buffer(&self.arenas[arena as usize], offset, &to_gpu_bytes(&inputs[i]));
             }
         }
-        let mut enc =
-            dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
+        let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
         {
-            let mut pass = enc.begin_compute_pass(&::wgpu::ComputePassDescriptor {
-                label: Some("plan"),
-                timestamp_writes: None,
-            });
+            let mut pass =
+                enc.begin_compute_pass(&::wgpu::ComputePassDescriptor { label: Some("plan"), timestamp_writes: None });
             for d in &self.dispatches {
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
@@ -328,11 +270,7 @@ impl Prepared {
             rx.recv()
                 .map_err(|_| Error::Gpu("the readback was dropped".into()))?
                 .map_err(|e| Error::Gpu(format!("mapping the outputs: {e}")))?;
-            Some(
-                st.get_mapped_range(..)
-                    .map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?
-                    .to_vec(),
-            )
+            Some(st.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?.to_vec())
         } else {
             None
         };
@@ -351,9 +289,7 @@ impl Prepared {
                 }
                 (OutputSource::Slot(s), None) => match s.buf {
                     BufRef::GraphConst { value, .. } => g.value(value).konst.clone().unwrap(),
-                    BufRef::PlanConst { index, .. } => {
-                        self.plan.plan_consts[index as usize].clone()
-                    }
+                    BufRef::PlanConst { index, .. } => self.plan.plan_consts[index as usize].clone(),
                     BufRef::Arena { .. } => unreachable!(),
                 },
             });

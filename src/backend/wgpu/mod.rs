@@ -25,25 +25,22 @@ pub(crate) struct GpuEngine {
     lowering: GpuLowering,
     weights: WeightCache,
     plans: PlanCache<Prepared>,
+    max_binding: Option<u64>,
 }
 
 impl GpuEngine {
-    pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>) -> Self {
+    /// `max_binding` caps the adapter's storage binding limit (see `SessionBuilder`).
+    pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, max_binding: Option<u64>) -> Self {
         let lowering = GpuLowering { f16: ctx.has_f16() };
-        GpuEngine {
-            graph,
-            ctx,
-            lowering,
-            weights: WeightCache::default(),
-            plans: PlanCache::default(),
-        }
+        GpuEngine { graph, ctx, lowering, weights: WeightCache::default(), plans: PlanCache::default(), max_binding }
     }
+
 
     pub fn limits(&self) -> PlanLimits {
         let l = &self.ctx.limits;
         PlanLimits {
             align: (l.min_storage_buffer_offset_alignment as u64).max(4),
-            max_binding: l.max_storage_buffer_binding_size as u64,
+            max_binding: (l.max_storage_buffer_binding_size as u64).min(self.max_binding.unwrap_or(u64::MAX)),
             max_buffer: l.max_buffer_size,
         }
     }

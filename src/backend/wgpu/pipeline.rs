@@ -17,11 +17,7 @@ pub struct PipelineCache {
 
 impl PipelineCache {
     /// The layout for `n` storage bindings plus one uniform.
-    pub fn layout(
-        &self,
-        device: &::wgpu::Device,
-        n: u32,
-    ) -> Arc<(::wgpu::BindGroupLayout, ::wgpu::PipelineLayout)> {
+    pub fn layout(&self, device: &::wgpu::Device, n: u32) -> Arc<(::wgpu::BindGroupLayout, ::wgpu::PipelineLayout)> {
         self.layouts
             .lock()
             .unwrap()
@@ -64,11 +60,7 @@ impl PipelineCache {
     }
 
     /// The pipeline for `key`, compiled on first use.
-    pub fn get(
-        &self,
-        device: &::wgpu::Device,
-        key: &KernelKey,
-    ) -> Result<Arc<::wgpu::ComputePipeline>> {
+    pub fn get(&self, device: &::wgpu::Device, key: &KernelKey) -> Result<Arc<::wgpu::ComputePipeline>> {
         if let Some(p) = self.pipelines.lock().unwrap().get(key) {
             return Ok(p.clone());
         }
@@ -89,18 +81,11 @@ impl PipelineCache {
             cache: None,
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Kernel {
-                kernel: label,
-                reason: e.to_string(),
-            });
+            return Err(Error::Kernel { kernel: label, reason: e.to_string() });
         }
-        self.created
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = Arc::new(pipeline);
-        self.pipelines
-            .lock()
-            .unwrap()
-            .insert(key.clone(), p.clone());
+        self.pipelines.lock().unwrap().insert(key.clone(), p.clone());
         Ok(p)
     }
 

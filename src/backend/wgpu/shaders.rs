@@ -70,12 +70,7 @@ impl Prelude {
         self
     }
     /// One `const PREFIX_NAME: u32` per enum variant, from `Debug` names and discriminants.
-    pub fn codes<E: std::fmt::Debug + Copy>(
-        &mut self,
-        prefix: &str,
-        all: &[E],
-        code: impl Fn(E) -> u32,
-    ) -> &mut Self {
+    pub fn codes<E: std::fmt::Debug + Copy>(&mut self, prefix: &str, all: &[E], code: impl Fn(E) -> u32) -> &mut Self {
         for &e in all {
             let name = format!("{prefix}_{e:?}").to_uppercase();
             self.u32(&name, code(e));
@@ -102,10 +97,7 @@ impl Prelude {
 /// Parses and validates WGSL with naga; returns the module for reflection.
 pub fn validate(source: &str) -> Result<naga::Module, String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    let mut v = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    );
+    let mut v = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
     v.validate(&module).map_err(|e| e.emit_to_string(source))?;
     Ok(module)
 }

@@ -71,20 +71,7 @@ gpu_params!(
 /// A 1-D window viewed as 2-D with height 1: (in_h, in_w, k_h, k_w, s_h, s_w, d_h, d_w, p_h, p_w, o_h, o_w).
 pub fn as_2d(w: &Window) -> [usize; 12] {
     if w.input.len() == 1 {
-        [
-            1,
-            w.input[0],
-            1,
-            w.kernel[0],
-            1,
-            w.strides[0],
-            1,
-            w.dilations[0],
-            0,
-            w.pads_begin[0],
-            1,
-            w.output[0],
-        ]
+        [1, w.input[0], 1, w.kernel[0], 1, w.strides[0], 1, w.dilations[0], 0, w.pads_begin[0], 1, w.output[0]]
     } else {
         [
             w.input[0],
@@ -168,11 +155,7 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
         gemm_k: u(gemm_k)?,
         pad0: 0,
     };
-    let grid = [
-        (m / g).div_ceil(64) as u32,
-        gemm_m.div_ceil(64) as u32,
-        u(g)?,
-    ];
+    let grid = [(m / g).div_ceil(64) as u32, gemm_m.div_ceil(64) as u32, u(g)?];
     if grid[1] > 65535 || grid[2] > 65535 {
         return Err("Conv grid exceeds 65535 workgroups per dimension".into());
     }

@@ -21,8 +21,7 @@ pub struct UnaryVariant {
 impl UnaryVariant {
     pub fn prelude(&self, p: &mut Prelude) {
         p.alias("T", self.t.wgsl()).alias("O", self.o.wgsl());
-        p.codes("UNARY", &UnaryOp::ALL, |o| o as u32)
-            .u32("OP", self.op as u32);
+        p.codes("UNARY", &UnaryOp::ALL, |o| o as u32).u32("OP", self.op as u32);
     }
 }
 
@@ -45,9 +44,7 @@ impl BinaryVariant {
     }
     pub fn prelude(&self, p: &mut Prelude) {
         p.alias("T", self.t.wgsl()).alias("O", self.o.wgsl());
-        p.codes("BINARY", &BinaryOp::ALL, |o| o as u32)
-            .u32("OP", self.op as u32)
-            .bool("BCAST", self.bcast);
+        p.codes("BINARY", &BinaryOp::ALL, |o| o as u32).u32("OP", self.op as u32).bool("BCAST", self.bcast);
     }
 }
 
@@ -65,37 +62,14 @@ gpu_params!(
 );
 
 /// A unary dispatch `bindings[0] → bindings[1]` over `n` elements.
-pub fn unary_kernel(
-    op: UnaryOp,
-    t: GpuType,
-    o: GpuType,
-    n: usize,
-    alpha: f32,
-    beta: f32,
-) -> Result<GpuKernel, String> {
-    let params = UnaryParams {
-        n: u32_of(n)?,
-        alpha,
-        beta,
-        pad0: 0,
-    };
-    Ok(GpuKernel::new(
-        KernelKey::Unary(UnaryVariant { op, t, o }),
-        &params,
-        grid_1d(n, 256),
-    ))
+pub fn unary_kernel(op: UnaryOp, t: GpuType, o: GpuType, n: usize, alpha: f32, beta: f32) -> Result<GpuKernel, String> {
+    let params = UnaryParams { n: u32_of(n)?, alpha, beta, pad0: 0 };
+    Ok(GpuKernel::new(KernelKey::Unary(UnaryVariant { op, t, o }), &params, grid_1d(n, 256)))
 }
 
 pub fn lower_unary(l: &GpuLowering, cx: &LowerCx, u: &Unary) -> Result<Lowered<GpuKernel>, String> {
     let (x, y) = (cx.input(0)?, cx.output(0)?);
-    let k = unary_kernel(
-        u.op,
-        l.ty(x)?,
-        l.ty(y)?,
-        y.shape.iter().product(),
-        u.alpha,
-        u.beta,
-    )?;
+    let k = unary_kernel(u.op, l.ty(x)?, l.ty(y)?, y.shape.iter().product(), u.alpha, u.beta)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
@@ -122,37 +96,19 @@ pub fn binary_kernel(
         a_strides: dims8(&broadcast_strides(sa, out))?,
         b_strides: dims8(&broadcast_strides(sb, out))?,
     };
-    Ok(GpuKernel::new(
-        KernelKey::Binary(BinaryVariant { op, t, o, bcast }),
-        &params,
-        grid_1d(n, 256),
-    ))
+    Ok(GpuKernel::new(KernelKey::Binary(BinaryVariant { op, t, o, bcast }), &params, grid_1d(n, 256)))
 }
 
-pub fn lower_binary(
-    l: &GpuLowering,
-    cx: &LowerCx,
-    op: BinaryOp,
-) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_binary(l: &GpuLowering, cx: &LowerCx, op: BinaryOp) -> Result<Lowered<GpuKernel>, String> {
     let (a, b, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     if a.dtype != b.dtype {
-        return Err(format!(
-            "{op:?} of {} and {} has no GPU kernel",
-            a.dtype, b.dtype
-        ));
+        return Err(format!("{op:?} of {} and {} has no GPU kernel", a.dtype, b.dtype));
     }
     let k = binary_kernel(op, l.ty(a)?, l.ty(y)?, &a.shape, &b.shape, &y.shape)?;
-    Ok(Lowered::single(
-        k,
-        vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)],
-    ))
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)]))
 }
 
-pub fn lower_variadic(
-    l: &GpuLowering,
-    cx: &LowerCx,
-    v: &Variadic,
-) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_variadic(l: &GpuLowering, cx: &LowerCx, v: &Variadic) -> Result<Lowered<GpuKernel>, String> {
     let y = cx.output(0)?;
     let t = l.ty(y)?;
     let n = cx.inputs.len();
@@ -160,44 +116,22 @@ pub fn lower_variadic(
     let mut dispatches = Vec::new();
     if n == 1 {
         let k = unary_kernel(UnaryOp::Affine, t, t, y.shape.iter().product(), 1.0, 0.0)?;
-        dispatches.push(LoweredDispatch {
-            kernel: k,
-            bindings: vec![Ref::Input(0), Ref::Output(0)],
-        });
+        dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(0)] });
     } else {
         let k = binary_kernel(op, t, t, &cx.input(0)?.shape, &cx.input(1)?.shape, &y.shape)?;
-        dispatches.push(LoweredDispatch {
-            kernel: k,
-            bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)],
-        });
+        dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)] });
         // Later operands accumulate in place: every invocation reads and writes its own element.
         for i in 2..n {
             let k = binary_kernel(op, t, t, &y.shape, &cx.input(i)?.shape, &y.shape)?;
-            dispatches.push(LoweredDispatch {
-                kernel: k,
-                bindings: vec![Ref::Output(0), Ref::Input(i), Ref::Output(0)],
-            });
+            dispatches
+                .push(LoweredDispatch { kernel: k, bindings: vec![Ref::Output(0), Ref::Input(i), Ref::Output(0)] });
         }
     }
     if v.op == VariadicOp::Mean && n > 1 {
-        let k = unary_kernel(
-            UnaryOp::Affine,
-            t,
-            t,
-            y.shape.iter().product(),
-            1.0 / n as f32,
-            0.0,
-        )?;
-        dispatches.push(LoweredDispatch {
-            kernel: k,
-            bindings: vec![Ref::Output(0), Ref::Output(0)],
-        });
+        let k = unary_kernel(UnaryOp::Affine, t, t, y.shape.iter().product(), 1.0 / n as f32, 0.0)?;
+        dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Output(0), Ref::Output(0)] });
     }
-    Ok(Lowered {
-        dispatches,
-        scratch: vec![],
-        consts: vec![],
-    })
+    Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
 
 pub fn lower_clip(l: &GpuLowering, cx: &LowerCx, c: &Clip) -> Result<Lowered<GpuKernel>, String> {
@@ -213,14 +147,7 @@ pub fn lower_clip(l: &GpuLowering, cx: &LowerCx, c: &Clip) -> Result<Lowered<Gpu
     };
     let lo = bound(1, c.min, f32::NEG_INFINITY)?;
     let hi = bound(2, c.max, f32::INFINITY)?;
-    let k = unary_kernel(
-        UnaryOp::Clip,
-        l.ty(x)?,
-        l.ty(y)?,
-        y.shape.iter().product(),
-        lo,
-        hi,
-    )?;
+    let k = unary_kernel(UnaryOp::Clip, l.ty(x)?, l.ty(y)?, y.shape.iter().product(), lo, hi)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
@@ -229,14 +156,7 @@ pub fn lower_cast(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, S
     if y.dtype == DType::Bool && x.dtype != DType::Bool {
         return Err("Cast to bool has no GPU kernel yet".into());
     }
-    let k = unary_kernel(
-        UnaryOp::Affine,
-        l.ty(x)?,
-        l.ty(y)?,
-        y.shape.iter().product(),
-        1.0,
-        0.0,
-    )?;
+    let k = unary_kernel(UnaryOp::Affine, l.ty(x)?, l.ty(y)?, y.shape.iter().product(), 1.0, 0.0)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
@@ -254,11 +174,7 @@ pub fn variants() -> Vec<KernelKey> {
         (GpuType::F32, GpuType::I32),
         (GpuType::F32, GpuType::U32),
     ] {
-        v.push(KernelKey::Unary(UnaryVariant {
-            op: UnaryOp::Affine,
-            t,
-            o,
-        }));
+        v.push(KernelKey::Unary(UnaryVariant { op: UnaryOp::Affine, t, o }));
     }
     for op in BinaryOp::ALL {
         for bcast in [false, true] {
@@ -275,12 +191,7 @@ pub fn variants() -> Vec<KernelKey> {
                     }
                 };
                 for t in [GpuType::F32, GpuType::F16, GpuType::I32, GpuType::U32] {
-                    v.push(KernelKey::Binary(BinaryVariant {
-                        op,
-                        t,
-                        o: out(t),
-                        bcast,
-                    }));
+                    v.push(KernelKey::Binary(BinaryVariant { op, t, o: out(t), bcast }));
                 }
             }
         }

@@ -75,11 +75,7 @@ pub fn copy_kernel(
         src_strides: idims8(src_strides)?,
         dst_strides: dims8(dst_strides)?,
     };
-    Ok(GpuKernel::new(
-        KernelKey::Copy(CopyVariant { elem: elem(d)? }),
-        &p,
-        grid_1d(n, 256),
-    ))
+    Ok(GpuKernel::new(KernelKey::Copy(CopyVariant { elem: elem(d)? }), &p, grid_1d(n, 256)))
 }
 
 fn signed(v: &[usize]) -> Vec<isize> {
@@ -112,26 +108,12 @@ pub fn lower_concat(cx: &LowerCx, c: &Concat) -> Result<Lowered<GpuKernel>, Stri
     for (i, inp) in cx.inputs.iter().enumerate() {
         let x = inp.as_ref().ok_or("Concat input missing")?;
         if x.shape.iter().product::<usize>() > 0 {
-            let k = copy_kernel(
-                y.dtype,
-                &x.shape,
-                &signed(&strides(&x.shape)),
-                0,
-                &ost,
-                at * ost[axis],
-            )?;
-            dispatches.push(LoweredDispatch {
-                kernel: k,
-                bindings: vec![Ref::Input(i), Ref::Output(0)],
-            });
+            let k = copy_kernel(y.dtype, &x.shape, &signed(&strides(&x.shape)), 0, &ost, at * ost[axis])?;
+            dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(i), Ref::Output(0)] });
         }
         at += x.shape[axis];
     }
-    Ok(Lowered {
-        dispatches,
-        scratch: vec![],
-        consts: vec![],
-    })
+    Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
 
 pub fn lower_split(cx: &LowerCx, s: &Split) -> Result<Lowered<GpuKernel>, String> {
@@ -143,26 +125,12 @@ pub fn lower_split(cx: &LowerCx, s: &Split) -> Result<Lowered<GpuKernel>, String
     for (j, out) in cx.outputs.iter().enumerate() {
         let Some(y) = out else { continue };
         if y.shape.iter().product::<usize>() > 0 {
-            let k = copy_kernel(
-                y.dtype,
-                &y.shape,
-                &signed(&ist),
-                at * ist[axis],
-                &strides(&y.shape),
-                0,
-            )?;
-            dispatches.push(LoweredDispatch {
-                kernel: k,
-                bindings: vec![Ref::Input(0), Ref::Output(j)],
-            });
+            let k = copy_kernel(y.dtype, &y.shape, &signed(&ist), at * ist[axis], &strides(&y.shape), 0)?;
+            dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(j)] });
         }
         at += y.shape[axis];
     }
-    Ok(Lowered {
-        dispatches,
-        scratch: vec![],
-        consts: vec![],
-    })
+    Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
 
 pub fn lower_slice(cx: &LowerCx, s: &Slice) -> Result<Lowered<GpuKernel>, String> {
@@ -181,36 +149,16 @@ pub fn lower_slice(cx: &LowerCx, s: &Slice) -> Result<Lowered<GpuKernel>, String
     };
     let (starts, ends, axes, steps) = match &s.attrs {
         Some((st, en, ax)) => (st.clone(), en.clone(), ax.clone(), None),
-        None => (
-            val(1)?.unwrap_or_default(),
-            val(2)?.unwrap_or_default(),
-            val(3)?,
-            val(4)?,
-        ),
+        None => (val(1)?.unwrap_or_default(), val(2)?.unwrap_or_default(), val(3)?, val(4)?),
     };
     let plan = slice_plan(&x.shape, &starts, &ends, axes.as_deref(), steps.as_deref())?;
     let xs = strides(&x.shape);
     let base: isize = plan.iter().zip(&xs).map(|(p, &s)| p.0 * s as isize).sum();
-    let src: Vec<isize> = plan
-        .iter()
-        .zip(&xs)
-        .map(|(p, &s)| p.1 * s as isize)
-        .collect();
+    let src: Vec<isize> = plan.iter().zip(&xs).map(|(p, &s)| p.1 * s as isize).collect();
     if y.shape.iter().product::<usize>() == 0 {
-        return Ok(Lowered {
-            dispatches: vec![],
-            scratch: vec![],
-            consts: vec![],
-        });
+        return Ok(Lowered { dispatches: vec![], scratch: vec![], consts: vec![] });
     }
-    let k = copy_kernel(
-        y.dtype,
-        &y.shape,
-        &src,
-        base.max(0) as usize,
-        &strides(&y.shape),
-        0,
-    )?;
+    let k = copy_kernel(y.dtype, &y.shape, &src, base.max(0) as usize, &strides(&y.shape), 0)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
@@ -232,9 +180,7 @@ pub fn lower_gather(cx: &LowerCx, g: &Gather) -> Result<Lowered<GpuKernel>, Stri
     if let Some(v) = &idx.value {
         let len = x.shape[axis] as i64;
         if let Some(bad) = v.to_i64_vec()?.into_iter().find(|&k| k < -len || k >= len) {
-            return Err(format!(
-                "index {bad} is out of range for axis {axis} of size {len}"
-            ));
+            return Err(format!("index {bad} is out of range for axis {axis} of size {len}"));
         }
     }
     let n: usize = y.shape.iter().product();
@@ -245,24 +191,10 @@ pub fn lower_gather(cx: &LowerCx, g: &Gather) -> Result<Lowered<GpuKernel>, Stri
         inner: u32_of(x.shape[axis + 1..].iter().product::<usize>().max(1))?,
     };
     if n == 0 {
-        return Ok(Lowered {
-            dispatches: vec![],
-            scratch: vec![],
-            consts: vec![],
-        });
+        return Ok(Lowered { dispatches: vec![], scratch: vec![], consts: vec![] });
     }
-    let k = GpuKernel::new(
-        KernelKey::Gather(GatherVariant {
-            elem: elem(y.dtype)?,
-            idx64,
-        }),
-        &p,
-        grid_1d(n, 256),
-    );
-    Ok(Lowered::single(
-        k,
-        vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)],
-    ))
+    let k = GpuKernel::new(KernelKey::Gather(GatherVariant { elem: elem(y.dtype)?, idx64 }), &p, grid_1d(n, 256));
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)]))
 }
 
 pub fn variants() -> Vec<KernelKey> {

@@ -74,19 +74,10 @@ struct Gemm2d {
     refs: [Ref; 3],
 }
 
-fn dispatch(
-    g: &Gemm2d,
-    p: MatMulParams,
-    bias: bool,
-    refs: [Ref; 3],
-    n: usize,
-) -> LoweredDispatch<GpuKernel> {
+fn dispatch(g: &Gemm2d, p: MatMulParams, bias: bool, refs: [Ref; 3], n: usize) -> LoweredDispatch<GpuKernel> {
     let grid = [n.div_ceil(TILE) as u32, g.m.div_ceil(TILE) as u32, 1];
     let k = GpuKernel::new(KernelKey::MatMul(MatMulVariant { t: g.t, bias }), &p, grid);
-    LoweredDispatch {
-        kernel: k,
-        bindings: vec![refs[0], refs[1], refs[2], Ref::Output(0)],
-    }
+    LoweredDispatch { kernel: k, bindings: vec![refs[0], refs[1], refs[2], Ref::Output(0)] }
 }
 
 fn lower_2d(g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
@@ -128,9 +119,7 @@ fn lower_2d(g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
     let step = (limits.align / gcd(row_bytes, limits.align)).max(1);
     let mut per = (limits.max_binding / row_bytes) / step * step;
     if per == 0 {
-        return Err(format!(
-            "one row of B ({row_bytes} bytes) exceeds the binding limit"
-        ));
+        return Err(format!("one row of B ({row_bytes} bytes) exceeds the binding limit"));
     }
     per = per.min(rows as u64);
     let mut dispatches = Vec::new();
@@ -151,46 +140,24 @@ fn lower_2d(g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
             p.n = u(cnt)?;
             p.y_off = u(r0)?;
             p.c_off = u(r0 * c_col)?;
-            dispatches.push(dispatch(
-                &g,
-                p,
-                g.c.is_some(),
-                [g.refs[0], slice, g.refs[2]],
-                cnt,
-            ));
+            dispatches.push(dispatch(&g, p, g.c.is_some(), [g.refs[0], slice, g.refs[2]], cnt));
         } else {
             // K rows [r0, r0 + cnt); after the first block, accumulate into Y.
             p.k = u(cnt)?;
             p.a_off = u(r0 * g.a.1)?;
             if r0 == 0 {
-                dispatches.push(dispatch(
-                    &g,
-                    p,
-                    g.c.is_some(),
-                    [g.refs[0], slice, g.refs[2]],
-                    g.n,
-                ));
+                dispatches.push(dispatch(&g, p, g.c.is_some(), [g.refs[0], slice, g.refs[2]], g.n));
             } else {
                 p.beta = 1.0;
                 p.c_row = u(g.n)?;
                 p.c_col = 1;
                 p.c_off = 0;
-                dispatches.push(dispatch(
-                    &g,
-                    p,
-                    true,
-                    [g.refs[0], slice, Ref::Output(0)],
-                    g.n,
-                ));
+                dispatches.push(dispatch(&g, p, true, [g.refs[0], slice, Ref::Output(0)], g.n));
             }
         }
         r0 += cnt;
     }
-    Ok(Lowered {
-        dispatches,
-        scratch: vec![],
-        consts: vec![],
-    })
+    Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -205,10 +172,7 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
     let t = float_type(l, cx)?;
     let g = matmul_shape(&cx.input(0)?.shape, &cx.input(1)?.shape)?;
     if g.batch.len() > 4 {
-        return Err(format!(
-            "MatMul with {} batch dims has no GPU kernel (limit 4)",
-            g.batch.len()
-        ));
+        return Err(format!("MatMul with {} batch dims has no GPU kernel (limit 4)", g.batch.len()));
     }
     let batch: usize = g.batch.iter().product();
     if batch == 1 {
@@ -239,35 +203,18 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
         y_row: u32_of(g.n)?,
         ..Default::default()
     };
-    for (i, ((&s, &sa), &sb)) in g
-        .batch
-        .iter()
-        .zip(&g.a_batch_strides)
-        .zip(&g.b_batch_strides)
-        .enumerate()
-    {
+    for (i, ((&s, &sa), &sb)) in g.batch.iter().zip(&g.a_batch_strides).zip(&g.b_batch_strides).enumerate() {
         p.batch_shape[i] = u32_of(s)?;
         p.a_batch[i] = u32_of(sa)?;
         p.b_batch[i] = u32_of(sb)?;
     }
-    let grid = [
-        g.n.div_ceil(TILE) as u32,
-        g.m.div_ceil(TILE) as u32,
-        u32_of(batch)?,
-    ];
+    let grid = [g.n.div_ceil(TILE) as u32, g.m.div_ceil(TILE) as u32, u32_of(batch)?];
     if grid[2] > 65535 || grid[1] > 65535 {
         return Err("MatMul grid exceeds 65535 workgroups per dimension".into());
     }
-    let k = GpuKernel::new(
-        KernelKey::MatMul(MatMulVariant { t, bias: false }),
-        &p,
-        grid,
-    );
+    let k = GpuKernel::new(KernelKey::MatMul(MatMulVariant { t, bias: false }), &p, grid);
     // Without bias, binding 2 repeats A (never read).
-    Ok(Lowered::single(
-        k,
-        vec![Ref::Input(0), Ref::Input(1), Ref::Input(0), Ref::Output(0)],
-    ))
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Input(0), Ref::Output(0)]))
 }
 
 pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<GpuKernel>, String> {
@@ -293,11 +240,7 @@ pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<Gp
         c: cst,
         alpha: gm.alpha,
         beta: gm.beta,
-        refs: [
-            Ref::Input(0),
-            Ref::Input(1),
-            if bias { Ref::Input(2) } else { Ref::Input(0) },
-        ],
+        refs: [Ref::Input(0), Ref::Input(1), if bias { Ref::Input(2) } else { Ref::Input(0) }],
     };
     lower_2d(g2, cx)
 }

@@ -64,9 +64,7 @@ impl ElemBits {
             DType::Bool => Ok(ElemBits::B32),
             d if d.bits() == 32 => Ok(ElemBits::B32),
             d if d.bits() == 64 && d != DType::Complex64 => Ok(ElemBits::B64),
-            d => Err(format!(
-                "moving {d} tensors on the GPU is not supported yet"
-            )),
+            d => Err(format!("moving {d} tensors on the GPU is not supported yet")),
         }
     }
     pub fn wgsl(self) -> &'static str {
@@ -138,10 +136,7 @@ impl KernelKey {
     /// Storage bindings before the uniform (must match the file's declarations).
     pub fn storage_bindings(&self) -> u32 {
         match self {
-            KernelKey::Unary(_)
-            | KernelKey::Pool2d(_)
-            | KernelKey::Reduce(_)
-            | KernelKey::Softmax(_) => 2,
+            KernelKey::Unary(_) | KernelKey::Pool2d(_) | KernelKey::Reduce(_) | KernelKey::Softmax(_) => 2,
             KernelKey::Lrn(_) | KernelKey::Copy(_) => 2,
             KernelKey::Binary(_) | KernelKey::Gather(_) => 3,
             KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 4,
@@ -151,11 +146,7 @@ impl KernelKey {
 
     pub fn label(&self) -> String {
         let s = format!("{self:?}");
-        s.replace(['(', ')', '{', '}', ',', ':'], " ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join("_")
-            .to_lowercase()
+        s.replace(['(', ')', '{', '}', ',', ':'], " ").split_whitespace().collect::<Vec<_>>().join("_").to_lowercase()
     }
 
     /// A representative set of variants covering every shader, op code and type the lowering
@@ -189,11 +180,7 @@ impl KernelInfo for GpuKernel {
 
 impl GpuKernel {
     pub fn new<P: bytemuck::Pod>(key: KernelKey, params: &P, grid: [u32; 3]) -> GpuKernel {
-        GpuKernel {
-            key,
-            params: bytemuck::bytes_of(params).to_vec(),
-            grid,
-        }
+        GpuKernel { key, params: bytemuck::bytes_of(params).to_vec(), grid }
     }
 }
 
@@ -226,10 +213,7 @@ pub type IDims8 = [[i32; 4]; 2];
 
 pub fn dims8(v: &[usize]) -> Result<Dims8, String> {
     if v.len() > 8 {
-        return Err(format!(
-            "rank {} exceeds the GPU kernels' limit of 8",
-            v.len()
-        ));
+        return Err(format!("rank {} exceeds the GPU kernels' limit of 8", v.len()));
     }
     let mut d = [[0u32; 4]; 2];
     for (i, &x) in v.iter().enumerate() {
@@ -240,10 +224,7 @@ pub fn dims8(v: &[usize]) -> Result<Dims8, String> {
 
 pub fn idims8(v: &[isize]) -> Result<IDims8, String> {
     if v.len() > 8 {
-        return Err(format!(
-            "rank {} exceeds the GPU kernels' limit of 8",
-            v.len()
-        ));
+        return Err(format!("rank {} exceeds the GPU kernels' limit of 8", v.len()));
     }
     let mut d = [[0i32; 4]; 2];
     for (i, &x) in v.iter().enumerate() {
@@ -313,7 +294,9 @@ impl Lowering for GpuLowering {
             Op::Softmax(s) => norm::lower_softmax(self, cx, s),
             // Aliases are planned without a kernel; one reaches here only when its output
             // cannot share storage (e.g. Dropout with a mask).
-            Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) => layout::lower_copy_all(cx),
+            Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) => {
+                layout::lower_copy_all(cx)
+            }
             Op::Dropout(_) => Err("Dropout with a mask output has no GPU kernel yet".into()),
             Op::Transpose(t) => layout::lower_transpose(cx, t),
             Op::Concat(c) => layout::lower_concat(cx, c),
@@ -324,6 +307,118 @@ impl Lowering for GpuLowering {
             Op::Shape(_) | Op::Size(_) | Op::ConstantOfShape(_) | Op::Range(_) => {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Shader checks that need no device: every variant parses and validates with naga, its
+    //! bindings match the layout the Rust side builds, and every params struct matches the
+    //! WGSL `Params` member for member.
+    use super::*;
+    use crate::backend::wgpu::shaders::{validate, ALL};
+
+    fn uniform_struct(m: &naga::Module) -> (Vec<(String, u32)>, u32) {
+        let g = m
+            .global_variables
+            .iter()
+            .find(|(_, g)| g.space == naga::AddressSpace::Uniform)
+            .expect("a uniform Params")
+            .1;
+        match &m.types[g.ty].inner {
+            naga::TypeInner::Struct { members, span } => {
+                (members.iter().map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset)).collect(), *span)
+            }
+            _ => panic!("Params is not a struct"),
+        }
+    }
+
+    #[test]
+    fn every_variant_validates_and_binds_as_declared() {
+        let variants = KernelKey::all_variants();
+        assert!(variants.len() > 200, "{} variants", variants.len());
+        for k in &variants {
+            let src = k.source();
+            let m = validate(&src).unwrap_or_else(|e| panic!("{}:\n{e}", k.label()));
+            let storage = m
+                .global_variables
+                .iter()
+                .filter(|(_, g)| matches!(g.space, naga::AddressSpace::Storage { .. }))
+                .count();
+            assert_eq!(storage as u32, k.storage_bindings(), "{}: storage bindings", k.label());
+            for (_, g) in m.global_variables.iter() {
+                if let Some(b) = &g.binding {
+                    assert_eq!(b.group, 0, "{}", k.label());
+                    let is_uniform = g.space == naga::AddressSpace::Uniform;
+                    assert_eq!(is_uniform, b.binding == k.storage_bindings(), "{}: binding {}", k.label(), b.binding);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_shader_file_has_a_variant() {
+        let variants = KernelKey::all_variants();
+        for f in ALL {
+            assert!(variants.iter().any(|k| std::ptr::eq(k.file(), *f)), "{} has no variant", f.name);
+        }
+    }
+
+    fn check<P: ParamsLayout>(k: KernelKey) {
+        let m = validate(&k.source()).unwrap();
+        let (members, span) = uniform_struct(&m);
+        let rust: Vec<(String, u32)> = P::fields().into_iter().map(|(n, o)| (n.to_string(), o as u32)).collect();
+        assert_eq!(rust, members, "{}: Params fields/offsets differ from WGSL", k.file().name);
+        assert_eq!((std::mem::size_of::<P>() as u32).div_ceil(16) * 16, span, "{}: Params size", k.file().name);
+    }
+
+    #[test]
+    fn params_match_wgsl_structs() {
+        use crate::ops::elementwise::{BinaryOp, UnaryOp};
+        let f = GpuType::F32;
+        check::<elementwise::UnaryParams>(KernelKey::Unary(elementwise::UnaryVariant {
+            op: UnaryOp::Relu,
+            t: f,
+            o: f,
+        }));
+        for op in [BinaryOp::Add, BinaryOp::BitwiseAnd] {
+            let t = if op.is_bitwise() { GpuType::U32 } else { f };
+            check::<elementwise::BinaryParams>(KernelKey::Binary(elementwise::BinaryVariant {
+                op,
+                t,
+                o: t,
+                bcast: true,
+            }));
+        }
+        check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant { t: f, bias: true }));
+        check::<conv::Conv2dParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
+        check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant { t: f, bias: true }));
+        check::<pool::PoolParams>(KernelKey::Pool2d(pool::PoolVariant {
+            op: pool::PoolOp::Avg,
+            count_pad: true,
+            t: f,
+        }));
+        check::<reduce::ReduceParams>(KernelKey::Reduce(reduce::ReduceVariant {
+            kind: crate::ops::reduce::ReduceKind::Sum,
+            t: f,
+        }));
+        check::<norm::SoftmaxParams>(KernelKey::Softmax(norm::SoftmaxVariant {
+            kind: crate::ops::softmax::SoftmaxKind::Softmax,
+            t: f,
+        }));
+        check::<norm::BatchNormParams>(KernelKey::BatchNorm(norm::NormVariant { t: f }));
+        check::<norm::LrnParams>(KernelKey::Lrn(norm::NormVariant { t: f }));
+        check::<layout::CopyParams>(KernelKey::Copy(layout::CopyVariant { elem: ElemBits::B32 }));
+        check::<layout::GatherParams>(KernelKey::Gather(layout::GatherVariant { elem: ElemBits::B64, idx64: true }));
+    }
+
+    #[test]
+    fn grids_cover_and_respect_limits() {
+        for n in [0usize, 1, 255, 256, 257, 65535 * 256, 65535 * 256 + 1, 40_000_000] {
+            let g = grid_1d(n, 256);
+            assert!(g[0] <= 65535 && g[1] <= 65535);
+            assert!((g[0] as usize) * (g[1] as usize) * 256 >= n);
         }
     }
 }

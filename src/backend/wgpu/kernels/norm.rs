@@ -17,8 +17,7 @@ pub struct SoftmaxVariant {
 impl SoftmaxVariant {
     pub fn prelude(&self, p: &mut Prelude) {
         p.alias("T", self.t.wgsl());
-        p.codes("SOFTMAX", &SoftmaxKind::ALL, |k| k as u32)
-            .u32("OP", self.kind as u32);
+        p.codes("SOFTMAX", &SoftmaxKind::ALL, |k| k as u32).u32("OP", self.kind as u32);
     }
 }
 
@@ -55,40 +54,21 @@ fn float(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     Ok(t)
 }
 
-pub fn lower_softmax(
-    l: &GpuLowering,
-    cx: &LowerCx,
-    s: &Softmax,
-) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_softmax(l: &GpuLowering, cx: &LowerCx, s: &Softmax) -> Result<Lowered<GpuKernel>, String> {
     let t = float(l, cx)?;
     let (outer, len, inner) = s.geometry(&cx.input(0)?.shape)?;
     let rows = outer * inner;
-    let p = SoftmaxParams {
-        rows: u32_of(rows)?,
-        len: u32_of(len)?,
-        inner: u32_of(inner)?,
-        pad0: 0,
-    };
-    let k = GpuKernel::new(
-        KernelKey::Softmax(SoftmaxVariant { kind: s.kind, t }),
-        &p,
-        grid_groups(rows),
-    );
+    let p = SoftmaxParams { rows: u32_of(rows)?, len: u32_of(len)?, inner: u32_of(inner)?, pad0: 0 };
+    let k = GpuKernel::new(KernelKey::Softmax(SoftmaxVariant { kind: s.kind, t }), &p, grid_groups(rows));
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
-pub fn lower_batchnorm(
-    l: &GpuLowering,
-    cx: &LowerCx,
-    b: &BatchNorm,
-) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_batchnorm(l: &GpuLowering, cx: &LowerCx, b: &BatchNorm) -> Result<Lowered<GpuKernel>, String> {
     let t = float(l, cx)?;
     let x = cx.input(0)?;
     for i in 1..5 {
         if l.ty(cx.input(i)?)? != t {
-            return Err(
-                "BatchNormalization parameters of another type than X have no GPU kernel".into(),
-            );
+            return Err("BatchNormalization parameters of another type than X have no GPU kernel".into());
         }
     }
     let n: usize = x.shape.iter().product();
@@ -101,14 +81,7 @@ pub fn lower_batchnorm(
     let k = GpuKernel::new(KernelKey::BatchNorm(NormVariant { t }), &p, grid_1d(n, 256));
     Ok(Lowered::single(
         k,
-        vec![
-            Ref::Input(0),
-            Ref::Input(1),
-            Ref::Input(2),
-            Ref::Input(3),
-            Ref::Input(4),
-            Ref::Output(0),
-        ],
+        vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), Ref::Input(3), Ref::Input(4), Ref::Output(0)],
     ))
 }
 

@@ -26,11 +26,8 @@ pub struct PoolVariant {
 impl PoolVariant {
     pub fn prelude(&self, p: &mut Prelude) {
         p.alias("T", self.t.wgsl());
-        p.codes("POOL", &[PoolOp::Max, PoolOp::Avg, PoolOp::Lp], |o| {
-            o as u32
-        });
-        p.u32("OP", self.op as u32)
-            .bool("COUNT_PAD", self.count_pad);
+        p.codes("POOL", &[PoolOp::Max, PoolOp::Avg, PoolOp::Lp], |o| o as u32);
+        p.u32("OP", self.op as u32).bool("COUNT_PAD", self.count_pad);
     }
 }
 
@@ -70,11 +67,7 @@ pub fn lower_pool(l: &GpuLowering, cx: &LowerCx, p: &Pool) -> Result<Lowered<Gpu
     }
     let win = p.resolve(&x.shape)?;
     let [ih, iw, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow] = as_2d(&win);
-    let (eh, ew) = if win.input.len() == 1 {
-        (0, win.pads_end[0])
-    } else {
-        (win.pads_end[0], win.pads_end[1])
-    };
+    let (eh, ew) = if win.input.len() == 1 { (0, win.pads_end[0]) } else { (win.pads_end[0], win.pads_end[1]) };
     let (op, count_pad, lp) = match p.kind {
         PoolKind::Max => (PoolOp::Max, false, 0.0),
         PoolKind::Avg { count_include_pad } => (PoolOp::Avg, count_include_pad, 0.0),
@@ -100,23 +93,14 @@ pub fn lower_pool(l: &GpuLowering, cx: &LowerCx, p: &Pool) -> Result<Lowered<Gpu
         end_w: u(ew)?,
         lp,
     };
-    let k = GpuKernel::new(
-        KernelKey::Pool2d(PoolVariant { op, count_pad, t }),
-        &params,
-        grid_1d(total, 256),
-    );
+    let k = GpuKernel::new(KernelKey::Pool2d(PoolVariant { op, count_pad, t }), &params, grid_1d(total, 256));
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
     for t in [GpuType::F32, GpuType::F16] {
-        for (op, count_pad) in [
-            (PoolOp::Max, false),
-            (PoolOp::Avg, false),
-            (PoolOp::Avg, true),
-            (PoolOp::Lp, false),
-        ] {
+        for (op, count_pad) in [(PoolOp::Max, false), (PoolOp::Avg, false), (PoolOp::Avg, true), (PoolOp::Lp, false)] {
             v.push(KernelKey::Pool2d(PoolVariant { op, count_pad, t }));
         }
     }

@@ -18,8 +18,7 @@ pub struct ReduceVariant {
 impl ReduceVariant {
     pub fn prelude(&self, p: &mut Prelude) {
         p.alias("T", self.t.wgsl());
-        p.codes("REDUCE", &ReduceKind::ALL, |k| k as u32)
-            .u32("OP", self.kind as u32);
+        p.codes("REDUCE", &ReduceKind::ALL, |k| k as u32).u32("OP", self.kind as u32);
     }
 }
 
@@ -38,12 +37,7 @@ gpu_params!(
 );
 
 /// A reduction of `shape` over `axes` (sorted, unique).
-pub fn reduce_kernel(
-    kind: ReduceKind,
-    t: GpuType,
-    shape: &[usize],
-    axes: &[usize],
-) -> Result<GpuKernel, String> {
+pub fn reduce_kernel(kind: ReduceKind, t: GpuType, shape: &[usize], axes: &[usize]) -> Result<GpuKernel, String> {
     let st = strides(shape);
     let (mut ks, mut kst, mut rs, mut rst) = (vec![], vec![], vec![], vec![]);
     for (i, &d) in shape.iter().enumerate() {
@@ -67,11 +61,7 @@ pub fn reduce_kernel(
         red_shape: dims8(&rs)?,
         red_strides: dims8(&rst)?,
     };
-    Ok(GpuKernel::new(
-        KernelKey::Reduce(ReduceVariant { kind, t }),
-        &p,
-        grid_groups(n_out),
-    ))
+    Ok(GpuKernel::new(KernelKey::Reduce(ReduceVariant { kind, t }), &p, grid_groups(n_out)))
 }
 
 fn float(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
@@ -82,18 +72,10 @@ fn float(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     Ok(t)
 }
 
-pub fn lower_reduce(
-    l: &GpuLowering,
-    cx: &LowerCx,
-    r: &Reduce,
-) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_reduce(l: &GpuLowering, cx: &LowerCx, r: &Reduce) -> Result<Lowered<GpuKernel>, String> {
     let x = cx.input(0)?;
     let t = float(l, cx)?;
-    let axes_t = cx
-        .inputs
-        .get(1)
-        .and_then(|o| o.as_ref())
-        .and_then(|o| o.value.as_ref());
+    let axes_t = cx.inputs.get(1).and_then(|o| o.as_ref()).and_then(|o| o.value.as_ref());
     match r.resolve(x.shape.len(), axes_t)? {
         ReduceAxes::Identity => {
             let k = super::elementwise::unary_kernel(
@@ -113,11 +95,7 @@ pub fn lower_reduce(
     }
 }
 
-pub fn lower_global_pool(
-    l: &GpuLowering,
-    cx: &LowerCx,
-    g: &GlobalPool,
-) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_global_pool(l: &GpuLowering, cx: &LowerCx, g: &GlobalPool) -> Result<Lowered<GpuKernel>, String> {
     let x = cx.input(0)?;
     let t = float(l, cx)?;
     let kind = match g.kind {

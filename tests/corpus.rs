@@ -1,0 +1,99 @@
+//! Corpus integration tests (they need `../shared/corpus` or `$ONNX_WGPU_CORPUS`; without it
+//! they print why and pass). Real CNNs and ONNX's "light" models must pass on both backends
+//! against ONNX Runtime's stored outputs; ONNX's node-test suites must pass at least every
+//! case listed in `tests/expected/<suite>_<backend>.txt` (a regression fails, a new pass is
+//! reported so that the list can grow: `onnx-wgpu test … --write-passing FILE`).
+
+mod common;
+
+use common::{corpus, gpu_available};
+use onnx_wgpu::testing::{find_cases, run_case, Outcome, Tolerance};
+use onnx_wgpu::Backend;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn run_all_pass(dir: &Path, backend: Backend) {
+    let cases = find_cases(dir);
+    assert!(!cases.is_empty(), "no cases under {}", dir.display());
+    let mut failed = Vec::new();
+    for c in &cases {
+        let r = run_case(c, backend, &Tolerance::default());
+        eprintln!("{backend:?} {} {:?} ({:.0} ms, max abs diff {:.2e})", r.name, r.outcome, r.millis, r.max_abs_diff);
+        if r.outcome != Outcome::Pass {
+            failed.push(format!("{}: {:?}", r.name, r.outcome));
+        }
+    }
+    assert!(failed.is_empty(), "{backend:?} failures:\n{}", failed.join("\n"));
+}
+
+fn models(backend: Backend) {
+    let Some(root) = corpus() else {
+        eprintln!("SKIP: no corpus (set ONNX_WGPU_CORPUS)");
+        return;
+    };
+    for m in ["models/squeezenet1_1", "models/mobilenet_v2"] {
+        run_all_pass(&root.join(m), backend);
+    }
+    run_all_pass(&root.join("onnx-node/light"), backend);
+}
+
+#[test]
+fn cnn_models_and_light_models_cpu() {
+    models(Backend::Cpu);
+}
+
+#[test]
+fn cnn_models_and_light_models_gpu() {
+    if gpu_available("corpus::cnn_models_gpu") {
+        models(Backend::Gpu);
+    }
+}
+
+const SUITES: [&str; 4] = ["node", "simple", "pytorch-converted", "pytorch-operator"];
+
+fn expected(suite: &str, backend: &str) -> BTreeSet<String> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/expected/{suite}_{backend}.txt"));
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+fn node_suites(backend: Backend, tag: &str) {
+    let Some(root) = corpus() else {
+        eprintln!("SKIP: no corpus (set ONNX_WGPU_CORPUS)");
+        return;
+    };
+    let mut regressions = Vec::new();
+    for suite in SUITES {
+        let want = expected(suite, tag);
+        let mut passed = BTreeSet::new();
+        for c in find_cases(&root.join("onnx-node").join(suite)) {
+            let r = run_case(&c, backend, &Tolerance::default());
+            match r.outcome {
+                Outcome::Pass => {
+                    passed.insert(r.name);
+                }
+                o if want.contains(&r.name) => regressions.push(format!("{}: {o:?}", r.name)),
+                _ => {}
+            }
+        }
+        let new: Vec<&String> = passed.difference(&want).collect();
+        eprintln!("{tag} {suite}: {} pass ({} expected); newly passing: {new:?}", passed.len(), want.len());
+    }
+    assert!(regressions.is_empty(), "{tag}: {} expected passes now fail:\n{}", regressions.len(), regressions.join("\n"));
+}
+
+#[test]
+fn onnx_node_suites_cpu() {
+    node_suites(Backend::Cpu, "cpu");
+}
+
+#[test]
+fn onnx_node_suites_gpu() {
+    if gpu_available("corpus::onnx_node_suites_gpu") {
+        node_suites(Backend::Gpu, "gpu");
+    }
+}
