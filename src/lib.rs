@@ -14,7 +14,11 @@
 //! The data flows one way: bytes ─[`onnx`]→ [`ir::Graph`] ─[`opt`]→ graph ─[`plan`]→ plan ─
 //! [`backend`]→ outputs.
 
+// Index loops read like the math in kernels and shape rules; plan tuples stay local.
+#![allow(clippy::needless_range_loop, clippy::type_complexity)]
+
 pub mod backend;
+
 pub mod embedded;
 pub mod error;
 pub mod ir;
@@ -129,10 +133,11 @@ impl SessionBuilder {
         let graph = Arc::new(g);
         let (engine, backend): (Box<dyn Engine>, Backend) = match self.backend {
             Backend::Cpu => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
-            Backend::Gpu => (Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?, self.max_binding_bytes)), Backend::Gpu),
+            Backend::Gpu => {
+                (Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?, self.max_binding_bytes)), Backend::Gpu)
+            }
             Backend::Auto => match GpuContext::shared() {
-                Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx, self.max_binding_bytes)
-), Backend::Gpu),
+                Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx, self.max_binding_bytes)), Backend::Gpu),
                 Err(_) => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
             },
         };

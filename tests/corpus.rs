@@ -83,7 +83,12 @@ fn node_suites(backend: Backend, tag: &str) {
         let new: Vec<&String> = passed.difference(&want).collect();
         eprintln!("{tag} {suite}: {} pass ({} expected); newly passing: {new:?}", passed.len(), want.len());
     }
-    assert!(regressions.is_empty(), "{tag}: {} expected passes now fail:\n{}", regressions.len(), regressions.join("\n"));
+    assert!(
+        regressions.is_empty(),
+        "{tag}: {} expected passes now fail:\n{}",
+        regressions.len(),
+        regressions.join("\n")
+    );
 }
 
 #[test]

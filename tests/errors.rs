@@ -70,7 +70,10 @@ fn every_unsupported_op_is_listed_at_once() {
         Err(Error::Unsupported(list)) => {
             assert_eq!(list.len(), 2, "{list:?}");
             let s = Error::Unsupported(list).to_string();
-            assert!(s.contains("FancyOp") && s.contains("FancyOp_a") && s.contains("FancyOp_b") && s.contains("Mystery"), "{s}");
+            assert!(
+                s.contains("FancyOp") && s.contains("FancyOp_a") && s.contains("FancyOp_b") && s.contains("Mystery"),
+                "{s}"
+            );
         }
         other => panic!("expected Unsupported, got {other:?}", other = other.err()),
     }
@@ -141,7 +144,11 @@ fn cli_errors_are_one_line_and_nonzero() {
     let bad = dir.join("bad.onnx");
     std::fs::write(&bad, b"definitely not protobuf \xff\xff\xff").unwrap();
     let bin = env!("CARGO_BIN_EXE_onnx-wgpu");
-    for args in [vec!["run", bad.to_str().unwrap(), "--backend", "cpu"], vec!["info", "/nonexistent/model.onnx"], vec!["test", "/nonexistent"]] {
+    for args in [
+        vec!["run", bad.to_str().unwrap(), "--backend", "cpu"],
+        vec!["info", "/nonexistent/model.onnx"],
+        vec!["test", "/nonexistent"],
+    ] {
         let out = std::process::Command::new(bin).args(&args).output().unwrap();
         let code = out.status.code().unwrap();
         assert!(code != 0 && code != 101, "{args:?}: exit {code}");

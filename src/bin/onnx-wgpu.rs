@@ -432,8 +432,8 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
                 "summary: {} dispatches, {} nodes folded, {} aliased; peak activation {} bytes vs liveness lower bound {} bytes",
                 r.dispatches, r.nodes_folded, r.nodes_aliased, r.memory.peak_activation_bytes, r.memory.activation_lower_bound_bytes
             );
-        } else if let Err(e) = session {
-            return Err(e);
+        } else {
+            session?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -453,10 +453,9 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
     }
     // GPU runs: fail clearly up front when there is no adapter.
     if a.backend == Backend::Gpu {
-        if let Err(e) = onnx_wgpu::backend::wgpu::device::GpuContext::shared() {
-            return Err(e);
-        }
+        onnx_wgpu::backend::wgpu::device::GpuContext::shared()?;
     }
+
     let (mut pass, mut fail, mut skip) = (0, 0, 0);
     let mut results = Vec::new();
     let stdout = std::io::stdout();

@@ -41,7 +41,7 @@ pub fn load_model(bytes: &[u8], dir: Option<&Path>, opts: &LoadOptions) -> Resul
         opsets.insert(String::new(), 1);
     }
     if let Some(&v) = opsets.get("") {
-        if v > registry::MAX_ONNX_OPSET || v < 1 {
+        if !(1..=registry::MAX_ONNX_OPSET).contains(&v) {
             return Err(Error::Model(format!(
                 "the model imports ai.onnx opset {v}; this engine knows opsets 1 to {}",
                 registry::MAX_ONNX_OPSET

@@ -113,9 +113,7 @@ impl UnaryOp {
         use UnaryOp::*;
         match self {
             Relu => {
-                if x > 0.0 {
-                    x
-                } else if x.is_nan() {
+                if x > 0.0 || x.is_nan() {
                     x
                 } else {
                     0.0
@@ -715,9 +713,8 @@ impl OpSpec for Cast {
         if x.dtype() == self.to {
             return Ok(vec![x.clone()]);
         }
-        let t = if x.dtype().is_int() && (self.to.is_int() || self.to == DType::Bool) {
-            Tensor::from_i64(self.to, x.shape(), &x.to_i64_vec()?)?
-        } else if x.dtype() == DType::Bool && self.to.is_int() {
+        let int_like = |d: DType| d.is_int() || d == DType::Bool;
+        let t = if int_like(x.dtype()) && int_like(self.to) {
             Tensor::from_i64(self.to, x.shape(), &x.to_i64_vec()?)?
         } else if x.dtype().is_int() && x.dtype().bits() == 64 && self.to.is_float() {
             let v: Vec<f64> = if x.dtype() == DType::U64 {

@@ -71,7 +71,7 @@ fn each_tap(win: &Window, o: usize, ost: &[usize], ist: &[usize], mut f: impl Fn
 impl OpSpec for Pool {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
-        if !x.dtype.is_float() && !(self.kind == PoolKind::Max && x.dtype.is_int()) {
+        if !(x.dtype.is_float() || self.kind == PoolKind::Max && x.dtype.is_int()) {
             return Err(format!("pooling needs a float input, got {}", x.dtype));
         }
         if x.rank() < 3 {

@@ -62,8 +62,8 @@ impl Pass for ConstantFold {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::onnx::builder::ModelBuilder;
+
     use crate::tensor::{DType, Tensor};
 
     #[test]

@@ -35,12 +35,12 @@ impl GpuEngine {
         GpuEngine { graph, ctx, lowering, weights: WeightCache::default(), plans: PlanCache::default(), max_binding }
     }
 
-
     pub fn limits(&self) -> PlanLimits {
         let l = &self.ctx.limits;
         PlanLimits {
             align: (l.min_storage_buffer_offset_alignment as u64).max(4),
-            max_binding: (l.max_storage_buffer_binding_size as u64).min(self.max_binding.unwrap_or(u64::MAX)),
+            max_binding: l.max_storage_buffer_binding_size.min(self.max_binding.unwrap_or(u64::MAX)),
+
             max_buffer: l.max_buffer_size,
         }
     }

@@ -153,7 +153,7 @@ impl KernelKey {
     /// can produce (used by the naga validation tests).
     pub fn all_variants() -> Vec<KernelKey> {
         let mut v = Vec::new();
-        v.extend(elementwise::variants().into_iter());
+        v.extend(elementwise::variants());
         v.extend(matmul::variants());
         v.extend(conv::variants());
         v.extend(pool::variants());

@@ -101,8 +101,9 @@ pub fn lower_global_pool(l: &GpuLowering, cx: &LowerCx, g: &GlobalPool) -> Resul
     let kind = match g.kind {
         PoolKind::Avg { .. } => ReduceKind::Mean,
         PoolKind::Max => ReduceKind::Max,
-        PoolKind::Lp { p } if p == 2.0 => ReduceKind::L2,
-        PoolKind::Lp { p } if p == 1.0 => ReduceKind::L1,
+        PoolKind::Lp { p: 2.0 } => ReduceKind::L2,
+        PoolKind::Lp { p: 1.0 } => ReduceKind::L1,
+
         PoolKind::Lp { p } => return Err(format!("GlobalLpPool with p={p} has no GPU kernel yet")),
     };
     let axes: Vec<usize> = (2..x.shape.len()).collect();
