@@ -78,11 +78,18 @@ pub struct SessionBuilder {
     load: onnx::LoadOptions,
     optimize: bool,
     max_binding_bytes: Option<u64>,
+    cpu_fallback: bool,
 }
 
 impl Default for SessionBuilder {
     fn default() -> Self {
-        SessionBuilder { backend: Backend::Auto, load: Default::default(), optimize: true, max_binding_bytes: None }
+        SessionBuilder {
+            backend: Backend::Auto,
+            load: Default::default(),
+            optimize: true,
+            max_binding_bytes: None,
+            cpu_fallback: true,
+        }
     }
 }
 
@@ -112,8 +119,21 @@ impl SessionBuilder {
         self
     }
 
+    /// On the GPU, run nodes that have no GPU kernel on the CPU (with the transfers that
+    /// needs); on by default. Off, such a node is an error naming it — the honest measure of
+    /// GPU coverage.
+    pub fn cpu_fallback(mut self, on: bool) -> Self {
+        self.cpu_fallback = on;
+        self
+    }
+
+    fn gpu_options(&self) -> backend::wgpu::GpuOptions {
+        backend::wgpu::GpuOptions { max_binding: self.max_binding_bytes, no_fallback: !self.cpu_fallback }
+    }
+
     /// Loads a model file (external data resolves relative to its folder).
-    pub fn from_file(self, path: impl AsRef<Path>) -> Result<Session> {
+    pub fn from_file
+(self, path: impl AsRef<Path>) -> Result<Session> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
@@ -134,10 +154,10 @@ impl SessionBuilder {
         let (engine, backend): (Box<dyn Engine>, Backend) = match self.backend {
             Backend::Cpu => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
             Backend::Gpu => {
-                (Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?, self.max_binding_bytes)), Backend::Gpu)
+                (Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?, self.gpu_options())), Backend::Gpu)
             }
             Backend::Auto => match GpuContext::shared() {
-                Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx, self.max_binding_bytes)), Backend::Gpu),
+                Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx, self.gpu_options())), Backend::Gpu),
                 Err(_) => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
             },
         };

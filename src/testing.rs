@@ -161,10 +161,25 @@ pub struct CaseResult {
     pub millis: f64,
 }
 
-/// Runs every data set of a case on `backend`.
-pub fn run_case(case: &Case, backend: Backend, tol: &Tolerance) -> CaseResult {
+/// How to run cases.
+#[derive(Clone, Copy, Debug)]
+pub struct CaseOptions {
+    pub backend: Backend,
+    /// Let the GPU place nodes without a GPU kernel on the CPU.
+    pub cpu_fallback: bool,
+    pub tolerance: Tolerance,
+}
+
+impl CaseOptions {
+    pub fn new(backend: Backend) -> Self {
+        CaseOptions { backend, cpu_fallback: true, tolerance: Tolerance::default() }
+    }
+}
+
+/// Runs every data set of a case.
+pub fn run_case(case: &Case, opts: &CaseOptions) -> CaseResult {
     let t0 = Instant::now();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case_inner(case, backend, tol)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case_inner(case, opts)));
     let (outcome, max_abs_diff) = match r {
         Ok(Ok(d)) => (Outcome::Pass, d),
         Ok(Err(o)) => (o, 0.0),
@@ -176,7 +191,8 @@ pub fn run_case(case: &Case, backend: Backend, tol: &Tolerance) -> CaseResult {
     CaseResult { name: case.name.clone(), outcome, max_abs_diff, millis: t0.elapsed().as_secs_f64() * 1e3 }
 }
 
-fn run_case_inner(case: &Case, backend: Backend, tol: &Tolerance) -> Result<f64, Outcome> {
+fn run_case_inner(case: &Case, opts: &CaseOptions) -> Result<f64, Outcome> {
+    let tol = &opts.tolerance;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(&case.dir)
         .map_err(|e| Outcome::Skip(e.to_string()))?
         .flatten()
@@ -188,7 +204,8 @@ fn run_case_inner(case: &Case, backend: Backend, tol: &Tolerance) -> Result<f64,
         return Err(Outcome::Skip("no test_data_set_* folder".into()));
     }
     let session = Session::builder()
-        .backend(backend)
+        .backend(opts.backend)
+        .cpu_fallback(opts.cpu_fallback)
         .from_file(case.dir.join("model.onnx"))
         .map_err(|e| Outcome::Fail(e.to_string()))?;
     let mut worst = 0.0f64;

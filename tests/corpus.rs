@@ -7,7 +7,7 @@
 mod common;
 
 use common::{corpus, gpu_available};
-use onnx_wgpu::testing::{find_cases, run_case, Outcome, Tolerance};
+use onnx_wgpu::testing::{find_cases, run_case, CaseOptions, Outcome};
 use onnx_wgpu::Backend;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,7 +17,7 @@ fn run_all_pass(dir: &Path, backend: Backend) {
     assert!(!cases.is_empty(), "no cases under {}", dir.display());
     let mut failed = Vec::new();
     for c in &cases {
-        let r = run_case(c, backend, &Tolerance::default());
+        let r = run_case(c, &CaseOptions::new(backend));
         eprintln!("{backend:?} {} {:?} ({:.0} ms, max abs diff {:.2e})", r.name, r.outcome, r.millis, r.max_abs_diff);
         if r.outcome != Outcome::Pass {
             failed.push(format!("{}: {:?}", r.name, r.outcome));
@@ -61,17 +61,20 @@ fn expected(suite: &str, backend: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Runs the suites; the GPU runs without CPU fallback, so its list measures GPU kernels.
 fn node_suites(backend: Backend, tag: &str) {
     let Some(root) = corpus() else {
         eprintln!("SKIP: no corpus (set ONNX_WGPU_CORPUS)");
         return;
     };
+    let opts = CaseOptions { cpu_fallback: backend != Backend::Gpu, ..CaseOptions::new(backend) };
+
     let mut regressions = Vec::new();
     for suite in SUITES {
         let want = expected(suite, tag);
         let mut passed = BTreeSet::new();
         for c in find_cases(&root.join("onnx-node").join(suite)) {
-            let r = run_case(&c, backend, &Tolerance::default());
+            let r = run_case(&c, &opts);
             match r.outcome {
                 Outcome::Pass => {
                     passed.insert(r.name);

@@ -16,7 +16,16 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<O>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+// x % z with IEEE fmod's result for an infinite divisor (WGSL's `%` may give NaN there).
+fn fmod_t(x: T, z: T) -> T {
+    if (is_inf_f32(f32(z)) && !is_inf_f32(f32(x)) && !is_nan_f32(f32(x))) {
+        return x;
+    }
+    return x % z;
+}
+
 fn apply(x: T, z: T) -> O {
+
     switch OP {
         case BINARY_ADD: { return O(x + z); }
         case BINARY_SUB: { return O(x - z); }
@@ -26,13 +35,13 @@ fn apply(x: T, z: T) -> O {
         case BINARY_MAX: { return O(max(x, z)); }
         case BINARY_MIN: { return O(min(x, z)); }
         case BINARY_MOD: {
-            var r = x % z;
+            var r = fmod_t(x, z);
             if (r != T(0) && ((r < T(0)) != (z < T(0)))) {
                 r = r + z;
             }
             return O(r);
         }
-        case BINARY_FMOD: { return O(x % z); }
+        case BINARY_FMOD: { return O(fmod_t(x, z)); }
         case BINARY_PRELU: { return O(select(x, x * z, x < T(0))); }
         case BINARY_AND: { return O(x != T(0) && z != T(0)); }
         case BINARY_OR: { return O(x != T(0) || z != T(0)); }

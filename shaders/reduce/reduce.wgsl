@@ -33,8 +33,9 @@ fn red_offset(r: u32) -> u32 {
 
 fn init() -> f32 {
     switch OP {
-        case REDUCE_MAX: { return -3.402823e38; }
-        case REDUCE_MIN: { return 3.402823e38; }
+        case REDUCE_MAX: { return bitcast<f32>(0xff800000u); }
+        case REDUCE_MIN: { return bitcast<f32>(0x7f800000u); }
+
         case REDUCE_PROD: { return 1.0; }
         default: { return 0.0; }
     }

@@ -1,12 +1,14 @@
-//! Backends execute [`crate::plan::Plan`]s: [`cpu`] with the ops' reference kernels, [`wgpu`]
-//! with WGSL compute shaders. Both cache one prepared plan per input-shape signature.
+//! Backends execute chains of [`Stage`]s: [`cpu`] with the ops' reference kernels, [`wgpu`]
+//! with WGSL compute shaders. [`Driver`] holds what they share: the stage tree cache (one
+//! root per input-shape signature, one child per set of values read back at a barrier), the
+//! run loop, and the CPU execution of host-placed nodes.
 
 pub mod cpu;
 pub mod wgpu;
 
-use crate::error::Result;
-use crate::ir::Graph;
-use crate::plan::MemoryStats;
+use crate::error::{Error, Result};
+use crate::ir::{Graph, ValueId};
+use crate::plan::{self, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,9 +17,9 @@ use std::sync::{Arc, Mutex};
 pub(crate) trait Engine: Send + Sync {
     /// Runs the graph; `inputs` follow `graph.inputs` order and are already validated.
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
-    /// Builds (and caches) the plan for these input shapes ahead of the first run.
+    /// Builds (and caches) the first stage for these input shapes ahead of the first run.
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()>;
-    /// The plan for these input shapes, as text, with its memory figures and dispatch count.
+    /// The plan for these input shapes, as far as it can be planned without running.
     fn describe(&self, shapes: &[Vec<usize>]) -> Result<PlanReport>;
     /// The device that runs the plan.
     fn device_name(&self) -> String;
@@ -28,41 +30,217 @@ pub(crate) trait Engine: Send + Sync {
 pub struct PlanReport {
     pub text: String,
     pub memory: MemoryStats,
+    pub stages: usize,
     pub dispatches: usize,
     pub nodes_folded: usize,
     pub nodes_aliased: usize,
+    pub nodes_on_cpu: usize,
+    /// False when a barrier stops the description (later stages depend on run-time values).
+    pub complete: bool,
 }
 
-pub(crate) fn report<K: crate::plan::KernelInfo>(g: &Graph, p: &crate::plan::Plan<K>) -> PlanReport {
-    use crate::plan::NodeFate;
-    PlanReport {
-        text: crate::plan::describe(g, p),
-        memory: p.memory.clone(),
-        dispatches: p.steps.len(),
-        nodes_folded: p.fates.iter().filter(|f| **f == NodeFate::Folded).count(),
-        nodes_aliased: p.fates.iter().filter(|f| **f == NodeFate::Alias).count(),
+/// What a backend provides to the shared driver.
+pub(crate) trait StageBackend: Send + Sync {
+    type Kernel: KernelInfo;
+    /// A stage with its device resources.
+    type Prepared: Send + Sync;
+    /// Per-run device state (e.g. host arenas).
+    type RunState: Default;
+
+    fn plan(&self, g: &Graph, env: &PlanEnv) -> Result<Stage<Self::Kernel>>;
+    /// `chain` holds the earlier stages of the same run, whose buffers this stage may bind.
+    fn prepare(&self, g: &Graph, stage: Stage<Self::Kernel>, chain: &[&Self::Prepared]) -> Result<Self::Prepared>;
+    fn stage<'a>(&self, p: &'a Self::Prepared) -> &'a Stage<Self::Kernel>;
+    /// Uploads, device steps and read-backs of one stage.
+    fn run_device(
+        &self,
+        g: &Graph,
+        p: &Self::Prepared,
+        host: &mut HashMap<ValueId, Tensor>,
+        state: &mut Self::RunState,
+    ) -> Result<()>;
+}
+
+/// A prepared stage and its children, keyed by the values read back at its barrier.
+pub(crate) struct StageNode<P> {
+    pub prepared: P,
+    children: Mutex<HashMap<Vec<Vec<u8>>, Arc<StageNode<P>>>>,
+}
+
+fn key_bytes(t: &Tensor) -> Vec<u8> {
+    let mut k = Vec::new();
+    k.extend_from_slice(&t.dtype().onnx_code().to_le_bytes());
+    for d in t.shape() {
+        k.extend_from_slice(&(*d as u64).to_le_bytes());
     }
+    k.extend_from_slice(t.bytes());
+    k
 }
 
-/// A cache of prepared plans keyed by the input shapes.
-pub(crate) struct PlanCache<P> {
-    map: Mutex<HashMap<Vec<Vec<usize>>, Arc<P>>>,
+/// The shared run loop and stage cache.
+pub(crate) struct Driver<B: StageBackend> {
+    pub graph: Arc<Graph>,
+    pub backend: B,
+    roots: Mutex<HashMap<Vec<Vec<usize>>, (Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)>>,
 }
 
-impl<P> Default for PlanCache<P> {
-    fn default() -> Self {
-        PlanCache { map: Mutex::new(HashMap::new()) }
+impl<B: StageBackend> Driver<B> {
+    pub fn new(graph: Arc<Graph>, backend: B) -> Self {
+        Driver { graph, backend, roots: Mutex::new(HashMap::new()) }
     }
-}
 
-impl<P> PlanCache<P> {
-    /// The prepared plan for `shapes`, building it with `make` on first use.
-    pub fn get_or_build(&self, shapes: &[Vec<usize>], make: impl FnOnce() -> Result<P>) -> Result<Arc<P>> {
-        if let Some(p) = self.map.lock().unwrap().get(shapes) {
-            return Ok(p.clone());
+    fn root(&self, shapes: &[Vec<usize>]) -> Result<(Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)> {
+        if let Some(r) = self.roots.lock().unwrap().get(shapes) {
+            return Ok(r.clone());
         }
-        let p = Arc::new(make()?);
-        self.map.lock().unwrap().insert(shapes.to_vec(), p.clone());
-        Ok(p)
+        let env = PlanEnv::start(&self.graph, shapes);
+        let st = self.backend.plan(&self.graph, &env)?;
+        let node =
+            Arc::new(StageNode { prepared: self.backend.prepare(&self.graph, st, &[])?, children: Default::default() });
+        let entry = (node, Arc::new(Mutex::new(())));
+        self.roots.lock().unwrap().insert(shapes.to_vec(), entry.clone());
+        Ok(entry)
     }
+
+    pub fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
+        self.root(shapes).map(|_| ())
+    }
+
+    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let g = &*self.graph;
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let (root, lock) = self.root(&shapes)?;
+        // Runs of one shape signature share the stages' buffers: one at a time.
+        let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut host: HashMap<ValueId, Tensor> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
+        let mut state = B::RunState::default();
+        let mut chain: Vec<Arc<StageNode<B::Prepared>>> = vec![root];
+        loop {
+            let node = chain.last().unwrap().clone();
+            let st = self.backend.stage(&node.prepared);
+            for (out, src) in &st.host_aliases {
+                let shape = &st.env.types[out.idx()].as_ref().expect("typed").1;
+                let t = host
+                    .get(src)
+                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*src).name)))?;
+                let r = t.reshape(shape).map_err(|e| Error::Model(e.to_string()))?;
+                host.insert(*out, r);
+            }
+            self.backend.run_device(g, &node.prepared, &mut host, &mut state)?;
+            for &n in &st.host_nodes {
+                run_host_node(g, n, &st.env, &mut host)?;
+            }
+            match &st.end {
+                StageEnd::Done => {
+                    return g
+                        .outputs
+                        .iter()
+                        .map(|o| {
+                            st.env.known[o.idx()].clone().or_else(|| host.get(o).cloned()).ok_or_else(|| {
+                                Error::Model(format!("graph output '{}' was not computed", g.value(*o).name))
+                            })
+                        })
+                        .collect();
+                }
+                StageEnd::Next { key } => {
+                    let vals: Vec<Tensor> = key
+                        .iter()
+                        .map(|v| {
+                            host.get(v).cloned().or_else(|| st.env.known[v.idx()].clone()).ok_or_else(|| {
+                                Error::Model(format!("barrier value '{}' is not on the host", g.value(*v).name))
+                            })
+                        })
+                        .collect::<Result<_>>()?;
+                    let k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
+                    let existing = node.children.lock().unwrap().get(&k).cloned();
+                    let child = match existing {
+                        Some(c) => c,
+                        None => {
+                            let mut env = st.env.clone();
+                            for (v, t) in key.iter().zip(vals) {
+                                env.learn(*v, t);
+                            }
+                            let s = self.backend.plan(g, &env)?;
+                            let prev: Vec<&B::Prepared> = chain.iter().map(|n| &n.prepared).collect();
+                            let c = Arc::new(StageNode {
+                                prepared: self.backend.prepare(g, s, &prev)?,
+                                children: Default::default(),
+                            });
+                            node.children.lock().unwrap().insert(k, c.clone());
+                            c
+                        }
+                    };
+                    chain.push(child);
+                }
+            }
+        }
+    }
+
+    /// Plans (without preparing) the stages that need no run-time values.
+    pub fn describe(&self, shapes: &[Vec<usize>]) -> Result<PlanReport> {
+        let g = &*self.graph;
+        let mut env = PlanEnv::start(g, shapes);
+        let mut stages = Vec::new();
+        let complete = loop {
+            let st = self.backend.plan(g, &env)?;
+            let end = st.end.clone();
+            env = st.env.clone();
+            stages.push(st);
+            match end {
+                StageEnd::Done => break true,
+                StageEnd::Next { key } if key.is_empty() => {}
+                StageEnd::Next { .. } => break false,
+            }
+            if stages.len() > 10_000 {
+                return Err(Error::Limit("more than 10,000 stages".into()));
+            }
+        };
+        let refs: Vec<&Stage<B::Kernel>> = stages.iter().collect();
+        let mut text = plan::describe(g, &refs);
+        if !complete {
+            text.push_str("(later stages depend on values computed at run time)\n");
+        }
+        let count = |f: fn(&NodeFate) -> bool| stages.iter().flat_map(|s| s.fates.iter()).filter(|(_, x)| f(x)).count();
+        Ok(PlanReport {
+            text,
+            memory: MemoryStats::sum(stages.iter().map(|s| &s.memory)),
+            stages: stages.len(),
+            dispatches: stages.iter().map(|s| s.steps.len()).sum(),
+            nodes_folded: count(|f| *f == NodeFate::Folded),
+            nodes_aliased: count(|f| *f == NodeFate::Alias),
+            nodes_on_cpu: count(|f| matches!(f, NodeFate::Host(_))),
+            complete,
+        })
+    }
+}
+
+/// Runs one node on the CPU with host inputs (run-time values or plan-time constants).
+pub(crate) fn run_host_node(
+    g: &Graph,
+    n: crate::ir::NodeId,
+    env: &PlanEnv,
+    host: &mut HashMap<ValueId, Tensor>,
+) -> Result<()> {
+    let node = &g.nodes[n.idx()];
+    let err = |e: String| Error::node(node.label(g), &node.op_type, e);
+    let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
+    for slot in &node.inputs {
+        ins.push(match slot {
+            None => None,
+            Some(v) => Some(
+                env.known[v.idx()]
+                    .clone()
+                    .or_else(|| host.get(v).cloned())
+                    .ok_or_else(|| err(format!("input '{}' is not on the host", g.value(*v).name)))?,
+            ),
+        });
+    }
+    let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
+    let outs = node.op.spec().eval(&refs, node.outputs.len()).map_err(err)?;
+    for (slot, t) in node.outputs.iter().zip(outs) {
+        if let Some(v) = slot {
+            host.insert(*v, t);
+        }
+    }
+    Ok(())
 }

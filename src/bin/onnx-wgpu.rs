@@ -101,10 +101,19 @@ struct TestArgs {
     /// Print only failures and the summary.
     #[arg(long, short)]
     quiet: bool,
+    /// On the GPU, fail nodes without a GPU kernel instead of running them on the CPU.
+    #[arg(long)]
+    no_fallback: bool,
 }
 
 fn main() -> ExitCode {
+    // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset (common in
+    // containers and CI); give it the temp folder before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = Cli::parse();
+
     let r = std::panic::catch_unwind(|| match cli.command {
         None => run_default(),
         Some(Command::Run(a)) => cmd_run(a),
@@ -440,7 +449,11 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
 }
 
 fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
-    let tol = Tolerance { rtol: a.rtol, atol: a.atol };
+    let opts = testing::CaseOptions {
+        backend: a.backend,
+        cpu_fallback: !a.no_fallback,
+        tolerance: Tolerance { rtol: a.rtol, atol: a.atol },
+    };
     let mut cases = Vec::new();
     for p in &a.paths {
         if !p.exists() {
@@ -460,7 +473,7 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
     let mut results = Vec::new();
     let stdout = std::io::stdout();
     for c in &cases {
-        let r = testing::run_case(c, a.backend, &tol);
+        let r = testing::run_case(c, &opts);
         let mut out = stdout.lock();
         match &r.outcome {
             Outcome::Pass => {
@@ -494,8 +507,8 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
                 serde_json::json!({"case": r.name, "status": status, "reason": reason, "max_abs_diff": r.max_abs_diff, "ms": r.millis})
             })
             .collect();
-        let doc =
-            serde_json::json!({"backend": format!("{:?}", a.backend), "rtol": a.rtol, "atol": a.atol, "cases": j});
+        let doc = serde_json::json!({"backend": format!("{:?}", a.backend), "cpu_fallback": !a.no_fallback, "rtol": a.rtol, "atol": a.atol, "cases": j});
+
         write_file(p, serde_json::to_string_pretty(&doc).unwrap().as_bytes())?;
     }
     if let Some(p) = &a.write_passing {

@@ -102,6 +102,12 @@ pub trait OpSpec {
     fn shape_inputs(&self) -> &'static [usize] {
         &[]
     }
+
+    /// False for ops that read only their inputs' shapes (Shape, Size): the inputs' data is
+    /// then not needed and their producers may be skipped.
+    fn reads_data(&self) -> bool {
+        true
+    }
 }
 
 /// What an importer sees of a node.

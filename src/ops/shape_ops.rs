@@ -39,6 +39,9 @@ impl OpSpec for Shape {
         let dims: Option<Vec<i64>> = x.dims[s..e].iter().map(|d| d.known().map(|v| v as i64)).collect();
         dims.map(|v| Tensor::new(&[v.len()], v).map(|t| vec![t]))
     }
+    fn reads_data(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -55,6 +58,9 @@ impl OpSpec for Size {
     fn eval_from_shapes(&self, cx: &InferCx) -> Option<Result<Vec<Tensor>, String>> {
         let s = cx.opt(0)?.shape()?;
         Some(Ok(vec![Tensor::scalar(s.iter().product::<usize>() as i64)]))
+    }
+    fn reads_data(&self) -> bool {
+        false
     }
 }
 

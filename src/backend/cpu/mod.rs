@@ -1,16 +1,19 @@
-//! The CPU backend: executes the same [`Plan`] as the GPU, step by step, with the ops'
+//! The CPU backend: executes the same stages as the GPU, step by step, with the ops'
 //! reference kernels. Activations live in host arenas at the offsets the allocator chose, so
 //! every run also exercises the memory plan.
 
-use super::{Engine, PlanCache, PlanReport};
+use super::{Driver, Engine, PlanReport, StageBackend};
 use crate::error::{Error, Result};
-use crate::ir::Graph;
-use crate::plan::{self, BufRef, KernelInfo, LowerCx, Lowered, Lowering, OutputSource, Plan, PlanLimits, Ref, Slot};
+use crate::ir::{Graph, ValueId};
+use crate::plan::{
+    build_stage, BufRef, KernelInfo, LowerCx, Lowered, Lowering, PlanEnv, PlanLimits, PlanOptions, Ref, Slot, Stage,
+};
 use crate::tensor::{DType, Tensor};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A CPU step: run node `op`'s reference kernel. Bindings are the present inputs, then the
-/// present outputs, in slot order.
+/// A CPU step: run the node's reference kernel. Bindings are the present inputs, then the
+/// outputs to compute, in slot order.
 #[derive(Clone, Debug)]
 pub struct CpuKernel {
     pub op: &'static str,
@@ -35,7 +38,8 @@ impl Lowering for CpuLowering {
 
     fn lower(&self, cx: &LowerCx) -> Result<Lowered<CpuKernel>, String> {
         if cx.inputs.iter().flatten().chain(cx.outputs.iter().flatten()).any(|o| o.dtype == DType::String) {
-            return Err("string tensors are not supported".into());
+            // String tensors have no byte layout for the arenas: the node runs on the host.
+            return Err("string tensors are kept on the host".into());
         }
         let mut b = Vec::new();
         b.extend(cx.inputs.iter().enumerate().filter(|(_, o)| o.is_some()).map(|(i, _)| Ref::Input(i)));
@@ -51,76 +55,86 @@ impl Lowering for CpuLowering {
     }
 }
 
-/// Plan limits for host memory: byte alignment for every dtype, no binding limit.
+/// Plan limits for host memory: 64-byte alignment, no binding limit.
 pub const CPU_LIMITS: PlanLimits = PlanLimits { align: 64, max_binding: u64::MAX, max_buffer: u64::MAX };
 
-pub(crate) struct CpuEngine {
-    graph: Arc<Graph>,
-    plans: PlanCache<Plan<CpuKernel>>,
+pub(crate) struct CpuBackend;
+
+/// Host arenas of every stage of one run.
+#[derive(Default)]
+pub(crate) struct CpuRun {
+    arenas: HashMap<u32, Vec<Vec<u64>>>,
 }
 
-impl CpuEngine {
-    pub fn new(graph: Arc<Graph>) -> Self {
-        CpuEngine { graph, plans: PlanCache::default() }
-    }
-
-    fn plan(&self, shapes: &[Vec<usize>]) -> Result<Arc<Plan<CpuKernel>>> {
-        self.plans.get_or_build(shapes, || plan::build(&self.graph, shapes, &CpuLowering, &CPU_LIMITS))
-    }
-}
-
-struct Arenas(Vec<Vec<u64>>);
-
-impl Arenas {
-    fn bytes(&self, a: u32, off: u64, len: usize) -> &[u8] {
-        &bytemuck::cast_slice::<u64, u8>(&self.0[a as usize])[off as usize..off as usize + len]
-    }
-    fn bytes_mut(&mut self, a: u32, off: u64, len: usize) -> &mut [u8] {
-        &mut bytemuck::cast_slice_mut::<u64, u8>(&mut self.0[a as usize])[off as usize..off as usize + len]
-    }
-}
-
-fn read(g: &Graph, p: &Plan<CpuKernel>, arenas: &Arenas, slot: &Slot) -> Result<Tensor> {
-    match slot.buf {
-        BufRef::GraphConst { value, .. } => Ok(g.value(value).konst.clone().expect("constant")),
-        BufRef::PlanConst { index, .. } => Ok(p.plan_consts[index as usize].clone()),
-        BufRef::Arena { arena, offset, .. } => {
-            let len = slot.dtype.storage_bytes(slot.numel());
-            Tensor::from_bytes(slot.dtype, &slot.shape, arenas.bytes(arena, offset, len))
-                .map_err(|e| Error::Gpu(format!("host arena read: {e}")))
+impl CpuRun {
+    fn bytes(&self, b: BufRef, len: usize) -> &[u8] {
+        match b {
+            BufRef::Arena { stage, arena, offset, .. } => {
+                &bytemuck::cast_slice::<u64, u8>(&self.arenas[&stage][arena as usize])
+                    [offset as usize..offset as usize + len]
+            }
+            _ => unreachable!("constants are read from the plan"),
         }
     }
-}
-
-fn write(arenas: &mut Arenas, buf: BufRef, t: &Tensor) {
-    if let BufRef::Arena { arena, offset, .. } = buf {
-        let b = t.bytes();
-        arenas.bytes_mut(arena, offset, b.len()).copy_from_slice(b);
+    fn write(&mut self, b: BufRef, t: &Tensor) {
+        if let BufRef::Arena { stage, arena, offset, .. } = b {
+            let bytes = t.bytes();
+            let a = self.arenas.get_mut(&stage).expect("stage arenas");
+            bytemuck::cast_slice_mut::<u64, u8>(&mut a[arena as usize])[offset as usize..offset as usize + bytes.len()]
+                .copy_from_slice(bytes);
+        }
+    }
+    fn read(&self, slot: &Slot) -> Result<Tensor> {
+        let len = slot.dtype.storage_bytes(slot.numel());
+        Tensor::from_bytes(slot.dtype, &slot.shape, self.bytes(slot.buf, len))
+            .map_err(|e| Error::Model(format!("host arena: {e}")))
     }
 }
 
-impl Engine for CpuEngine {
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let g = &self.graph;
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-        let p = self.plan(&shapes)?;
-        let mut arenas = Arenas(p.arenas.iter().map(|&s| vec![0u64; (s as usize).div_ceil(8)]).collect());
-        for (v, slot) in &p.inputs {
-            let i = g.inputs.iter().position(|x| x == v).unwrap();
-            write(&mut arenas, slot.buf, &inputs[i]);
+fn value_of(g: &Graph, st: &Stage<CpuKernel>, run: &CpuRun, v: ValueId) -> Result<Tensor> {
+    if let Some(k) = &st.env.known[v.idx()] {
+        return Ok(k.clone());
+    }
+    let slot = st.env.on_device[v.idx()]
+        .as_ref()
+        .ok_or_else(|| Error::Model(format!("value '{}' has no storage", g.value(v).name)))?;
+    run.read(slot)
+}
+
+impl StageBackend for CpuBackend {
+    type Kernel = CpuKernel;
+    type Prepared = Stage<CpuKernel>;
+    type RunState = CpuRun;
+
+    fn plan(&self, g: &Graph, env: &PlanEnv) -> Result<Stage<CpuKernel>> {
+        build_stage(g, env, &CpuLowering, &CPU_LIMITS, PlanOptions { fallback: true })
+    }
+
+    fn prepare(&self, _g: &Graph, stage: Stage<CpuKernel>, _chain: &[&Stage<CpuKernel>]) -> Result<Stage<CpuKernel>> {
+        Ok(stage)
+    }
+
+    fn stage<'a>(&self, p: &'a Stage<CpuKernel>) -> &'a Stage<CpuKernel> {
+        p
+    }
+
+    fn run_device(
+        &self,
+        g: &Graph,
+        st: &Stage<CpuKernel>,
+        host: &mut HashMap<ValueId, Tensor>,
+        run: &mut CpuRun,
+    ) -> Result<()> {
+        run.arenas.insert(st.index, st.arenas.iter().map(|&s| vec![0u64; (s as usize).div_ceil(8)]).collect());
+        for (v, slot) in &st.uploads {
+            let t = host.get(v).ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
+            run.write(slot.buf, t);
         }
-        for step in &p.steps {
+        for step in &st.steps {
             let node = &g.nodes[step.node.idx()];
-            let mut b = step.bindings.iter();
             let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
             for (k, present) in step.kernel.inputs.iter().enumerate() {
-                ins.push(if *present {
-                    b.next();
-                    let v = node.inputs[k].unwrap();
-                    Some(read(g, &p, &arenas, p.slots[v.idx()].as_ref().expect("slot"))?)
-                } else {
-                    None
-                });
+                ins.push(if *present { Some(value_of(g, st, run, node.inputs[k].unwrap())?) } else { None });
             }
             let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
             let outs = node
@@ -129,39 +143,55 @@ impl Engine for CpuEngine {
                 .eval(&refs, node.outputs.len())
                 .map_err(|e| Error::node(node.label(g), &node.op_type, e))?;
             for (k, present) in step.kernel.outputs.iter().enumerate() {
-                if *present {
-                    let buf = *b.next().unwrap();
-                    let t = outs.get(k).ok_or_else(|| Error::node(node.label(g), &node.op_type, "missing output"))?;
-                    let want = &p.slots[node.outputs[k].unwrap().idx()].as_ref().unwrap().shape;
-                    if t.shape() != want.as_slice() {
-                        return Err(Error::node(
-                            node.label(g),
-                            &node.op_type,
-                            format!("kernel produced shape {:?}, the plan expected {want:?}", t.shape()),
-                        ));
-                    }
-                    write(&mut arenas, buf, t);
+                if !*present {
+                    continue;
                 }
+                let v = node.outputs[k].unwrap();
+                let slot = st.env.on_device[v.idx()].as_ref().expect("output slot");
+                let t = outs.get(k).ok_or_else(|| Error::node(node.label(g), &node.op_type, "missing output"))?;
+                if t.shape() != slot.shape.as_slice() || t.dtype() != slot.dtype {
+                    return Err(Error::node(
+                        node.label(g),
+                        &node.op_type,
+                        format!(
+                            "kernel produced {}{:?}, the plan expected {}{:?}",
+                            t.dtype(),
+                            t.shape(),
+                            slot.dtype,
+                            slot.shape
+                        ),
+                    ));
+                }
+                run.write(slot.buf, t);
             }
         }
-        p.outputs
-            .iter()
-            .map(|o| match o {
-                OutputSource::Known(t) => Ok(t.clone()),
-                OutputSource::Slot(s) => read(g, &p, &arenas, s),
-            })
-            .collect()
+        for (v, slot) in &st.readbacks {
+            host.insert(*v, run.read(slot)?);
+        }
+        Ok(())
     }
+}
 
+pub(crate) struct CpuEngine {
+    driver: Driver<CpuBackend>,
+}
+
+impl CpuEngine {
+    pub fn new(graph: Arc<Graph>) -> Self {
+        CpuEngine { driver: Driver::new(graph, CpuBackend) }
+    }
+}
+
+impl Engine for CpuEngine {
+    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.driver.run(inputs)
+    }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
-        self.plan(shapes).map(|_| ())
+        self.driver.prepare(shapes)
     }
-
     fn describe(&self, shapes: &[Vec<usize>]) -> Result<PlanReport> {
-        let p = self.plan(shapes)?;
-        Ok(super::report(&self.graph, &p))
+        self.driver.describe(shapes)
     }
-
     fn device_name(&self) -> String {
         "CPU (reference kernels)".into()
     }

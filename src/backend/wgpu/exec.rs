@@ -1,14 +1,14 @@
-//! Preparing and running a GPU plan. Preparation (once per shape signature) creates the arena
-//! buffers, uploads plan constants, writes every dispatch's params into one uniform buffer and
-//! builds all bind groups. A run writes the inputs, records every dispatch into one compute
-//! pass of one command encoder, copies only the outputs to a reused staging buffer, submits
-//! once and maps the staging buffer.
+//! Preparing and running one GPU stage. Preparation (once per stage) creates the stage's arena
+//! buffers, uploads its plan constants, writes every dispatch's params into one uniform buffer
+//! and builds all bind groups (binding earlier stages' arenas for values they hold). A run
+//! writes the uploads, records every dispatch into one compute pass of one command encoder,
+//! copies only the read-backs to a reused staging buffer, submits once and maps it.
 
 use super::device::GpuContext;
 use super::kernels::GpuKernel;
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
-use crate::plan::{BufRef, OutputSource, Plan, Slot};
+use crate::plan::{BufRef, Slot, Stage};
 use crate::tensor::{DType, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -62,10 +62,6 @@ impl WeightCache {
             })
             .clone()
     }
-
-    pub fn bytes(&self) -> u64 {
-        self.map.lock().unwrap().values().map(|b| b.size()).sum()
-    }
 }
 
 struct Dispatch {
@@ -74,32 +70,39 @@ struct Dispatch {
     grid: [u32; 3],
 }
 
-/// A plan with its GPU resources, ready to run.
+/// A stage with its GPU resources, ready to run.
 pub struct Prepared {
-    pub plan: Plan<GpuKernel>,
-    arenas: Vec<::wgpu::Buffer>,
+    pub stage: Stage<GpuKernel>,
+    /// This stage's arenas.
+    pub arenas: Vec<::wgpu::Buffer>,
+    /// Arenas of this and earlier stages, by stage index (for uploads and read-backs).
+    chain_arenas: HashMap<u32, Vec<::wgpu::Buffer>>,
     _consts: Vec<::wgpu::Buffer>,
     _weights: Vec<Arc<::wgpu::Buffer>>,
     _uniform: Option<::wgpu::Buffer>,
     dispatches: Vec<Dispatch>,
-    /// (arena, offset, bytes, staging offset) per output slot.
-    readback: Vec<Option<(usize, u64, u64, u64)>>,
+    /// (buffer, offset, bytes, staging offset) per read-back.
+    readback: Vec<(::wgpu::Buffer, u64, u64, u64)>,
     staging: Option<::wgpu::Buffer>,
-    /// Serializes runs of this plan: they share its arenas.
-    lock: Mutex<()>,
 }
 
 impl Prepared {
-    pub fn new(ctx: &GpuContext, g: &Graph, plan: Plan<GpuKernel>, weights: &WeightCache) -> Result<Prepared> {
+    pub fn new(
+        ctx: &GpuContext,
+        g: &Graph,
+        stage: Stage<GpuKernel>,
+        chain: &[&Prepared],
+        weights: &WeightCache,
+    ) -> Result<Prepared> {
         let dev = &ctx.device;
-        let scope = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
-        let arenas: Vec<::wgpu::Buffer> = plan
+        let oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
+        let arenas: Vec<::wgpu::Buffer> = stage
             .arenas
             .iter()
             .enumerate()
             .map(|(i, &size)| {
                 dev.create_buffer(&::wgpu::BufferDescriptor {
-                    label: Some(&format!("arena{i}")),
+                    label: Some(&format!("stage{}.arena{i}", stage.index)),
                     size: size.max(4),
                     usage: ::wgpu::BufferUsages::STORAGE
                         | ::wgpu::BufferUsages::COPY_SRC
@@ -108,62 +111,65 @@ impl Prepared {
                 })
             })
             .collect();
-        let consts: Vec<::wgpu::Buffer> = plan
+        let mut chain_arenas: HashMap<u32, Vec<::wgpu::Buffer>> = HashMap::new();
+        for p in chain {
+            chain_arenas.insert(p.stage.index, p.arenas.clone());
+        }
+        chain_arenas.insert(stage.index, arenas.clone());
+        let consts: Vec<::wgpu::Buffer> = stage
             .plan_consts
             .iter()
             .enumerate()
-            .map(|(i, t)| storage_buffer(ctx, &format!("const{i}"), &to_gpu_bytes(t)))
+            .map(|(i, t)| storage_buffer(ctx, &format!("stage{}.const{i}", stage.index), &to_gpu_bytes(t)))
             .collect();
         let wbufs: HashMap<ValueId, Arc<::wgpu::Buffer>> =
-            plan.graph_consts.iter().map(|&v| (v, weights.get(ctx, g, v))).collect();
+            stage.graph_consts.iter().map(|&v| (v, weights.get(ctx, g, v))).collect();
 
         // All params in one uniform buffer, each at an aligned offset.
         let ua = ctx.limits.min_uniform_buffer_offset_alignment as usize;
         let mut ubytes: Vec<u8> = Vec::new();
-        let mut uoffs = Vec::with_capacity(plan.steps.len());
-        for s in &plan.steps {
+        let mut uoffs = Vec::with_capacity(stage.steps.len());
+        for s in &stage.steps {
             let off = ubytes.len().div_ceil(ua) * ua;
             ubytes.resize(off, 0);
             uoffs.push(off as u64);
             ubytes.extend_from_slice(&s.kernel.params);
             ubytes.resize(ubytes.len().div_ceil(16) * 16, 0);
         }
-        let uniform = if ubytes.is_empty() {
-            None
-        } else {
+        let uniform = (!ubytes.is_empty()).then(|| {
             use ::wgpu::util::DeviceExt;
-            Some(dev.create_buffer_init(&::wgpu::util::BufferInitDescriptor {
+            dev.create_buffer_init(&::wgpu::util::BufferInitDescriptor {
                 label: Some("params"),
                 contents: &ubytes,
                 usage: ::wgpu::BufferUsages::UNIFORM,
-            }))
-        };
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!("allocating the plan's buffers: {e}")));
+            })
+        });
+        if let Some(e) = pollster::block_on(oom.pop()) {
+            return Err(Error::Gpu(format!("allocating stage {}'s buffers: {e}", stage.index)));
         }
 
+        let resolve = |b: &BufRef| -> (&::wgpu::Buffer, u64, u64) {
+            match *b {
+                BufRef::Arena { stage: s, arena, offset, size } => (&chain_arenas[&s][arena as usize], offset, size),
+                BufRef::GraphConst { value, offset, size } => (&*wbufs[&value], offset, size),
+                BufRef::PlanConst { index, offset, size, .. } => (&consts[index as usize], offset, size),
+            }
+        };
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
-        let mut dispatches = Vec::with_capacity(plan.steps.len());
-        for (i, s) in plan.steps.iter().enumerate() {
-            let pipeline = ctx.pipelines.get(dev, &s.kernel.key)?;
-            let layout = ctx.pipelines.layout(dev, s.kernel.key.storage_bindings());
-            if s.bindings.len() != s.kernel.key.storage_bindings() as usize {
+        let mut dispatches = Vec::with_capacity(stage.steps.len());
+        for (i, s) in stage.steps.iter().enumerate() {
+            let key = &s.kernel.key;
+            let pipeline = ctx.pipelines.get(dev, key)?;
+            let layout = ctx.pipelines.layout(dev, key.storage_bindings());
+            if s.bindings.len() != key.storage_bindings() as usize {
                 return Err(Error::Kernel {
-                    kernel: s.kernel.key.label(),
-                    reason: format!(
-                        "{} bindings for a layout of {}",
-                        s.bindings.len(),
-                        s.kernel.key.storage_bindings()
-                    ),
+                    kernel: key.label(),
+                    reason: format!("{} bindings for a layout of {}", s.bindings.len(), key.storage_bindings()),
                 });
             }
             let mut entries: Vec<::wgpu::BindGroupEntry> = Vec::with_capacity(s.bindings.len() + 1);
             for (b, r) in s.bindings.iter().enumerate() {
-                let (buffer, offset, size) = match *r {
-                    BufRef::Arena { arena, offset, size } => (&arenas[arena as usize], offset, size),
-                    BufRef::GraphConst { value, offset, size } => (&*wbufs[&value], offset, size),
-                    BufRef::PlanConst { index, offset, size } => (&consts[index as usize], offset, size),
-                };
+                let (buffer, offset, size) = resolve(r);
                 entries.push(::wgpu::BindGroupEntry {
                     binding: b as u32,
                     resource: ::wgpu::BindingResource::Buffer(::wgpu::BufferBinding {
@@ -173,37 +179,31 @@ impl Prepared {
                     }),
                 });
             }
-            let ub = uniform.as_ref().unwrap();
             entries.push(::wgpu::BindGroupEntry {
                 binding: s.bindings.len() as u32,
                 resource: ::wgpu::BindingResource::Buffer(::wgpu::BufferBinding {
-                    buffer: ub,
+                    buffer: uniform.as_ref().unwrap(),
                     offset: uoffs[i],
                     size: ::wgpu::BufferSize::new(s.kernel.params.len().div_ceil(16) as u64 * 16),
                 }),
             });
             let bind_group = dev.create_bind_group(&::wgpu::BindGroupDescriptor {
-                label: Some(&s.kernel.key.label()),
+                label: Some(&key.label()),
                 layout: &layout.0,
                 entries: &entries,
             });
             dispatches.push(Dispatch { pipeline, bind_group, grid: s.kernel.grid });
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!("building bind groups: {e}")));
+            return Err(Error::Gpu(format!("building stage {}'s bind groups: {e}", stage.index)));
         }
 
-        // Staging layout for the outputs.
         let mut readback = Vec::new();
         let mut total = 0u64;
-        for o in &plan.outputs {
-            match o {
-                OutputSource::Slot(Slot { buf: BufRef::Arena { arena, offset, size }, .. }) => {
-                    readback.push(Some((*arena as usize, *offset, *size, total)));
-                    total += size.div_ceil(8) * 8;
-                }
-                _ => readback.push(None),
-            }
+        for (_, slot) in &stage.readbacks {
+            let (buf, off, size) = resolve(&slot.buf);
+            readback.push((buf.clone(), off, size, total));
+            total += size.div_ceil(8) * 8;
         }
         let staging = (total > 0).then(|| {
             dev.create_buffer(&::wgpu::BufferDescriptor {
@@ -214,86 +214,78 @@ impl Prepared {
             })
         });
         Ok(Prepared {
-            plan,
+            stage,
             arenas,
+            chain_arenas,
             _consts: consts,
             _weights: wbufs.into_values().collect(),
             _uniform: uniform,
             dispatches,
             readback,
             staging,
-            lock: Mutex::new(()),
         })
     }
 
-    /// Runs the plan: `inputs` follow `g.inputs` order.
-    pub fn run(&self, ctx: &GpuContext, g: &Graph, inputs: &[Tensor], weights: &WeightCache) -> Result<Vec<Tensor>> {
+    /// Uploads, device steps and read-backs of this stage.
+    pub fn run(&self, ctx: &GpuContext, g: &Graph, host: &mut HashMap<ValueId, Tensor>) -> Result<()> {
         ctx.check_lost()?;
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &self.stage;
+        if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
+            return Ok(());
+        }
         let dev = &ctx.device;
         let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
-        for (v, slot) in &self.plan.inputs {
-            let i = g.inputs.iter().position(|x| x == v).expect("plan input is a graph input");
-            if let BufRef::Arena { arena, offset, .. } = slot.buf {
-                ctx.queue.write_buffer(&self.arenas[arena as usize], offset, &to_gpu_bytes(&inputs[i]));
+        for (v, slot) in &st.uploads {
+            let t = host.get(v).ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
+            if let BufRef::Arena { stage, arena, offset, .. } = slot.buf {
+                ctx.queue.write_buffer(&self.chain_arenas[&stage][arena as usize], offset, &to_gpu_bytes(t));
             }
         }
         let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
-        {
+        if !self.dispatches.is_empty() {
             let mut pass =
-                enc.begin_compute_pass(&::wgpu::ComputePassDescriptor { label: Some("plan"), timestamp_writes: None });
+                enc.begin_compute_pass(&::wgpu::ComputePassDescriptor { label: Some("stage"), timestamp_writes: None });
             for d in &self.dispatches {
                 pass.set_pipeline(&d.pipeline);
                 pass.set_bind_group(0, &d.bind_group, &[]);
                 pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
             }
         }
-        if let Some(st) = &self.staging {
-            for &(arena, off, size, at) in self.readback.iter().flatten() {
-                enc.copy_buffer_to_buffer(&self.arenas[arena], off, st, at, size);
+        if let Some(staging) = &self.staging {
+            for (buf, off, size, at) in &self.readback {
+                enc.copy_buffer_to_buffer(buf, *off, staging, *at, *size);
             }
         }
         ctx.queue.submit([enc.finish()]);
         let validation = pollster::block_on(scope.pop());
         let oom = pollster::block_on(scope_oom.pop());
         if let Some(e) = validation.or(oom) {
-            return Err(Error::Gpu(format!("running the plan: {e}")));
+            return Err(Error::Gpu(format!("running stage {}: {e}", st.index)));
         }
-        let mapped = if let Some(st) = &self.staging {
+        if let Some(staging) = &self.staging {
             let (tx, rx) = std::sync::mpsc::channel();
-            st.slice(..).map_async(::wgpu::MapMode::Read, move |r| {
+            staging.slice(..).map_async(::wgpu::MapMode::Read, move |r| {
                 let _ = tx.send(r);
             });
             dev.poll(::wgpu::PollType::wait_indefinitely())
                 .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
             rx.recv()
-                .map_err(|_| Error::Gpu("the readback was dropped".into()))?
+                .map_err(|_| Error::Gpu("the read-back was dropped".into()))?
                 .map_err(|e| Error::Gpu(format!("mapping the outputs: {e}")))?;
-            Some(st.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?.to_vec())
-        } else {
-            None
-        };
-        if let Some(st) = &self.staging {
-            st.unmap();
-        }
-        ctx.check_lost()?;
-        let _ = weights;
-        let mut out = Vec::with_capacity(self.plan.outputs.len());
-        for (o, rb) in self.plan.outputs.iter().zip(&self.readback) {
-            out.push(match (o, rb) {
-                (OutputSource::Known(t), _) => t.clone(),
-                (OutputSource::Slot(s), Some((_, _, size, at))) => {
-                    let b = mapped.as_ref().unwrap();
-                    from_gpu_bytes(s.dtype, &s.shape, &b[*at as usize..(*at + *size) as usize])?
+            {
+                let view =
+                    staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?;
+                for ((v, slot), (_, _, size, at)) in st.readbacks.iter().zip(&self.readback) {
+                    let Slot { dtype, shape, .. } = slot;
+                    host.insert(*v, from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize])?);
                 }
-                (OutputSource::Slot(s), None) => match s.buf {
-                    BufRef::GraphConst { value, .. } => g.value(value).konst.clone().unwrap(),
-                    BufRef::PlanConst { index, .. } => self.plan.plan_consts[index as usize].clone(),
-                    BufRef::Arena { .. } => unreachable!(),
-                },
-            });
+            }
+            staging.unmap();
+        } else {
+            dev.poll(::wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         }
-        Ok(out)
+        ctx.check_lost()
     }
 }

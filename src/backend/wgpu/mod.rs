@@ -1,7 +1,7 @@
-//! The wgpu backend: runs plans as WGSL compute shaders on Vulkan, Metal, DX12 (or GL when
+//! The wgpu backend: runs stages as WGSL compute shaders on Vulkan, Metal, DX12 (or GL when
 //! asked for). [`device`] opens the shared device, [`shaders`] holds the WGSL table and
 //! prelude, [`pipeline`] caches pipelines and layouts, [`kernels`] lowers ops to dispatches and
-//! [`exec`] prepares and runs plans. Only this module imports wgpu.
+//! [`exec`] prepares and runs stages. Only this module imports wgpu.
 
 pub mod device;
 pub mod exec;
@@ -9,67 +9,88 @@ pub mod kernels;
 pub mod pipeline;
 pub mod shaders;
 
-use super::{Engine, PlanCache, PlanReport};
+use super::{Driver, Engine, PlanReport, StageBackend};
 use crate::error::Result;
-use crate::ir::Graph;
-use crate::plan::{self, PlanLimits};
+use crate::ir::{Graph, ValueId};
+use crate::plan::{build_stage, PlanEnv, PlanLimits, PlanOptions, Stage};
 use crate::tensor::Tensor;
 use device::GpuContext;
 use exec::{Prepared, WeightCache};
-use kernels::GpuLowering;
+use kernels::{GpuKernel, GpuLowering};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-pub(crate) struct GpuEngine {
-    graph: Arc<Graph>,
+/// GPU session options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuOptions {
+    /// Caps the adapter's storage binding limit (see `SessionBuilder::max_binding_bytes`).
+    pub max_binding: Option<u64>,
+    /// Forbid CPU placement of nodes without a GPU kernel.
+    pub no_fallback: bool,
+}
+
+pub(crate) struct GpuBackend {
     ctx: Arc<GpuContext>,
     lowering: GpuLowering,
     weights: WeightCache,
-    plans: PlanCache<Prepared>,
-    max_binding: Option<u64>,
+    opts: GpuOptions,
 }
 
-impl GpuEngine {
-    /// `max_binding` caps the adapter's storage binding limit (see `SessionBuilder`).
-    pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, max_binding: Option<u64>) -> Self {
-        let lowering = GpuLowering { f16: ctx.has_f16() };
-        GpuEngine { graph, ctx, lowering, weights: WeightCache::default(), plans: PlanCache::default(), max_binding }
-    }
-
+impl GpuBackend {
     pub fn limits(&self) -> PlanLimits {
         let l = &self.ctx.limits;
         PlanLimits {
             align: (l.min_storage_buffer_offset_alignment as u64).max(4),
-            max_binding: l.max_storage_buffer_binding_size.min(self.max_binding.unwrap_or(u64::MAX)),
-
+            max_binding: l.max_storage_buffer_binding_size.min(self.opts.max_binding.unwrap_or(u64::MAX)),
             max_buffer: l.max_buffer_size,
         }
     }
+}
 
-    fn prepared(&self, shapes: &[Vec<usize>]) -> Result<Arc<Prepared>> {
-        self.plans.get_or_build(shapes, || {
-            let p = plan::build(&self.graph, shapes, &self.lowering, &self.limits())?;
-            Prepared::new(&self.ctx, &self.graph, p, &self.weights)
-        })
+impl StageBackend for GpuBackend {
+    type Kernel = GpuKernel;
+    type Prepared = Prepared;
+    type RunState = ();
+
+    fn plan(&self, g: &Graph, env: &PlanEnv) -> Result<Stage<GpuKernel>> {
+        build_stage(g, env, &self.lowering, &self.limits(), PlanOptions { fallback: !self.opts.no_fallback })
+    }
+
+    fn prepare(&self, g: &Graph, stage: Stage<GpuKernel>, chain: &[&Prepared]) -> Result<Prepared> {
+        Prepared::new(&self.ctx, g, stage, chain, &self.weights)
+    }
+
+    fn stage<'a>(&self, p: &'a Prepared) -> &'a Stage<GpuKernel> {
+        &p.stage
+    }
+
+    fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Tensor>, _: &mut ()) -> Result<()> {
+        p.run(&self.ctx, g, host)
+    }
+}
+
+pub(crate) struct GpuEngine {
+    driver: Driver<GpuBackend>,
+}
+
+impl GpuEngine {
+    pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, opts: GpuOptions) -> Self {
+        let lowering = GpuLowering { f16: ctx.has_f16() };
+        GpuEngine { driver: Driver::new(graph, GpuBackend { ctx, lowering, weights: WeightCache::default(), opts }) }
     }
 }
 
 impl Engine for GpuEngine {
     fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
-        let p = self.prepared(&shapes)?;
-        p.run(&self.ctx, &self.graph, inputs, &self.weights)
+        self.driver.run(inputs)
     }
-
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
-        self.prepared(shapes).map(|_| ())
+        self.driver.prepare(shapes)
     }
-
     fn describe(&self, shapes: &[Vec<usize>]) -> Result<PlanReport> {
-        let p = plan::build(&self.graph, shapes, &self.lowering, &self.limits())?;
-        Ok(super::report(&self.graph, &p))
+        self.driver.describe(shapes)
     }
-
     fn device_name(&self) -> String {
-        self.ctx.describe()
+        self.driver.backend.ctx.describe()
     }
 }
