@@ -132,8 +132,7 @@ impl SessionBuilder {
     }
 
     /// Loads a model file (external data resolves relative to its folder).
-    pub fn from_file
-(self, path: impl AsRef<Path>) -> Result<Session> {
+    pub fn from_file(self, path: impl AsRef<Path>) -> Result<Session> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });

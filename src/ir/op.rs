@@ -1,7 +1,7 @@
 //! The closed operator enum. One variant per op struct of `crate::ops`; adding a variant makes
 //! the compiler ask every exhaustive match (the backends' lowerings) to handle it.
 
-use crate::ops::{conv, elementwise, layout, matmul, norm, pool, reduce, shape_ops, softmax, OpSpec};
+use crate::ops::*;
 
 macro_rules! ops {
     ($($variant:ident($ty:ty)),* $(,)?) => {
@@ -62,4 +62,17 @@ ops! {
     Size(shape_ops::Size),
     ConstantOfShape(shape_ops::ConstantOfShape),
     Range(shape_ops::Range),
+    // --- convert: casts, quantization, signal (h1) ---
+    // --- end convert ---
+    // --- normalization, losses, attention (h2) ---
+    // --- end normalization ---
+    // --- data movement (h3) ---
+    // --- end data movement ---
+    // --- vision (h4) ---
+    // --- end vision ---
+    // --- recurrent, random, strings, ml (h5) ---
+    // --- end recurrent ---
+    // --- control flow, sequences (core) ---
+    // --- end control flow ---
+
 }

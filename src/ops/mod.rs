@@ -13,6 +13,18 @@ pub mod reduce;
 pub mod registry;
 pub mod shape_ops;
 pub mod softmax;
+// --- convert: casts, quantization, signal (h1) ---
+// --- end convert ---
+// --- normalization, losses, attention (h2) ---
+// --- end normalization ---
+// --- data movement (h3) ---
+// --- end data movement ---
+// --- vision (h4) ---
+// --- end vision ---
+// --- recurrent, random, strings, ml (h5) ---
+// --- end recurrent ---
+// --- control flow, sequences (core) ---
+// --- end control flow ---
 
 use crate::ir::ValueType;
 use crate::onnx::attrs::Attrs;

@@ -142,6 +142,19 @@ pub static TABLE: &[Row] = table! {
     "Range" 11 => shape_ops::import_range,
     "Shape" 1 => shape_ops::import_shape,
     "Size" 1 => shape_ops::import_size,
+    // --- convert: casts, quantization, signal (h1) ---
+    // --- end convert ---
+    // --- normalization, losses, attention (h2) ---
+    // --- end normalization ---
+    // --- data movement (h3) ---
+    // --- end data movement ---
+    // --- vision (h4) ---
+    // --- end vision ---
+    // --- recurrent, random, strings, ml (h5) ---
+    // --- end recurrent ---
+    // --- control flow, sequences (core) ---
+    // --- end control flow ---
+
 };
 
 /// The row for `op_type` in `domain` at the model's `opset`, if supported.

@@ -81,10 +81,7 @@ impl OpSpec for ConstantOfShape {
             Some(v) => dims_of(v)?.into_iter().map(Dim::Known).collect(),
             None => match s.dims.first().and_then(|d| d.known()) {
                 Some(r) => vec![Dim::Unknown; r],
-                None => {
-                    cx.need_value(0)?;
-                    unreachable!()
-                }
+                None => return Err(cx.need_value(0).err().unwrap_or_default()),
             },
         };
         Ok(vec![vt(self.value.dtype(), dims)])

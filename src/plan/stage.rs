@@ -187,31 +187,45 @@ pub fn build_stage<L: Lowering>(
             |v| env.known[v.idx()].as_ref(),
         )
         .map_err(|e| node_err(g, node, e))?;
+        // A barrier: the shape depends on values known only at run time (the rule either
+        // asked for a value or left dims unknown); plan the rest once they are read back.
+        let barrier_key = || -> Vec<ValueId> {
+            let mut key: Vec<ValueId> = spec
+                .shape_inputs()
+                .iter()
+                .filter_map(|&i| node.inputs.get(i).copied().flatten())
+                .filter(|v| env.known[v.idx()].is_none())
+                .collect();
+            key.dedup();
+            key
+        };
         let out = match spec.infer(&cx) {
             Ok(o) => o,
-            Err(e) => match cx.missing_value.get() {
-                Some(_) => {
-                    // A barrier: the shape depends on values known only at run time.
-                    let mut key: Vec<ValueId> = spec
-                        .shape_inputs()
-                        .iter()
-                        .filter_map(|&i| node.inputs.get(i).copied().flatten())
-                        .filter(|v| env.known[v.idx()].is_none())
-                        .collect();
-                    key.dedup();
-                    if key.is_empty() {
-                        return Err(node_err(g, node, e));
-                    }
-                    for &v in &key {
-                        if !env.on_host[v.idx()] && !readback.contains(&v) {
-                            readback.push(v);
-                        }
-                    }
-                    break StageEnd::Next { key };
+            Err(e) => {
+                let key = if cx.missing_value.get().is_some() { barrier_key() } else { vec![] };
+                if key.is_empty() {
+                    return Err(node_err(g, node, e));
                 }
-                None => return Err(node_err(g, node, e)),
-            },
+                for &v in &key {
+                    if !env.on_host[v.idx()] && !readback.contains(&v) {
+                        readback.push(v);
+                    }
+                }
+                break StageEnd::Next { key };
+            }
         };
+        if out.iter().any(|t| crate::tensor::shape::concrete(&t.dims).is_none()) {
+            let key = barrier_key();
+            if !key.is_empty() {
+                for &v in &key {
+                    if !env.on_host[v.idx()] && !readback.contains(&v) {
+                        readback.push(v);
+                    }
+                }
+                break StageEnd::Next { key };
+            }
+        }
+
         for (k, slot) in node.outputs.iter().enumerate() {
             if let Some(v) = slot {
                 let ty = out.get(k).ok_or_else(|| node_err(g, node, "the op yields fewer outputs than declared"))?;
