@@ -8,7 +8,7 @@ pub mod wgpu;
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
-use crate::plan::{self, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
+use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
 use crate::tensor::Tensor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -67,6 +67,18 @@ pub(crate) struct StageNode<P> {
     children: Mutex<HashMap<Vec<Vec<u8>>, Arc<StageNode<P>>>>,
 }
 
+/// Stages one run may chain (each barrier or CPU-placed group starts one).
+const MAX_STAGES: usize = 100_000;
+
+fn shape_bytes(t: &Tensor) -> Vec<u8> {
+    let mut k = vec![0xff];
+    k.extend_from_slice(&t.dtype().onnx_code().to_le_bytes());
+    for d in t.shape() {
+        k.extend_from_slice(&(*d as u64).to_le_bytes());
+    }
+    k
+}
+
 fn key_bytes(t: &Tensor) -> Vec<u8> {
     let mut k = Vec::new();
     k.extend_from_slice(&t.dtype().onnx_code().to_le_bytes());
@@ -118,40 +130,21 @@ impl<B: StageBackend> Driver<B> {
         loop {
             let node = chain.last().unwrap().clone();
             let st = self.backend.stage(&node.prepared);
-            for (out, src) in &st.host_aliases {
-                let shape = &st.env.types[out.idx()].as_ref().expect("typed").1;
-                let t = host
-                    .get(src)
-                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*src).name)))?;
-                let r = t.reshape(shape).map_err(|e| Error::Model(e.to_string()))?;
-                host.insert(*out, r);
-            }
             self.backend.run_device(g, &node.prepared, &mut host, &mut state)?;
             for &n in &st.host_nodes {
                 run_host_node(g, n, &st.env, &mut host)?;
             }
+            let get = |v: &ValueId| {
+                host_value(&st.env, &host, *v)
+                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))
+            };
             match &st.end {
-                StageEnd::Done => {
-                    return g
-                        .outputs
-                        .iter()
-                        .map(|o| {
-                            st.env.known[o.idx()].clone().or_else(|| host.get(o).cloned()).ok_or_else(|| {
-                                Error::Model(format!("graph output '{}' was not computed", g.value(*o).name))
-                            })
-                        })
-                        .collect();
-                }
-                StageEnd::Next { key } => {
-                    let vals: Vec<Tensor> = key
-                        .iter()
-                        .map(|v| {
-                            host.get(v).cloned().or_else(|| st.env.known[v.idx()].clone()).ok_or_else(|| {
-                                Error::Model(format!("barrier value '{}' is not on the host", g.value(*v).name))
-                            })
-                        })
-                        .collect::<Result<_>>()?;
-                    let k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
+                StageEnd::Done => return g.outputs.iter().map(get).collect(),
+                StageEnd::Next { key, shapes } => {
+                    let vals: Vec<Tensor> = key.iter().map(get).collect::<Result<_>>()?;
+                    let shaped: Vec<Tensor> = shapes.iter().map(get).collect::<Result<_>>()?;
+                    let mut k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
+                    k.extend(shaped.iter().map(shape_bytes));
                     let existing = node.children.lock().unwrap().get(&k).cloned();
                     let child = match existing {
                         Some(c) => c,
@@ -159,6 +152,9 @@ impl<B: StageBackend> Driver<B> {
                             let mut env = st.env.clone();
                             for (v, t) in key.iter().zip(vals) {
                                 env.learn(*v, t);
+                            }
+                            for (v, t) in shapes.iter().zip(&shaped) {
+                                env.learn_type(*v, t);
                             }
                             let s = self.backend.plan(g, &env)?;
                             let prev: Vec<&B::Prepared> = chain.iter().map(|n| &n.prepared).collect();
@@ -171,6 +167,9 @@ impl<B: StageBackend> Driver<B> {
                         }
                     };
                     chain.push(child);
+                    if chain.len() > MAX_STAGES {
+                        return Err(Error::Limit(format!("a run needs more than {MAX_STAGES} stages")));
+                    }
                 }
             }
         }
@@ -188,7 +187,7 @@ impl<B: StageBackend> Driver<B> {
             stages.push(st);
             match end {
                 StageEnd::Done => break true,
-                StageEnd::Next { key } if key.is_empty() => {}
+                StageEnd::Next { key, shapes } if key.is_empty() && shapes.is_empty() => {}
                 StageEnd::Next { .. } => break false,
             }
             if stages.len() > 10_000 {
@@ -221,22 +220,26 @@ pub(crate) fn run_host_node(
     env: &PlanEnv,
     host: &mut HashMap<ValueId, Tensor>,
 ) -> Result<()> {
-    let node = &g.nodes[n.idx()];
+    let node = g.node(n);
     let err = |e: String| Error::node(node.label(g), &node.op_type, e);
     let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
     for slot in &node.inputs {
         ins.push(match slot {
             None => None,
             Some(v) => Some(
-                env.known[v.idx()]
-                    .clone()
-                    .or_else(|| host.get(v).cloned())
+                host_value(env, host, *v)
                     .ok_or_else(|| err(format!("input '{}' is not on the host", g.value(*v).name)))?,
             ),
         });
     }
-    let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
-    let outs = node.op.spec().eval(&refs, node.outputs.len()).map_err(err)?;
+    let outs = if crate::ops::control::is_control(&node.op) {
+        let scope = |v: ValueId| host_value(env, host, v);
+        crate::ops::control::eval_control(g, node, &ins, &scope).map_err(err)?
+    } else {
+        let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
+        node.op.spec().eval(&refs, node.outputs.len()).map_err(err)?
+    };
+
     for (slot, t) in node.outputs.iter().zip(outs) {
         if let Some(v) = slot {
             host.insert(*v, t);

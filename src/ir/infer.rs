@@ -33,15 +33,23 @@ pub fn node_cx<'a>(
 /// at run time (or on inputs of unknown type) leaves its outputs untyped: the planner infers
 /// them again with concrete shapes.
 pub fn infer_graph(g: &mut Graph) -> Result<()> {
-    for i in 0..g.nodes.len() {
-        let node = &g.nodes[i];
+    infer_list(g, 0)
+}
+
+/// Infers the nodes of list `l` (0: the main graph, `k + 1`: subgraph `k`).
+pub fn infer_list(g: &mut Graph, l: u32) -> Result<()> {
+    for i in 0..g.list(l).len() {
+        let node = g.list(l)[i].clone();
+        let label = node.label(g).to_string();
+        let err = |r: String| Error::node(&label, &node.op_type, r);
+        if crate::ops::control::is_control(&node.op) {
+            crate::ops::control::infer_control(g, &node).map_err(err)?;
+            continue;
+        }
         if node.inputs.iter().flatten().any(|v| g.value(*v).ty.is_none()) {
             continue;
         }
-        let label = node.label(g).to_string();
-        let op_type = node.op_type.clone();
-        let err = |r: String| Error::node(&label, &op_type, r);
-        let cx = node_cx(node, g, |v| g.value(v).ty.clone(), |v| g.value(v).konst.as_ref()).map_err(err)?;
+        let cx = node_cx(&node, g, |v| g.value(v).ty.clone(), |v| g.value(v).konst.as_ref()).map_err(err)?;
         let out = match node.op.spec().infer(&cx) {
             Ok(out) => out,
             Err(_) if cx.missing_value.get().is_some() => continue,
@@ -54,8 +62,7 @@ pub fn infer_graph(g: &mut Graph) -> Result<()> {
                 node.outputs.len()
             )));
         }
-        let outs = node.outputs.clone();
-        for (slot, t) in outs.iter().zip(out) {
+        for (slot, t) in node.outputs.iter().zip(out) {
             if let Some(v) = slot {
                 g.values[v.idx()].ty = Some(t);
             }

@@ -73,6 +73,10 @@ ops! {
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
+    If(control::If),
+    Loop(control::Loop),
+    Scan(control::Scan),
     // --- end control flow ---
+
 
 }

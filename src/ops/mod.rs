@@ -24,6 +24,7 @@ pub mod softmax;
 // --- recurrent, random, strings, ml (h5) ---
 // --- end recurrent ---
 // --- control flow, sequences (core) ---
+pub mod control;
 // --- end control flow ---
 
 use crate::ir::ValueType;
@@ -132,6 +133,19 @@ pub struct NodeCtx<'a> {
     pub attrs: &'a Attrs,
     pub n_inputs: usize,
     pub n_outputs: usize,
+    /// Graph-valued attributes, imported as subgraphs: (attribute name, subgraph index).
+    pub subgraphs: &'a [(String, usize)],
+}
+
+impl NodeCtx<'_> {
+    /// The subgraph imported from graph attribute `name`.
+    pub fn subgraph(&self, name: &str) -> Result<usize, String> {
+        self.subgraphs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, i)| *i)
+            .ok_or_else(|| format!("missing graph attribute '{name}'"))
+    }
 }
 
 /// Shorthand for building output types.

@@ -153,7 +153,11 @@ pub static TABLE: &[Row] = table! {
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
+    "If" 1 => control::import_if,
+    "Loop" 1 => control::import_loop,
+    "Scan" 8 => control::import_scan,
     // --- end control flow ---
+
 
 };
 

@@ -127,11 +127,12 @@ impl StageBackend for CpuBackend {
     ) -> Result<()> {
         run.arenas.insert(st.index, st.arenas.iter().map(|&s| vec![0u64; (s as usize).div_ceil(8)]).collect());
         for (v, slot) in &st.uploads {
-            let t = host.get(v).ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
-            run.write(slot.buf, t);
+            let t = crate::plan::host_value(&st.env, host, *v)
+                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
+            run.write(slot.buf, &t);
         }
         for step in &st.steps {
-            let node = &g.nodes[step.node.idx()];
+            let node = g.node(step.node);
             let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
             for (k, present) in step.kernel.inputs.iter().enumerate() {
                 ins.push(if *present { Some(value_of(g, st, run, node.inputs[k].unwrap())?) } else { None });
@@ -162,7 +163,7 @@ impl StageBackend for CpuBackend {
                         ),
                     ));
                 }
-                run.write(slot.buf, t);
+                run.write(slot.buf, &t);
             }
         }
         for (v, slot) in &st.readbacks {

@@ -237,9 +237,10 @@ impl Prepared {
         let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
         for (v, slot) in &st.uploads {
-            let t = host.get(v).ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
+            let t = crate::plan::host_value(&st.env, host, *v)
+                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
             if let BufRef::Arena { stage, arena, offset, .. } = slot.buf {
-                ctx.queue.write_buffer(&self.chain_arenas[&stage][arena as usize], offset, &to_gpu_bytes(t));
+                ctx.queue.write_buffer(&self.chain_arenas[&stage][arena as usize], offset, &to_gpu_bytes(&t));
             }
         }
         let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });

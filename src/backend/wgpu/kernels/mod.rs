@@ -307,17 +307,19 @@ impl Lowering for GpuLowering {
             Op::Shape(_) | Op::Size(_) | Op::ConstantOfShape(_) | Op::Range(_) => {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
             } // --- convert: casts, quantization, signal (h1) ---
-              // --- end convert ---
-              // --- normalization, losses, attention (h2) ---
-              // --- end normalization ---
-              // --- data movement (h3) ---
-              // --- end data movement ---
-              // --- vision (h4) ---
-              // --- end vision ---
-              // --- recurrent, random, strings, ml (h5) ---
-              // --- end recurrent ---
-              // --- control flow, sequences (core) ---
-              // --- end control flow ---
+            // --- end convert ---
+            // --- normalization, losses, attention (h2) ---
+            // --- end normalization ---
+            // --- data movement (h3) ---
+            // --- end data movement ---
+            // --- vision (h4) ---
+            // --- end vision ---
+            // --- recurrent, random, strings, ml (h5) ---
+            // --- end recurrent ---
+            // --- control flow, sequences (core) ---
+            Op::If(_) => Err("If is planned by inlining the taken branch".into()),
+            Op::Loop(_) | Op::Scan(_) => Err("Loop and Scan run on the CPU".into()),
+            // --- end control flow ---
         }
     }
 }
