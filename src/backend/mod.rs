@@ -9,14 +9,14 @@ pub mod wgpu;
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
-use crate::tensor::Tensor;
+use crate::tensor::{Data, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// A backend bound to one graph.
 pub(crate) trait Engine: Send + Sync {
     /// Runs the graph; `inputs` follow `graph.inputs` order and are already validated.
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+    fn run(&self, inputs: &[Data]) -> Result<Vec<Data>>;
     /// Builds (and caches) the first stage for these input shapes ahead of the first run.
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()>;
     /// The plan for these input shapes, as far as it can be planned without running.
@@ -56,7 +56,7 @@ pub(crate) trait StageBackend: Send + Sync {
         &self,
         g: &Graph,
         p: &Self::Prepared,
-        host: &mut HashMap<ValueId, Tensor>,
+        host: &mut HashMap<ValueId, Data>,
         state: &mut Self::RunState,
     ) -> Result<()>;
 }
@@ -118,13 +118,19 @@ impl<B: StageBackend> Driver<B> {
         self.root(shapes).map(|_| ())
     }
 
-    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    pub fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         let g = &*self.graph;
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let shapes: Vec<Vec<usize>> = inputs
+            .iter()
+            .map(|d| match d {
+                Data::Tensor(t) => t.shape().to_vec(),
+                _ => vec![],
+            })
+            .collect();
         let (root, lock) = self.root(&shapes)?;
         // Runs of one shape signature share the stages' buffers: one at a time.
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut host: HashMap<ValueId, Tensor> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
+        let mut host: HashMap<ValueId, Data> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
         let mut state = B::RunState::default();
         let mut chain: Vec<Arc<StageNode<B::Prepared>>> = vec![root];
         loop {
@@ -141,8 +147,14 @@ impl<B: StageBackend> Driver<B> {
             match &st.end {
                 StageEnd::Done => return g.outputs.iter().map(get).collect(),
                 StageEnd::Next { key, shapes } => {
-                    let vals: Vec<Tensor> = key.iter().map(get).collect::<Result<_>>()?;
-                    let shaped: Vec<Tensor> = shapes.iter().map(get).collect::<Result<_>>()?;
+                    let tensor = |v: &ValueId| {
+                        get(v)?.into_tensor().map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))
+                    };
+                    let vals: Vec<Tensor> = key.iter().map(tensor).collect::<Result<_>>()?;
+                    let shaped: Vec<Tensor> =
+                        shapes.iter().filter(|v| g.value(**v).kind.is_tensor()).map(tensor).collect::<Result<_>>()?;
+                    let shapes: Vec<ValueId> =
+                        shapes.iter().copied().filter(|v| g.value(*v).kind.is_tensor()).collect();
                     let mut k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
                     k.extend(shaped.iter().map(shape_bytes));
                     let existing = node.children.lock().unwrap().get(&k).cloned();
@@ -218,11 +230,11 @@ pub(crate) fn run_host_node(
     g: &Graph,
     n: crate::ir::NodeId,
     env: &PlanEnv,
-    host: &mut HashMap<ValueId, Tensor>,
+    host: &mut HashMap<ValueId, Data>,
 ) -> Result<()> {
     let node = g.node(n);
     let err = |e: String| Error::node(node.label(g), &node.op_type, e);
-    let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
+    let mut ins: Vec<Option<Data>> = Vec::with_capacity(node.inputs.len());
     for slot in &node.inputs {
         ins.push(match slot {
             None => None,
@@ -236,8 +248,8 @@ pub(crate) fn run_host_node(
         let scope = |v: ValueId| host_value(env, host, v);
         crate::ops::control::eval_control(g, node, &ins, &scope).map_err(err)?
     } else {
-        let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
-        node.op.spec().eval(&refs, node.outputs.len()).map_err(err)?
+        let refs: Vec<Option<&Data>> = ins.iter().map(|t| t.as_ref()).collect();
+        node.op.spec().eval_data(&refs, node.outputs.len()).map_err(err)?
     };
 
     for (slot, t) in node.outputs.iter().zip(outs) {

@@ -8,7 +8,8 @@ pub mod topo;
 
 pub use op::Op;
 
-use crate::tensor::{shape::fmt_dims, DType, Dim, Tensor};
+use crate::tensor::{shape::fmt_dims, DType, Dim, Kind, Tensor};
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -60,6 +61,8 @@ pub struct Value {
     pub konst: Option<Tensor>,
     /// The node producing this value (`None` for graph inputs and constants).
     pub producer: Option<NodeId>,
+    /// Tensor, sequence or optional (for the latter two, `ty` is the element type).
+    pub kind: Kind,
 }
 
 /// One operator application.
@@ -128,7 +131,7 @@ impl Graph {
     }
 
     pub fn add_value(&mut self, name: &str, ty: Option<ValueType>, konst: Option<Tensor>) -> ValueId {
-        self.values.push(Value { name: name.to_string(), ty, konst, producer: None });
+        self.values.push(Value { name: name.to_string(), ty, konst, producer: None, kind: Kind::Tensor });
         ValueId(self.values.len() as u32 - 1)
     }
 

@@ -76,6 +76,19 @@ ops! {
     If(control::If),
     Loop(control::Loop),
     Scan(control::Scan),
+    SequenceMap(control::SequenceMap),
+    SequenceConstruct(sequence::SequenceConstruct),
+    SequenceEmpty(sequence::SequenceEmpty),
+    SequenceAt(sequence::SequenceAt),
+    SequenceInsert(sequence::SequenceInsert),
+    SequenceErase(sequence::SequenceErase),
+    SequenceLength(sequence::SequenceLength),
+    SplitToSequence(sequence::SplitToSequence),
+    ConcatFromSequence(sequence::ConcatFromSequence),
+    Optional(sequence::OptionalOp),
+    OptionalHasElement(sequence::OptionalHasElement),
+    OptionalGetElement(sequence::OptionalGetElement),
+
     // --- end control flow ---
 
 

@@ -9,7 +9,7 @@ use super::tensor_proto::{to_tensor, ExternalBase};
 use crate::error::{Error, Result, UnsupportedOp};
 use crate::ir::{infer, topo, Graph, Node, SubGraph, ValueId, ValueType};
 use crate::ops::{registry, NodeCtx};
-use crate::tensor::{DType, Dim, Tensor};
+use crate::tensor::{DType, Dim, Kind, Tensor};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -88,16 +88,28 @@ fn canonical_domain(d: &str) -> &str {
 
 /// The declared type of a graph input/output.
 pub fn value_info_type(vi: &ValueInfoProto) -> Result<Option<ValueType>> {
-    let Some(tp) = &vi.r#type else {
-        return Ok(None);
-    };
+    match value_info_kind(vi)? {
+        (t, Kind::Tensor) => Ok(t),
+        _ => Err(Error::Model(format!("value '{}' is a sequence or optional, not a tensor", vi.name()))),
+    }
+}
+
+/// The declared element type (for tensors: the type; for sequences and optionals: the type of
+/// the tensors inside) and kind of a graph input/output. Maps are refused.
+pub fn value_info_kind(vi: &ValueInfoProto) -> Result<(Option<ValueType>, Kind)> {
+    match &vi.r#type {
+        None => Ok((None, Kind::Tensor)),
+        Some(tp) => type_kind(tp).map_err(|e| Error::Model(format!("value '{}': {e}", vi.name()))),
+    }
+}
+
+fn type_kind(tp: &super::proto::TypeProto) -> Result<(Option<ValueType>, Kind), String> {
     match &tp.value {
         Some(type_proto::Value::TensorType(t)) => {
-            let dtype = DType::from_onnx(t.elem_type()).ok_or_else(|| {
-                Error::Model(format!("value '{}' has unknown elem_type {}", vi.name(), t.elem_type()))
-            })?;
+            let dtype =
+                DType::from_onnx(t.elem_type()).ok_or_else(|| format!("unknown elem_type {}", t.elem_type()))?;
             let dims = match &t.shape {
-                None => return Ok(None),
+                None => return Ok((None, Kind::Tensor)),
                 Some(s) => s
                     .dim
                     .iter()
@@ -114,13 +126,24 @@ pub fn value_info_type(vi: &ValueInfoProto) -> Result<Option<ValueType>> {
                     })
                     .collect(),
             };
-            Ok(Some(ValueType { dtype, dims }))
+            Ok((Some(ValueType { dtype, dims }), Kind::Tensor))
         }
-        None => Ok(None),
-        Some(_) => Err(Error::Model(format!(
-            "value '{}' is a sequence, map or optional; only tensors are supported so far",
-            vi.name()
-        ))),
+        Some(type_proto::Value::SequenceType(s)) => {
+            let (t, k) = match &s.elem_type {
+                Some(e) => type_kind(e)?,
+                None => (None, Kind::Tensor),
+            };
+            Ok((t, Kind::Sequence(Box::new(k))))
+        }
+        Some(type_proto::Value::OptionalType(o)) => {
+            let (t, k) = match &o.elem_type {
+                Some(e) => type_kind(e)?,
+                None => (None, Kind::Tensor),
+            };
+            Ok((t, Kind::Optional(Box::new(k))))
+        }
+        None => Ok((None, Kind::Tensor)),
+        Some(_) => Err("maps and sparse tensors are not supported".into()),
     }
 }
 
@@ -213,11 +236,13 @@ impl Importer<'_> {
             if main && self.scopes.last().unwrap().contains_key(vi.name()) {
                 continue; // an initializer also listed as input (IR < 4): a constant
             }
-            let ty = value_info_type(vi)?;
-            if main && ty.is_none() {
+            let (ty, kind) = value_info_kind(vi)?;
+            if main && ty.is_none() && kind.is_tensor() {
                 return Err(Error::Model(format!("graph input '{}' has no tensor type", vi.name())));
             }
-            inputs.push(self.define(vi.name(), ty, None, "graph input")?);
+            let id = self.define(vi.name(), ty, None, "graph input")?;
+            self.g.values[id.idx()].kind = kind;
+            inputs.push(id);
         }
 
         // Decode attributes, turn Constant nodes into constants, define every node output.

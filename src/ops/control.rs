@@ -7,7 +7,7 @@
 use super::{need, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Graph, Node, Op, ValueId, ValueType};
 use crate::tensor::shape::norm_axis;
-use crate::tensor::{DType, Dim, Tensor};
+use crate::tensor::{DType, Data, Dim, Tensor};
 use std::collections::HashMap;
 
 /// If(cond) then_branch else else_branch.
@@ -36,6 +36,13 @@ pub struct Scan {
     pub batched: bool,
 }
 
+/// SequenceMap(input_sequence, additional_inputs…): the body runs once per element; sequence
+/// inputs contribute their i-th element, tensors themselves; outputs are sequences.
+#[derive(Clone, Debug)]
+pub struct SequenceMap {
+    pub body: usize,
+}
+
 const TYPED_BY_GRAPH: &str = "control flow is typed and run with its subgraphs by the graph, not by itself";
 
 macro_rules! control_spec {
@@ -59,6 +66,11 @@ macro_rules! control_spec {
 control_spec!(If);
 control_spec!(Loop);
 control_spec!(Scan);
+control_spec!(SequenceMap);
+
+pub fn import_sequence_map(c: &NodeCtx) -> Result<Op, String> {
+    Ok(Op::SequenceMap(SequenceMap { body: c.subgraph("body")? }))
+}
 
 pub fn import_if(c: &NodeCtx) -> Result<Op, String> {
     Ok(Op::If(If { then_branch: c.subgraph("then_branch")?, else_branch: c.subgraph("else_branch")? }))
@@ -88,7 +100,7 @@ pub fn import_scan(c: &NodeCtx) -> Result<Op, String> {
 
 /// True for ops whose semantics involve subgraphs.
 pub fn is_control(op: &Op) -> bool {
-    matches!(op, Op::If(_) | Op::Loop(_) | Op::Scan(_))
+    matches!(op, Op::If(_) | Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_))
 }
 
 fn merge(a: &ValueType, b: &ValueType) -> Option<ValueType> {
@@ -145,9 +157,7 @@ pub fn infer_control(g: &mut Graph, node: &Node) -> Result<(), String> {
             g.values[body.inputs[0].idx()].ty = Some(ValueType { dtype: DType::I64, dims: vec![] });
             g.values[body.inputs[1].idx()].ty = Some(ValueType { dtype: DType::Bool, dims: vec![] });
             for k in 0..n_carried {
-                let init = node.inputs[2 + k].and_then(|v| ty(g, v));
-                if init.is_some() {
-                    let d = init.unwrap();
+                if let Some(d) = node.inputs[2 + k].and_then(|v| ty(g, v)) {
                     g.values[body.inputs[2 + k].idx()].ty =
                         Some(ValueType { dtype: d.dtype, dims: vec![Dim::Unknown; d.dims.len()] });
                 }
@@ -209,34 +219,50 @@ pub fn infer_control(g: &mut Graph, node: &Node) -> Result<(), String> {
                 g.values[v.idx()].ty = t;
             }
         }
+        Op::SequenceMap(m) => {
+            let body = g.subgraphs[m.body].clone();
+            for (k, v) in body.inputs.iter().enumerate() {
+                if let Some(t) = node.inputs.get(k).copied().flatten().and_then(|v| ty(g, v)) {
+                    g.values[v.idx()].ty = Some(t);
+                }
+            }
+            crate::ir::infer::infer_list(g, m.body as u32 + 1).map_err(|e| e.to_string())?;
+            for (slot, b) in node.outputs.iter().zip(&body.outputs) {
+                if let Some(v) = slot {
+                    g.values[v.idx()].ty = ty(g, *b).map(|t| ValueType { dtype: t.dtype, dims: vec![] });
+                }
+            }
+        }
         _ => return Err("not a control-flow op".into()),
     }
     Ok(())
 }
 
 /// Values visible to an interpreted subgraph: its own, then the enclosing scope's.
-type Scope<'a> = dyn Fn(ValueId) -> Option<Tensor> + 'a;
+type Scope<'a> = dyn Fn(ValueId) -> Option<Data> + 'a;
+
+/// The value of `v` in an interpreted scope.
+fn lookup(g: &Graph, vals: &HashMap<ValueId, Data>, outer: &Scope, v: ValueId) -> Result<Data, String> {
+    vals.get(&v)
+        .cloned()
+        .or_else(|| g.value(v).konst.clone().map(Data::Tensor))
+        .or_else(|| outer(v))
+        .ok_or_else(|| format!("'{}' has no value", g.value(v).name))
+}
 
 /// Runs the nodes of list `l` on the host, reading values from `vals`, constants, or `outer`.
-pub fn run_list(g: &Graph, l: u32, vals: &mut HashMap<ValueId, Tensor>, outer: &Scope) -> Result<(), String> {
+pub fn run_list(g: &Graph, l: u32, vals: &mut HashMap<ValueId, Data>, outer: &Scope) -> Result<(), String> {
     for node in g.list(l) {
-        let get = |vals: &HashMap<ValueId, Tensor>, v: ValueId| -> Result<Tensor, String> {
-            vals.get(&v)
-                .cloned()
-                .or_else(|| g.value(v).konst.clone())
-                .or_else(|| outer(v))
-                .ok_or_else(|| format!("'{}' has no value", g.value(v).name))
-        };
-        let ins: Vec<Option<Tensor>> =
-            node.inputs.iter().map(|s| s.map(|v| get(vals, v)).transpose()).collect::<Result<_, _>>()?;
+        let ins: Vec<Option<Data>> =
+            node.inputs.iter().map(|s| s.map(|v| lookup(g, vals, outer, v)).transpose()).collect::<Result<_, _>>()?;
         let label = node.label(g).to_string();
         let outs = if is_control(&node.op) {
-            let snapshot: &HashMap<ValueId, Tensor> = vals;
+            let snapshot: &HashMap<ValueId, Data> = vals;
             let scope = |v: ValueId| snapshot.get(&v).cloned().or_else(|| outer(v));
             eval_control(g, node, &ins, &scope)
         } else {
-            let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
-            node.op.spec().eval(&refs, node.outputs.len())
+            let refs: Vec<Option<&Data>> = ins.iter().map(|t| t.as_ref()).collect();
+            node.op.spec().eval_data(&refs, node.outputs.len())
         }
         .map_err(|e| format!("node '{label}' ({}): {e}", node.op_type))?;
         for (slot, t) in node.outputs.iter().zip(outs) {
@@ -299,27 +325,46 @@ fn slice_at(t: &Tensor, axis: usize, k: usize) -> Result<Tensor, String> {
 }
 
 /// Runs a control-flow node on the host.
-pub fn eval_control(g: &Graph, node: &Node, ins: &[Option<Tensor>], outer: &Scope) -> Result<Vec<Tensor>, String> {
-    let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
+pub fn eval_control(g: &Graph, node: &Node, ins: &[Option<Data>], outer: &Scope) -> Result<Vec<Data>, String> {
     match &node.op {
         Op::If(i) => {
-            let branch = if scalar_bool(need(&refs, 0)?)? { i.then_branch } else { i.else_branch };
+            let cond = ins.first().cloned().flatten().ok_or("If needs a condition")?.into_tensor()?;
+            let branch = if scalar_bool(&cond)? { i.then_branch } else { i.else_branch };
             let mut vals = HashMap::new();
             run_list(g, branch as u32 + 1, &mut vals, outer)?;
-            let sub = &g.subgraphs[branch];
-            sub.outputs
-                .iter()
-                .map(|v| {
-                    vals.get(v)
-                        .cloned()
-                        .or_else(|| g.value(*v).konst.clone())
-                        .or_else(|| outer(*v))
-                        .ok_or("branch output missing".into())
-                })
-                .collect()
+            g.subgraphs[branch].outputs.iter().map(|v| lookup(g, &vals, outer, *v)).collect()
         }
-        Op::Loop(l) => eval_loop(g, l, node, &refs, outer),
-        Op::Scan(s) => eval_scan(g, s, node, &refs, outer),
+        Op::Loop(l) => eval_loop(g, l, node, ins, outer),
+        Op::SequenceMap(m) => {
+            let body = &g.subgraphs[m.body];
+            let first = ins.first().cloned().flatten().ok_or("SequenceMap needs a sequence")?;
+            let len = first.as_sequence()?.len();
+            let mut outs: Vec<Vec<Data>> = vec![Vec::new(); body.outputs.len()];
+            for i in 0..len {
+                let mut vals: HashMap<ValueId, Data> = HashMap::new();
+                for (k, v) in body.inputs.iter().enumerate() {
+                    let d = ins.get(k).cloned().flatten().ok_or_else(|| format!("input {k} is missing"))?;
+                    let item = match d {
+                        Data::Sequence(s) => {
+                            s.get(i).cloned().ok_or_else(|| format!("sequence input {k} is shorter than the first"))?
+                        }
+                        other => other,
+                    };
+                    vals.insert(*v, item);
+                }
+                run_list(g, m.body as u32 + 1, &mut vals, outer)?;
+                for (j, o) in body.outputs.iter().enumerate() {
+                    outs[j].push(lookup(g, &vals, outer, *o)?);
+                }
+            }
+            Ok(outs.into_iter().map(Data::Sequence).collect())
+        }
+        Op::Scan(s) => {
+            let ts: Vec<Option<Tensor>> =
+                ins.iter().map(|d| d.clone().map(|d| d.into_tensor()).transpose()).collect::<Result<_, _>>()?;
+            let refs: Vec<Option<&Tensor>> = ts.iter().map(|t| t.as_ref()).collect();
+            Ok(eval_scan(g, s, node, &refs, outer)?.into_iter().map(Data::Tensor).collect())
+        }
         _ => Err("not a control-flow op".into()),
     }
 }
@@ -327,16 +372,20 @@ pub fn eval_control(g: &Graph, node: &Node, ins: &[Option<Tensor>], outer: &Scop
 /// Upper bound on interpreted iterations (a hostile trip count must not hang the host).
 const MAX_ITERATIONS: i64 = 1 << 24;
 
-fn eval_loop(g: &Graph, l: &Loop, node: &Node, ins: &[Option<&Tensor>], outer: &Scope) -> Result<Vec<Tensor>, String> {
+fn eval_loop(g: &Graph, l: &Loop, node: &Node, ins: &[Option<Data>], outer: &Scope) -> Result<Vec<Data>, String> {
     let body = &g.subgraphs[l.body];
-    let trip =
-        ins.first().copied().flatten().map(|t| t.to_i64_vec().map(|v| v.first().copied().unwrap_or(0))).transpose()?;
-    let mut cond = match ins.get(1).copied().flatten() {
-        Some(c) => scalar_bool(c)?,
+    let arg = |k: usize| -> Result<Option<Tensor>, String> {
+        ins.get(k).cloned().flatten().map(|d| d.into_tensor()).transpose()
+    };
+    let trip = arg(0)?.map(|t| t.to_i64_vec().map(|v| v.first().copied().unwrap_or(0))).transpose()?;
+    let mut cond = match arg(1)? {
+        Some(c) => scalar_bool(&c)?,
         None => true,
     };
     let n_carried = ins.len().saturating_sub(2);
-    let mut carried: Vec<Tensor> = (0..n_carried).map(|k| need(ins, 2 + k).cloned()).collect::<Result<_, _>>()?;
+    let mut carried: Vec<Data> = (0..n_carried)
+        .map(|k| ins.get(2 + k).cloned().flatten().ok_or_else(|| format!("carried value {k} is missing")))
+        .collect::<Result<_, _>>()?;
     let n_scan = body.outputs.len().saturating_sub(1 + n_carried);
     let mut scans: Vec<Vec<Tensor>> = vec![Vec::new(); n_scan];
     let mut i = 0i64;
@@ -344,26 +393,19 @@ fn eval_loop(g: &Graph, l: &Loop, node: &Node, ins: &[Option<&Tensor>], outer: &
         if i >= MAX_ITERATIONS {
             return Err(format!("Loop exceeded {MAX_ITERATIONS} iterations"));
         }
-        let mut vals: HashMap<ValueId, Tensor> = HashMap::new();
-        vals.insert(body.inputs[0], Tensor::scalar(i));
-        vals.insert(body.inputs[1], Tensor::from_bools(&[], &[cond])?);
+        let mut vals: HashMap<ValueId, Data> = HashMap::new();
+        vals.insert(body.inputs[0], Data::Tensor(Tensor::scalar(i)));
+        vals.insert(body.inputs[1], Data::Tensor(Tensor::from_bools(&[], &[cond])?));
         for (k, t) in carried.iter().enumerate() {
             vals.insert(body.inputs[2 + k], t.clone());
         }
         run_list(g, l.body as u32 + 1, &mut vals, outer)?;
-        let out = |v: ValueId, vals: &HashMap<ValueId, Tensor>| {
-            vals.get(&v)
-                .cloned()
-                .or_else(|| g.value(v).konst.clone())
-                .or_else(|| outer(v))
-                .ok_or_else(|| format!("body output '{}' missing", g.value(v).name))
-        };
-        cond = scalar_bool(&out(body.outputs[0], &vals)?)?;
+        cond = scalar_bool(&lookup(g, &vals, outer, body.outputs[0])?.into_tensor()?)?;
         for k in 0..n_carried {
-            carried[k] = out(body.outputs[1 + k], &vals)?;
+            carried[k] = lookup(g, &vals, outer, body.outputs[1 + k])?;
         }
         for (j, s) in scans.iter_mut().enumerate() {
-            s.push(out(body.outputs[1 + n_carried + j], &vals)?);
+            s.push(lookup(g, &vals, outer, body.outputs[1 + n_carried + j])?.into_tensor()?);
         }
         i += 1;
     }
@@ -377,9 +419,9 @@ fn eval_loop(g: &Graph, l: &Loop, node: &Node, ins: &[Option<&Tensor>], outer: &
                 (t.dtype, t.dims.iter().map(|d| d.known().unwrap_or(0)).collect())
             }
         };
-        res.push(stack(&s, 0, dtype, &elem)?);
+        res.push(Data::Tensor(stack(&s, 0, dtype, &elem)?));
     }
-    res.truncate(node.outputs.len().max(res.len().min(node.outputs.len())));
+    res.truncate(node.outputs.len());
     Ok(res)
 }
 
@@ -445,22 +487,17 @@ fn eval_scan_items(
     let n_scan_out = body.outputs.len() - n_state;
     let mut outs: Vec<Vec<Tensor>> = vec![Vec::new(); n_scan_out];
     for it in 0..len {
-        let mut vals: HashMap<ValueId, Tensor> = HashMap::new();
+        let mut vals: HashMap<ValueId, Data> = HashMap::new();
         for (k, t) in states.iter().enumerate() {
-            vals.insert(body.inputs[k], t.clone());
+            vals.insert(body.inputs[k], Data::Tensor(t.clone()));
         }
         for (j, (t, axis, rev)) in scan_in.iter().enumerate() {
             let k = if *rev { len - 1 - it } else { it };
-            vals.insert(body.inputs[n_state + j], slice_at(t, *axis, k)?);
+            vals.insert(body.inputs[n_state + j], Data::Tensor(slice_at(t, *axis, k)?));
         }
         run_list(g, s.body as u32 + 1, &mut vals, outer)?;
-        let get = |v: ValueId| {
-            vals.get(&v)
-                .cloned()
-                .or_else(|| g.value(v).konst.clone())
-                .or_else(|| outer(v))
-                .ok_or_else(|| format!("body output '{}' missing", g.value(v).name))
-        };
+        let get = |v: ValueId| lookup(g, &vals, outer, v).and_then(|d| d.into_tensor());
+
         for (k, st) in states.iter_mut().enumerate() {
             *st = get(body.outputs[k])?;
         }

@@ -25,11 +25,13 @@ pub mod softmax;
 // --- end recurrent ---
 // --- control flow, sequences (core) ---
 pub mod control;
+pub mod sequence;
+
 // --- end control flow ---
 
 use crate::ir::ValueType;
 use crate::onnx::attrs::Attrs;
-use crate::tensor::{shape::concrete, DType, Dim, Tensor};
+use crate::tensor::{shape::concrete, DType, Data, Dim, Kind, Tensor};
 
 /// What a shape rule knows about one input.
 #[derive(Clone, Debug)]
@@ -120,6 +122,20 @@ pub trait OpSpec {
     /// then not needed and their producers may be skipped.
     fn reads_data(&self) -> bool {
         true
+    }
+
+    /// The kinds of the outputs (tensor, sequence, optional) from the inputs' kinds; tensor
+    /// ops yield tensors.
+    fn output_kinds(&self, _inputs: &[Kind], n_outputs: usize) -> Vec<Kind> {
+        vec![Kind::Tensor; n_outputs]
+    }
+
+    /// The host kernel over run-time values (sequences and optionals included). Tensor ops
+    /// keep the default, which unwraps tensors and calls [`OpSpec::eval`].
+    fn eval_data(&self, inputs: &[Option<&Data>], n_outputs: usize) -> Result<Vec<Data>, String> {
+        let ts: Vec<Option<&Tensor>> =
+            inputs.iter().map(|d| d.map(|d| d.as_tensor()).transpose()).collect::<Result<_, _>>()?;
+        Ok(self.eval(&ts, n_outputs)?.into_iter().map(Data::Tensor).collect())
     }
 }
 

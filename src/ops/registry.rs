@@ -156,6 +156,19 @@ pub static TABLE: &[Row] = table! {
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,
     "Scan" 8 => control::import_scan,
+    "SequenceMap" 17 => control::import_sequence_map,
+    "ConcatFromSequence" 11 => sequence::import_concat_from_sequence,
+    "Optional" 15 => sequence::import_optional,
+    "OptionalGetElement" 15 => sequence::import_optional_get_element,
+    "OptionalHasElement" 15 => sequence::import_optional_has_element,
+    "SequenceAt" 11 => sequence::import_sequence_at,
+    "SequenceConstruct" 11 => sequence::import_sequence_construct,
+    "SequenceEmpty" 11 => sequence::import_sequence_empty,
+    "SequenceErase" 11 => sequence::import_sequence_erase,
+    "SequenceInsert" 11 => sequence::import_sequence_insert,
+    "SequenceLength" 11 => sequence::import_sequence_length,
+    "SplitToSequence" 11 => sequence::import_split_to_sequence,
+
     // --- end control flow ---
 
 

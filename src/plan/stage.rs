@@ -6,6 +6,8 @@ use super::*;
 use crate::error::{Error, Result};
 use crate::ir::{infer::node_cx, Graph, ValueType};
 use crate::tensor::shape::known_dims;
+use crate::tensor::Data;
+
 use std::sync::Arc;
 
 /// Planning options.
@@ -83,6 +85,7 @@ fn subgraphs_of(op: &crate::ir::Op) -> Vec<usize> {
         crate::ir::Op::If(i) => vec![i.then_branch, i.else_branch],
         crate::ir::Op::Loop(l) => vec![l.body],
         crate::ir::Op::Scan(s) => vec![s.body],
+        crate::ir::Op::SequenceMap(m) => vec![m.body],
         _ => vec![],
     }
 }
@@ -221,18 +224,20 @@ struct Root {
 }
 
 /// The host value of `v`: computed, read back, or a view (alias) of another host value.
-pub fn host_value(env: &PlanEnv, host: &std::collections::HashMap<ValueId, Tensor>, v: ValueId) -> Option<Tensor> {
+pub fn host_value(env: &PlanEnv, host: &std::collections::HashMap<ValueId, Data>, v: ValueId) -> Option<Data> {
     if let Some(t) = host.get(&v) {
         return Some(t.clone());
     }
     if let Some(k) = &env.known[v.idx()] {
-        return Some(k.clone());
+        return Some(Data::Tensor(k.clone()));
     }
     let src = env.host_alias[v.idx()]?;
-    let t = host_value(env, host, src)?;
-    match &env.types[v.idx()] {
-        Some((_, shape)) => t.reshape(shape).ok(),
-        None => Some(t),
+    match host_value(env, host, src)? {
+        Data::Tensor(t) => match &env.types[v.idx()] {
+            Some((_, shape)) => t.reshape(shape).ok().map(Data::Tensor),
+            None => Some(Data::Tensor(t)),
+        },
+        other => Some(other),
     }
 }
 
@@ -324,17 +329,20 @@ pub fn build_stage<L: Lowering>(
                 env.frames.push(Frame { list: b as u32 + 1, index: 0, owner: Some(id) });
                 continue;
             }
-            if node.reads().all(|v| env.known[v.idx()].is_some()) {
-                let ins: Vec<Option<Tensor>> =
-                    node.inputs.iter().map(|s| s.and_then(|v| env.known[v.idx()].clone())).collect();
+            let tensors_out = node.outputs.iter().flatten().all(|v| g.value(*v).kind.is_tensor());
+            if tensors_out && node.reads().all(|v| env.known[v.idx()].is_some()) {
+                let ins: Vec<Option<Data>> =
+                    node.inputs.iter().map(|s| s.and_then(|v| env.known[v.idx()].clone().map(Data::Tensor))).collect();
                 let known = &env.known;
-                let outs = crate::ops::control::eval_control(g, node, &ins, &|v| known[v.idx()].clone())
-                    .map_err(|e| node_err(g, node, e))?;
+                let outs =
+                    crate::ops::control::eval_control(g, node, &ins, &|v| known[v.idx()].clone().map(Data::Tensor))
+                        .map_err(|e| node_err(g, node, e))?;
                 for (slot, t) in node.outputs.iter().zip(outs) {
                     if let Some(v) = slot {
-                        env.learn(*v, t);
+                        env.learn(*v, t.into_tensor().map_err(|e| node_err(g, node, e))?);
                     }
                 }
+
                 fates.push((id, NodeFate::Folded));
                 advance(&mut env);
                 continue;
@@ -364,7 +372,65 @@ pub fn build_stage<L: Lowering>(
             break StageEnd::Next { key: vec![], shapes: pending };
         }
 
+        // Sequences and optionals live on the host: nodes that touch them run there. Tensor
+        // outputs whose shape cannot be inferred yet are learned once computed.
+        let touches_host_kinds =
+            node.reads().chain(node.outputs.iter().flatten().copied()).any(|v| !g.value(v).kind.is_tensor());
+        if touches_host_kinds {
+            if !node_needed {
+                fates.push((id, NodeFate::Dead));
+                advance(&mut env);
+                continue;
+            }
+            if !opts.fallback {
+                return Err(node_err(
+                    g,
+                    node,
+                    "sequences and optionals are kept on the CPU (and CPU fallback is disabled)",
+                ));
+            }
+            let typed = node.inputs.iter().flatten().all(|v| env.types[v.idx()].is_some());
+            let inferred = if typed {
+                node_cx(
+                    node,
+                    g,
+                    |v| env.types[v.idx()].as_ref().map(|(d, s)| ValueType { dtype: *d, dims: known_dims(s) }),
+                    |v| env.known[v.idx()].as_ref(),
+                )
+                .ok()
+                .and_then(|cx| spec.infer(&cx).ok())
+            } else {
+                None
+            };
+            for v in node.reads() {
+                if env.known[v.idx()].is_none() && !env.on_host[v.idx()] && !readback.contains(&v) {
+                    readback.push(v);
+                }
+            }
+            let mut pending = Vec::new();
+            for (k, slot) in node.outputs.iter().enumerate() {
+                let Some(v) = slot else { continue };
+                env.on_host[v.idx()] = true;
+                let ty = inferred
+                    .as_ref()
+                    .and_then(|o| o.get(k))
+                    .and_then(|t| crate::tensor::shape::concrete(&t.dims).map(|s| (t.dtype, s)));
+                if ty.is_none() && g.value(*v).kind.is_tensor() {
+                    pending.push(*v);
+                }
+                env.types[v.idx()] = ty;
+            }
+            host_nodes.push(id);
+            fates.push((id, NodeFate::Host("sequences and optionals are kept on the host".into())));
+            advance(&mut env);
+            if !pending.is_empty() {
+                break StageEnd::Next { key: vec![], shapes: pending };
+            }
+            continue;
+        }
+
         // 1. Concrete inference (every node, so that Shape of a dead value still works).
+
         let cx = node_cx(
             node,
             g,

@@ -9,7 +9,7 @@ use super::kernels::GpuKernel;
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{BufRef, Slot, Stage};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Data, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -227,7 +227,7 @@ impl Prepared {
     }
 
     /// Uploads, device steps and read-backs of this stage.
-    pub fn run(&self, ctx: &GpuContext, g: &Graph, host: &mut HashMap<ValueId, Tensor>) -> Result<()> {
+    pub fn run(&self, ctx: &GpuContext, g: &Graph, host: &mut HashMap<ValueId, Data>) -> Result<()> {
         ctx.check_lost()?;
         let st = &self.stage;
         if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
@@ -238,7 +238,9 @@ impl Prepared {
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
         for (v, slot) in &st.uploads {
             let t = crate::plan::host_value(&st.env, host, *v)
-                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
+                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
+                .into_tensor()
+                .map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))?;
             if let BufRef::Arena { stage, arena, offset, .. } = slot.buf {
                 ctx.queue.write_buffer(&self.chain_arenas[&stage][arena as usize], offset, &to_gpu_bytes(&t));
             }
@@ -279,7 +281,10 @@ impl Prepared {
                     staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?;
                 for ((v, slot), (_, _, size, at)) in st.readbacks.iter().zip(&self.readback) {
                     let Slot { dtype, shape, .. } = slot;
-                    host.insert(*v, from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize])?);
+                    host.insert(
+                        *v,
+                        Data::Tensor(from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize])?),
+                    );
                 }
             }
             staging.unmap();

@@ -13,7 +13,7 @@ use super::{Driver, Engine, PlanReport, StageBackend};
 use crate::error::Result;
 use crate::ir::{Graph, ValueId};
 use crate::plan::{build_stage, PlanEnv, PlanLimits, PlanOptions, Stage};
-use crate::tensor::Tensor;
+use crate::tensor::Data;
 use device::GpuContext;
 use exec::{Prepared, WeightCache};
 use kernels::{GpuKernel, GpuLowering};
@@ -64,7 +64,7 @@ impl StageBackend for GpuBackend {
         &p.stage
     }
 
-    fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Tensor>, _: &mut ()) -> Result<()> {
+    fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Data>, _: &mut ()) -> Result<()> {
         p.run(&self.ctx, g, host)
     }
 }
@@ -81,7 +81,7 @@ impl GpuEngine {
 }
 
 impl Engine for GpuEngine {
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         self.driver.run(inputs)
     }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {

@@ -318,7 +318,18 @@ impl Lowering for GpuLowering {
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
-            Op::Loop(_) | Op::Scan(_) => Err("Loop and Scan run on the CPU".into()),
+            Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
+            Op::SequenceConstruct(_)
+            | Op::SequenceEmpty(_)
+            | Op::SequenceAt(_)
+            | Op::SequenceInsert(_)
+            | Op::SequenceErase(_)
+            | Op::SequenceLength(_)
+            | Op::SplitToSequence(_)
+            | Op::ConcatFromSequence(_)
+            | Op::Optional(_)
+            | Op::OptionalHasElement(_)
+            | Op::OptionalGetElement(_) => Err("sequences and optionals are kept on the CPU".into()),
             // --- end control flow ---
         }
     }
