@@ -1,7 +1,7 @@
 // 2-D convolution as an implicit GEMM: rows are output pixels (n, oy, ox), columns are the
 // output channels of one group, K runs over (input channel, ky, kx). The im2col matrix is
 // never stored: each 64×16 A tile is gathered from X on the fly. Same 64×64 tiling as
-// matmul.wgsl; groups go in grid z. Prelude: T (element), HAS_BIAS.
+// matmul.wgsl; groups go in grid z. Prelude: a type library (T), HAS_BIAS.
 struct Params {
     batch: u32,
     in_c: u32,
@@ -66,7 +66,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
                 let ix = i32(ox * p.stride_w + (kr % p.k_w) * p.dil_w) - i32(p.pad_w);
                 if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
                     let ch = g * p.group_in_c + ci;
-                    va = f32(x[((n * p.in_c + ch) * p.in_h + u32(iy)) * p.in_w + u32(ix)]);
+                    va = t_to_f32(x[((n * p.in_c + ch) * p.in_h + u32(iy)) * p.in_w + u32(ix)]);
                 }
             }
             sa[ak * TILE + am] = va;
@@ -77,7 +77,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kb = k0 + bk;
             var vb = 0.0;
             if (oc < p.group_out_c && kb < p.gemm_k) {
-                vb = f32(w[(g * p.group_out_c + oc) * p.gemm_k + kb]);
+                vb = t_to_f32(w[(g * p.group_out_c + oc) * p.gemm_k + kb]);
             }
             sb[bk * TILE + bn] = vb;
         }
@@ -109,9 +109,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let ch = g * p.group_out_c + oc;
             var v = acc[i][j];
             if (HAS_BIAS) {
-                v = v + f32(bias[ch]);
+                v = v + t_to_f32(bias[ch]);
             }
-            y[(n * p.out_c + ch) * pix + pp] = T(v);
+            y[(n * p.out_c + ch) * pix + pp] = t_from_f32(v);
         }
     }
 }

@@ -1,6 +1,6 @@
 // 2-D grouped convolution with one input channel per group (depthwise, any channel
 // multiplier): one invocation per output element sums its kernel window directly.
-// Prelude: T (element), HAS_BIAS.
+// Prelude: a type library (T), HAS_BIAS.
 struct Params {
     total: u32,
     in_c: u32,
@@ -50,11 +50,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             if (ix < 0 || ix >= i32(p.in_w)) {
                 continue;
             }
-            acc = acc + f32(x[xb + u32(iy) * p.in_w + u32(ix)]) * f32(w[wb + ky * p.k_w + kx]);
+            acc = acc + t_to_f32(x[xb + u32(iy) * p.in_w + u32(ix)]) * t_to_f32(w[wb + ky * p.k_w + kx]);
         }
     }
     if (HAS_BIAS) {
-        acc = acc + f32(bias[oc]);
+        acc = acc + t_to_f32(bias[oc]);
     }
-    y[i] = T(acc);
+    y[i] = t_from_f32(acc);
 }

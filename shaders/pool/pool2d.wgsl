@@ -1,6 +1,6 @@
 // 2-D max / average / Lp pooling, one invocation per output element. Windows are clipped to
 // the input; average pooling divides by the taps inside the input, or (COUNT_PAD) by the taps
-// inside the padded bounds. Prelude: T (element), OP (POOL_MAX | POOL_AVG | POOL_LP),
+// inside the padded bounds. Prelude: a type library (T), OP (POOL_MAX | POOL_AVG | POOL_LP),
 // COUNT_PAD.
 struct Params {
     total: u32,
@@ -55,7 +55,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 continue;
             }
             inside = inside + 1u;
-            let v = f32(x[xb + u32(iy) * p.in_w + u32(ix)]);
+            let v = t_to_f32(x[xb + u32(iy) * p.in_w + u32(ix)]);
             if (OP == POOL_MAX) {
                 if (!seen || v > best) {
                     best = v;
@@ -75,5 +75,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     } else if (OP == POOL_LP) {
         r = pow(sum, 1.0 / p.lp);
     }
-    y[i] = T(r);
+    y[i] = t_from_f32(r);
 }

@@ -8,6 +8,7 @@ pub mod exec;
 pub mod kernels;
 pub mod pipeline;
 pub mod shaders;
+pub mod types;
 
 use super::{Driver, Engine, PlanReport, StageBackend};
 use crate::error::Result;
@@ -75,7 +76,7 @@ pub(crate) struct GpuEngine {
 
 impl GpuEngine {
     pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, opts: GpuOptions) -> Self {
-        let lowering = GpuLowering { f16: ctx.has_f16() };
+        let lowering = GpuLowering { caps: ctx.caps() };
         GpuEngine { driver: Driver::new(graph, GpuBackend { ctx, lowering, weights: WeightCache::default(), opts }) }
     }
 }

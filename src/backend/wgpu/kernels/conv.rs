@@ -16,7 +16,8 @@ pub struct ConvVariant {
 
 impl ConvVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl()).bool("HAS_BIAS", self.bias);
+        self.t.lib(p);
+        p.bool("HAS_BIAS", self.bias);
     }
 }
 
@@ -93,7 +94,7 @@ pub fn as_2d(w: &Window) -> [usize; 12] {
 pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<GpuKernel>, String> {
     let (x, w, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let t = l.ty(x)?;
-    if !t.is_float() {
+    if !t.is_float() || t == GpuType::F64 {
         return Err("integer Conv has no GPU kernel".into());
     }
     if x.shape.len() > 4 {
@@ -165,7 +166,7 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for t in [GpuType::F32, GpuType::F16] {
+    for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for bias in [false, true] {
             v.push(KernelKey::Conv2d(ConvVariant { t, bias }));
             v.push(KernelKey::Depthwise(ConvVariant { t, bias }));

@@ -25,7 +25,7 @@ pub struct PoolVariant {
 
 impl PoolVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl());
+        self.t.lib(p);
         p.codes("POOL", &[PoolOp::Max, PoolOp::Avg, PoolOp::Lp], |o| o as u32);
         p.u32("OP", self.op as u32).bool("COUNT_PAD", self.count_pad);
     }
@@ -62,8 +62,9 @@ pub fn lower_pool(l: &GpuLowering, cx: &LowerCx, p: &Pool) -> Result<Lowered<Gpu
         return Err("3-D pooling has no GPU kernel yet".into());
     }
     let t = l.ty(x)?;
-    if !t.is_float() {
-        return Err("integer pooling has no GPU kernel yet".into());
+    let narrow_int = matches!(t, GpuType::I8 | GpuType::U8 | GpuType::I16 | GpuType::U16);
+    if t == GpuType::F64 || !(t.is_float() || narrow_int && p.kind == PoolKind::Max) {
+        return Err(format!("{:?} pooling of {} has no GPU kernel", p.kind, x.dtype));
     }
     let win = p.resolve(&x.shape)?;
     let [ih, iw, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow] = as_2d(&win);
@@ -99,7 +100,7 @@ pub fn lower_pool(l: &GpuLowering, cx: &LowerCx, p: &Pool) -> Result<Lowered<Gpu
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for t in [GpuType::F32, GpuType::F16] {
+    for t in [GpuType::F32, GpuType::F16, GpuType::BF16, GpuType::U8, GpuType::I8] {
         for (op, count_pad) in [(PoolOp::Max, false), (PoolOp::Avg, false), (PoolOp::Avg, true), (PoolOp::Lp, false)] {
             v.push(KernelKey::Pool2d(PoolVariant { op, count_pad, t }));
         }
