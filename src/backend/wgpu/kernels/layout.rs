@@ -203,3 +203,21 @@ pub fn variants() -> Vec<KernelKey> {
     }
     v
 }
+
+/// Dropout at inference when its mask is read: a copy of the data and an all-true mask (a
+/// plan constant copied into place).
+pub fn lower_dropout(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+    let x = cx.input(0)?;
+    let n: usize = x.shape.iter().product();
+    let mut low = Lowered::empty();
+    if let Some(y) = cx.outputs.first().and_then(|o| o.as_ref()) {
+        let k = copy_kernel(l.elem(y)?, &[n], &[1], 0, &[1], 0)?;
+        low.dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(0)] });
+    }
+    if let Some(m) = cx.outputs.get(1).and_then(|o| o.as_ref()) {
+        low.consts.push(crate::tensor::Tensor::from_bools(&m.shape, &vec![true; n])?);
+        let k = copy_kernel(l.elem(m)?, &[n], &[1], 0, &[1], 0)?;
+        low.dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Const(0), Ref::Output(1)] });
+    }
+    Ok(low)
+}

@@ -91,10 +91,10 @@ impl KernelKey {
     /// Storage bindings before the uniform (must match the file's declarations).
     pub fn storage_bindings(&self) -> u32 {
         match self {
-            KernelKey::Unary(_) | KernelKey::Pool2d(_) | KernelKey::Reduce(_) | KernelKey::Softmax(_) => 2,
+            KernelKey::Unary(_) | KernelKey::Reduce(_) | KernelKey::Softmax(_) => 2,
             KernelKey::Lrn(_) | KernelKey::Copy(_) | KernelKey::Predicate(_) | KernelKey::Cast(_) => 2,
             KernelKey::ArgReduce(_) => 2,
-            KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) => 3,
+            KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) | KernelKey::Pool2d(_) => 3,
             KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) | KernelKey::Where(_) => 4,
             KernelKey::BatchNorm(_) => 6,
         }
@@ -253,7 +253,7 @@ impl Lowering for GpuLowering {
             Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) => {
                 layout::lower_copy_all(self, cx)
             }
-            Op::Dropout(_) => Err("Dropout with a mask output has no GPU kernel yet".into()),
+            Op::Dropout(_) => layout::lower_dropout(self, cx),
             Op::Transpose(t) => layout::lower_transpose(self, cx, t),
             Op::Concat(c) => layout::lower_concat(self, cx, c),
             Op::Split(s) => layout::lower_split(self, cx, s),
@@ -382,12 +382,14 @@ mod tests {
             select_last: false,
         }));
         check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant { t: f, bias: true }));
-        check::<conv::Conv2dParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
+        check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
         check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant { t: f, bias: true }));
         check::<pool::PoolParams>(KernelKey::Pool2d(pool::PoolVariant {
             op: pool::PoolOp::Avg,
             count_pad: true,
             t: f,
+            indices: false,
+            col_major: false,
         }));
         check::<reduce::ReduceParams>(KernelKey::Reduce(reduce::ReduceVariant {
             kind: crate::ops::reduce::ReduceKind::Sum,
