@@ -18,6 +18,11 @@ pub mod softmax;
 // --- normalization, losses, attention (h2) ---
 // --- end normalization ---
 // --- data movement (h3) ---
+pub mod cumulative;
+pub mod gather_scatter;
+pub mod movement;
+pub mod pad;
+pub mod select;
 // --- end data movement ---
 // --- vision (h4) ---
 // --- end vision ---

@@ -267,6 +267,25 @@ impl Lowering for GpuLowering {
             // --- normalization, losses, attention (h2) ---
             // --- end normalization ---
             // --- data movement (h3) ---
+            Op::Pad(_) => Err("Pad has no GPU kernel yet".into()),
+            Op::CenterCropPad(_) => Err("CenterCropPad has no GPU kernel yet".into()),
+            Op::GatherElements(_) => Err("GatherElements has no GPU kernel yet".into()),
+            Op::GatherND(_) => Err("GatherND has no GPU kernel yet".into()),
+            Op::ScatterElements(_) => Err("ScatterElements/Scatter has no GPU kernel yet".into()),
+            Op::ScatterND(_) => Err("ScatterND has no GPU kernel yet".into()),
+            Op::TensorScatter(_) => Err("TensorScatter has no GPU kernel yet".into()),
+            Op::Tile(_) => Err("Tile has no GPU kernel yet".into()),
+            Op::BlockShuffle(_) => Err("DepthToSpace/SpaceToDepth has no GPU kernel yet".into()),
+            Op::Trilu(_) => Err("Trilu has no GPU kernel yet".into()),
+            Op::OneHot(_) => Err("OneHot has no GPU kernel yet".into()),
+            Op::EyeLike(_) => Err("EyeLike has no GPU kernel yet".into()),
+            Op::ReverseSequence(_) => Err("ReverseSequence has no GPU kernel yet".into()),
+            Op::Col2Im(_) => Err("Col2Im has no GPU kernel yet".into()),
+            Op::TopK(_) => Err("TopK has no GPU kernel yet".into()),
+            Op::Unique(_) => Err("Unique has no GPU kernel yet".into()),
+            Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
+            Op::Compress(_) => Err("Compress has no GPU kernel yet".into()),
+            Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
             // --- end data movement ---
             // --- vision (h4) ---
             // --- end vision ---
