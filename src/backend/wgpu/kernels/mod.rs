@@ -38,6 +38,62 @@ pub enum KernelKey {
     Lrn(norm::NormVariant),
     Copy(layout::CopyVariant),
     Gather(layout::GatherVariant),
+    /// Kernel families that describe themselves through [`KernelVariant`].
+    Family(FamilyKey),
+}
+
+/// What a kernel family's variant type provides: its shader file, its prelude, its binding
+/// count, and every variant for validation. New families implement this and add one line to
+/// `family_keys!` below.
+pub trait KernelVariant: Sized {
+    fn file(&self) -> &'static ShaderFile;
+    fn prelude(&self, p: &mut Prelude);
+    /// Storage bindings before the uniform (must match the file's declarations).
+    fn storage_bindings(&self) -> u32;
+    /// Every variant the lowering can produce (validated by naga in the tests).
+    fn all() -> Vec<Self>;
+}
+
+macro_rules! family_keys {
+    ($($v:ident($t:ty)),* $(,)?) => {
+        /// Variants of the self-describing kernel families.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum FamilyKey {
+            $($v($t),)*
+        }
+
+        impl FamilyKey {
+            fn file(&self) -> &'static ShaderFile {
+                match *self { $(FamilyKey::$v(ref x) => x.file(),)* }
+            }
+            #[allow(unused_variables)]
+            fn prelude(&self, p: &mut Prelude) {
+                match *self { $(FamilyKey::$v(ref x) => x.prelude(p),)* }
+            }
+            fn storage_bindings(&self) -> u32 {
+                match *self { $(FamilyKey::$v(ref x) => x.storage_bindings(),)* }
+            }
+            #[allow(unused_mut)]
+            fn all() -> Vec<KernelKey> {
+                let mut v: Vec<KernelKey> = Vec::new();
+                $(v.extend(<$t as KernelVariant>::all().into_iter().map(|x| KernelKey::Family(FamilyKey::$v(x))));)*
+                v
+            }
+        }
+    };
+}
+
+family_keys! {
+    // --- GPU: data movement (g3) ---
+    // --- end GPU: data movement ---
+    // --- GPU: convert, quantization, signal (g1) ---
+    // --- end GPU: convert ---
+    // --- GPU: normalization, losses, attention (g2) ---
+    // --- end GPU: normalization ---
+    // --- GPU: vision (g4) ---
+    // --- end GPU: vision ---
+    // --- GPU: recurrent, misc (g5) ---
+    // --- end GPU: recurrent ---
 }
 
 impl KernelKey {
@@ -60,6 +116,7 @@ impl KernelKey {
             KernelKey::Lrn(_) => &shaders::LRN,
             KernelKey::Copy(_) => &shaders::COPY,
             KernelKey::Gather(_) => &shaders::GATHER,
+            KernelKey::Family(f) => f.file(),
         }
     }
 
@@ -79,6 +136,7 @@ impl KernelKey {
             KernelKey::BatchNorm(v) | KernelKey::Lrn(v) => v.prelude(&mut p),
             KernelKey::Copy(v) => v.prelude(&mut p),
             KernelKey::Gather(v) => v.prelude(&mut p),
+            KernelKey::Family(f) => f.prelude(&mut p),
         }
         p
     }
@@ -97,6 +155,7 @@ impl KernelKey {
             KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) | KernelKey::Pool2d(_) => 3,
             KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) | KernelKey::Where(_) => 4,
             KernelKey::BatchNorm(_) => 6,
+            KernelKey::Family(f) => f.storage_bindings(),
         }
     }
 
@@ -116,6 +175,7 @@ impl KernelKey {
         v.extend(reduce::variants());
         v.extend(norm::variants());
         v.extend(layout::variants());
+        v.extend(FamilyKey::all());
         v
     }
 }
