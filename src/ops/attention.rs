@@ -901,3 +901,73 @@ pub fn import_flex_attention(c: &NodeCtx) -> Result<Op, String> {
     };
     Ok(Op::FlexAttention(FlexAttention { scale: c.attrs.opt_float("scale")?, softmax_precision }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attention() -> Attention {
+        Attention {
+            is_causal: false,
+            q_num_heads: None,
+            kv_num_heads: None,
+            qk_matmul_output_mode: 0,
+            scale: None,
+            softcap: 0.0,
+            softmax_precision: None,
+            left_window: -1,
+            right_window: -1,
+        }
+    }
+
+    fn t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::new(shape, v.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn fully_masked_rows_are_zero_and_short_masks_pad_with_neg_inf() {
+        // One head, 2 queries, 2 keys; V rows [1] and [3].
+        let q = t(&[1, 1, 2, 1], &[0.0, 0.0]);
+        let k = t(&[1, 1, 2, 1], &[0.0, 0.0]);
+        let v = t(&[1, 1, 2, 1], &[1.0, 3.0]);
+        // A 1-key mask: key 1 is padded with −∞; query 0 also masks key 0 → all masked.
+        let m = Tensor::from_bools(&[2, 1], &[false, true]).unwrap();
+        let y = attention().eval(&[Some(&q), Some(&k), Some(&v), Some(&m)], 1).unwrap().remove(0);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![0.0, 1.0]);
+        // No mask: uniform weights.
+        let y = attention().eval(&[Some(&q), Some(&k), Some(&v)], 1).unwrap().remove(0);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+    }
+
+    #[test]
+    fn causal_offset_and_gqa() {
+        // Two query heads share one KV head; one query at past length 1 sees both keys.
+        let mut a = attention();
+        a.is_causal = true;
+        let q = t(&[1, 2, 1, 1], &[0.0, 0.0]);
+        let k = t(&[1, 1, 1, 1], &[0.0]);
+        let v = t(&[1, 1, 1, 1], &[4.0]);
+        let pk = t(&[1, 1, 1, 1], &[0.0]);
+        let pv = t(&[1, 1, 1, 1], &[2.0]);
+        let out = a.eval(&[Some(&q), Some(&k), Some(&v), None, Some(&pk), Some(&pv)], 3).unwrap();
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![3.0, 3.0]);
+        assert_eq!(out[2].to_vec::<f32>().unwrap(), vec![2.0, 4.0]);
+        // Without the cache the single query sees only its key.
+        let y = a.eval(&[Some(&q), Some(&k), Some(&v)], 1).unwrap().remove(0);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![4.0, 4.0]);
+    }
+
+    #[test]
+    fn rotary_rotates_half_pairs() {
+        let r = RotaryEmbedding { interleaved: false, rotary_dim: 0, num_heads: None };
+        // [b=1, h=1, s=1, d=2]; angle 90°: (x1, x2) → (−x2, x1).
+        let x = t(&[1, 1, 1, 2], &[1.0, 2.0]);
+        let cos = t(&[1, 1], &[0.0]);
+        let sin = t(&[1, 1], &[1.0]);
+        let pos = Tensor::new(&[1, 1], vec![0i64]).unwrap();
+        let y = r.eval(&[Some(&x), Some(&cos), Some(&sin), Some(&pos)], 1).unwrap().remove(0);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![-2.0, 1.0]);
+        let bad = Tensor::new(&[1, 1], vec![5i64]).unwrap();
+        assert!(r.eval(&[Some(&x), Some(&cos), Some(&sin), Some(&bad)], 1).is_err());
+    }
+}

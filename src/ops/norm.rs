@@ -679,3 +679,47 @@ pub fn import_lp_norm(c: &NodeCtx) -> Result<Op, String> {
 pub fn import_mvn(c: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Mvn(Mvn { axes: c.attrs.ints("axes", vec![0, 2, 3])? }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_norm_affine_per_group_then_per_channel() {
+        // N=1, C=2, one spatial element each, 1 group: normalized values are −1 and 1.
+        let x = Tensor::new(&[1, 2, 1], vec![1.0f32, 3.0]).unwrap();
+        let g18 = GroupNorm { num_groups: 1, epsilon: 0.0, per_channel: false };
+        let (s, b) = (Tensor::new(&[1], vec![2.0f32]).unwrap(), Tensor::new(&[1], vec![1.0f32]).unwrap());
+        let y = g18.eval(&[Some(&x), Some(&s), Some(&b)], 1).unwrap().remove(0);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![-1.0, 3.0]);
+        let g21 = GroupNorm { num_groups: 1, epsilon: 0.0, per_channel: true };
+        let (s, b) = (Tensor::new(&[2], vec![1.0f32, 2.0]).unwrap(), Tensor::new(&[2], vec![0.0f32, 1.0]).unwrap());
+        let y = g21.eval(&[Some(&x), Some(&s), Some(&b)], 1).unwrap().remove(0);
+        assert_eq!(y.to_vec::<f32>().unwrap(), vec![-1.0, 3.0]);
+        assert!(g18.eval(&[Some(&x), Some(&s), Some(&b)], 1).is_err());
+    }
+
+    #[test]
+    fn layer_norm_statistics_keep_leading_dims() {
+        let x = Tensor::new(&[2, 2], vec![1.0f32, 3.0, 2.0, 2.0]).unwrap();
+        let w = Tensor::new(&[2], vec![1.0f32, 1.0]).unwrap();
+        let ln = LayerNorm { axis: 1, epsilon: 0.0, stash: DType::F32 };
+        let out = ln.eval(&[Some(&x), Some(&w), None], 3).unwrap();
+        assert_eq!(out[1].shape(), &[2, 1]);
+        assert_eq!(out[1].to_vec::<f32>().unwrap(), vec![2.0, 2.0]);
+        assert_eq!(out[0].to_vec::<f32>().unwrap()[..2], [-1.0, 1.0]);
+        assert_eq!(out[2].to_vec::<f32>().unwrap()[0], 1.0);
+    }
+
+    #[test]
+    fn training_batch_norm_updates_running_stats() {
+        let x = Tensor::new(&[2, 1], vec![0.0f32, 2.0]).unwrap();
+        let one = Tensor::new(&[1], vec![1.0f32]).unwrap();
+        let zero = Tensor::new(&[1], vec![0.0f32]).unwrap();
+        let bn = BatchNormTrain { epsilon: 0.0, momentum: 0.5 };
+        let out = bn.eval(&[Some(&x), Some(&one), Some(&zero), Some(&zero), Some(&one)], 3).unwrap();
+        assert_eq!(out[0].to_vec::<f32>().unwrap(), vec![-1.0, 1.0]);
+        assert_eq!(out[1].to_vec::<f32>().unwrap(), vec![0.5]);
+        assert_eq!(out[2].to_vec::<f32>().unwrap(), vec![1.0]);
+    }
+}
