@@ -65,6 +65,24 @@ ops! {
     // --- convert: casts, quantization, signal (h1) ---
     // --- end convert ---
     // --- normalization, losses, attention (h2) ---
+    BatchNormTrain(norm::BatchNormTrain),
+    LayerNorm(norm::LayerNorm),
+    RmsNorm(norm::RmsNorm),
+    GroupNorm(norm::GroupNorm),
+    InstanceNorm(norm::InstanceNorm),
+    LpNorm(norm::LpNorm),
+    Mvn(norm::Mvn),
+    Loss(loss::Loss),
+    Attention(attention::Attention),
+    RotaryEmbedding(attention::RotaryEmbedding),
+    LinearAttention(attention::LinearAttention),
+    FlexAttention(attention::FlexAttention),
+    Einsum(einsum::Einsum),
+    Swish(misc::Swish),
+    SwiGlu(misc::SwiGlu),
+    Shrink(misc::Shrink),
+    BitwiseNot(misc::BitwiseNot),
+    Det(misc::Det),
     // --- end normalization ---
     // --- data movement (h3) ---
     Pad(pad::Pad),

@@ -16,6 +16,10 @@ pub mod softmax;
 // --- convert: casts, quantization, signal (h1) ---
 // --- end convert ---
 // --- normalization, losses, attention (h2) ---
+pub mod attention;
+pub mod einsum;
+pub mod loss;
+pub mod misc;
 // --- end normalization ---
 // --- data movement (h3) ---
 pub mod cumulative;

@@ -19,9 +19,12 @@ pub struct Row {
 /// The newest ai.onnx opset this engine knows (onnx 1.23).
 pub const MAX_ONNX_OPSET: i64 = 28;
 
+/// Rows are `"OpType" since => importer` (domain ai.onnx) or `["domain"] "OpType" since => importer`.
 macro_rules! table {
-    ($($op:literal $since:literal => $f:path),* $(,)?) => {
-        &[$(Row { domain: "", op_type: $op, since: $since, import: $f }),*]
+    (@domain) => { "" };
+    (@domain $d:literal) => { $d };
+    ($($([$dom:literal])? $op:literal $since:literal => $f:path),* $(,)?) => {
+        &[$(Row { domain: table!(@domain $($dom)?), op_type: $op, since: $since, import: $f }),*]
     };
 }
 
@@ -145,6 +148,24 @@ pub static TABLE: &[Row] = table! {
     // --- convert: casts, quantization, signal (h1) ---
     // --- end convert ---
     // --- normalization, losses, attention (h2) ---
+    "GroupNormalization" 18 => norm::import_group_norm,
+    "InstanceNormalization" 1 => norm::import_instance_norm,
+    "LayerNormalization" 17 => norm::import_layer_norm,
+    "LpNormalization" 1 => norm::import_lp_norm,
+    "MeanVarianceNormalization" 9 => norm::import_mvn,
+    "RMSNormalization" 23 => norm::import_rms_norm,
+    "NegativeLogLikelihoodLoss" 12 => loss::import_nll_loss,
+    "SoftmaxCrossEntropyLoss" 12 => loss::import_softmax_cross_entropy_loss,
+    "Attention" 23 => attention::import_attention,
+    "LinearAttention" 27 => attention::import_linear_attention,
+    "RotaryEmbedding" 23 => attention::import_rotary_embedding,
+    "BitwiseNot" 18 => misc::import_bitwise_not,
+    "Det" 11 => misc::import_det,
+    "Einsum" 12 => einsum::import_einsum,
+    ["ai.onnx.preview"] "FlexAttention" 1 => attention::import_flex_attention,
+    "Shrink" 9 => misc::import_shrink,
+    "SwiGLU" 28 => misc::import_swiglu,
+    "Swish" 24 => misc::import_swish,
     // --- end normalization ---
     // --- data movement (h3) ---
     "CenterCropPad" 18 => pad::import_center_crop_pad,

@@ -346,6 +346,26 @@ impl Lowering for GpuLowering {
             Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
             Op::Compress(_) => Err("Compress has no GPU kernel yet".into()),
             Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
+            Op::BatchNormTrain(_) => Err("training-mode BatchNormalization has no GPU kernel yet".into()),
+            Op::LayerNorm(_) => Err("LayerNormalization has no GPU kernel yet".into()),
+            Op::RmsNorm(_) => Err("RMSNormalization has no GPU kernel yet".into()),
+            Op::GroupNorm(_) => Err("GroupNormalization has no GPU kernel yet".into()),
+            Op::InstanceNorm(_) => Err("InstanceNormalization has no GPU kernel yet".into()),
+            Op::LpNorm(_) => Err("LpNormalization has no GPU kernel yet".into()),
+            Op::Mvn(_) => Err("MeanVarianceNormalization has no GPU kernel yet".into()),
+            Op::Loss(_) => Err("NegativeLogLikelihoodLoss/SoftmaxCrossEntropyLoss have no GPU kernel yet".into()),
+            Op::Attention(_) => Err("Attention has no GPU kernel yet".into()),
+            Op::RotaryEmbedding(_) => Err("RotaryEmbedding has no GPU kernel yet".into()),
+            Op::LinearAttention(_) => Err("LinearAttention has no GPU kernel yet".into()),
+            Op::FlexAttention(_) => Err("FlexAttention has no GPU kernel yet".into()),
+            Op::Einsum(_) => Err("Einsum has no GPU kernel yet".into()),
+            Op::Swish(_) => Err("Swish has no GPU kernel yet".into()),
+            Op::SwiGlu(_) => Err("SwiGLU has no GPU kernel yet".into()),
+            Op::Shrink(_) => Err("Shrink has no GPU kernel yet".into()),
+            Op::BitwiseNot(_) => Err("BitwiseNot has no GPU kernel yet".into()),
+            Op::Det(_) => Err("Det has no GPU kernel yet".into()),
+            // --- end normalization ---
+            // --- data movement (h3) ---
             // --- end data movement ---
             // --- vision (h4) ---
             // --- end vision ---
