@@ -69,6 +69,15 @@ ops! {
     // --- data movement (h3) ---
     // --- end data movement ---
     // --- vision (h4) ---
+    Resize(resize::Resize),
+    GridSample(vision::GridSample),
+    AffineGrid(vision::AffineGrid),
+    RoiAlign(vision::RoiAlign),
+    NonMaxSuppression(vision::NonMaxSuppression),
+    MaxUnpool(vision::MaxUnpool),
+    ConvTranspose(conv::ConvTranspose),
+    DeformConv(conv::DeformConv),
+    CausalConvWithState(conv::CausalConvWithState),
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---

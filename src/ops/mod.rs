@@ -20,6 +20,8 @@ pub mod softmax;
 // --- data movement (h3) ---
 // --- end data movement ---
 // --- vision (h4) ---
+pub mod resize;
+pub mod vision;
 // --- end vision ---
 // --- recurrent, random, strings, ml (h5) ---
 // --- end recurrent ---
