@@ -76,6 +76,8 @@ struct AxisPlan {
     output: usize,
     scale: f64,
     roi: (f64, f64),
+    /// The roi is single precision: the crop terms round as they do in f32.
+    roi_single: bool,
 }
 
 /// One output position along an axis: `None` = extrapolated (tf_crop_and_resize outside the
@@ -85,6 +87,8 @@ type Taps = Option<Vec<(usize, f64)>>;
 /// The shape-deciding inputs read as numbers (`None` = absent or empty).
 struct Params {
     roi: Option<Vec<f64>>,
+    /// The roi tensor is narrower than f64.
+    roi_single: bool,
     scales: Option<Vec<f64>>,
     sizes: Option<Vec<i64>>,
 }
@@ -117,8 +121,10 @@ impl Resize {
         let r = input.len();
         let axes = self.axes(r)?;
         let na = axes.len();
-        let mut plan: Vec<AxisPlan> =
-            input.iter().map(|&d| AxisPlan { input: d, output: d, scale: 1.0, roi: (0.0, 1.0) }).collect();
+        let mut plan: Vec<AxisPlan> = input
+            .iter()
+            .map(|&d| AxisPlan { input: d, output: d, scale: 1.0, roi: (0.0, 1.0), roi_single: p.roi_single })
+            .collect();
         // The roi moves sampling positions but not the output shape (as in the ONNX reference
         // and ONNX Runtime), so shape rules may leave it out.
         if let (CoordMode::TfCropAndResize, Some(roi)) = (self.coord, &p.roi) {
@@ -205,12 +211,12 @@ impl Resize {
         get: impl Fn(usize) -> Result<Option<Tensor>, String>,
         with_roi: bool,
     ) -> Result<Params, String> {
-        let roi = match self.roi_input {
+        let (roi, roi_single) = match self.roi_input {
             Some(i) if with_roi && self.coord == CoordMode::TfCropAndResize => {
                 let roi = get(i)?.ok_or("tf_crop_and_resize needs the roi input")?;
-                Some(roi.to_f64_vec()?)
+                (Some(roi.to_f64_vec()?), roi.dtype() != DType::F64)
             }
-            _ => None,
+            _ => (None, false),
         };
         let scales = match (&self.scales_attr, self.scales_input) {
             (Some(s), _) => Some(s.iter().map(|&x| x as f64).collect()),
@@ -228,7 +234,7 @@ impl Resize {
             Some(i) => get(i)?.map(|t| super::ints_of(&t)).transpose()?,
             None => None,
         };
-        Ok(Params { roi, scales, sizes })
+        Ok(Params { roi, roi_single, scales, sizes })
     }
 
     /// Source coordinate of output position `y` along an axis.
@@ -259,11 +265,15 @@ impl Resize {
             CoordMode::Asymmetric => y / scale,
             CoordMode::TfHalfPixelForNn => (y + 0.5) / scale,
             CoordMode::TfCropAndResize => {
+                // The crop's start and extent round to the roi's precision, as in the ONNX
+                // reference and ONNX Runtime (this decides nearest-mode ties).
+                let q = |v: f64| if a.roi_single { v as f32 as f64 } else { v };
                 let (s, e) = a.roi;
+                let (start, span) = (q(s * (len_in - 1.0)), q(e - s));
                 if a.output <= 1 || out_w == 1.0 {
-                    0.5 * (s + e) * (len_in - 1.0)
+                    q(q(span * (len_in - 1.0)) / 2.0) + start
                 } else {
-                    s * (len_in - 1.0) + y * (e - s) * (len_in - 1.0) / (out_w - 1.0)
+                    start + y * span * (len_in - 1.0) / (out_w - 1.0)
                 }
             }
         }
@@ -657,7 +667,7 @@ pub fn import_upsample(c: &NodeCtx) -> Result<Op, String> {
 /// Output dims for a concrete shape (tests).
 #[cfg(test)]
 fn concrete_out(r: &Resize, shape: &[usize], scales: Option<Vec<f64>>, sizes: Option<Vec<i64>>) -> Vec<usize> {
-    let p = Params { roi: None, scales, sizes };
+    let p = Params { roi: None, roi_single: false, scales, sizes };
     r.plan(shape, &p).unwrap().iter().map(|a| a.output).collect()
 }
 
@@ -699,7 +709,7 @@ mod tests {
     fn linear_half_pixel_upsample() {
         let r = base(Interp::Linear, CoordMode::HalfPixel);
         let x = Tensor::from_slice(&[2], &[1.0f32, 3.0]).unwrap();
-        let p = Params { roi: None, scales: Some(vec![2.0]), sizes: None };
+        let p = Params { roi: None, roi_single: false, scales: Some(vec![2.0]), sizes: None };
         let y = r.run(&x, &p).unwrap().to_f64_vec().unwrap();
         assert_eq!(y, vec![1.0, 1.5, 2.5, 3.0]);
     }
@@ -709,7 +719,7 @@ mod tests {
         let r = base(Interp::Nearest, CoordMode::Asymmetric);
         let big = (1i64 << 60) + 1;
         let x = Tensor::from_slice(&[2], &[big, -big]).unwrap();
-        let p = Params { roi: None, scales: Some(vec![2.0]), sizes: None };
+        let p = Params { roi: None, roi_single: false, scales: Some(vec![2.0]), sizes: None };
         let y = r.run(&x, &p).unwrap().to_i64_vec().unwrap();
         assert_eq!(y, vec![big, big, -big, -big]);
     }
@@ -719,10 +729,10 @@ mod tests {
         let mut r = base(Interp::Nearest, CoordMode::Asymmetric);
         r.nearest = NearestMode::Simple;
         let x = Tensor::from_slice(&[4], &[0.0f32, 1.0, 2.0, 3.0]).unwrap();
-        let up = Params { roi: None, scales: Some(vec![1.5]), sizes: None };
+        let up = Params { roi: None, roi_single: false, scales: Some(vec![1.5]), sizes: None };
         // x = y / 1.5: 0, 0.67, 1.33, 2, 2.67, 3.33 → floor
         assert_eq!(r.run(&x, &up).unwrap().to_f64_vec().unwrap(), vec![0.0, 0.0, 1.0, 2.0, 2.0, 3.0]);
-        let down = Params { roi: None, scales: Some(vec![0.6]), sizes: None };
+        let down = Params { roi: None, roi_single: false, scales: Some(vec![0.6]), sizes: None };
         // out 2; x = 0, 1.67 → ceil → 0, 2
         assert_eq!(r.run(&x, &down).unwrap().to_f64_vec().unwrap(), vec![0.0, 2.0]);
     }
@@ -733,12 +743,12 @@ mod tests {
         let x = Tensor::from_slice(&[2], &[1.0f32, 3.0]).unwrap();
         let scales = Tensor::from_slice(&[1], &[2.0f32]).unwrap();
         assert!(r.eval(&[Some(&x), None, Some(&scales)], 1).is_err());
-        let p = Params { roi: Some(vec![0.0]), scales: Some(vec![2.0]), sizes: None };
+        let p = Params { roi: Some(vec![0.0]), roi_single: false, scales: Some(vec![2.0]), sizes: None };
         assert!(r.run(&x, &p).is_err());
         let r = base(Interp::Linear, CoordMode::HalfPixel);
-        let p = Params { roi: None, scales: Some(vec![-2.0]), sizes: None };
+        let p = Params { roi: None, roi_single: false, scales: Some(vec![-2.0]), sizes: None };
         assert!(r.run(&x, &p).is_err());
-        let p = Params { roi: None, scales: Some(vec![2.0, 1.0]), sizes: None };
+        let p = Params { roi: None, roi_single: false, scales: Some(vec![2.0, 1.0]), sizes: None };
         assert!(r.run(&x, &p).is_err());
     }
 }

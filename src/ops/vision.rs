@@ -98,7 +98,9 @@ impl GridSample {
         if self.mode == SampleMode::Nearest {
             x = x.round_ties_even();
         }
-        if x < lo || x > hi {
+        // Cubic pads each tap rather than the coordinate (PyTorch's grid_sample, which the spec
+        // follows, and ONNX Runtime; the ONNX Python reference clamps the coordinate first).
+        if (x < lo || x > hi) && self.mode != SampleMode::Cubic {
             match self.padding {
                 PaddingMode::Border => x = x.clamp(0.0, n - 1.0),
                 PaddingMode::Reflection => x = reflect(x, lo, hi),
@@ -753,6 +755,16 @@ mod tests {
         assert_eq!(reflect(6.0, -0.5, 2.5), 0.0);
         assert_eq!(reflect(7.0, -0.5, 2.5), 1.0);
         assert_eq!(reflect(0.0, 0.0, 0.0), 0.0);
+    }
+
+    #[test]
+    fn cubic_border_pads_taps_not_the_coordinate() {
+        let op = GridSample { mode: SampleMode::Cubic, padding: PaddingMode::Border, align_corners: true };
+        let x = Tensor::from_slice(&[1, 1, 1, 3], &[0.0f32, 1.0, 2.0]).unwrap();
+        // x = 2.5: taps 1, 2, 3→2, 4→2 with weights (-0.09375, 0.59375, 0.59375, -0.09375).
+        let g = Tensor::from_slice(&[1, 1, 1, 2], &[1.5f32, 0.0]).unwrap();
+        let y = op.eval(&[Some(&x), Some(&g)], 1).unwrap().remove(0).to_f64_vec().unwrap();
+        assert_eq!(y, vec![2.09375]);
     }
 
     #[test]
