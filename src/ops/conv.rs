@@ -372,6 +372,7 @@ impl WindowAttrs {
                 }
             }
         }
+        super::resize::allocatable(&output)?;
         Ok(TransposedWindow { strides, dilations, pads_begin, output })
     }
 }

@@ -200,9 +200,7 @@ impl Resize {
             }
         }
         let out: Vec<usize> = plan.iter().map(|a| a.output).collect();
-        if crate::tensor::shape::checked_numel(&out).is_none() {
-            return Err(format!("the output shape {out:?} is too large"));
-        }
+        allocatable(&out)?;
         Ok(plan)
     }
 
@@ -448,6 +446,14 @@ impl Resize {
         let v = x.to_f64_vec()?;
         let data: Vec<f64> = src.iter().map(|s| s.map_or(self.extrapolation, |i| v[i])).collect();
         to_dtype(x.dtype(), out_shape, data)
+    }
+}
+
+/// Checks that a tensor of `shape` (and f64 scratch of its size) can be addressed.
+pub(crate) fn allocatable(shape: &[usize]) -> Result<usize, String> {
+    match crate::tensor::shape::checked_numel(shape) {
+        Some(n) if n <= isize::MAX as usize / 64 => Ok(n),
+        _ => Err(format!("the output shape {shape:?} is too large")),
     }
 }
 

@@ -5,7 +5,7 @@
 //! Reference kernels compute in f64; NonMaxSuppression evaluates its IoU test in the boxes'
 //! own precision so that boundary cases decide as they do in single precision.
 
-use super::resize::to_dtype;
+use super::resize::{allocatable, to_dtype};
 use super::{ints_of, need, vt, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Op, ValueType};
 use crate::tensor::shape::strides;
@@ -250,7 +250,11 @@ impl AffineGrid {
         if theta.len() != 3 || theta.iter().zip(&expect).any(|(t, e)| t.known().is_some() && t != e) {
             return Err(format!("theta must have shape ({}, {nd}, {}) for size {size:?}", size[0], nd + 1));
         }
-        Ok(size[2..].iter().map(|&v| v as usize).collect())
+        let sp: Vec<usize> = size[2..].iter().map(|&v| v as usize).collect();
+        let mut all = sp.clone();
+        all.extend([size[0] as usize, nd]);
+        allocatable(&all)?;
+        Ok(sp)
     }
 }
 
@@ -392,6 +396,7 @@ impl OpSpec for RoiAlign {
         let (ph, pw) = (self.output_height, self.output_width);
         let xv = x.to_f64_vec()?;
         let rv = rois.to_f64_vec()?;
+        allocatable(&[nr, c, ph, pw])?;
         let mut out = vec![0.0; nr * c * ph * pw];
         if h == 0 || w == 0 {
             return Ok(vec![Tensor::from_f64(x.dtype(), &[nr, c, ph, pw], &out)?]);
@@ -422,6 +427,7 @@ impl OpSpec for RoiAlign {
                 Ok(g.max(0.0) as usize)
             };
             let (gh, gw) = (grid(rh, ph)?, grid(rw, pw)?);
+            allocatable(&[ph, pw, gh, gw])?;
             let count = (gh * gw).max(1) as f64;
             let mut samples: Vec<Sample> = Vec::with_capacity(ph * pw * gh * gw);
             for py in 0..ph {
@@ -668,6 +674,7 @@ impl MaxUnpool {
                 g.iter().map(|&v| v as usize).collect()
             }
         };
+        allocatable(&out)?;
         Ok((inferred, out))
     }
 }
