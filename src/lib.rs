@@ -31,7 +31,7 @@ pub mod testing;
 
 pub use backend::PlanReport;
 pub use error::{Error, Result, UnsupportedOp};
-pub use tensor::{DType, Dim, Element, Tensor};
+pub use tensor::{DType, Data, Dim, Element, Kind, Tensor};
 
 use backend::{cpu::CpuEngine, wgpu::device::GpuContext, wgpu::GpuEngine, Engine};
 use ir::Graph;
@@ -69,6 +69,8 @@ pub struct IoInfo {
     pub dtype: DType,
     /// Known sizes, named symbolic dims, or unknown.
     pub dims: Vec<Dim>,
+    /// Tensor, sequence or optional (`dtype`/`dims` then describe the tensors inside).
+    pub kind: Kind,
 }
 
 /// Options for building a [`Session`].
@@ -160,27 +162,16 @@ impl SessionBuilder {
                 Err(_) => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
             },
         };
-        let inputs = graph
-            .inputs
-            .iter()
-            .map(|&v| {
-                let val = graph.value(v);
-                let ty = val.ty.clone().expect("graph inputs are typed");
-                IoInfo { name: val.name.clone(), dtype: ty.dtype, dims: ty.dims }
-            })
-            .collect();
-        let outputs = graph
-            .outputs
-            .iter()
-            .map(|&v| {
-                let val = graph.value(v);
-                let (dtype, dims) = match &val.ty {
-                    Some(t) => (t.dtype, t.dims.clone()),
-                    None => (DType::F32, vec![]),
-                };
-                IoInfo { name: val.name.clone(), dtype, dims }
-            })
-            .collect();
+        let info = |v: ir::ValueId| {
+            let val = graph.value(v);
+            let (dtype, dims) = match &val.ty {
+                Some(t) => (t.dtype, t.dims.clone()),
+                None => (DType::F32, vec![]),
+            };
+            IoInfo { name: val.name.clone(), dtype, dims, kind: val.kind.clone() }
+        };
+        let inputs = graph.inputs.iter().map(|&v| info(v)).collect();
+        let outputs = graph.outputs.iter().map(|&v| info(v)).collect();
         let s = Session { graph, engine, backend, inputs, outputs };
         // With static input shapes, plan (and compile pipelines) now rather than on first run.
         if let Some(shapes) = s.static_shapes() {
@@ -268,12 +259,12 @@ impl Session {
     }
 
     fn static_shapes(&self) -> Option<Vec<Vec<usize>>> {
-        self.inputs.iter().map(|i| tensor::shape::concrete(&i.dims)).collect()
+        self.inputs.iter().map(|i| if i.kind.is_tensor() { tensor::shape::concrete(&i.dims) } else { None }).collect()
     }
 
     /// Checks named inputs against the declared ones and orders them like the graph.
-    fn bind(&self, inputs: &[(&str, Tensor)]) -> Result<Vec<Tensor>> {
-        let mut ordered: Vec<Option<Tensor>> = vec![None; self.inputs.len()];
+    fn bind(&self, inputs: &[(&str, Data)]) -> Result<Vec<Data>> {
+        let mut ordered: Vec<Option<Data>> = vec![None; self.inputs.len()];
         for (name, t) in inputs {
             let i = self.inputs.iter().position(|x| x.name == *name).ok_or_else(|| {
                 Error::input(
@@ -291,8 +282,16 @@ impl Session {
         }
         let mut syms: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::with_capacity(ordered.len());
-        for (info, t) in self.inputs.iter().zip(ordered) {
-            let t = t.ok_or_else(|| Error::input(&info.name, "missing"))?;
+        for (info, d) in self.inputs.iter().zip(ordered) {
+            let d = d.ok_or_else(|| Error::input(&info.name, "missing"))?;
+            let t = match (&d, &info.kind) {
+                (Data::Tensor(t), Kind::Tensor) => t,
+                (Data::Sequence(_), Kind::Sequence(_)) | (Data::Optional(_), Kind::Optional(_)) => {
+                    out.push(d);
+                    continue;
+                }
+                (d, k) => return Err(Error::input(&info.name, format!("expected a {k}, got a {}", d.kind_name()))),
+            };
             if t.dtype() != info.dtype {
                 return Err(Error::input(&info.name, format!("expected {}, got {}", info.dtype, t.dtype())));
             }
@@ -329,16 +328,30 @@ impl Session {
                     _ => {}
                 }
             }
-            out.push(t);
+            out.push(d);
         }
         Ok(out)
     }
 
-    /// Runs the model on named inputs; returns every graph output by name.
+    /// Runs the model on named tensor inputs; returns every graph output by name. For models
+    /// with sequence- or optional-typed inputs or outputs, use [`Session::run_data`].
     pub fn run(&self, inputs: &[(&str, Tensor)]) -> Result<Outputs> {
+        let data: Vec<(&str, Data)> = inputs.iter().map(|(n, t)| (*n, Data::Tensor(t.clone()))).collect();
+        let outs = self.run_data(&data)?;
+        let mut res = Vec::with_capacity(outs.len());
+        for (name, d) in outs {
+            let t =
+                d.into_tensor().map_err(|e| Error::Usage(format!("output '{name}': {e}; use Session::run_data")))?;
+            res.push((name, t));
+        }
+        Ok(Outputs(res))
+    }
+
+    /// Runs the model on named values of any kind (tensors, sequences, optionals).
+    pub fn run_data(&self, inputs: &[(&str, Data)]) -> Result<Vec<(String, Data)>> {
         let ordered = self.bind(inputs)?;
         let outs = self.engine.run(&ordered)?;
-        Ok(Outputs(self.outputs.iter().map(|o| o.name.clone()).zip(outs).collect()))
+        Ok(self.outputs.iter().map(|o| o.name.clone()).zip(outs).collect())
     }
 
     /// The plan the backend uses for these input shapes (in input order).

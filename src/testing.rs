@@ -4,9 +4,10 @@
 //! tolerances: `|got − want| ≤ atol + rtol·|want|` for floats (looser for 16-bit floats), exact
 //! equality for integers, bools and strings; NaN must meet NaN and infinities must match.
 
-use crate::onnx::proto::TensorProto;
+use crate::onnx::proto::{OptionalProto, SequenceProto, TensorProto};
 use crate::onnx::tensor_proto::{to_tensor, ExternalBase};
-use crate::{Backend, DType, Session, Tensor};
+use crate::{Backend, DType, Data, Kind, Session, Tensor};
+
 use prost::Message;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -128,6 +129,74 @@ pub fn read_pb(path: &Path) -> Result<(String, Tensor), String> {
     Ok((p.name().to_string(), t))
 }
 
+fn tensor_of(p: &TensorProto) -> Result<Tensor, String> {
+    to_tensor(p, &ExternalBase { dir: None }, 1 << 31).map_err(|e| e.to_string())
+}
+
+fn sequence_of(p: &SequenceProto) -> Result<Data, String> {
+    let mut v: Vec<Data> = p.tensor_values.iter().map(|t| tensor_of(t).map(Data::Tensor)).collect::<Result<_, _>>()?;
+    v.extend(p.sequence_values.iter().map(sequence_of).collect::<Result<Vec<_>, _>>()?);
+    v.extend(p.optional_values.iter().map(optional_of).collect::<Result<Vec<_>, _>>()?);
+    Ok(Data::Sequence(v))
+}
+
+fn optional_of(p: &OptionalProto) -> Result<Data, String> {
+    let inner = if let Some(t) = &p.tensor_value {
+        Some(Data::Tensor(tensor_of(t)?))
+    } else if let Some(s) = &p.sequence_value {
+        Some(sequence_of(s)?)
+    } else if let Some(o) = &p.optional_value {
+        Some(optional_of(o)?)
+    } else {
+        None
+    };
+    Ok(Data::Optional(inner.map(Box::new)))
+}
+
+/// Reads a serialized value of the given kind (TensorProto, SequenceProto or OptionalProto).
+pub fn read_data(path: &Path, kind: &Kind) -> Result<(String, Data), String> {
+    let ctx = |e: String| format!("{}: {e}", path.display());
+    let b = std::fs::read(path).map_err(|e| ctx(e.to_string()))?;
+    match kind {
+        Kind::Tensor => read_pb(path).map(|(n, t)| (n, Data::Tensor(t))),
+        Kind::Sequence(_) => {
+            let p = SequenceProto::decode(b.as_slice()).map_err(|e| ctx(e.to_string()))?;
+            Ok((p.name().to_string(), sequence_of(&p).map_err(ctx)?))
+        }
+        Kind::Optional(_) => {
+            let p = OptionalProto::decode(b.as_slice()).map_err(|e| ctx(e.to_string()))?;
+            Ok((p.name().to_string(), optional_of(&p).map_err(ctx)?))
+        }
+    }
+}
+
+/// Compares values of any kind; returns the largest absolute difference of their tensors.
+pub fn compare_data(got: &Data, want: &Data, tol: &Tolerance) -> Result<f64, String> {
+    match (got, want) {
+        (Data::Tensor(a), Data::Tensor(b)) => compare(a, b, tol),
+        (Data::Sequence(a), Data::Sequence(b)) => {
+            if a.len() != b.len() {
+                return Err(format!("sequence of {} but expected {}", a.len(), b.len()));
+            }
+            let mut worst = 0.0f64;
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                worst = worst.max(compare_data(x, y, tol).map_err(|e| format!("element {i}: {e}"))?);
+            }
+            Ok(worst)
+        }
+        (Data::Optional(a), Data::Optional(b)) => match (a, b) {
+            (None, None) => Ok(0.0),
+            (Some(x), Some(y)) => compare_data(x, y, tol),
+            (x, _) => Err(format!(
+                "optional is {} but expected {}",
+                if x.is_some() { "present" } else { "empty" },
+                if x.is_some() { "empty" } else { "present" }
+            )),
+        },
+        (a, b) => Err(format!("a {} but expected a {}", a.kind_name(), b.kind_name())),
+    }
+}
+
 fn numbered(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut v: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
@@ -210,28 +279,29 @@ fn run_case_inner(case: &Case, opts: &CaseOptions) -> Result<f64, Outcome> {
         .map_err(|e| Outcome::Fail(e.to_string()))?;
     let mut worst = 0.0f64;
     for set in sets {
-        let mut inputs: Vec<(String, Tensor)> = Vec::new();
+        let mut inputs: Vec<(String, Data)> = Vec::new();
         for (k, p) in numbered(&set, "input_").iter().enumerate() {
-            let (name, t) = read_pb(p).map_err(Outcome::Fail)?;
-            let name = if session.inputs().iter().any(|i| i.name == name) {
-                name
-            } else {
-                session.inputs().get(k).map(|i| i.name.clone()).ok_or_else(|| {
-                    Outcome::Fail(format!("test data has more inputs than the model ({})", p.display()))
-                })?
-            };
-            inputs.push((name, t));
+            let info = session
+                .inputs()
+                .get(k)
+                .ok_or_else(|| Outcome::Fail(format!("test data has more inputs than the model ({})", p.display())))?;
+            let (name, d) = read_data(p, &info.kind).map_err(Outcome::Fail)?;
+            let name = if session.inputs().iter().any(|i| i.name == name) { name } else { info.name.clone() };
+            inputs.push((name, d));
         }
-        let named: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
-        let outs = session.run(&named).map_err(|e| Outcome::Fail(e.to_string()))?;
+        let named: Vec<(&str, Data)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+        let outs = session.run_data(&named).map_err(|e| Outcome::Fail(e.to_string()))?;
         for (k, p) in numbered(&set, "output_").iter().enumerate() {
-            let (name, want) = read_pb(p).map_err(Outcome::Fail)?;
+            let kind = session.outputs().get(k).map(|o| o.kind.clone()).unwrap_or_default();
+            let (name, want) = read_data(p, &kind).map_err(Outcome::Fail)?;
             let got = outs
-                .get(&name)
-                .or_else(|| outs.0.get(k).map(|x| &x.1))
+                .iter()
+                .find(|(n, _)| *n == name)
+                .or_else(|| outs.get(k))
+                .map(|x| &x.1)
                 .ok_or_else(|| Outcome::Fail(format!("no output for {}", p.display())))?;
             let label = if name.is_empty() { format!("output {k}") } else { format!("output '{name}'") };
-            worst = worst.max(compare(got, &want, tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
+            worst = worst.max(compare_data(got, &want, tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
         }
     }
     Ok(worst)

@@ -1,28 +1,24 @@
-// 2-D convolution as an implicit GEMM: rows are output pixels (n, oy, ox), columns are the
-// output channels of one group, K runs over (input channel, ky, kx). The im2col matrix is
-// never stored: each 64×16 A tile is gathered from X on the fly. Same 64×64 tiling as
-// matmul.wgsl; groups go in grid z. Prelude: T (element), HAS_BIAS.
+// Convolution (1-D, 2-D or 3-D, as 3-D with unit leading dims) as an implicit GEMM: rows are
+// output pixels (n, od, oy, ox), columns are the output channels of one group, K runs over
+// (input channel, kz, ky, kx). The im2col matrix is never stored: each 64×16 A tile is
+// gathered from X on the fly. Same 64×64 tiling as matmul.wgsl; groups go in grid z.
+// Prelude: a type library (T), HAS_BIAS.
 struct Params {
     batch: u32,
     in_c: u32,
-    in_h: u32,
-    in_w: u32,
     out_c: u32,
-    out_h: u32,
-    out_w: u32,
     group_in_c: u32,
-    k_h: u32,
-    k_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    dil_h: u32,
-    dil_w: u32,
-    pad_h: u32,
-    pad_w: u32,
     group_out_c: u32,
     gemm_m: u32,
     gemm_k: u32,
     pad0: u32,
+    // Spatial geometry as (d, h, w, unused).
+    in_sp: vec4<u32>,
+    out_sp: vec4<u32>,
+    kernel: vec4<u32>,
+    stride: vec4<u32>,
+    dilation: vec4<u32>,
+    pad: vec4<u32>,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
@@ -37,37 +33,43 @@ const TK: u32 = 16u;
 var<workgroup> sa: array<f32, 1024>;
 var<workgroup> sb: array<f32, 1024>;
 
+// The input element read by output pixel r and tap kq of group g (0 outside the input).
+fn im2col(g: u32, r: u32, kq: u32) -> f32 {
+    let pix = p.out_sp.x * p.out_sp.y * p.out_sp.z;
+    let n = r / pix;
+    let pp = r % pix;
+    let o = vec3<u32>(pp / (p.out_sp.y * p.out_sp.z), (pp / p.out_sp.z) % p.out_sp.y, pp % p.out_sp.z);
+    let kvol = p.kernel.x * p.kernel.y * p.kernel.z;
+    let ci = kq / kvol;
+    let kr = kq % kvol;
+    let k = vec3<u32>(kr / (p.kernel.y * p.kernel.z), (kr / p.kernel.z) % p.kernel.y, kr % p.kernel.z);
+    let pos = vec3<i32>(o * p.stride.xyz + k * p.dilation.xyz) - vec3<i32>(p.pad.xyz);
+    if (any(pos < vec3<i32>(0)) || any(pos >= vec3<i32>(p.in_sp.xyz))) {
+        return 0.0;
+    }
+    let q = vec3<u32>(pos);
+    let ch = g * p.group_in_c + ci;
+    return t_to_f32(x[(((n * p.in_c + ch) * p.in_sp.x + q.x) * p.in_sp.y + q.y) * p.in_sp.z + q.z]);
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let g = wid.z;
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
     let tid = lid.y * 16u + lid.x;
-    let pix = p.out_h * p.out_w;
-    let khw = p.k_h * p.k_w;
+    let pix = p.out_sp.x * p.out_sp.y * p.out_sp.z;
     var acc: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < p.gemm_k; k0 = k0 + TK) {
         for (var e = 0u; e < 4u; e = e + 1u) {
             let idx = tid + e * 256u;
-            // A: the im2col element (pixel r, tap kq).
             let am = idx / TK;
             let ak = idx % TK;
             let r = row0 + am;
             let kq = k0 + ak;
             var va = 0.0;
             if (r < p.gemm_m && kq < p.gemm_k) {
-                let n = r / pix;
-                let pp = r % pix;
-                let oy = pp / p.out_w;
-                let ox = pp % p.out_w;
-                let ci = kq / khw;
-                let kr = kq % khw;
-                let iy = i32(oy * p.stride_h + (kr / p.k_w) * p.dil_h) - i32(p.pad_h);
-                let ix = i32(ox * p.stride_w + (kr % p.k_w) * p.dil_w) - i32(p.pad_w);
-                if (iy >= 0 && iy < i32(p.in_h) && ix >= 0 && ix < i32(p.in_w)) {
-                    let ch = g * p.group_in_c + ci;
-                    va = f32(x[((n * p.in_c + ch) * p.in_h + u32(iy)) * p.in_w + u32(ix)]);
-                }
+                va = im2col(g, r, kq);
             }
             sa[ak * TILE + am] = va;
             // B: W[g·OCg + oc, kq]
@@ -77,7 +79,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kb = k0 + bk;
             var vb = 0.0;
             if (oc < p.group_out_c && kb < p.gemm_k) {
-                vb = f32(w[(g * p.group_out_c + oc) * p.gemm_k + kb]);
+                vb = t_to_f32(w[(g * p.group_out_c + oc) * p.gemm_k + kb]);
             }
             sb[bk * TILE + bn] = vb;
         }
@@ -109,9 +111,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let ch = g * p.group_out_c + oc;
             var v = acc[i][j];
             if (HAS_BIAS) {
-                v = v + f32(bias[ch]);
+                v = v + t_to_f32(bias[ch]);
             }
-            y[(n * p.out_c + ch) * pix + pp] = T(v);
+            y[(n * p.out_c + ch) * pix + pp] = t_from_f32(v);
         }
     }
 }

@@ -1,23 +1,17 @@
-// 2-D grouped convolution with one input channel per group (depthwise, any channel
-// multiplier): one invocation per output element sums its kernel window directly.
-// Prelude: T (element), HAS_BIAS.
+// Grouped convolution with one input channel per group (depthwise, any channel multiplier),
+// 1-D/2-D/3-D: one invocation per output element sums its kernel window directly.
+// Prelude: a type library (T), HAS_BIAS.
 struct Params {
     total: u32,
     in_c: u32,
-    in_h: u32,
-    in_w: u32,
     out_c: u32,
-    out_h: u32,
-    out_w: u32,
     multiplier: u32,
-    k_h: u32,
-    k_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    dil_h: u32,
-    dil_w: u32,
-    pad_h: u32,
-    pad_w: u32,
+    in_sp: vec4<u32>,
+    out_sp: vec4<u32>,
+    kernel: vec4<u32>,
+    stride: vec4<u32>,
+    dilation: vec4<u32>,
+    pad: vec4<u32>,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
@@ -32,29 +26,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.total) {
         return;
     }
-    let ox = i % p.out_w;
-    let oy = (i / p.out_w) % p.out_h;
-    let oc = (i / (p.out_w * p.out_h)) % p.out_c;
-    let n = i / (p.out_w * p.out_h * p.out_c);
+    let pix = p.out_sp.x * p.out_sp.y * p.out_sp.z;
+    let pp = i % pix;
+    let o = vec3<u32>(pp / (p.out_sp.y * p.out_sp.z), (pp / p.out_sp.z) % p.out_sp.y, pp % p.out_sp.z);
+    let oc = (i / pix) % p.out_c;
+    let n = i / (pix * p.out_c);
     let ci = oc / p.multiplier;
-    let xb = (n * p.in_c + ci) * p.in_h * p.in_w;
-    let wb = oc * p.k_h * p.k_w;
+    let xb = (n * p.in_c + ci) * p.in_sp.x * p.in_sp.y * p.in_sp.z;
+    let wb = oc * p.kernel.x * p.kernel.y * p.kernel.z;
     var acc = 0.0;
-    for (var ky = 0u; ky < p.k_h; ky = ky + 1u) {
-        let iy = i32(oy * p.stride_h + ky * p.dil_h) - i32(p.pad_h);
-        if (iy < 0 || iy >= i32(p.in_h)) {
+    for (var kz = 0u; kz < p.kernel.x; kz = kz + 1u) {
+        let iz = i32(o.x * p.stride.x + kz * p.dilation.x) - i32(p.pad.x);
+        if (iz < 0 || iz >= i32(p.in_sp.x)) {
             continue;
         }
-        for (var kx = 0u; kx < p.k_w; kx = kx + 1u) {
-            let ix = i32(ox * p.stride_w + kx * p.dil_w) - i32(p.pad_w);
-            if (ix < 0 || ix >= i32(p.in_w)) {
+        for (var ky = 0u; ky < p.kernel.y; ky = ky + 1u) {
+            let iy = i32(o.y * p.stride.y + ky * p.dilation.y) - i32(p.pad.y);
+            if (iy < 0 || iy >= i32(p.in_sp.y)) {
                 continue;
             }
-            acc = acc + f32(x[xb + u32(iy) * p.in_w + u32(ix)]) * f32(w[wb + ky * p.k_w + kx]);
+            for (var kx = 0u; kx < p.kernel.z; kx = kx + 1u) {
+                let ix = i32(o.z * p.stride.z + kx * p.dilation.z) - i32(p.pad.z);
+                if (ix < 0 || ix >= i32(p.in_sp.z)) {
+                    continue;
+                }
+                let xi = xb + (u32(iz) * p.in_sp.y + u32(iy)) * p.in_sp.z + u32(ix);
+                acc = acc + t_to_f32(x[xi]) * t_to_f32(w[wb + (kz * p.kernel.y + ky) * p.kernel.z + kx]);
+            }
         }
     }
     if (HAS_BIAS) {
-        acc = acc + f32(bias[oc]);
+        acc = acc + t_to_f32(bias[oc]);
     }
-    y[i] = T(acc);
+    y[i] = t_from_f32(acc);
 }

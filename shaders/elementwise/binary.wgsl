@@ -1,6 +1,8 @@
-// y = a ∘ b with numpy broadcasting (arithmetic, comparison, logic; bitwise ops are in
-// bitwise.wgsl). Prelude: T (operand element), O (output element),
-// OP (a BINARY_* code), BCAST (false when a, b and y have one shape: no index arithmetic).
+// y = a ∘ b with numpy broadcasting, output type = input type: arithmetic, min/max, mod,
+// PRelu, bitwise and shifts (integers), all through the type library's exact `t_*`
+// functions. Comparisons and logic are in compare.wgsl.
+// Prelude: a type library (T), OP (a BINARY_* code), BCAST (false when a, b and y share one
+// shape: no index arithmetic).
 struct Params {
     n: u32,
     rank: u32,
@@ -13,45 +15,41 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> a: array<T>;
 @group(0) @binding(1) var<storage, read_write> b: array<T>;
-@group(0) @binding(2) var<storage, read_write> y: array<O>;
+@group(0) @binding(2) var<storage, read_write> y: array<T>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-// x % z with IEEE fmod's result for an infinite divisor (WGSL's `%` may give NaN there).
-fn fmod_t(x: T, z: T) -> T {
-    if (is_inf_f32(f32(z)) && !is_inf_f32(f32(x)) && !is_nan_f32(f32(x))) {
-        return x;
-    }
-    return x % z;
-}
-
-fn apply(x: T, z: T) -> O {
-
+fn apply(x: T, z: T) -> T {
     switch OP {
-        case BINARY_ADD: { return O(x + z); }
-        case BINARY_SUB: { return O(x - z); }
-        case BINARY_MUL: { return O(x * z); }
-        case BINARY_DIV: { return O(x / z); }
-        case BINARY_POW: { return O(pow(f32(x), f32(z))); }
-        case BINARY_MAX: { return O(max(x, z)); }
-        case BINARY_MIN: { return O(min(x, z)); }
-        case BINARY_MOD: {
-            var r = fmod_t(x, z);
-            if (r != T(0) && ((r < T(0)) != (z < T(0)))) {
-                r = r + z;
-            }
-            return O(r);
+        case BINARY_ADD: { return t_add(x, z); }
+        case BINARY_SUB: { return t_sub(x, z); }
+        case BINARY_MUL: { return t_mul(x, z); }
+        case BINARY_DIV: { return t_div(x, z); }
+        case BINARY_POW: { return t_from_f32(pow(t_to_f32(x), t_to_f32(z))); }
+        case BINARY_MAX: {
+            if (t_is_nan(x) || t_is_nan(z)) { return t_from_f32(bitcast<f32>(0x7fc00000u)); }
+            return t_max(x, z);
         }
-        case BINARY_FMOD: { return O(fmod_t(x, z)); }
-        case BINARY_PRELU: { return O(select(x, x * z, x < T(0))); }
-        case BINARY_AND: { return O(x != T(0) && z != T(0)); }
-        case BINARY_OR: { return O(x != T(0) || z != T(0)); }
-        case BINARY_XOR: { return O((x != T(0)) != (z != T(0))); }
-        case BINARY_EQUAL: { return O(x == z); }
-        case BINARY_LESS: { return O(x < z); }
-        case BINARY_LESSOREQUAL: { return O(x <= z); }
-        case BINARY_GREATER: { return O(x > z); }
-        case BINARY_GREATEROREQUAL: { return O(x >= z); }
-        default: { return O(x); }
+        case BINARY_MIN: {
+            if (t_is_nan(x) || t_is_nan(z)) { return t_from_f32(bitcast<f32>(0x7fc00000u)); }
+            return t_min(x, z);
+        }
+        case BINARY_MOD: {
+            // The divisor's sign (Python's %).
+            let r = t_rem(x, z);
+            let zero = t_zero();
+            if (!t_eq(r, zero) && (t_lt(r, zero) != t_lt(z, zero))) {
+                return t_add(r, z);
+            }
+            return r;
+        }
+        case BINARY_FMOD: { return t_rem(x, z); }
+        case BINARY_PRELU: { return select(x, t_mul(x, z), t_lt(x, t_zero())); }
+        case BINARY_BITSHIFTLEFT: { return t_shl(x, z); }
+        case BINARY_BITSHIFTRIGHT: { return t_shr(x, z); }
+        case BINARY_BITWISEAND: { return t_and(x, z); }
+        case BINARY_BITWISEOR: { return t_or(x, z); }
+        case BINARY_BITWISEXOR: { return t_xor(x, z); }
+        default: { return x; }
     }
 }
 

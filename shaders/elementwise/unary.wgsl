@@ -1,4 +1,6 @@
-// y = f(x) elementwise. Prelude: T (input element), O (output element), OP (a UNARY_* code).
+// y = f(x) elementwise, output type = input type. Floats compute in f32 (F for f64 is
+// narrowed: ONNX Runtime's own tolerance); integers use exact integer functions.
+// Prelude: a type library (T), OP (a UNARY_* code).
 struct Params {
     n: u32,
     alpha: f32,
@@ -7,14 +9,14 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
-@group(0) @binding(1) var<storage, read_write> y: array<O>;
+@group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
 fn softplus(v: f32) -> f32 {
     return select(log(1.0 + exp(v)), v, v > 20.0);
 }
 
-fn apply(v: f32) -> f32 {
+fn apply_f(v: f32) -> f32 {
     let al = p.alpha;
     let be = p.beta;
     switch OP {
@@ -60,13 +62,19 @@ fn apply(v: f32) -> f32 {
         case UNARY_MISH: { return v * tanh(clamp(softplus(v), -20.0, 20.0)); }
         case UNARY_AFFINE: { return v * al + be; }
         case UNARY_CLIP: { return min(max(v, al), be); }
-        case UNARY_NOT: { return select(1.0, 0.0, v != 0.0); }
-        case UNARY_ISNAN: { return select(0.0, 1.0, is_nan_f32(v)); }
-        case UNARY_ISINF: {
-            let hit = is_inf_f32(v) && ((v > 0.0 && be != 0.0) || (v < 0.0 && al != 0.0));
-            return select(0.0, 1.0, hit);
-        }
         default: { return v; }
+    }
+}
+
+// The integer functions ONNX defines on integers, exact in T.
+fn apply_i(v: T) -> T {
+    let zero = t_zero();
+    switch OP {
+        case UNARY_RELU: { return t_max(v, zero); }
+        case UNARY_NEG: { return t_neg(v); }
+        case UNARY_ABS: { return select(v, t_neg(v), t_lt(v, zero)); }
+        case UNARY_SIGN: { return select(select(zero, t_one(), t_lt(zero, v)), t_neg(t_one()), t_lt(v, zero)); }
+        default: { return t_from_f32(apply_f(t_to_f32(v))); }
     }
 }
 
@@ -76,5 +84,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) {
         return;
     }
-    y[i] = O(apply(f32(x[i])));
+    if (T_IS_FLOAT && !T_IS_F64) {
+        y[i] = t_from_f32(apply_f(t_to_f32(x[i])));
+    } else {
+        // Integers, and doubles (whose exact functions are the only ones lowered).
+        y[i] = apply_i(x[i]);
+    }
 }

@@ -3,7 +3,7 @@
 // workgroup memory 16 at a time. Transposed operands are read through their strides (never
 // materialized). Element offsets into A, C and Y and Y's row stride let one product be split
 // into column or K blocks when B is larger than a binding may be.
-// Prelude: T (element), HAS_BIAS (C is bound and added).
+// Prelude: a type library (T), HAS_BIAS (C is bound and added).
 struct Params {
     m: u32,
     n: u32,
@@ -64,7 +64,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kq = k0 + ak;
             var va = 0.0;
             if (r < p.m && kq < p.k) {
-                va = f32(a[p.a_off + ao + r * p.a_row + kq * p.a_col]);
+                va = t_to_f32(a[p.a_off + ao + r * p.a_row + kq * p.a_col]);
             }
             sa[ak * TILE + am] = va;
             // B tile: consecutive threads walk n (contiguous for row-major B).
@@ -74,7 +74,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let kb = k0 + bk;
             var vb = 0.0;
             if (col < p.n && kb < p.k) {
-                vb = f32(b[bo + kb * p.b_row + col * p.b_col]);
+                vb = t_to_f32(b[bo + kb * p.b_row + col * p.b_col]);
             }
             sb[bk * TILE + bn] = vb;
         }
@@ -104,9 +104,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
             var v = p.alpha * acc[i][j];
             if (HAS_BIAS) {
-                v = v + p.beta * f32(c[p.c_off + r * p.c_row + col * p.c_col]);
+                v = v + p.beta * t_to_f32(c[p.c_off + r * p.c_row + col * p.c_col]);
             }
-            y[yo + r * p.y_row + col] = T(v);
+            y[yo + r * p.y_row + col] = t_from_f32(v);
         }
     }
 }

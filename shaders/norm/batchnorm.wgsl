@@ -1,5 +1,5 @@
 // Inference-mode batch normalization over channel axis 1:
-// y = (x − mean[c]) / sqrt(var[c] + ε) · scale[c] + bias[c]. Prelude: T (element).
+// y = (x − mean[c]) / sqrt(var[c] + ε) · scale[c] + bias[c]. Prelude: a type library (T).
 struct Params {
     n: u32,
     channels: u32,
@@ -22,6 +22,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let c = (i / p.inner) % p.channels;
-    let inv = inverseSqrt(f32(variance[c]) + p.epsilon);
-    y[i] = T((f32(x[i]) - f32(mean[c])) * inv * f32(scale[c]) + f32(bias[c]));
+    let inv = inverseSqrt(t_to_f32(variance[c]) + p.epsilon);
+    y[i] = t_from_f32((t_to_f32(x[i]) - t_to_f32(mean[c])) * inv * t_to_f32(scale[c]) + t_to_f32(bias[c]));
 }

@@ -1,5 +1,5 @@
 // Local response normalization across channels:
-// y = x / (bias + alpha/size · Σ_{c' in window} x[c']²)^beta. Prelude: T (element).
+// y = x / (bias + alpha/size · Σ_{c' in window} x[c']²)^beta. Prelude: a type library (T).
 struct Params {
     n: u32,
     channels: u32,
@@ -26,8 +26,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let hi = i32(c) + i32(p.size - 1u - (p.size - 1u) / 2u);
     var sq = 0.0;
     for (var cc = max(lo, 0); cc <= min(hi, i32(p.channels) - 1); cc = cc + 1) {
-        let v = f32(x[i + u32(cc - i32(c)) * p.inner]);
+        let v = t_to_f32(x[i + u32(cc - i32(c)) * p.inner]);
         sq = sq + v * v;
     }
-    y[i] = T(f32(x[i]) / pow(p.bias + p.alpha / f32(p.size) * sq, p.beta));
+    y[i] = t_from_f32(t_to_f32(x[i]) / pow(p.bias + p.alpha / f32(p.size) * sq, p.beta));
 }

@@ -1,6 +1,6 @@
 // Softmax / LogSoftmax / Hardmax over rows of a [outer, len, inner] view: one workgroup of 64
 // invocations per (outer, inner) row; max, then the sum of exponentials, then the write.
-// Prelude: T (element), OP (SOFTMAX_SOFTMAX | SOFTMAX_LOGSOFTMAX | SOFTMAX_HARDMAX).
+// Prelude: a type library (T), OP (SOFTMAX_SOFTMAX | SOFTMAX_LOGSOFTMAX | SOFTMAX_HARDMAX).
 struct Params {
     rows: u32,
     len: u32,
@@ -27,7 +27,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
     var m = -3.402823e38;
     var mi = 0xffffffffu;
     for (var k = lidx; k < p.len; k = k + 64u) {
-        let v = f32(x[base + k * p.inner]);
+        let v = t_to_f32(x[base + k * p.inner]);
         if (v > m || mi == 0xffffffffu) {
             m = v;
             mi = k;
@@ -55,13 +55,13 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
     workgroupBarrier();
     if (OP == SOFTMAX_HARDMAX) {
         for (var k = lidx; k < p.len; k = k + 64u) {
-            y[base + k * p.inner] = T(select(0.0, 1.0, k == argmax));
+            y[base + k * p.inner] = t_from_f32(select(0.0, 1.0, k == argmax));
         }
         return;
     }
     var acc = 0.0;
     for (var k = lidx; k < p.len; k = k + 64u) {
-        acc = acc + exp(f32(x[base + k * p.inner]) - mx);
+        acc = acc + exp(t_to_f32(x[base + k * p.inner]) - mx);
     }
     part[lidx] = acc;
     workgroupBarrier();
@@ -73,11 +73,11 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
     }
     let total = part[0];
     for (var k = lidx; k < p.len; k = k + 64u) {
-        let v = f32(x[base + k * p.inner]) - mx;
+        let v = t_to_f32(x[base + k * p.inner]) - mx;
         if (OP == SOFTMAX_LOGSOFTMAX) {
-            y[base + k * p.inner] = T(v - log(total));
+            y[base + k * p.inner] = t_from_f32(v - log(total));
         } else {
-            y[base + k * p.inner] = T(exp(v) / total);
+            y[base + k * p.inner] = t_from_f32(exp(v) / total);
         }
     }
 }

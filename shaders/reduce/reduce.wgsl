@@ -1,7 +1,8 @@
 // Reduction over any set of axes: one workgroup of 64 invocations per output element. The
 // output index decomposes over the kept dims and each reduced index over the reduced dims,
-// both through strides of the input, so non-adjacent axes need no transpose.
-// Prelude: T (element), OP (a REDUCE_* code).
+// both through strides of the input, so non-adjacent axes need no transpose. Floats
+// accumulate in F (f32 for 16-bit floats); integers accumulate exactly in T.
+// Prelude: a type library (T), OP (a REDUCE_* code).
 struct Params {
     n_out: u32,
     n_red: u32,
@@ -17,7 +18,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> y: array<T>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-var<workgroup> part: array<f32, 64>;
+var<workgroup> part_f: array<F, 64>;
+var<workgroup> part_t: array<T, 64>;
 
 fn red_offset(r: u32) -> u32 {
     var rem = r;
@@ -31,26 +33,26 @@ fn red_offset(r: u32) -> u32 {
     return off;
 }
 
-fn init() -> f32 {
+// ---- float path (in F) ----
+fn init_f() -> F {
     switch OP {
-        case REDUCE_MAX: { return bitcast<f32>(0xff800000u); }
-        case REDUCE_MIN: { return bitcast<f32>(0x7f800000u); }
-
-        case REDUCE_PROD: { return 1.0; }
-        default: { return 0.0; }
+        case REDUCE_MAX: { return t_to_f(t_lowest()); }
+        case REDUCE_MIN: { return t_to_f(t_highest()); }
+        case REDUCE_PROD: { return F(1.0); }
+        default: { return F(0.0); }
     }
 }
 
-fn combine(acc: f32, v: f32) -> f32 {
+fn combine_f(acc: F, v: F) -> F {
     switch OP {
-        case REDUCE_MAX: { return select(max(acc, v), v, is_nan_f32(v) || is_nan_f32(acc)); }
-        case REDUCE_MIN: { return select(min(acc, v), v, is_nan_f32(v) || is_nan_f32(acc)); }
+        case REDUCE_MAX: { return select(max(acc, v), v, v != v || acc != acc); }
+        case REDUCE_MIN: { return select(min(acc, v), v, v != v || acc != acc); }
         case REDUCE_PROD: { return acc * v; }
         default: { return acc + v; }
     }
 }
 
-fn map_in(v: f32) -> f32 {
+fn map_f(v: F) -> F {
     switch OP {
         case REDUCE_L1: { return abs(v); }
         case REDUCE_L2, REDUCE_SUMSQUARE: { return v * v; }
@@ -58,17 +60,61 @@ fn map_in(v: f32) -> f32 {
     }
 }
 
-// Tree reduction of `part` across the workgroup; every invocation gets the result.
-fn workgroup_combine(lidx: u32, v: f32) -> f32 {
-    part[lidx] = v;
+fn tree_f(lidx: u32, v: F, logsumexp_max: bool) -> F {
+    part_f[lidx] = v;
     workgroupBarrier();
     for (var s = 32u; s > 0u; s = s >> 1u) {
         if (lidx < s) {
-            part[lidx] = combine(part[lidx], part[lidx + s]);
+            if (logsumexp_max) {
+                part_f[lidx] = max(part_f[lidx], part_f[lidx + s]);
+            } else {
+                part_f[lidx] = combine_f(part_f[lidx], part_f[lidx + s]);
+            }
         }
         workgroupBarrier();
     }
-    let r = part[0];
+    let r = part_f[0];
+    workgroupBarrier();
+    return r;
+}
+
+// ---- integer path (exact, in T) ----
+fn init_t() -> T {
+    switch OP {
+        case REDUCE_MAX: { return t_lowest(); }
+        case REDUCE_MIN: { return t_highest(); }
+        case REDUCE_PROD: { return t_one(); }
+        default: { return t_zero(); }
+    }
+}
+
+fn combine_t(acc: T, v: T) -> T {
+    switch OP {
+        case REDUCE_MAX: { return t_max(acc, v); }
+        case REDUCE_MIN: { return t_min(acc, v); }
+        case REDUCE_PROD: { return t_mul(acc, v); }
+        default: { return t_add(acc, v); }
+    }
+}
+
+fn map_t(v: T) -> T {
+    switch OP {
+        case REDUCE_L1: { return select(v, t_neg(v), t_lt(v, t_zero())); }
+        case REDUCE_L2, REDUCE_SUMSQUARE: { return t_mul(v, v); }
+        default: { return v; }
+    }
+}
+
+fn tree_t(lidx: u32, v: T) -> T {
+    part_t[lidx] = v;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s = s >> 1u) {
+        if (lidx < s) {
+            part_t[lidx] = combine_t(part_t[lidx], part_t[lidx + s]);
+        }
+        workgroupBarrier();
+    }
+    let r = part_t[0];
     workgroupBarrier();
     return r;
 }
@@ -87,41 +133,45 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
         base = base + (rem % s) * p.kept_strides[k / 4u][k % 4u];
         rem = rem / s;
     }
-    var result: f32;
-    if (OP == REDUCE_LOGSUMEXP) {
-        var m = -3.402823e38;
+    let float_path = T_IS_FLOAT || OP == REDUCE_LOGSUM || OP == REDUCE_LOGSUMEXP || OP == REDUCE_L2;
+    var out: T;
+    if (float_path && OP == REDUCE_LOGSUMEXP) {
+        var m = t_to_f(t_lowest());
         for (var r = lidx; r < p.n_red; r = r + 64u) {
-            m = max(m, f32(x[base + red_offset(r)]));
+            m = max(m, t_to_f(x[base + red_offset(r)]));
         }
-        part[lidx] = m;
-        workgroupBarrier();
-        for (var s = 32u; s > 0u; s = s >> 1u) {
-            if (lidx < s) {
-                part[lidx] = max(part[lidx], part[lidx + s]);
-            }
-            workgroupBarrier();
-        }
-        let mx = part[0];
-        workgroupBarrier();
-        var acc = 0.0;
+        let mx = tree_f(lidx, m, true);
+        var acc = F(0.0);
         for (var r = lidx; r < p.n_red; r = r + 64u) {
-            acc = acc + exp(f32(x[base + red_offset(r)]) - mx);
+            acc = acc + F(exp(f32(t_to_f(x[base + red_offset(r)]) - mx)));
         }
-        result = log(workgroup_combine(lidx, acc)) + mx;
-    } else {
-        var acc = init();
+        let s = tree_f(lidx, acc, false);
+        out = t_from_f(select(F(log(f32(s))) + mx, F(log(f32(s))), mx == t_to_f(t_lowest())));
+    } else if (float_path) {
+        var acc = init_f();
         for (var r = lidx; r < p.n_red; r = r + 64u) {
-            acc = combine(acc, map_in(f32(x[base + red_offset(r)])));
+            acc = combine_f(acc, map_f(t_to_f(x[base + red_offset(r)])));
         }
-        result = workgroup_combine(lidx, acc);
+        var v = tree_f(lidx, acc, false);
         switch OP {
-            case REDUCE_MEAN: { result = result / f32(p.n_red); }
-            case REDUCE_L2: { result = sqrt(result); }
-            case REDUCE_LOGSUM: { result = log(result); }
+            case REDUCE_MEAN: { v = v / F(f32(p.n_red)); }
+            case REDUCE_L2: { v = F(sqrt(f32(v))); }
+            case REDUCE_LOGSUM: { v = F(log(f32(v))); }
             default: {}
         }
+        out = t_from_f(v);
+    } else {
+        var acc = init_t();
+        for (var r = lidx; r < p.n_red; r = r + 64u) {
+            acc = combine_t(acc, map_t(x[base + red_offset(r)]));
+        }
+        var v = tree_t(lidx, acc);
+        if (OP == REDUCE_MEAN) {
+            v = t_div(v, t_from_f32(f32(p.n_red)));
+        }
+        out = v;
     }
     if (lidx == 0u) {
-        y[o] = T(result);
+        y[o] = out;
     }
 }

@@ -8,15 +8,15 @@ pub mod wgpu;
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
-use crate::plan::{self, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
-use crate::tensor::Tensor;
+use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
+use crate::tensor::{Data, Tensor};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// A backend bound to one graph.
 pub(crate) trait Engine: Send + Sync {
     /// Runs the graph; `inputs` follow `graph.inputs` order and are already validated.
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>>;
+    fn run(&self, inputs: &[Data]) -> Result<Vec<Data>>;
     /// Builds (and caches) the first stage for these input shapes ahead of the first run.
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()>;
     /// The plan for these input shapes, as far as it can be planned without running.
@@ -56,7 +56,7 @@ pub(crate) trait StageBackend: Send + Sync {
         &self,
         g: &Graph,
         p: &Self::Prepared,
-        host: &mut HashMap<ValueId, Tensor>,
+        host: &mut HashMap<ValueId, Data>,
         state: &mut Self::RunState,
     ) -> Result<()>;
 }
@@ -65,6 +65,18 @@ pub(crate) trait StageBackend: Send + Sync {
 pub(crate) struct StageNode<P> {
     pub prepared: P,
     children: Mutex<HashMap<Vec<Vec<u8>>, Arc<StageNode<P>>>>,
+}
+
+/// Stages one run may chain (each barrier or CPU-placed group starts one).
+const MAX_STAGES: usize = 100_000;
+
+fn shape_bytes(t: &Tensor) -> Vec<u8> {
+    let mut k = vec![0xff];
+    k.extend_from_slice(&t.dtype().onnx_code().to_le_bytes());
+    for d in t.shape() {
+        k.extend_from_slice(&(*d as u64).to_le_bytes());
+    }
+    k
 }
 
 fn key_bytes(t: &Tensor) -> Vec<u8> {
@@ -106,52 +118,45 @@ impl<B: StageBackend> Driver<B> {
         self.root(shapes).map(|_| ())
     }
 
-    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    pub fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         let g = &*self.graph;
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.shape().to_vec()).collect();
+        let shapes: Vec<Vec<usize>> = inputs
+            .iter()
+            .map(|d| match d {
+                Data::Tensor(t) => t.shape().to_vec(),
+                _ => vec![],
+            })
+            .collect();
         let (root, lock) = self.root(&shapes)?;
         // Runs of one shape signature share the stages' buffers: one at a time.
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut host: HashMap<ValueId, Tensor> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
+        let mut host: HashMap<ValueId, Data> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
         let mut state = B::RunState::default();
         let mut chain: Vec<Arc<StageNode<B::Prepared>>> = vec![root];
         loop {
             let node = chain.last().unwrap().clone();
             let st = self.backend.stage(&node.prepared);
-            for (out, src) in &st.host_aliases {
-                let shape = &st.env.types[out.idx()].as_ref().expect("typed").1;
-                let t = host
-                    .get(src)
-                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*src).name)))?;
-                let r = t.reshape(shape).map_err(|e| Error::Model(e.to_string()))?;
-                host.insert(*out, r);
-            }
             self.backend.run_device(g, &node.prepared, &mut host, &mut state)?;
             for &n in &st.host_nodes {
                 run_host_node(g, n, &st.env, &mut host)?;
             }
+            let get = |v: &ValueId| {
+                host_value(&st.env, &host, *v)
+                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))
+            };
             match &st.end {
-                StageEnd::Done => {
-                    return g
-                        .outputs
-                        .iter()
-                        .map(|o| {
-                            st.env.known[o.idx()].clone().or_else(|| host.get(o).cloned()).ok_or_else(|| {
-                                Error::Model(format!("graph output '{}' was not computed", g.value(*o).name))
-                            })
-                        })
-                        .collect();
-                }
-                StageEnd::Next { key } => {
-                    let vals: Vec<Tensor> = key
-                        .iter()
-                        .map(|v| {
-                            host.get(v).cloned().or_else(|| st.env.known[v.idx()].clone()).ok_or_else(|| {
-                                Error::Model(format!("barrier value '{}' is not on the host", g.value(*v).name))
-                            })
-                        })
-                        .collect::<Result<_>>()?;
-                    let k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
+                StageEnd::Done => return g.outputs.iter().map(get).collect(),
+                StageEnd::Next { key, shapes } => {
+                    let tensor = |v: &ValueId| {
+                        get(v)?.into_tensor().map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))
+                    };
+                    let vals: Vec<Tensor> = key.iter().map(tensor).collect::<Result<_>>()?;
+                    let shaped: Vec<Tensor> =
+                        shapes.iter().filter(|v| g.value(**v).kind.is_tensor()).map(tensor).collect::<Result<_>>()?;
+                    let shapes: Vec<ValueId> =
+                        shapes.iter().copied().filter(|v| g.value(*v).kind.is_tensor()).collect();
+                    let mut k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
+                    k.extend(shaped.iter().map(shape_bytes));
                     let existing = node.children.lock().unwrap().get(&k).cloned();
                     let child = match existing {
                         Some(c) => c,
@@ -159,6 +164,9 @@ impl<B: StageBackend> Driver<B> {
                             let mut env = st.env.clone();
                             for (v, t) in key.iter().zip(vals) {
                                 env.learn(*v, t);
+                            }
+                            for (v, t) in shapes.iter().zip(&shaped) {
+                                env.learn_type(*v, t);
                             }
                             let s = self.backend.plan(g, &env)?;
                             let prev: Vec<&B::Prepared> = chain.iter().map(|n| &n.prepared).collect();
@@ -171,6 +179,9 @@ impl<B: StageBackend> Driver<B> {
                         }
                     };
                     chain.push(child);
+                    if chain.len() > MAX_STAGES {
+                        return Err(Error::Limit(format!("a run needs more than {MAX_STAGES} stages")));
+                    }
                 }
             }
         }
@@ -188,7 +199,7 @@ impl<B: StageBackend> Driver<B> {
             stages.push(st);
             match end {
                 StageEnd::Done => break true,
-                StageEnd::Next { key } if key.is_empty() => {}
+                StageEnd::Next { key, shapes } if key.is_empty() && shapes.is_empty() => {}
                 StageEnd::Next { .. } => break false,
             }
             if stages.len() > 10_000 {
@@ -219,24 +230,28 @@ pub(crate) fn run_host_node(
     g: &Graph,
     n: crate::ir::NodeId,
     env: &PlanEnv,
-    host: &mut HashMap<ValueId, Tensor>,
+    host: &mut HashMap<ValueId, Data>,
 ) -> Result<()> {
-    let node = &g.nodes[n.idx()];
+    let node = g.node(n);
     let err = |e: String| Error::node(node.label(g), &node.op_type, e);
-    let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
+    let mut ins: Vec<Option<Data>> = Vec::with_capacity(node.inputs.len());
     for slot in &node.inputs {
         ins.push(match slot {
             None => None,
             Some(v) => Some(
-                env.known[v.idx()]
-                    .clone()
-                    .or_else(|| host.get(v).cloned())
+                host_value(env, host, *v)
                     .ok_or_else(|| err(format!("input '{}' is not on the host", g.value(*v).name)))?,
             ),
         });
     }
-    let refs: Vec<Option<&Tensor>> = ins.iter().map(|t| t.as_ref()).collect();
-    let outs = node.op.spec().eval(&refs, node.outputs.len()).map_err(err)?;
+    let outs = if crate::ops::control::is_control(&node.op) {
+        let scope = |v: ValueId| host_value(env, host, v);
+        crate::ops::control::eval_control(g, node, &ins, &scope).map_err(err)?
+    } else {
+        let refs: Vec<Option<&Data>> = ins.iter().map(|t| t.as_ref()).collect();
+        node.op.spec().eval_data(&refs, node.outputs.len()).map_err(err)?
+    };
+
     for (slot, t) in node.outputs.iter().zip(outs) {
         if let Some(v) = slot {
             host.insert(*v, t);

@@ -8,15 +8,20 @@ pub mod topo;
 
 pub use op::Op;
 
-use crate::tensor::{shape::fmt_dims, DType, Dim, Tensor};
+use crate::tensor::{shape::fmt_dims, DType, Dim, Kind, Tensor};
+
 use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ValueId(pub u32);
 
+/// A node's address: `list` 0 is the main graph, `k + 1` is subgraph `k`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(pub u32);
+pub struct NodeId {
+    pub list: u32,
+    pub index: u32,
+}
 
 impl ValueId {
     pub fn idx(self) -> usize {
@@ -24,8 +29,12 @@ impl ValueId {
     }
 }
 impl NodeId {
+    /// The `i`-th node of the main graph.
+    pub fn top(i: usize) -> NodeId {
+        NodeId { list: 0, index: i as u32 }
+    }
     pub fn idx(self) -> usize {
-        self.0 as usize
+        self.index as usize
     }
 }
 
@@ -52,6 +61,8 @@ pub struct Value {
     pub konst: Option<Tensor>,
     /// The node producing this value (`None` for graph inputs and constants).
     pub producer: Option<NodeId>,
+    /// Tensor, sequence or optional (for the latter two, `ty` is the element type).
+    pub kind: Kind,
 }
 
 /// One operator application.
@@ -66,6 +77,28 @@ pub struct Node {
     pub inputs: Vec<Option<ValueId>>,
     /// Output slots; `None` is an output the model does not use.
     pub outputs: Vec<Option<ValueId>>,
+    /// Values of enclosing scopes read inside this node's subgraphs (If/Loop/Scan bodies):
+    /// dependencies like inputs for ordering and liveness.
+    pub captures: Vec<ValueId>,
+}
+
+impl Node {
+    /// Inputs and captures: every value the node reads.
+    pub fn reads(&self) -> impl Iterator<Item = ValueId> + '_ {
+        self.inputs.iter().flatten().copied().chain(self.captures.iter().copied())
+    }
+}
+
+/// A nested graph (an If branch, a Loop or Scan body). Its values live in the main graph's
+/// arena; it may read values of enclosing scopes directly.
+#[derive(Clone, Debug, Default)]
+pub struct SubGraph {
+    pub name: String,
+    /// Nodes in topological order.
+    pub nodes: Vec<Node>,
+    /// Formal inputs (Loop/Scan bodies; empty for If branches).
+    pub inputs: Vec<ValueId>,
+    pub outputs: Vec<ValueId>,
 }
 
 impl Node {
@@ -88,6 +121,8 @@ pub struct Graph {
     pub outputs: Vec<ValueId>,
     /// Opset version per domain (`""` is ai.onnx).
     pub opsets: BTreeMap<String, i64>,
+    /// Nested graphs, referenced by index from control-flow ops.
+    pub subgraphs: Vec<SubGraph>,
 }
 
 impl Graph {
@@ -96,19 +131,38 @@ impl Graph {
     }
 
     pub fn add_value(&mut self, name: &str, ty: Option<ValueType>, konst: Option<Tensor>) -> ValueId {
-        self.values.push(Value { name: name.to_string(), ty, konst, producer: None });
+        self.values.push(Value { name: name.to_string(), ty, konst, producer: None, kind: Kind::Tensor });
         ValueId(self.values.len() as u32 - 1)
     }
 
-    /// Recomputes every value's producer from the node list.
+    /// The nodes of list `l` (0: the main graph, `k + 1`: subgraph `k`).
+    pub fn list(&self, l: u32) -> &[Node] {
+        if l == 0 {
+            &self.nodes
+        } else {
+            &self.subgraphs[l as usize - 1].nodes
+        }
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.list(id.list)[id.idx()]
+    }
+
+    /// Recomputes every value's producer from the node lists.
     pub fn relink(&mut self) {
         for v in &mut self.values {
             v.producer = None;
         }
-        for (i, n) in self.nodes.iter().enumerate() {
-            for o in n.outputs.iter().flatten() {
-                self.values[o.idx()].producer = Some(NodeId(i as u32));
+        let mut links = Vec::new();
+        for l in 0..=self.subgraphs.len() as u32 {
+            for (i, n) in self.list(l).iter().enumerate() {
+                for o in n.outputs.iter().flatten() {
+                    links.push((*o, NodeId { list: l, index: i as u32 }));
+                }
             }
+        }
+        for (o, id) in links {
+            self.values[o.idx()].producer = Some(id);
         }
     }
 
@@ -117,8 +171,8 @@ impl Graph {
         let mut c = vec![Vec::new(); self.values.len()];
         for (i, n) in self.nodes.iter().enumerate() {
             for v in n.inputs.iter().flatten() {
-                if !c[v.idx()].contains(&NodeId(i as u32)) {
-                    c[v.idx()].push(NodeId(i as u32));
+                if !c[v.idx()].contains(&NodeId::top(i)) {
+                    c[v.idx()].push(NodeId::top(i));
                 }
             }
         }

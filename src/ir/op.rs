@@ -67,6 +67,25 @@ ops! {
     // --- normalization, losses, attention (h2) ---
     // --- end normalization ---
     // --- data movement (h3) ---
+    Pad(pad::Pad),
+    CenterCropPad(pad::CenterCropPad),
+    GatherElements(gather_scatter::GatherElements),
+    GatherND(gather_scatter::GatherND),
+    ScatterElements(gather_scatter::ScatterElements),
+    ScatterND(gather_scatter::ScatterND),
+    TensorScatter(gather_scatter::TensorScatter),
+    Tile(movement::Tile),
+    BlockShuffle(movement::BlockShuffle),
+    Trilu(movement::Trilu),
+    OneHot(movement::OneHot),
+    EyeLike(movement::EyeLike),
+    ReverseSequence(movement::ReverseSequence),
+    Col2Im(movement::Col2Im),
+    TopK(select::TopK),
+    Unique(select::Unique),
+    NonZero(select::NonZero),
+    Compress(select::Compress),
+    Cumulative(cumulative::Cumulative),
     // --- end data movement ---
     // --- vision (h4) ---
     Resize(resize::Resize),
@@ -82,6 +101,23 @@ ops! {
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
+    If(control::If),
+    Loop(control::Loop),
+    Scan(control::Scan),
+    SequenceMap(control::SequenceMap),
+    SequenceConstruct(sequence::SequenceConstruct),
+    SequenceEmpty(sequence::SequenceEmpty),
+    SequenceAt(sequence::SequenceAt),
+    SequenceInsert(sequence::SequenceInsert),
+    SequenceErase(sequence::SequenceErase),
+    SequenceLength(sequence::SequenceLength),
+    SplitToSequence(sequence::SplitToSequence),
+    ConcatFromSequence(sequence::ConcatFromSequence),
+    Optional(sequence::OptionalOp),
+    OptionalHasElement(sequence::OptionalHasElement),
+    OptionalGetElement(sequence::OptionalGetElement),
+
     // --- end control flow ---
+
 
 }

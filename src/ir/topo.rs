@@ -1,24 +1,24 @@
-//! Topological ordering of nodes (Kahn's algorithm, stable: ties keep file order), with cycle
-//! detection that names the nodes involved.
+//! Topological ordering of one node list (Kahn's algorithm, stable: ties keep file order),
+//! counting captures of subgraphs as dependencies, with cycle detection that names the nodes
+//! involved. Values not produced in the list (graph inputs, constants, enclosing scopes) are
+//! available from the start.
 
 use super::{Graph, Node};
 use crate::error::{Error, Result};
 
-/// Reorders `g.nodes` so that every node follows the producers of its inputs.
-pub fn sort(g: &mut Graph) -> Result<()> {
-    let n = g.nodes.len();
-    // Which node produces each value.
+/// Orders `nodes` so that every node follows the producers of what it reads.
+pub fn sort(g: &Graph, nodes: Vec<Node>) -> Result<Vec<Node>> {
+    let n = nodes.len();
     let mut producer = vec![usize::MAX; g.values.len()];
-    for (i, node) in g.nodes.iter().enumerate() {
+    for (i, node) in nodes.iter().enumerate() {
         for o in node.outputs.iter().flatten() {
             producer[o.idx()] = i;
         }
     }
     let mut indeg = vec![0usize; n];
     let mut users: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, node) in g.nodes.iter().enumerate() {
-        let mut deps: Vec<usize> =
-            node.inputs.iter().flatten().map(|v| producer[v.idx()]).filter(|&p| p != usize::MAX).collect();
+    for (i, node) in nodes.iter().enumerate() {
+        let mut deps: Vec<usize> = node.reads().map(|v| producer[v.idx()]).filter(|&p| p != usize::MAX).collect();
         deps.sort_unstable();
         deps.dedup();
         indeg[i] = deps.len();
@@ -26,7 +26,6 @@ pub fn sort(g: &mut Graph) -> Result<()> {
             users[d].push(i);
         }
     }
-    // A min-heap over original positions keeps the order stable.
     let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
         (0..n).filter(|&i| indeg[i] == 0).map(std::cmp::Reverse).collect();
     let mut order = Vec::with_capacity(n);
@@ -40,12 +39,17 @@ pub fn sort(g: &mut Graph) -> Result<()> {
         }
     }
     if order.len() != n {
+        let label = |node: &Node| {
+            if !node.name.is_empty() {
+                node.name.clone()
+            } else {
+                node.outputs.iter().flatten().next().map(|v| g.value(*v).name.clone()).unwrap_or_default()
+            }
+        };
         let stuck: Vec<String> =
-            (0..n).filter(|&i| indeg[i] > 0).take(8).map(|i| format!("'{}'", g.nodes[i].label(g))).collect();
+            (0..n).filter(|&i| indeg[i] > 0).take(8).map(|i| format!("'{}'", label(&nodes[i]))).collect();
         return Err(Error::Model(format!("the graph has a cycle through nodes {}", stuck.join(", "))));
     }
-    let mut old: Vec<Option<Node>> = std::mem::take(&mut g.nodes).into_iter().map(Some).collect();
-    g.nodes = order.into_iter().map(|i| old[i].take().unwrap()).collect();
-    g.relink();
-    Ok(())
+    let mut old: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
+    Ok(order.into_iter().map(|i| old[i].take().unwrap()).collect())
 }

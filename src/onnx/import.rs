@@ -7,9 +7,9 @@ use super::attrs::{self, AttrValue, Attrs};
 use super::proto::{type_proto, GraphProto, ModelProto, ValueInfoProto};
 use super::tensor_proto::{to_tensor, ExternalBase};
 use crate::error::{Error, Result, UnsupportedOp};
-use crate::ir::{infer, topo, Graph, Node, ValueId, ValueType};
+use crate::ir::{infer, topo, Graph, Node, SubGraph, ValueId, ValueType};
 use crate::ops::{registry, NodeCtx};
-use crate::tensor::{DType, Dim, Tensor};
+use crate::tensor::{DType, Dim, Kind, Tensor};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -88,16 +88,28 @@ fn canonical_domain(d: &str) -> &str {
 
 /// The declared type of a graph input/output.
 pub fn value_info_type(vi: &ValueInfoProto) -> Result<Option<ValueType>> {
-    let Some(tp) = &vi.r#type else {
-        return Ok(None);
-    };
+    match value_info_kind(vi)? {
+        (t, Kind::Tensor) => Ok(t),
+        _ => Err(Error::Model(format!("value '{}' is a sequence or optional, not a tensor", vi.name()))),
+    }
+}
+
+/// The declared element type (for tensors: the type; for sequences and optionals: the type of
+/// the tensors inside) and kind of a graph input/output. Maps are refused.
+pub fn value_info_kind(vi: &ValueInfoProto) -> Result<(Option<ValueType>, Kind)> {
+    match &vi.r#type {
+        None => Ok((None, Kind::Tensor)),
+        Some(tp) => type_kind(tp).map_err(|e| Error::Model(format!("value '{}': {e}", vi.name()))),
+    }
+}
+
+fn type_kind(tp: &super::proto::TypeProto) -> Result<(Option<ValueType>, Kind), String> {
     match &tp.value {
         Some(type_proto::Value::TensorType(t)) => {
-            let dtype = DType::from_onnx(t.elem_type()).ok_or_else(|| {
-                Error::Model(format!("value '{}' has unknown elem_type {}", vi.name(), t.elem_type()))
-            })?;
+            let dtype =
+                DType::from_onnx(t.elem_type()).ok_or_else(|| format!("unknown elem_type {}", t.elem_type()))?;
             let dims = match &t.shape {
-                None => return Ok(None),
+                None => return Ok((None, Kind::Tensor)),
                 Some(s) => s
                     .dim
                     .iter()
@@ -105,20 +117,33 @@ pub fn value_info_type(vi: &ValueInfoProto) -> Result<Option<ValueType>> {
                         Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
                             Dim::Known(*v as usize)
                         }
-                        Some(super::proto::tensor_shape_proto::dimension::Value::DimParam(p)) if !p.is_empty() => {
+                        Some(super::proto::tensor_shape_proto::dimension::Value::DimParam(p))
+                            if !p.is_empty() && p != "?" =>
+                        {
                             Dim::Sym(p.as_str().into())
                         }
                         _ => Dim::Unknown,
                     })
                     .collect(),
             };
-            Ok(Some(ValueType { dtype, dims }))
+            Ok((Some(ValueType { dtype, dims }), Kind::Tensor))
         }
-        None => Ok(None),
-        Some(_) => Err(Error::Model(format!(
-            "value '{}' is a sequence, map or optional; only tensors are supported so far",
-            vi.name()
-        ))),
+        Some(type_proto::Value::SequenceType(s)) => {
+            let (t, k) = match &s.elem_type {
+                Some(e) => type_kind(e)?,
+                None => (None, Kind::Tensor),
+            };
+            Ok((t, Kind::Sequence(Box::new(k))))
+        }
+        Some(type_proto::Value::OptionalType(o)) => {
+            let (t, k) = match &o.elem_type {
+                Some(e) => type_kind(e)?,
+                None => (None, Kind::Tensor),
+            };
+            Ok((t, Kind::Optional(Box::new(k))))
+        }
+        None => Ok((None, Kind::Tensor)),
+        Some(_) => Err("maps and sparse tensors are not supported".into()),
     }
 }
 
@@ -146,159 +171,239 @@ fn constant_value(a: &Attrs) -> Result<Tensor, String> {
     }
 }
 
+/// Imports a graph and its nested graphs into one value arena, with name scopes: a nested
+/// graph sees the names of enclosing graphs (and may shadow them).
+struct Importer<'a> {
+    g: Graph,
+    opsets: &'a BTreeMap<String, i64>,
+    base: &'a ExternalBase<'a>,
+    opts: &'a LoadOptions,
+    scopes: Vec<HashMap<String, ValueId>>,
+    unsupported: BTreeMap<(String, String, i64), Vec<String>>,
+}
+
+/// An imported graph body.
+struct Body {
+    nodes: Vec<Node>,
+    inputs: Vec<ValueId>,
+    outputs: Vec<ValueId>,
+    /// Values defined in this body's scope.
+    defined: Vec<ValueId>,
+}
+
+/// Nesting limit for subgraphs (hostile models nest thousands deep).
+const MAX_DEPTH: usize = 64;
+
+impl Importer<'_> {
+    fn lookup(&self, name: &str) -> Option<ValueId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    fn define(&mut self, name: &str, ty: Option<ValueType>, k: Option<Tensor>, what: &str) -> Result<ValueId> {
+        let scope = self.scopes.last_mut().expect("a scope");
+        if scope.contains_key(name) {
+            return Err(Error::Model(format!("{what} '{name}' reuses a name that is already defined")));
+        }
+        let id = self.g.add_value(name, ty, k);
+        self.scopes.last_mut().unwrap().insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    fn body(&mut self, gp: &GraphProto, main: bool) -> Result<Body> {
+        if self.scopes.len() >= MAX_DEPTH {
+            return Err(Error::Model(format!("subgraphs nest deeper than {MAX_DEPTH} levels")));
+        }
+        self.scopes.push(HashMap::new());
+        let r = self.body_in_scope(gp, main);
+        let scope = self.scopes.pop().unwrap();
+        let mut b = r?;
+        b.defined = scope.into_values().collect();
+        Ok(b)
+    }
+
+    fn body_in_scope(&mut self, gp: &GraphProto, main: bool) -> Result<Body> {
+        let (base, opts) = (self.base, self.opts);
+        for init in &gp.initializer {
+            let t = to_tensor(init, base, opts.max_tensor_elements)?;
+            let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
+            self.define(init.name(), Some(ty), Some(t), "initializer")?;
+        }
+        if !gp.sparse_initializer.is_empty() {
+            return Err(Error::Model("sparse initializers are not supported".into()));
+        }
+        let mut inputs = Vec::new();
+        for vi in &gp.input {
+            if main && self.scopes.last().unwrap().contains_key(vi.name()) {
+                continue; // an initializer also listed as input (IR < 4): a constant
+            }
+            let (ty, kind) = value_info_kind(vi)?;
+            if main && ty.is_none() && kind.is_tensor() {
+                return Err(Error::Model(format!("graph input '{}' has no tensor type", vi.name())));
+            }
+            let id = self.define(vi.name(), ty, None, "graph input")?;
+            self.g.values[id.idx()].kind = kind;
+            inputs.push(id);
+        }
+
+        // Decode attributes, turn Constant nodes into constants, define every node output.
+        struct Pending {
+            node: usize,
+            attrs: Attrs,
+        }
+        let mut pending = Vec::new();
+        for (i, n) in gp.node.iter().enumerate() {
+            let label = if n.name().is_empty() {
+                n.output.first().cloned().unwrap_or_else(|| format!("#{i}"))
+            } else {
+                n.name().to_string()
+            };
+            let mut a = Attrs::default();
+            for ap in &n.attribute {
+                if ap.ref_attr_name.is_some() && !ap.ref_attr_name().is_empty() {
+                    return Err(Error::node(
+                        &label,
+                        n.op_type(),
+                        "attribute references are only valid inside functions",
+                    ));
+                }
+                let v = attrs::decode(ap, base, opts.max_tensor_elements)
+                    .map_err(|e| Error::node(&label, n.op_type(), format!("attribute '{}': {e}", ap.name())))?;
+                a.map.insert(ap.name().to_string(), v);
+            }
+            let domain = canonical_domain(n.domain());
+            if domain.is_empty() && n.op_type() == "Constant" {
+                let t = constant_value(&a).map_err(|e| Error::node(&label, "Constant", e))?;
+                if n.output.len() != 1 {
+                    return Err(Error::node(&label, "Constant", "a Constant has exactly one output"));
+                }
+                let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
+                self.define(&n.output[0], Some(ty), Some(t), "Constant output")?;
+                continue;
+            }
+            for o in n.output.iter().filter(|o| !o.is_empty()) {
+                self.define(o, None, None, "node output")?;
+            }
+            match self.opsets.get(domain) {
+                Some(&opset) => {
+                    if registry::find(domain, n.op_type(), opset).is_none() {
+                        self.unsupported
+                            .entry((domain.to_string(), n.op_type().to_string(), opset))
+                            .or_default()
+                            .push(label.clone());
+                    }
+                }
+                None => {
+                    self.unsupported
+                        .entry((domain.to_string(), format!("{} (domain not imported)", n.op_type()), 0))
+                        .or_default()
+                        .push(label.clone());
+                }
+            }
+            pending.push(Pending { node: i, attrs: a });
+        }
+
+        let mut nodes = Vec::new();
+        for p in pending {
+            let n = &gp.node[p.node];
+            let domain = canonical_domain(n.domain());
+            let label =
+                if n.name().is_empty() { n.output.first().cloned().unwrap_or_default() } else { n.name().to_string() };
+            // Nested graphs first: they see every name of this scope.
+            let mut subgraphs: Vec<(String, usize)> = Vec::new();
+            let mut captures: Vec<ValueId> = Vec::new();
+            for (name, v) in &p.attrs.map {
+                if let AttrValue::Graph(sub) = v {
+                    let b = self.body(sub, false)?;
+                    for r in b.nodes.iter().flat_map(|n| n.reads().collect::<Vec<_>>()).chain(b.outputs.iter().copied())
+                    {
+                        if !b.defined.contains(&r) && self.g.value(r).konst.is_none() && !captures.contains(&r) {
+                            captures.push(r);
+                        }
+                    }
+                    self.g.subgraphs.push(SubGraph {
+                        name: sub.name().to_string(),
+                        nodes: b.nodes,
+                        inputs: b.inputs,
+                        outputs: b.outputs,
+                    });
+                    subgraphs.push((name.clone(), self.g.subgraphs.len() - 1));
+                }
+            }
+            let resolve = |name: &String| -> Result<Option<ValueId>> {
+                if name.is_empty() {
+                    return Ok(None);
+                }
+                self.lookup(name).map(Some).ok_or_else(|| {
+                    Error::node(
+                        &label,
+                        n.op_type(),
+                        format!("reads '{name}', which no node, graph input or initializer produces"),
+                    )
+                })
+            };
+            let inputs = n.input.iter().map(resolve).collect::<Result<Vec<_>>>()?;
+            let outputs = n.output.iter().map(resolve).collect::<Result<Vec<_>>>()?;
+            let Some(&opset) = self.opsets.get(domain) else { continue };
+            let Some(row) = registry::find(domain, n.op_type(), opset) else { continue };
+            let cx = NodeCtx {
+                name: &label,
+                op_type: n.op_type(),
+                domain,
+                opset,
+                attrs: &p.attrs,
+                n_inputs: n.input.len(),
+                n_outputs: n.output.len(),
+                subgraphs: &subgraphs,
+            };
+            let op = (row.import)(&cx).map_err(|e| Error::node(&label, n.op_type(), e))?;
+            nodes.push(Node {
+                name: n.name().to_string(),
+                op_type: n.op_type().to_string(),
+                domain: domain.to_string(),
+                opset,
+                op,
+                inputs,
+                outputs,
+                captures,
+            });
+        }
+
+        let mut outputs = Vec::new();
+        for vi in &gp.output {
+            let id = self.lookup(vi.name()).ok_or_else(|| {
+                Error::Model(format!("graph output '{}' is not produced by any node, input or initializer", vi.name()))
+            })?;
+            if main && outputs.contains(&id) {
+                return Err(Error::Model(format!("graph output '{}' is listed twice", vi.name())));
+            }
+            outputs.push(id);
+        }
+        let nodes = topo::sort(&self.g, nodes)?;
+        Ok(Body { nodes, inputs, outputs, defined: vec![] })
+    }
+}
+
 fn import_graph(
     gp: &GraphProto,
     opsets: &BTreeMap<String, i64>,
     base: &ExternalBase<'_>,
     opts: &LoadOptions,
 ) -> Result<Graph> {
-    let mut g = Graph::default();
-    let mut by_name: HashMap<String, ValueId> = HashMap::new();
-    fn define(
-        by_name: &mut HashMap<String, ValueId>,
-        g: &mut Graph,
-        name: &str,
-        ty: Option<ValueType>,
-        k: Option<Tensor>,
-        what: &str,
-    ) -> Result<ValueId> {
-        if by_name.contains_key(name) {
-            return Err(Error::Model(format!("{what} '{name}' reuses a name that is already defined")));
-        }
-        let id = g.add_value(name, ty, k);
-        by_name.insert(name.to_string(), id);
-        Ok(id)
-    }
-
-    for init in &gp.initializer {
-        let t = to_tensor(init, base, opts.max_tensor_elements)?;
-        let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
-        define(&mut by_name, &mut g, init.name(), Some(ty), Some(t), "initializer")?;
-    }
-    if !gp.sparse_initializer.is_empty() {
-        return Err(Error::Model("sparse initializers are not supported".into()));
-    }
-    for vi in &gp.input {
-        if by_name.contains_key(vi.name()) {
-            continue; // an initializer also listed as input (IR < 4): a constant
-        }
-        let ty = value_info_type(vi)?
-            .ok_or_else(|| Error::Model(format!("graph input '{}' has no tensor type", vi.name())))?;
-        let id = define(&mut by_name, &mut g, vi.name(), Some(ty), None, "graph input")?;
-        g.inputs.push(id);
-    }
-
-    // Decode attributes, turn Constant nodes into constants, define every node output.
-    struct Pending {
-        node: usize,
-        attrs: Attrs,
-    }
-    let mut pending = Vec::new();
-    let mut unsupported: BTreeMap<(String, String, i64), Vec<String>> = BTreeMap::new();
-    for (i, n) in gp.node.iter().enumerate() {
-        let label = if n.name().is_empty() {
-            n.output.first().cloned().unwrap_or_else(|| format!("#{i}"))
-        } else {
-            n.name().to_string()
-        };
-        let mut a = Attrs::default();
-        for ap in &n.attribute {
-            if ap.ref_attr_name.is_some() && !ap.ref_attr_name().is_empty() {
-                return Err(Error::node(&label, n.op_type(), "attribute references are only valid inside functions"));
-            }
-            let v = attrs::decode(ap, base, opts.max_tensor_elements)
-                .map_err(|e| Error::node(&label, n.op_type(), format!("attribute '{}': {e}", ap.name())))?;
-            a.map.insert(ap.name().to_string(), v);
-        }
-        let domain = canonical_domain(n.domain());
-        if (domain.is_empty()) && n.op_type() == "Constant" {
-            let t = constant_value(&a).map_err(|e| Error::node(&label, "Constant", e))?;
-            if n.output.len() != 1 {
-                return Err(Error::node(&label, "Constant", "a Constant has exactly one output"));
-            }
-            let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
-            define(&mut by_name, &mut g, &n.output[0], Some(ty), Some(t), "Constant output")?;
-            continue;
-        }
-        let opset = match opsets.get(domain) {
-            Some(&v) => v,
-            None => {
-                unsupported
-                    .entry((domain.to_string(), format!("{} (domain not imported)", n.op_type()), 0))
-                    .or_default()
-                    .push(label.clone());
-                continue;
-            }
-        };
-        for o in n.output.iter().filter(|o| !o.is_empty()) {
-            define(&mut by_name, &mut g, o, None, None, "node output")?;
-        }
-        if registry::find(domain, n.op_type(), opset).is_none() {
-            unsupported.entry((domain.to_string(), n.op_type().to_string(), opset)).or_default().push(label.clone());
-        }
-        pending.push(Pending { node: i, attrs: a });
-    }
-    if !unsupported.is_empty() {
+    let mut im = Importer { g: Graph::default(), opsets, base, opts, scopes: vec![], unsupported: BTreeMap::new() };
+    let body = im.body(gp, true)?;
+    if !im.unsupported.is_empty() {
         return Err(Error::Unsupported(
-            unsupported
+            std::mem::take(&mut im.unsupported)
                 .into_iter()
                 .map(|((domain, op_type, opset), nodes)| UnsupportedOp { domain, op_type, opset, nodes })
                 .collect(),
         ));
     }
-
-    for p in pending {
-        let n = &gp.node[p.node];
-        let domain = canonical_domain(n.domain());
-        let opset = opsets[domain];
-        let label =
-            if n.name().is_empty() { n.output.first().cloned().unwrap_or_default() } else { n.name().to_string() };
-        let resolve = |name: &String| -> Result<Option<ValueId>> {
-            if name.is_empty() {
-                return Ok(None);
-            }
-            by_name.get(name).copied().map(Some).ok_or_else(|| {
-                Error::node(
-                    &label,
-                    n.op_type(),
-                    format!("reads '{name}', which no node, graph input or initializer produces"),
-                )
-            })
-        };
-        let inputs = n.input.iter().map(resolve).collect::<Result<Vec<_>>>()?;
-        let outputs = n.output.iter().map(resolve).collect::<Result<Vec<_>>>()?;
-        let row = registry::find(domain, n.op_type(), opset).unwrap();
-        let cx = NodeCtx {
-            name: &label,
-            op_type: n.op_type(),
-            domain,
-            opset,
-            attrs: &p.attrs,
-            n_inputs: n.input.len(),
-            n_outputs: n.output.len(),
-        };
-        let op = (row.import)(&cx).map_err(|e| Error::node(&label, n.op_type(), e))?;
-        g.nodes.push(Node {
-            name: n.name().to_string(),
-            op_type: n.op_type().to_string(),
-            domain: domain.to_string(),
-            opset,
-            op,
-            inputs,
-            outputs,
-        });
-    }
-
-    for vi in &gp.output {
-        let id = *by_name.get(vi.name()).ok_or_else(|| {
-            Error::Model(format!("graph output '{}' is not produced by any node, input or initializer", vi.name()))
-        })?;
-        if g.outputs.contains(&id) {
-            return Err(Error::Model(format!("graph output '{}' is listed twice", vi.name())));
-        }
-        g.outputs.push(id);
-    }
-    topo::sort(&mut g)?;
+    let mut g = im.g;
+    g.nodes = body.nodes;
+    g.inputs = body.inputs;
+    g.outputs = body.outputs;
+    g.relink();
     infer::infer_graph(&mut g)?;
     Ok(g)
 }

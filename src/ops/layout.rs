@@ -275,6 +275,16 @@ impl OpSpec for Identity {
     fn is_alias(&self) -> bool {
         true
     }
+    fn output_kinds(&self, inputs: &[crate::tensor::Kind], _n: usize) -> Vec<crate::tensor::Kind> {
+        vec![inputs.first().cloned().unwrap_or_default()]
+    }
+    fn eval_data(
+        &self,
+        inputs: &[Option<&crate::tensor::Data>],
+        _n: usize,
+    ) -> Result<Vec<crate::tensor::Data>, String> {
+        Ok(vec![inputs.first().copied().flatten().ok_or("input 0 is required")?.clone()])
+    }
 }
 
 /// Dropout at inference: the identity, plus an all-true mask when the node declares one.

@@ -18,6 +18,11 @@ pub mod softmax;
 // --- normalization, losses, attention (h2) ---
 // --- end normalization ---
 // --- data movement (h3) ---
+pub mod cumulative;
+pub mod gather_scatter;
+pub mod movement;
+pub mod pad;
+pub mod select;
 // --- end data movement ---
 // --- vision (h4) ---
 pub mod resize;
@@ -26,11 +31,14 @@ pub mod vision;
 // --- recurrent, random, strings, ml (h5) ---
 // --- end recurrent ---
 // --- control flow, sequences (core) ---
+pub mod control;
+pub mod sequence;
+
 // --- end control flow ---
 
 use crate::ir::ValueType;
 use crate::onnx::attrs::Attrs;
-use crate::tensor::{shape::concrete, DType, Dim, Tensor};
+use crate::tensor::{shape::concrete, DType, Data, Dim, Kind, Tensor};
 
 /// What a shape rule knows about one input.
 #[derive(Clone, Debug)]
@@ -122,6 +130,20 @@ pub trait OpSpec {
     fn reads_data(&self) -> bool {
         true
     }
+
+    /// The kinds of the outputs (tensor, sequence, optional) from the inputs' kinds; tensor
+    /// ops yield tensors.
+    fn output_kinds(&self, _inputs: &[Kind], n_outputs: usize) -> Vec<Kind> {
+        vec![Kind::Tensor; n_outputs]
+    }
+
+    /// The host kernel over run-time values (sequences and optionals included). Tensor ops
+    /// keep the default, which unwraps tensors and calls [`OpSpec::eval`].
+    fn eval_data(&self, inputs: &[Option<&Data>], n_outputs: usize) -> Result<Vec<Data>, String> {
+        let ts: Vec<Option<&Tensor>> =
+            inputs.iter().map(|d| d.map(|d| d.as_tensor()).transpose()).collect::<Result<_, _>>()?;
+        Ok(self.eval(&ts, n_outputs)?.into_iter().map(Data::Tensor).collect())
+    }
 }
 
 /// What an importer sees of a node.
@@ -134,6 +156,19 @@ pub struct NodeCtx<'a> {
     pub attrs: &'a Attrs,
     pub n_inputs: usize,
     pub n_outputs: usize,
+    /// Graph-valued attributes, imported as subgraphs: (attribute name, subgraph index).
+    pub subgraphs: &'a [(String, usize)],
+}
+
+impl NodeCtx<'_> {
+    /// The subgraph imported from graph attribute `name`.
+    pub fn subgraph(&self, name: &str) -> Result<usize, String> {
+        self.subgraphs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, i)| *i)
+            .ok_or_else(|| format!("missing graph attribute '{name}'"))
+    }
 }
 
 /// Shorthand for building output types.

@@ -147,6 +147,28 @@ pub static TABLE: &[Row] = table! {
     // --- normalization, losses, attention (h2) ---
     // --- end normalization ---
     // --- data movement (h3) ---
+    "CenterCropPad" 18 => pad::import_center_crop_pad,
+    "Col2Im" 18 => movement::import_col2im,
+    "Compress" 9 => select::import_compress,
+    "CumProd" 26 => cumulative::import_cumprod,
+    "CumSum" 11 => cumulative::import_cumsum,
+    "DepthToSpace" 1 => movement::import_depth_to_space,
+    "EyeLike" 9 => movement::import_eyelike,
+    "GatherElements" 11 => gather_scatter::import_gather_elements,
+    "GatherND" 11 => gather_scatter::import_gathernd,
+    "NonZero" 9 => select::import_nonzero,
+    "OneHot" 9 => movement::import_onehot,
+    "Pad" 1 => pad::import_pad,
+    "ReverseSequence" 10 => movement::import_reverse_sequence,
+    "Scatter" 9 => gather_scatter::import_scatter,
+    "ScatterElements" 11 => gather_scatter::import_scatter_elements,
+    "ScatterND" 11 => gather_scatter::import_scatternd,
+    "SpaceToDepth" 1 => movement::import_space_to_depth,
+    "TensorScatter" 24 => gather_scatter::import_tensor_scatter,
+    "Tile" 1 => movement::import_tile,
+    "TopK" 1 => select::import_topk,
+    "Trilu" 14 => movement::import_trilu,
+    "Unique" 11 => select::import_unique,
     // --- end data movement ---
     // --- vision (h4) ---
     "AffineGrid" 20 => vision::import_affine_grid,
@@ -163,7 +185,24 @@ pub static TABLE: &[Row] = table! {
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
+    "If" 1 => control::import_if,
+    "Loop" 1 => control::import_loop,
+    "Scan" 8 => control::import_scan,
+    "SequenceMap" 17 => control::import_sequence_map,
+    "ConcatFromSequence" 11 => sequence::import_concat_from_sequence,
+    "Optional" 15 => sequence::import_optional,
+    "OptionalGetElement" 15 => sequence::import_optional_get_element,
+    "OptionalHasElement" 15 => sequence::import_optional_has_element,
+    "SequenceAt" 11 => sequence::import_sequence_at,
+    "SequenceConstruct" 11 => sequence::import_sequence_construct,
+    "SequenceEmpty" 11 => sequence::import_sequence_empty,
+    "SequenceErase" 11 => sequence::import_sequence_erase,
+    "SequenceInsert" 11 => sequence::import_sequence_insert,
+    "SequenceLength" 11 => sequence::import_sequence_length,
+    "SplitToSequence" 11 => sequence::import_split_to_sequence,
+
     // --- end control flow ---
+
 
 };
 

@@ -20,7 +20,7 @@ impl Pass for DeadCode {
         for (i, n) in g.nodes.iter().enumerate().rev() {
             if n.outputs.iter().flatten().any(|v| needed[v.idx()]) {
                 keep[i] = true;
-                for v in n.inputs.iter().flatten() {
+                for v in n.reads() {
                     needed[v.idx()] = true;
                 }
             }

@@ -31,7 +31,7 @@ pub fn describe<K: KernelInfo>(g: &Graph, stages: &[&Stage<K>]) -> String {
             let _ = writeln!(s, "  upload    '{}'", g.value(*v).name);
         }
         for (nid, fate) in &st.fates {
-            let node = &g.nodes[nid.idx()];
+            let node = g.node(*nid);
             let out = node
                 .outputs
                 .iter()
@@ -44,6 +44,7 @@ pub fn describe<K: KernelInfo>(g: &Graph, stages: &[&Stage<K>]) -> String {
                 .join(", ");
             let (tag, extra) = match fate {
                 NodeFate::Folded => ("fold", String::new()),
+                NodeFate::Inlined(b) => ("inline", format!("  ({b} branch)")),
                 NodeFate::Dead => ("dead", String::new()),
                 NodeFate::Alias => ("alias", String::new()),
                 NodeFate::Host(why) => ("cpu", format!("  ({why})")),
@@ -62,12 +63,13 @@ pub fn describe<K: KernelInfo>(g: &Graph, stages: &[&Stage<K>]) -> String {
         }
         match &st.end {
             StageEnd::Done => {}
-            StageEnd::Next { key } if key.is_empty() => {}
-            StageEnd::Next { key } => {
-                let names: Vec<String> = key.iter().map(|v| format!("'{}'", g.value(*v).name)).collect();
+            StageEnd::Next { key, shapes } if key.is_empty() && shapes.is_empty() => {}
+            StageEnd::Next { key, shapes } => {
+                let names: Vec<String> = key.iter().chain(shapes).map(|v| format!("'{}'", g.value(*v).name)).collect();
+                let what = if key.is_empty() { "the shapes of" } else { "the values of" };
                 let _ = writeln!(
                     s,
-                    "  barrier   the next stage is planned once {} are known at run time",
+                    "  barrier   the next stage is planned once {what} {} are known at run time",
                     names.join(", ")
                 );
             }

@@ -15,7 +15,7 @@ pub mod describe;
 pub mod stage;
 
 pub use describe::describe;
-pub use stage::{build_stage, needed_values, PlanEnv, PlanOptions, Stage, StageEnd};
+pub use stage::{build_stage, host_value, needed_values, Frame, PlanEnv, PlanOptions, Stage, StageEnd};
 
 use crate::ir::{Node, NodeId, ValueId};
 use crate::tensor::{DType, Tensor};
@@ -185,6 +185,8 @@ pub struct Step<K> {
 pub enum NodeFate {
     /// Computed on the host while planning.
     Folded,
+    /// An If whose taken branch (`then`/`else`) is planned in its place.
+    Inlined(&'static str),
     /// Its output shares its input's buffer.
     Alias,
     /// Launched on the device as these steps (indices into [`Stage::steps`]).

@@ -6,6 +6,8 @@ use super::*;
 use crate::error::{Error, Result};
 use crate::ir::{infer::node_cx, Graph, ValueType};
 use crate::tensor::shape::known_dims;
+use crate::tensor::Data;
+
 use std::sync::Arc;
 
 /// Planning options.
@@ -27,27 +29,93 @@ pub struct PlanEnv {
     pub on_host: Vec<bool>,
     /// Run-time values on the device, in some earlier stage's arena.
     pub on_device: Vec<Option<Slot>>,
-    /// The first node not yet planned.
-    pub next_node: usize,
+    /// Host values that are views of other host values (Reshape-like nodes, If outputs).
+    pub host_alias: Vec<Option<ValueId>>,
+    /// Where planning resumes: a stack of node lists (the main graph, then the branches of
+    /// the If nodes being inlined).
+    pub frames: Vec<Frame>,
     /// The index of the next stage.
     pub stage: u32,
     needed: Arc<Vec<bool>>,
-    consumers: Arc<Vec<Vec<usize>>>,
+    order: Arc<Order>,
+}
+
+/// A position in a node list; `owner` is the If node whose taken branch the list is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub list: u32,
+    pub index: usize,
+    pub owner: Option<NodeId>,
+}
+
+/// A depth-first numbering of every node (a subgraph's nodes right after their owner), and
+/// for each value the positions of the nodes that read it: a value is needed after a stage if
+/// one of its readers has a position at or after the stage's stop.
+#[derive(Debug, Default)]
+struct Order {
+    pos: Vec<Vec<usize>>,
+    readers: Vec<Vec<usize>>,
+}
+
+impl Order {
+    fn new(g: &Graph) -> Order {
+        let mut o = Order { pos: vec![Vec::new(); g.subgraphs.len() + 1], readers: vec![Vec::new(); g.values.len()] };
+        let mut next = 0usize;
+        fn walk(g: &Graph, l: u32, o: &mut Order, next: &mut usize) {
+            for n in g.list(l) {
+                let p = *next;
+                *next += 1;
+                o.pos[l as usize].push(p);
+                for v in n.reads() {
+                    o.readers[v.idx()].push(p);
+                }
+                for sub in subgraphs_of(&n.op) {
+                    walk(g, sub as u32 + 1, o, next);
+                }
+            }
+        }
+        walk(g, 0, &mut o, &mut next);
+        o
+    }
+}
+
+/// The subgraphs a control-flow op holds.
+fn subgraphs_of(op: &crate::ir::Op) -> Vec<usize> {
+    match op {
+        crate::ir::Op::If(i) => vec![i.then_branch, i.else_branch],
+        crate::ir::Op::Loop(l) => vec![l.body],
+        crate::ir::Op::Scan(s) => vec![s.body],
+        crate::ir::Op::SequenceMap(m) => vec![m.body],
+        _ => vec![],
+    }
 }
 
 /// Which values a graph's outputs need as data (a value read only by Shape/Size is not).
 pub fn needed_values(g: &Graph) -> Vec<bool> {
+    fn mark(g: &Graph, l: u32, needed: &mut Vec<bool>) {
+        for n in g.list(l).iter().rev() {
+            if !n.outputs.iter().flatten().any(|v| needed[v.idx()]) {
+                continue;
+            }
+            let subs = subgraphs_of(&n.op);
+            for &sub in &subs {
+                for v in &g.subgraphs[sub].outputs {
+                    needed[v.idx()] = true;
+                }
+                mark(g, sub as u32 + 1, needed);
+            }
+            if n.op.spec().reads_data() || !subs.is_empty() {
+                for v in n.reads() {
+                    needed[v.idx()] = true;
+                }
+            }
+        }
+    }
     let mut needed = vec![false; g.values.len()];
     for o in &g.outputs {
         needed[o.idx()] = true;
     }
-    for n in g.nodes.iter().rev() {
-        if n.outputs.iter().flatten().any(|v| needed[v.idx()]) && n.op.spec().reads_data() {
-            for v in n.inputs.iter().flatten() {
-                needed[v.idx()] = true;
-            }
-        }
-    }
+    mark(g, 0, &mut needed);
     needed
 }
 
@@ -60,18 +128,11 @@ impl PlanEnv {
             known: vec![None; nv],
             on_host: vec![false; nv],
             on_device: vec![None; nv],
-            next_node: 0,
+            host_alias: vec![None; nv],
+            frames: vec![Frame { list: 0, index: 0, owner: None }],
             stage: 0,
             needed: Arc::new(needed_values(g)),
-            consumers: Arc::new({
-                let mut c = vec![Vec::new(); nv];
-                for (i, n) in g.nodes.iter().enumerate() {
-                    for v in n.inputs.iter().flatten() {
-                        c[v.idx()].push(i);
-                    }
-                }
-                c
-            }),
+            order: Arc::new(Order::new(g)),
         };
         for (i, v) in g.values.iter().enumerate() {
             if let Some(k) = &v.konst {
@@ -89,7 +150,21 @@ impl PlanEnv {
 
     /// Records a run-time value read back at a barrier.
     pub fn learn(&mut self, v: ValueId, t: Tensor) {
+        self.types[v.idx()] = Some((t.dtype(), t.shape().to_vec()));
         self.known[v.idx()] = Some(t);
+    }
+
+    /// Records the type of a host value whose shape was known only once it was computed.
+    pub fn learn_type(&mut self, v: ValueId, t: &Tensor) {
+        self.types[v.idx()] = Some((t.dtype(), t.shape().to_vec()));
+    }
+
+    /// The position of the node where planning resumes (`usize::MAX` when done).
+    fn position(&self, g: &Graph) -> usize {
+        match self.frames.last() {
+            Some(f) if f.index < g.list(f.list).len() => self.order.pos[f.list as usize][f.index],
+            _ => usize::MAX,
+        }
     }
 
     fn needed(&self, v: ValueId) -> bool {
@@ -102,9 +177,10 @@ impl PlanEnv {
 pub enum StageEnd {
     /// The graph is done.
     Done,
-    /// Another stage follows, planned once the values of `key` are known on the host (empty:
-    /// unconditionally).
-    Next { key: Vec<ValueId> },
+    /// Another stage follows, planned once the values of `key` (and the shapes of `shapes`,
+    /// host results whose shape is known only once computed) are known on the host; with both
+    /// empty, unconditionally.
+    Next { key: Vec<ValueId>, shapes: Vec<ValueId> },
 }
 
 /// One stage of a run: device steps, then read-backs and CPU-placed nodes.
@@ -119,8 +195,6 @@ pub struct Stage<K> {
     pub graph_consts: Vec<ValueId>,
     /// Host values written to this stage's arena before its steps.
     pub uploads: Vec<(ValueId, Slot)>,
-    /// Host views computed before the uploads: `(out, src)`.
-    pub host_aliases: Vec<(ValueId, ValueId)>,
     /// Device values copied to the host after the steps.
     pub readbacks: Vec<(ValueId, Slot)>,
     /// Nodes run on the CPU after the read-backs, in order.
@@ -149,7 +223,29 @@ struct Root {
     value: Option<ValueId>,
 }
 
-/// Plans the stage that starts at `env.next_node`.
+/// The host value of `v`: computed, read back, or a view (alias) of another host value.
+pub fn host_value(env: &PlanEnv, host: &std::collections::HashMap<ValueId, Data>, v: ValueId) -> Option<Data> {
+    if let Some(t) = host.get(&v) {
+        return Some(t.clone());
+    }
+    if let Some(k) = &env.known[v.idx()] {
+        return Some(Data::Tensor(k.clone()));
+    }
+    let src = env.host_alias[v.idx()]?;
+    match host_value(env, host, src)? {
+        Data::Tensor(t) => match &env.types[v.idx()] {
+            Some((_, shape)) => t.reshape(shape).ok().map(Data::Tensor),
+            None => Some(Data::Tensor(t)),
+        },
+        other => Some(other),
+    }
+}
+
+fn advance(env: &mut PlanEnv) {
+    env.frames.last_mut().expect("a frame").index += 1;
+}
+
+/// Plans the stage that starts where `env` stopped.
 pub fn build_stage<L: Lowering>(
     g: &Graph,
     env: &PlanEnv,
@@ -157,29 +253,184 @@ pub fn build_stage<L: Lowering>(
     limits: &PlanLimits,
     opts: PlanOptions,
 ) -> Result<Stage<L::Kernel>> {
+    let start_frames = env.frames.clone();
     let mut env = env.clone();
     let stage = env.stage;
     let nv = g.values.len();
-    let mut fates = Vec::new();
+    let mut fates: Vec<(NodeId, NodeFate)> = Vec::new();
     let mut roots: Vec<Root> = Vec::new();
     let mut root_of: Vec<Option<usize>> = vec![None; nv];
     let mut uploads: Vec<ValueId> = Vec::new();
-    let mut host_aliases: Vec<(ValueId, ValueId)> = Vec::new();
     let mut host_nodes: Vec<NodeId> = Vec::new();
     let mut readback: Vec<ValueId> = Vec::new();
-    let mut lowered: Vec<(usize, Lowered<L::Kernel>, Vec<usize>, usize)> = Vec::new();
+    let mut lowered: Vec<(NodeId, Lowered<L::Kernel>, Vec<usize>, usize)> = Vec::new();
     let mut plan_consts: Vec<Tensor> = Vec::new();
     let size_of = |types: &Vec<Option<(DType, Vec<usize>)>>, v: ValueId| {
         let (d, s) = types[v.idx()].as_ref().expect("typed");
         padded(lowering.storage_bytes(*d, s.iter().product()))
     };
     let mut t = 0usize;
-    let mut ni = env.next_node;
     let end = loop {
-        let Some(node) = g.nodes.get(ni) else { break StageEnd::Done };
+        // The node to plan; a finished branch list binds its If's outputs and returns to the
+        // enclosing list.
+        let (list, index) = {
+            let f = env.frames.last().expect("a frame");
+            (f.list, f.index)
+        };
+        if index >= g.list(list).len() {
+            let f = env.frames.pop().expect("a frame");
+            let Some(owner) = f.owner else { break StageEnd::Done };
+            let sub = &g.subgraphs[f.list as usize - 1];
+            for (slot, &src) in g.node(owner).outputs.iter().zip(&sub.outputs) {
+                let Some(out) = slot else { continue };
+                let out = *out;
+                env.types[out.idx()] = env.types[src.idx()].clone();
+                if let Some(k) = env.known[src.idx()].clone() {
+                    env.known[out.idx()] = Some(k);
+                }
+                if let Some(r) = root_of[src.idx()] {
+                    root_of[out.idx()] = Some(r);
+                } else if let Some(d) = env.on_device[src.idx()].clone() {
+                    env.on_device[out.idx()] = Some(d);
+                }
+                if env.on_host[src.idx()] {
+                    env.on_host[out.idx()] = true;
+                    env.host_alias[out.idx()] = Some(src);
+                }
+            }
+            advance(&mut env);
+            continue;
+        }
+        let id = NodeId { list, index: index as u32 };
+        let node = g.node(id);
         let spec = node.op.spec();
+        let node_needed = node.outputs.iter().flatten().any(|v| env.needed(*v));
+
+        // Control flow: an If is inlined once its condition is known; Loop and Scan run on
+        // the host (folded when everything they read is known).
+        if crate::ops::control::is_control(&node.op) {
+            if !node_needed {
+                fates.push((id, NodeFate::Dead));
+                advance(&mut env);
+                continue;
+            }
+            if let crate::ir::Op::If(branches) = &node.op {
+                let cond =
+                    node.inputs.first().copied().flatten().ok_or_else(|| node_err(g, node, "If needs a condition"))?;
+                let Some(c) = env.known[cond.idx()].clone() else {
+                    if !env.on_host[cond.idx()] && !readback.contains(&cond) {
+                        readback.push(cond);
+                    }
+                    break StageEnd::Next { key: vec![cond], shapes: vec![] };
+                };
+                let taken = c.to_i64_vec().map_err(|e| node_err(g, node, e))?.first().copied().unwrap_or(0) != 0;
+                let b = if taken { branches.then_branch } else { branches.else_branch };
+                fates.push((id, NodeFate::Inlined(if taken { "then" } else { "else" })));
+                env.frames.push(Frame { list: b as u32 + 1, index: 0, owner: Some(id) });
+                continue;
+            }
+            let tensors_out = node.outputs.iter().flatten().all(|v| g.value(*v).kind.is_tensor());
+            if tensors_out && node.reads().all(|v| env.known[v.idx()].is_some()) {
+                let ins: Vec<Option<Data>> =
+                    node.inputs.iter().map(|s| s.and_then(|v| env.known[v.idx()].clone().map(Data::Tensor))).collect();
+                let known = &env.known;
+                let outs =
+                    crate::ops::control::eval_control(g, node, &ins, &|v| known[v.idx()].clone().map(Data::Tensor))
+                        .map_err(|e| node_err(g, node, e))?;
+                for (slot, t) in node.outputs.iter().zip(outs) {
+                    if let Some(v) = slot {
+                        env.learn(*v, t.into_tensor().map_err(|e| node_err(g, node, e))?);
+                    }
+                }
+
+                fates.push((id, NodeFate::Folded));
+                advance(&mut env);
+                continue;
+            }
+            if !opts.fallback {
+                return Err(node_err(
+                    g,
+                    node,
+                    format!("{} runs on the CPU (and CPU fallback is disabled)", node.op_type),
+                ));
+            }
+            for v in node.reads() {
+                if env.known[v.idx()].is_none() && !env.on_host[v.idx()] && !readback.contains(&v) {
+                    readback.push(v);
+                }
+            }
+            let mut pending = Vec::new();
+            for v in node.outputs.iter().flatten() {
+                env.on_host[v.idx()] = true;
+                env.types[v.idx()] = None;
+                pending.push(*v);
+            }
+            host_nodes.push(id);
+            fates.push((id, NodeFate::Host(format!("{} runs on the CPU", node.op_type))));
+            advance(&mut env);
+            // Its output shapes are known once it has run.
+            break StageEnd::Next { key: vec![], shapes: pending };
+        }
+
+        // Sequences and optionals live on the host: nodes that touch them run there. Tensor
+        // outputs whose shape cannot be inferred yet are learned once computed.
+        let touches_host_kinds =
+            node.reads().chain(node.outputs.iter().flatten().copied()).any(|v| !g.value(v).kind.is_tensor());
+        if touches_host_kinds {
+            if !node_needed {
+                fates.push((id, NodeFate::Dead));
+                advance(&mut env);
+                continue;
+            }
+            if !opts.fallback {
+                return Err(node_err(
+                    g,
+                    node,
+                    "sequences and optionals are kept on the CPU (and CPU fallback is disabled)",
+                ));
+            }
+            let typed = node.inputs.iter().flatten().all(|v| env.types[v.idx()].is_some());
+            let inferred = if typed {
+                node_cx(
+                    node,
+                    g,
+                    |v| env.types[v.idx()].as_ref().map(|(d, s)| ValueType { dtype: *d, dims: known_dims(s) }),
+                    |v| env.known[v.idx()].as_ref(),
+                )
+                .ok()
+                .and_then(|cx| spec.infer(&cx).ok())
+            } else {
+                None
+            };
+            for v in node.reads() {
+                if env.known[v.idx()].is_none() && !env.on_host[v.idx()] && !readback.contains(&v) {
+                    readback.push(v);
+                }
+            }
+            let mut pending = Vec::new();
+            for (k, slot) in node.outputs.iter().enumerate() {
+                let Some(v) = slot else { continue };
+                env.on_host[v.idx()] = true;
+                let ty = inferred
+                    .as_ref()
+                    .and_then(|o| o.get(k))
+                    .and_then(|t| crate::tensor::shape::concrete(&t.dims).map(|s| (t.dtype, s)));
+                if ty.is_none() && g.value(*v).kind.is_tensor() {
+                    pending.push(*v);
+                }
+                env.types[v.idx()] = ty;
+            }
+            host_nodes.push(id);
+            fates.push((id, NodeFate::Host("sequences and optionals are kept on the host".into())));
+            advance(&mut env);
+            if !pending.is_empty() {
+                break StageEnd::Next { key: vec![], shapes: pending };
+            }
+            continue;
+        }
 
         // 1. Concrete inference (every node, so that Shape of a dead value still works).
+
         let cx = node_cx(
             node,
             g,
@@ -211,7 +462,7 @@ pub fn build_stage<L: Lowering>(
                         readback.push(v);
                     }
                 }
-                break StageEnd::Next { key };
+                break StageEnd::Next { key, shapes: vec![] };
             }
         };
         if out.iter().any(|t| crate::tensor::shape::concrete(&t.dims).is_none()) {
@@ -222,10 +473,9 @@ pub fn build_stage<L: Lowering>(
                         readback.push(v);
                     }
                 }
-                break StageEnd::Next { key };
+                break StageEnd::Next { key, shapes: vec![] };
             }
         }
-
         for (k, slot) in node.outputs.iter().enumerate() {
             if let Some(v) = slot {
                 let ty = out.get(k).ok_or_else(|| node_err(g, node, "the op yields fewer outputs than declared"))?;
@@ -234,10 +484,9 @@ pub fn build_stage<L: Lowering>(
                 env.types[v.idx()] = Some((ty.dtype, s));
             }
         }
-        let node_needed = node.outputs.iter().flatten().any(|v| env.needed(*v));
         if !node_needed {
-            fates.push((NodeId(ni as u32), NodeFate::Dead));
-            ni += 1;
+            fates.push((id, NodeFate::Dead));
+            advance(&mut env);
             continue;
         }
 
@@ -253,12 +502,11 @@ pub fn build_stage<L: Lowering>(
         if let Some(outs) = folded {
             for (slot, t) in node.outputs.iter().zip(outs) {
                 if let Some(v) = slot {
-                    env.types[v.idx()] = Some((t.dtype(), t.shape().to_vec()));
-                    env.known[v.idx()] = Some(t);
+                    env.learn(*v, t);
                 }
             }
-            fates.push((NodeId(ni as u32), NodeFate::Folded));
-            ni += 1;
+            fates.push((id, NodeFate::Folded));
+            advance(&mut env);
             continue;
         }
 
@@ -276,15 +524,15 @@ pub fn build_stage<L: Lowering>(
                         let prev = env.on_device[src.idx()].clone().unwrap();
                         env.on_device[out.idx()] = Some(Slot { buf: prev.buf, dtype: d, shape: s });
                     }
-                    fates.push((NodeId(ni as u32), NodeFate::Alias));
-                    ni += 1;
+                    fates.push((id, NodeFate::Alias));
+                    advance(&mut env);
                     continue;
                 }
-                if env.on_host[src.idx()] && host_nodes.is_empty() {
-                    host_aliases.push((out, src));
+                if env.on_host[src.idx()] {
+                    env.host_alias[out.idx()] = Some(src);
                     env.on_host[out.idx()] = true;
-                    fates.push((NodeId(ni as u32), NodeFate::Alias));
-                    ni += 1;
+                    fates.push((id, NodeFate::Alias));
+                    advance(&mut env);
                     continue;
                 }
             }
@@ -307,7 +555,7 @@ pub fn build_stage<L: Lowering>(
             Ok(low) => {
                 if !host_nodes.is_empty() {
                     // Device work after CPU nodes belongs to the next stage.
-                    break StageEnd::Next { key: vec![] };
+                    break StageEnd::Next { key: vec![], shapes: vec![] };
                 }
                 for v in node.inputs.iter().flatten() {
                     if env.known[v.idx()].is_some() {
@@ -335,24 +583,25 @@ pub fn build_stage<L: Lowering>(
                 }
                 let base = plan_consts.len();
                 plan_consts.extend(low.consts.iter().cloned());
-                lowered.push((ni, low, scratch, base));
+                lowered.push((id, low, scratch, base));
+                fates.push((id, NodeFate::Dispatch(0..0)));
                 t += 1;
             }
             Err(reason) if opts.fallback => {
-                for v in node.inputs.iter().flatten() {
-                    if env.known[v.idx()].is_none() && !env.on_host[v.idx()] && !readback.contains(v) {
-                        readback.push(*v);
+                for v in node.reads() {
+                    if env.known[v.idx()].is_none() && !env.on_host[v.idx()] && !readback.contains(&v) {
+                        readback.push(v);
                     }
                 }
                 for v in node.outputs.iter().flatten() {
                     env.on_host[v.idx()] = true;
                 }
-                host_nodes.push(NodeId(ni as u32));
-                fates.push((NodeId(ni as u32), NodeFate::Host(reason)));
+                host_nodes.push(id);
+                fates.push((id, NodeFate::Host(reason)));
             }
             Err(reason) => return Err(node_err(g, node, format!("{reason} (and CPU fallback is disabled)"))),
         }
-        ni += 1;
+        advance(&mut env);
     };
 
     // Graph outputs computed on the device come back to the host at the end of the stage that
@@ -363,22 +612,13 @@ pub fn build_stage<L: Lowering>(
             readback.push(o);
         }
     }
-    // Values read later (next stages, read-backs, outputs) live to the end of this stage.
+    // Values read after this stage (later nodes, read-backs, outputs) live to its end.
+    let stop = env.position(g);
     let final_t = t.max(1);
-    for r in roots.iter_mut() {
-        if let Some(v) = r.value {
-            let later =
-                env.consumers[v.idx()].iter().any(|&c| c >= ni) || g.outputs.contains(&v) || readback.contains(&v);
-            if later {
-                r.end = final_t;
-            }
-        }
-    }
-    // Aliases: a value aliased in this stage shares its root; extend for aliases' consumers.
     for v in 0..nv {
         if let Some(r) = root_of[v] {
             let vid = ValueId(v as u32);
-            if env.consumers[v].iter().any(|&c| c >= ni) || g.outputs.contains(&vid) || readback.contains(&vid) {
+            if env.order.readers[v].iter().any(|&p| p >= stop) || g.outputs.contains(&vid) || readback.contains(&vid) {
                 roots[r].end = final_t;
             }
         }
@@ -404,8 +644,9 @@ pub fn build_stage<L: Lowering>(
     };
     for v in 0..nv {
         if let Some(r) = root_of[v] {
-            let (d, s) = env.types[v].clone().expect("typed");
-            env.on_device[v] = Some(Slot { buf: root_buf(r), dtype: d, shape: s });
+            if let Some((d, s)) = env.types[v].clone() {
+                env.on_device[v] = Some(Slot { buf: root_buf(r), dtype: d, shape: s });
+            }
         }
     }
 
@@ -413,8 +654,8 @@ pub fn build_stage<L: Lowering>(
     let mut graph_consts: Vec<ValueId> = Vec::new();
     let mut plan_const_of: std::collections::HashMap<ValueId, u32> = Default::default();
     let mut steps = Vec::new();
-    for (ni, low, scratch, base) in lowered {
-        let node = &g.nodes[ni];
+    for (id, low, scratch, base) in lowered {
+        let node = g.node(id);
         let first = steps.len();
         for d in low.dispatches {
             let mut bindings = Vec::with_capacity(d.bindings.len());
@@ -489,15 +730,12 @@ pub fn build_stage<L: Lowering>(
                 }
                 bindings.push(b);
             }
-            steps.push(Step { node: NodeId(ni as u32), kernel: d.kernel, bindings });
+            steps.push(Step { node: id, kernel: d.kernel, bindings });
         }
-        if let Some(f) = fates.iter_mut().find(|(n, _)| n.idx() == ni) {
+        if let Some(f) = fates.iter_mut().find(|(n, _)| *n == id) {
             f.1 = NodeFate::Dispatch(first..steps.len());
-        } else {
-            fates.push((NodeId(ni as u32), NodeFate::Dispatch(first..steps.len())));
         }
     }
-    fates.sort_by_key(|f| f.0);
 
     let slot_of = |v: &ValueId| env.on_device[v.idx()].clone().expect("device value");
     let uploads: Vec<(ValueId, Slot)> = uploads.iter().map(|v| (*v, slot_of(v))).collect();
@@ -512,14 +750,17 @@ pub fn build_stage<L: Lowering>(
         weight_bytes: graph_consts.iter().map(|c| g.value(*c).konst.as_ref().unwrap().byte_len() as u64).sum(),
         plan_const_bytes: plan_consts.iter().map(|c| c.byte_len() as u64).sum(),
     };
-    if matches!(end, StageEnd::Next { .. }) && ni == env.next_node && steps.is_empty() && host_nodes.is_empty() {
-        if let StageEnd::Next { key } = &end {
-            if key.iter().all(|v| env.known[v.idx()].is_some()) {
-                return Err(node_err(g, &g.nodes[ni], "planning made no progress"));
-            }
+    if let StageEnd::Next { key, shapes } = &end {
+        let stuck = env.frames == start_frames && steps.is_empty() && host_nodes.is_empty() && shapes.is_empty();
+        if stuck && key.iter().all(|v| env.known[v.idx()].is_some()) {
+            let f = env.frames.last().unwrap();
+            return Err(node_err(
+                g,
+                g.node(NodeId { list: f.list, index: f.index as u32 }),
+                "planning made no progress",
+            ));
         }
     }
-    env.next_node = ni;
     env.stage += 1;
     Ok(Stage {
         index: stage,
@@ -528,7 +769,6 @@ pub fn build_stage<L: Lowering>(
         plan_consts,
         graph_consts,
         uploads,
-        host_aliases,
         readbacks,
         host_nodes,
         end,

@@ -8,7 +8,7 @@ use crate::ir::{Graph, ValueId};
 use crate::plan::{
     build_stage, BufRef, KernelInfo, LowerCx, Lowered, Lowering, PlanEnv, PlanLimits, PlanOptions, Ref, Slot, Stage,
 };
-use crate::tensor::{DType, Tensor};
+use crate::tensor::{DType, Data, Tensor};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -122,16 +122,19 @@ impl StageBackend for CpuBackend {
         &self,
         g: &Graph,
         st: &Stage<CpuKernel>,
-        host: &mut HashMap<ValueId, Tensor>,
+        host: &mut HashMap<ValueId, Data>,
         run: &mut CpuRun,
     ) -> Result<()> {
         run.arenas.insert(st.index, st.arenas.iter().map(|&s| vec![0u64; (s as usize).div_ceil(8)]).collect());
         for (v, slot) in &st.uploads {
-            let t = host.get(v).ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
-            run.write(slot.buf, t);
+            let t = crate::plan::host_value(&st.env, host, *v)
+                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
+                .into_tensor()
+                .map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))?;
+            run.write(slot.buf, &t);
         }
         for step in &st.steps {
-            let node = &g.nodes[step.node.idx()];
+            let node = g.node(step.node);
             let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
             for (k, present) in step.kernel.inputs.iter().enumerate() {
                 ins.push(if *present { Some(value_of(g, st, run, node.inputs[k].unwrap())?) } else { None });
@@ -166,7 +169,7 @@ impl StageBackend for CpuBackend {
             }
         }
         for (v, slot) in &st.readbacks {
-            host.insert(*v, run.read(slot)?);
+            host.insert(*v, Data::Tensor(run.read(slot)?));
         }
         Ok(())
     }
@@ -183,7 +186,7 @@ impl CpuEngine {
 }
 
 impl Engine for CpuEngine {
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         self.driver.run(inputs)
     }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {

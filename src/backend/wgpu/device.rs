@@ -79,6 +79,7 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let want = ::wgpu::Features::SHADER_F16
+            | ::wgpu::Features::SHADER_F64
             | ::wgpu::Features::SUBGROUP
             | ::wgpu::Features::TIMESTAMP_QUERY
             | ::wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
@@ -160,6 +161,11 @@ impl GpuContext {
 
     pub fn has_f16(&self) -> bool {
         self.features.contains(::wgpu::Features::SHADER_F16)
+    }
+
+    /// The optional capabilities that decide which dtypes have GPU storage.
+    pub fn caps(&self) -> super::types::GpuCaps {
+        super::types::GpuCaps { f16: self.has_f16(), f64: self.features.contains(::wgpu::Features::SHADER_F64) }
     }
 
     /// `name (backend, driver)`.

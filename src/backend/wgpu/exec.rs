@@ -9,32 +9,11 @@ use super::kernels::GpuKernel;
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{BufRef, Slot, Stage};
-use crate::tensor::{DType, Tensor};
+use crate::tensor::Data;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Bytes as the GPU stores a tensor: bool widened to u32, everything padded to 4 bytes.
-pub fn to_gpu_bytes(t: &Tensor) -> Vec<u8> {
-    let mut b: Vec<u8> = if t.dtype() == DType::Bool {
-        t.bytes().iter().flat_map(|&x| (x as u32).to_le_bytes()).collect()
-    } else {
-        t.bytes().to_vec()
-    };
-    b.resize(b.len().div_ceil(4).max(1) * 4, 0);
-    b
-}
-
-/// A host tensor from GPU bytes.
-pub fn from_gpu_bytes(dtype: DType, shape: &[usize], b: &[u8]) -> Result<Tensor> {
-    let n: usize = shape.iter().product();
-    let r = if dtype == DType::Bool {
-        let v: Vec<bool> = b[..4 * n].chunks_exact(4).map(|c| c.iter().any(|&x| x != 0)).collect();
-        Tensor::from_bools(shape, &v)
-    } else {
-        Tensor::from_bytes(dtype, shape, &b[..dtype.storage_bytes(n)])
-    };
-    r.map_err(|e| Error::Gpu(format!("readback: {e}")))
-}
+use super::types::{from_gpu_bytes, to_gpu_bytes};
 
 /// A buffer holding `bytes` (at least 4), usable as storage and copy source/destination.
 pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> ::wgpu::Buffer {
@@ -53,14 +32,15 @@ pub struct WeightCache {
 }
 
 impl WeightCache {
-    pub fn get(&self, ctx: &GpuContext, g: &Graph, v: ValueId) -> Arc<::wgpu::Buffer> {
+    pub fn get(&self, ctx: &GpuContext, g: &Graph, v: ValueId) -> Result<Arc<::wgpu::Buffer>> {
         let mut m = self.map.lock().unwrap();
-        m.entry(v)
-            .or_insert_with(|| {
-                let t = g.value(v).konst.as_ref().expect("a graph constant");
-                Arc::new(storage_buffer(ctx, &g.value(v).name, &to_gpu_bytes(t)))
-            })
-            .clone()
+        if let Some(b) = m.get(&v) {
+            return Ok(b.clone());
+        }
+        let t = g.value(v).konst.as_ref().expect("a graph constant");
+        let b = Arc::new(storage_buffer(ctx, &g.value(v).name, &to_gpu_bytes(t, ctx.caps())?));
+        m.insert(v, b.clone());
+        Ok(b)
     }
 }
 
@@ -120,10 +100,12 @@ impl Prepared {
             .plan_consts
             .iter()
             .enumerate()
-            .map(|(i, t)| storage_buffer(ctx, &format!("stage{}.const{i}", stage.index), &to_gpu_bytes(t)))
-            .collect();
+            .map(|(i, t)| {
+                Ok(storage_buffer(ctx, &format!("stage{}.const{i}", stage.index), &to_gpu_bytes(t, ctx.caps())?))
+            })
+            .collect::<Result<_>>()?;
         let wbufs: HashMap<ValueId, Arc<::wgpu::Buffer>> =
-            stage.graph_consts.iter().map(|&v| (v, weights.get(ctx, g, v))).collect();
+            stage.graph_consts.iter().map(|&v| Ok((v, weights.get(ctx, g, v)?))).collect::<Result<_>>()?;
 
         // All params in one uniform buffer, each at an aligned offset.
         let ua = ctx.limits.min_uniform_buffer_offset_alignment as usize;
@@ -227,7 +209,7 @@ impl Prepared {
     }
 
     /// Uploads, device steps and read-backs of this stage.
-    pub fn run(&self, ctx: &GpuContext, g: &Graph, host: &mut HashMap<ValueId, Tensor>) -> Result<()> {
+    pub fn run(&self, ctx: &GpuContext, g: &Graph, host: &mut HashMap<ValueId, Data>) -> Result<()> {
         ctx.check_lost()?;
         let st = &self.stage;
         if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
@@ -237,9 +219,16 @@ impl Prepared {
         let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
         for (v, slot) in &st.uploads {
-            let t = host.get(v).ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?;
+            let t = crate::plan::host_value(&st.env, host, *v)
+                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
+                .into_tensor()
+                .map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))?;
             if let BufRef::Arena { stage, arena, offset, .. } = slot.buf {
-                ctx.queue.write_buffer(&self.chain_arenas[&stage][arena as usize], offset, &to_gpu_bytes(t));
+                ctx.queue.write_buffer(
+                    &self.chain_arenas[&stage][arena as usize],
+                    offset,
+                    &to_gpu_bytes(&t, ctx.caps())?,
+                );
             }
         }
         let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
@@ -278,7 +267,15 @@ impl Prepared {
                     staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?;
                 for ((v, slot), (_, _, size, at)) in st.readbacks.iter().zip(&self.readback) {
                     let Slot { dtype, shape, .. } = slot;
-                    host.insert(*v, from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize])?);
+                    host.insert(
+                        *v,
+                        Data::Tensor(from_gpu_bytes(
+                            *dtype,
+                            shape,
+                            &view[*at as usize..(*at + *size) as usize],
+                            ctx.caps(),
+                        )?),
+                    );
                 }
             }
             staging.unmap();

@@ -8,12 +8,13 @@ pub mod exec;
 pub mod kernels;
 pub mod pipeline;
 pub mod shaders;
+pub mod types;
 
 use super::{Driver, Engine, PlanReport, StageBackend};
 use crate::error::Result;
 use crate::ir::{Graph, ValueId};
 use crate::plan::{build_stage, PlanEnv, PlanLimits, PlanOptions, Stage};
-use crate::tensor::Tensor;
+use crate::tensor::Data;
 use device::GpuContext;
 use exec::{Prepared, WeightCache};
 use kernels::{GpuKernel, GpuLowering};
@@ -64,7 +65,7 @@ impl StageBackend for GpuBackend {
         &p.stage
     }
 
-    fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Tensor>, _: &mut ()) -> Result<()> {
+    fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Data>, _: &mut ()) -> Result<()> {
         p.run(&self.ctx, g, host)
     }
 }
@@ -75,13 +76,13 @@ pub(crate) struct GpuEngine {
 
 impl GpuEngine {
     pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, opts: GpuOptions) -> Self {
-        let lowering = GpuLowering { f16: ctx.has_f16() };
+        let lowering = GpuLowering { caps: ctx.caps() };
         GpuEngine { driver: Driver::new(graph, GpuBackend { ctx, lowering, weights: WeightCache::default(), opts }) }
     }
 }
 
 impl Engine for GpuEngine {
-    fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         self.driver.run(inputs)
     }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {

@@ -25,9 +25,20 @@ macro_rules! shader_files {
 }
 
 shader_files! {
+    TYPE_F32 => "types/f32",
+    TYPE_F16 => "types/f16",
+    TYPE_F64 => "types/f64",
+    TYPE_BF16 => "types/bf16",
+    TYPE_SINT => "types/sint",
+    TYPE_UINT => "types/uint",
+    TYPE_INT64 => "types/int64",
     UNARY => "elementwise/unary",
     BINARY => "elementwise/binary",
-    BITWISE => "elementwise/bitwise",
+    COMPARE => "elementwise/compare",
+    PREDICATE => "elementwise/predicate",
+    CAST => "elementwise/cast",
+    WHERE => "elementwise/where",
+    ARGREDUCE => "reduce/argreduce",
     MATMUL => "matmul/matmul",
     CONV2D => "conv/conv2d",
     DEPTHWISE => "conv/depthwise",
@@ -43,11 +54,13 @@ shader_files! {
 /// Helpers appended to every shader.
 pub static COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
-/// The generated head of a shader variant.
+/// The generated head of a shader variant: constants, aliases, and the type libraries
+/// (`shaders/types/*.wgsl`) its element types bring.
 #[derive(Clone, Debug, Default)]
 pub struct Prelude {
     f16: bool,
     lines: Vec<String>,
+    libs: Vec<&'static ShaderFile>,
 }
 
 impl Prelude {
@@ -78,7 +91,16 @@ impl Prelude {
         self
     }
 
-    /// The full source: prelude, common helpers, then the file.
+    /// Includes a type library (defines `T`, `F` and the `t_*` functions).
+    pub fn lib(&mut self, file: &'static ShaderFile) -> &mut Self {
+        if std::ptr::eq(file, &TYPE_F16) {
+            self.f16 = true;
+        }
+        self.libs.push(file);
+        self
+    }
+
+    /// The full source: prelude, common helpers, type libraries, then the file.
     pub fn compose(&self, file: &ShaderFile) -> String {
         let mut s = String::new();
         if self.f16 {
@@ -89,6 +111,10 @@ impl Prelude {
         }
         s.push_str(COMMON);
         s.push('\n');
+        for l in &self.libs {
+            s.push_str(l.source);
+            s.push('\n');
+        }
         s.push_str(file.source);
         s
     }

@@ -16,33 +16,28 @@ pub struct ConvVariant {
 
 impl ConvVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl()).bool("HAS_BIAS", self.bias);
+        self.t.lib(p);
+        p.bool("HAS_BIAS", self.bias);
     }
 }
 
 gpu_params!(
     /// `shaders/conv/conv2d.wgsl` Params.
-    Conv2dParams {
+    ConvParams {
         batch: u32,
         in_c: u32,
-        in_h: u32,
-        in_w: u32,
         out_c: u32,
-        out_h: u32,
-        out_w: u32,
         group_in_c: u32,
-        k_h: u32,
-        k_w: u32,
-        stride_h: u32,
-        stride_w: u32,
-        dil_h: u32,
-        dil_w: u32,
-        pad_h: u32,
-        pad_w: u32,
         group_out_c: u32,
         gemm_m: u32,
         gemm_k: u32,
         pad0: u32,
+        in_sp: [u32; 4],
+        out_sp: [u32; 4],
+        kernel: [u32; 4],
+        stride: [u32; 4],
+        dilation: [u32; 4],
+        pad: [u32; 4],
     }
 );
 
@@ -51,57 +46,63 @@ gpu_params!(
     DepthwiseParams {
         total: u32,
         in_c: u32,
-        in_h: u32,
-        in_w: u32,
         out_c: u32,
-        out_h: u32,
-        out_w: u32,
         multiplier: u32,
-        k_h: u32,
-        k_w: u32,
-        stride_h: u32,
-        stride_w: u32,
-        dil_h: u32,
-        dil_w: u32,
-        pad_h: u32,
-        pad_w: u32,
+        in_sp: [u32; 4],
+        out_sp: [u32; 4],
+        kernel: [u32; 4],
+        stride: [u32; 4],
+        dilation: [u32; 4],
+        pad: [u32; 4],
     }
 );
 
-/// A 1-D window viewed as 2-D with height 1: (in_h, in_w, k_h, k_w, s_h, s_w, d_h, d_w, p_h, p_w, o_h, o_w).
-pub fn as_2d(w: &Window) -> [usize; 12] {
-    if w.input.len() == 1 {
-        [1, w.input[0], 1, w.kernel[0], 1, w.strides[0], 1, w.dilations[0], 0, w.pads_begin[0], 1, w.output[0]]
-    } else {
-        [
-            w.input[0],
-            w.input[1],
-            w.kernel[0],
-            w.kernel[1],
-            w.strides[0],
-            w.strides[1],
-            w.dilations[0],
-            w.dilations[1],
-            w.pads_begin[0],
-            w.pads_begin[1],
-            w.output[0],
-            w.output[1],
-        ]
+/// A window of 1 to 3 spatial dims as 3-D geometry (leading unit dims), in WGSL `vec4` form.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Geo3 {
+    pub input: [u32; 4],
+    pub output: [u32; 4],
+    pub kernel: [u32; 4],
+    pub stride: [u32; 4],
+    pub dilation: [u32; 4],
+    pub pad: [u32; 4],
+    pub pad_end: [u32; 4],
+}
+
+impl Geo3 {
+    pub fn of(w: &Window) -> Result<Geo3, String> {
+        let n = w.input.len();
+        if n == 0 || n > 3 {
+            return Err(format!("{n}-D windows have no GPU kernel"));
+        }
+        let lift = |v: &[usize], fill: u32| -> Result<[u32; 4], String> {
+            let mut a = [fill, fill, fill, 0];
+            for (i, &x) in v.iter().enumerate() {
+                a[3 - n + i] = u32_of(x)?;
+            }
+            Ok(a)
+        };
+        Ok(Geo3 {
+            input: lift(&w.input, 1)?,
+            output: lift(&w.output, 1)?,
+            kernel: lift(&w.kernel, 1)?,
+            stride: lift(&w.strides, 1)?,
+            dilation: lift(&w.dilations, 1)?,
+            pad: lift(&w.pads_begin, 0)?,
+            pad_end: lift(&w.pads_end, 0)?,
+        })
     }
 }
 
 pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<GpuKernel>, String> {
     let (x, w, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let t = l.ty(x)?;
-    if !t.is_float() {
-        return Err("integer Conv has no GPU kernel".into());
-    }
-    if x.shape.len() > 4 {
-        return Err("3-D Conv has no GPU kernel yet".into());
+    if !t.is_float() || t == GpuType::F64 {
+        return Err(format!("Conv of {} has no GPU kernel", x.dtype));
     }
     let (n, ch, m) = c.channels(&x.shape, &w.shape)?;
     let win = c.window.resolve(&x.shape[2..], &c.kernel(&w.shape)?)?;
-    let [ih, iw, kh, kw, sh, sw, dh, dw, ph, pw, oh, ow] = as_2d(&win);
+    let geo = Geo3::of(&win)?;
     let bias = cx.inputs.get(2).is_some_and(|o| o.is_some());
     let variant = ConvVariant { t, bias };
     let bref = if bias { Ref::Input(2) } else { Ref::Input(0) };
@@ -113,47 +114,36 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
         let p = DepthwiseParams {
             total: u(total)?,
             in_c: u(ch)?,
-            in_h: u(ih)?,
-            in_w: u(iw)?,
             out_c: u(m)?,
-            out_h: u(oh)?,
-            out_w: u(ow)?,
             multiplier: u(m / g)?,
-            k_h: u(kh)?,
-            k_w: u(kw)?,
-            stride_h: u(sh)?,
-            stride_w: u(sw)?,
-            dil_h: u(dh)?,
-            dil_w: u(dw)?,
-            pad_h: u(ph)?,
-            pad_w: u(pw)?,
+            in_sp: geo.input,
+            out_sp: geo.output,
+            kernel: geo.kernel,
+            stride: geo.stride,
+            dilation: geo.dilation,
+            pad: geo.pad,
         };
         let k = GpuKernel::new(KernelKey::Depthwise(variant), &p, grid_1d(total, 256));
         return Ok(Lowered::single(k, bindings));
     }
-    let gemm_m = n * oh * ow;
-    let gemm_k = (ch / g) * kh * kw;
-    let p = Conv2dParams {
+    let pix: usize = win.output.iter().product();
+    let gemm_m = n * pix;
+    let gemm_k = (ch / g) * win.kernel.iter().product::<usize>();
+    let p = ConvParams {
         batch: u(n)?,
         in_c: u(ch)?,
-        in_h: u(ih)?,
-        in_w: u(iw)?,
         out_c: u(m)?,
-        out_h: u(oh)?,
-        out_w: u(ow)?,
         group_in_c: u(ch / g)?,
-        k_h: u(kh)?,
-        k_w: u(kw)?,
-        stride_h: u(sh)?,
-        stride_w: u(sw)?,
-        dil_h: u(dh)?,
-        dil_w: u(dw)?,
-        pad_h: u(ph)?,
-        pad_w: u(pw)?,
         group_out_c: u(m / g)?,
         gemm_m: u(gemm_m)?,
         gemm_k: u(gemm_k)?,
         pad0: 0,
+        in_sp: geo.input,
+        out_sp: geo.output,
+        kernel: geo.kernel,
+        stride: geo.stride,
+        dilation: geo.dilation,
+        pad: geo.pad,
     };
     let grid = [(m / g).div_ceil(64) as u32, gemm_m.div_ceil(64) as u32, u(g)?];
     if grid[1] > 65535 || grid[2] > 65535 {
@@ -165,7 +155,7 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for t in [GpuType::F32, GpuType::F16] {
+    for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for bias in [false, true] {
             v.push(KernelKey::Conv2d(ConvVariant { t, bias }));
             v.push(KernelKey::Depthwise(ConvVariant { t, bias }));

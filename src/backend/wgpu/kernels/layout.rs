@@ -3,7 +3,7 @@
 //! output); Gather along an axis with int32 or int64 indices. Elements move as 32- or 64-bit
 //! patterns, so every dtype of those widths (and bool, stored as u32) is covered.
 
-use super::{dims8, grid_1d, idims8, u32_of, ElemBits, GpuKernel, KernelKey};
+use super::{dims8, grid_1d, idims8, u32_of, ElemBits, GpuKernel, GpuLowering, KernelKey};
 use crate::backend::wgpu::shaders::Prelude;
 use crate::gpu_params;
 use crate::ops::layout::{slice_plan, Concat, Gather, Slice, Split, Transpose};
@@ -52,13 +52,9 @@ gpu_params!(
     GatherParams { n: u32, axis_len: u32, n_idx: u32, inner: u32 }
 );
 
-fn elem(d: DType) -> Result<ElemBits, String> {
-    ElemBits::of(d)
-}
-
 /// Copies the block `shape` from `src` (strides/offset in elements) into `dst`.
 pub fn copy_kernel(
-    d: DType,
+    elem: ElemBits,
     shape: &[usize],
     src_strides: &[isize],
     src_offset: usize,
@@ -75,7 +71,7 @@ pub fn copy_kernel(
         src_strides: idims8(src_strides)?,
         dst_strides: dims8(dst_strides)?,
     };
-    Ok(GpuKernel::new(KernelKey::Copy(CopyVariant { elem: elem(d)? }), &p, grid_1d(n, 256)))
+    Ok(GpuKernel::new(KernelKey::Copy(CopyVariant { elem }), &p, grid_1d(n, 256)))
 }
 
 fn signed(v: &[usize]) -> Vec<isize> {
@@ -83,23 +79,23 @@ fn signed(v: &[usize]) -> Vec<isize> {
 }
 
 /// A plain copy of input 0 to output 0 (aliasing ops that could not alias).
-pub fn lower_copy_all(cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_copy_all(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
     let y = cx.output(0)?;
     let n: usize = y.shape.iter().product();
-    let k = copy_kernel(y.dtype, &[n], &[1], 0, &[1], 0)?;
+    let k = copy_kernel(l.elem(y)?, &[n], &[1], 0, &[1], 0)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
-pub fn lower_transpose(cx: &LowerCx, t: &Transpose) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_transpose(l: &GpuLowering, cx: &LowerCx, t: &Transpose) -> Result<Lowered<GpuKernel>, String> {
     let (x, y) = (cx.input(0)?, cx.output(0)?);
     let perm = t.perm(x.shape.len())?;
     let st = strides(&x.shape);
     let src: Vec<isize> = perm.iter().map(|&a| st[a] as isize).collect();
-    let k = copy_kernel(y.dtype, &y.shape, &src, 0, &strides(&y.shape), 0)?;
+    let k = copy_kernel(l.elem(y)?, &y.shape, &src, 0, &strides(&y.shape), 0)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
-pub fn lower_concat(cx: &LowerCx, c: &Concat) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_concat(l: &GpuLowering, cx: &LowerCx, c: &Concat) -> Result<Lowered<GpuKernel>, String> {
     let y = cx.output(0)?;
     let axis = norm_axis(c.axis, y.shape.len())?;
     let ost = strides(&y.shape);
@@ -108,7 +104,7 @@ pub fn lower_concat(cx: &LowerCx, c: &Concat) -> Result<Lowered<GpuKernel>, Stri
     for (i, inp) in cx.inputs.iter().enumerate() {
         let x = inp.as_ref().ok_or("Concat input missing")?;
         if x.shape.iter().product::<usize>() > 0 {
-            let k = copy_kernel(y.dtype, &x.shape, &signed(&strides(&x.shape)), 0, &ost, at * ost[axis])?;
+            let k = copy_kernel(l.elem(y)?, &x.shape, &signed(&strides(&x.shape)), 0, &ost, at * ost[axis])?;
             dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(i), Ref::Output(0)] });
         }
         at += x.shape[axis];
@@ -116,7 +112,7 @@ pub fn lower_concat(cx: &LowerCx, c: &Concat) -> Result<Lowered<GpuKernel>, Stri
     Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
 
-pub fn lower_split(cx: &LowerCx, s: &Split) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_split(l: &GpuLowering, cx: &LowerCx, s: &Split) -> Result<Lowered<GpuKernel>, String> {
     let x = cx.input(0)?;
     let ist = strides(&x.shape);
     let axis = norm_axis(s.axis, x.shape.len())?;
@@ -125,7 +121,7 @@ pub fn lower_split(cx: &LowerCx, s: &Split) -> Result<Lowered<GpuKernel>, String
     for (j, out) in cx.outputs.iter().enumerate() {
         let Some(y) = out else { continue };
         if y.shape.iter().product::<usize>() > 0 {
-            let k = copy_kernel(y.dtype, &y.shape, &signed(&ist), at * ist[axis], &strides(&y.shape), 0)?;
+            let k = copy_kernel(l.elem(y)?, &y.shape, &signed(&ist), at * ist[axis], &strides(&y.shape), 0)?;
             dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(j)] });
         }
         at += y.shape[axis];
@@ -133,7 +129,7 @@ pub fn lower_split(cx: &LowerCx, s: &Split) -> Result<Lowered<GpuKernel>, String
     Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
 
-pub fn lower_slice(cx: &LowerCx, s: &Slice) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_slice(l: &GpuLowering, cx: &LowerCx, s: &Slice) -> Result<Lowered<GpuKernel>, String> {
     let (x, y) = (cx.input(0)?, cx.output(0)?);
     let val = |i: usize| -> Result<Option<Vec<i64>>, String> {
         match cx.inputs.get(i).and_then(|o| o.as_ref()) {
@@ -158,18 +154,18 @@ pub fn lower_slice(cx: &LowerCx, s: &Slice) -> Result<Lowered<GpuKernel>, String
     if y.shape.iter().product::<usize>() == 0 {
         return Ok(Lowered { dispatches: vec![], scratch: vec![], consts: vec![] });
     }
-    let k = copy_kernel(y.dtype, &y.shape, &src, base.max(0) as usize, &strides(&y.shape), 0)?;
+    let k = copy_kernel(l.elem(y)?, &y.shape, &src, base.max(0) as usize, &strides(&y.shape), 0)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
-pub fn lower_expand(cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_expand(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
     let (x, y) = (cx.input(0)?, cx.output(0)?);
     let src = signed(&broadcast_strides(&x.shape, &y.shape));
-    let k = copy_kernel(y.dtype, &y.shape, &src, 0, &strides(&y.shape), 0)?;
+    let k = copy_kernel(l.elem(y)?, &y.shape, &src, 0, &strides(&y.shape), 0)?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
-pub fn lower_gather(cx: &LowerCx, g: &Gather) -> Result<Lowered<GpuKernel>, String> {
+pub fn lower_gather(l: &GpuLowering, cx: &LowerCx, g: &Gather) -> Result<Lowered<GpuKernel>, String> {
     let (x, idx, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let axis = norm_axis(g.axis, x.shape.len())?;
     let idx64 = match idx.dtype {
@@ -193,17 +189,35 @@ pub fn lower_gather(cx: &LowerCx, g: &Gather) -> Result<Lowered<GpuKernel>, Stri
     if n == 0 {
         return Ok(Lowered { dispatches: vec![], scratch: vec![], consts: vec![] });
     }
-    let k = GpuKernel::new(KernelKey::Gather(GatherVariant { elem: elem(y.dtype)?, idx64 }), &p, grid_1d(n, 256));
+    let k = GpuKernel::new(KernelKey::Gather(GatherVariant { elem: l.elem(y)?, idx64 }), &p, grid_1d(n, 256));
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)]))
 }
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for elem in [ElemBits::B32, ElemBits::B64] {
+    for elem in [ElemBits::B16, ElemBits::B32, ElemBits::B64] {
         v.push(KernelKey::Copy(CopyVariant { elem }));
         for idx64 in [false, true] {
             v.push(KernelKey::Gather(GatherVariant { elem, idx64 }));
         }
     }
     v
+}
+
+/// Dropout at inference when its mask is read: a copy of the data and an all-true mask (a
+/// plan constant copied into place).
+pub fn lower_dropout(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+    let x = cx.input(0)?;
+    let n: usize = x.shape.iter().product();
+    let mut low = Lowered::empty();
+    if let Some(y) = cx.outputs.first().and_then(|o| o.as_ref()) {
+        let k = copy_kernel(l.elem(y)?, &[n], &[1], 0, &[1], 0)?;
+        low.dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(0)] });
+    }
+    if let Some(m) = cx.outputs.get(1).and_then(|o| o.as_ref()) {
+        low.consts.push(crate::tensor::Tensor::from_bools(&m.shape, &vec![true; n])?);
+        let k = copy_kernel(l.elem(m)?, &[n], &[1], 0, &[1], 0)?;
+        low.dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Const(0), Ref::Output(1)] });
+    }
+    Ok(low)
 }

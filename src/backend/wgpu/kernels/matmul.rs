@@ -19,7 +19,8 @@ pub struct MatMulVariant {
 
 impl MatMulVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl()).bool("HAS_BIAS", self.bias);
+        self.t.lib(p);
+        p.bool("HAS_BIAS", self.bias);
     }
 }
 
@@ -52,7 +53,7 @@ const TILE: usize = 64;
 
 fn float_type(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     let t = l.ty(cx.input(0)?)?;
-    if !t.is_float() {
+    if !t.is_float() || t == GpuType::F64 {
         return Err("integer matrix products have no GPU kernel yet".into());
     }
     Ok(t)
@@ -247,7 +248,7 @@ pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<Gp
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for t in [GpuType::F32, GpuType::F16] {
+    for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for bias in [false, true] {
             v.push(KernelKey::MatMul(MatMulVariant { t, bias }));
         }

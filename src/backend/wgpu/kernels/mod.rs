@@ -16,70 +16,18 @@ use crate::ir::Op;
 use crate::plan::{KernelInfo, LowerCx, Lowered, Lowering, Operand};
 use crate::tensor::DType;
 
-/// A WGSL element type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GpuType {
-    F32,
-    F16,
-    I32,
-    U32,
-}
-
-impl GpuType {
-    pub fn wgsl(self) -> &'static str {
-        match self {
-            GpuType::F32 => "f32",
-            GpuType::F16 => "f16",
-            GpuType::I32 => "i32",
-            GpuType::U32 => "u32",
-        }
-    }
-
-    /// The storage type of a dtype for arithmetic kernels (bool is stored as u32).
-    pub fn of(d: DType, f16: bool) -> Result<GpuType, String> {
-        Ok(match d {
-            DType::F32 => GpuType::F32,
-            DType::F16 if f16 => GpuType::F16,
-            DType::I32 => GpuType::I32,
-            DType::U32 | DType::Bool => GpuType::U32,
-            d => return Err(format!("{d} tensors have no GPU arithmetic kernel yet")),
-        })
-    }
-
-    pub fn is_float(self) -> bool {
-        matches!(self, GpuType::F32 | GpuType::F16)
-    }
-}
-
-/// The element as raw bits, for data-movement kernels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ElemBits {
-    B32,
-    B64,
-}
-
-impl ElemBits {
-    pub fn of(d: DType) -> Result<ElemBits, String> {
-        match d {
-            DType::Bool => Ok(ElemBits::B32),
-            d if d.bits() == 32 => Ok(ElemBits::B32),
-            d if d.bits() == 64 && d != DType::Complex64 => Ok(ElemBits::B64),
-            d => Err(format!("moving {d} tensors on the GPU is not supported yet")),
-        }
-    }
-    pub fn wgsl(self) -> &'static str {
-        match self {
-            ElemBits::B32 => "u32",
-            ElemBits::B64 => "vec2<u32>",
-        }
-    }
-}
+pub use super::types::{ElemBits, GpuCaps, GpuType};
 
 /// Every kernel variant. Hash + Eq: the pipeline-cache key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KernelKey {
     Unary(elementwise::UnaryVariant),
     Binary(elementwise::BinaryVariant),
+    Compare(elementwise::BinaryVariant),
+    Predicate(elementwise::UnaryVariant),
+    Cast(elementwise::CastVariant),
+    Where(elementwise::WhereVariant),
+    ArgReduce(reduce::ArgReduceVariant),
     MatMul(matmul::MatMulVariant),
     Conv2d(conv::ConvVariant),
     Depthwise(conv::ConvVariant),
@@ -96,8 +44,12 @@ impl KernelKey {
     pub fn file(&self) -> &'static ShaderFile {
         match self {
             KernelKey::Unary(_) => &shaders::UNARY,
-            KernelKey::Binary(v) if v.op_is_bitwise() => &shaders::BITWISE,
             KernelKey::Binary(_) => &shaders::BINARY,
+            KernelKey::Compare(_) => &shaders::COMPARE,
+            KernelKey::Predicate(_) => &shaders::PREDICATE,
+            KernelKey::Cast(_) => &shaders::CAST,
+            KernelKey::Where(_) => &shaders::WHERE,
+            KernelKey::ArgReduce(_) => &shaders::ARGREDUCE,
             KernelKey::MatMul(_) => &shaders::MATMUL,
             KernelKey::Conv2d(_) => &shaders::CONV2D,
             KernelKey::Depthwise(_) => &shaders::DEPTHWISE,
@@ -114,8 +66,11 @@ impl KernelKey {
     pub fn prelude(&self) -> Prelude {
         let mut p = Prelude::default();
         match self {
-            KernelKey::Unary(v) => v.prelude(&mut p),
-            KernelKey::Binary(v) => v.prelude(&mut p),
+            KernelKey::Unary(v) | KernelKey::Predicate(v) => v.prelude(&mut p),
+            KernelKey::Binary(v) | KernelKey::Compare(v) => v.prelude(&mut p),
+            KernelKey::Cast(v) => v.prelude(&mut p),
+            KernelKey::Where(v) => v.prelude(&mut p),
+            KernelKey::ArgReduce(v) => v.prelude(&mut p),
             KernelKey::MatMul(v) => v.prelude(&mut p),
             KernelKey::Conv2d(v) | KernelKey::Depthwise(v) => v.prelude(&mut p),
             KernelKey::Pool2d(v) => v.prelude(&mut p),
@@ -136,10 +91,11 @@ impl KernelKey {
     /// Storage bindings before the uniform (must match the file's declarations).
     pub fn storage_bindings(&self) -> u32 {
         match self {
-            KernelKey::Unary(_) | KernelKey::Pool2d(_) | KernelKey::Reduce(_) | KernelKey::Softmax(_) => 2,
-            KernelKey::Lrn(_) | KernelKey::Copy(_) => 2,
-            KernelKey::Binary(_) | KernelKey::Gather(_) => 3,
-            KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 4,
+            KernelKey::Unary(_) | KernelKey::Reduce(_) | KernelKey::Softmax(_) => 2,
+            KernelKey::Lrn(_) | KernelKey::Copy(_) | KernelKey::Predicate(_) | KernelKey::Cast(_) => 2,
+            KernelKey::ArgReduce(_) => 2,
+            KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) | KernelKey::Pool2d(_) => 3,
+            KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) | KernelKey::Where(_) => 4,
             KernelKey::BatchNorm(_) => 6,
         }
     }
@@ -255,12 +211,15 @@ pub fn grid_groups(n: usize) -> [u32; 3] {
 
 /// The GPU backend's lowering.
 pub struct GpuLowering {
-    pub f16: bool,
+    pub caps: GpuCaps,
 }
 
 impl GpuLowering {
     pub fn ty(&self, o: &Operand) -> Result<GpuType, String> {
-        GpuType::of(o.dtype, self.f16)
+        GpuType::of(o.dtype, self.caps)
+    }
+    pub fn elem(&self, o: &Operand) -> Result<ElemBits, String> {
+        ElemBits::of(o.dtype, self.caps)
     }
 }
 
@@ -268,10 +227,7 @@ impl Lowering for GpuLowering {
     type Kernel = GpuKernel;
 
     fn storage_bytes(&self, dtype: DType, n: usize) -> u64 {
-        match dtype {
-            DType::Bool => 4 * n as u64,
-            d => d.storage_bytes(n) as u64,
-        }
+        super::types::storage_bytes(dtype, n, self.caps)
     }
 
     fn lower(&self, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
@@ -281,29 +237,29 @@ impl Lowering for GpuLowering {
             Op::Variadic(v) => elementwise::lower_variadic(self, cx, v),
             Op::Clip(c) => elementwise::lower_clip(self, cx, c),
             Op::Cast(_) => elementwise::lower_cast(self, cx),
-            Op::Where(_) => Err("Where has no GPU kernel yet".into()),
+            Op::Where(_) => elementwise::lower_where(self, cx),
             Op::MatMul(_) => matmul::lower_matmul(self, cx),
             Op::Gemm(g) => matmul::lower_gemm(self, cx, g),
             Op::Conv(c) => conv::lower_conv(self, cx, c),
             Op::Pool(p) => pool::lower_pool(self, cx, p),
             Op::GlobalPool(p) => reduce::lower_global_pool(self, cx, p),
             Op::Reduce(r) => reduce::lower_reduce(self, cx, r),
-            Op::ArgReduce(_) => Err("ArgMax/ArgMin have no GPU kernel yet (int64 output)".into()),
+            Op::ArgReduce(a) => reduce::lower_argreduce(self, cx, a),
             Op::BatchNorm(b) => norm::lower_batchnorm(self, cx, b),
             Op::Lrn(l) => norm::lower_lrn(self, cx, l),
             Op::Softmax(s) => norm::lower_softmax(self, cx, s),
             // Aliases are planned without a kernel; one reaches here only when its output
             // cannot share storage (e.g. Dropout with a mask).
             Op::Reshape(_) | Op::Flatten(_) | Op::Squeeze(_) | Op::Unsqueeze(_) | Op::Identity(_) => {
-                layout::lower_copy_all(cx)
+                layout::lower_copy_all(self, cx)
             }
-            Op::Dropout(_) => Err("Dropout with a mask output has no GPU kernel yet".into()),
-            Op::Transpose(t) => layout::lower_transpose(cx, t),
-            Op::Concat(c) => layout::lower_concat(cx, c),
-            Op::Split(s) => layout::lower_split(cx, s),
-            Op::Slice(s) => layout::lower_slice(cx, s),
-            Op::Gather(g) => layout::lower_gather(cx, g),
-            Op::Expand(_) => layout::lower_expand(cx),
+            Op::Dropout(_) => layout::lower_dropout(self, cx),
+            Op::Transpose(t) => layout::lower_transpose(self, cx, t),
+            Op::Concat(c) => layout::lower_concat(self, cx, c),
+            Op::Split(s) => layout::lower_split(self, cx, s),
+            Op::Slice(s) => layout::lower_slice(self, cx, s),
+            Op::Gather(g) => layout::lower_gather(self, cx, g),
+            Op::Expand(_) => layout::lower_expand(self, cx),
             Op::Shape(_) | Op::Size(_) | Op::ConstantOfShape(_) | Op::Range(_) => {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
             } // --- convert: casts, quantization, signal (h1) ---
@@ -311,6 +267,25 @@ impl Lowering for GpuLowering {
             // --- normalization, losses, attention (h2) ---
             // --- end normalization ---
             // --- data movement (h3) ---
+            Op::Pad(_) => Err("Pad has no GPU kernel yet".into()),
+            Op::CenterCropPad(_) => Err("CenterCropPad has no GPU kernel yet".into()),
+            Op::GatherElements(_) => Err("GatherElements has no GPU kernel yet".into()),
+            Op::GatherND(_) => Err("GatherND has no GPU kernel yet".into()),
+            Op::ScatterElements(_) => Err("ScatterElements/Scatter has no GPU kernel yet".into()),
+            Op::ScatterND(_) => Err("ScatterND has no GPU kernel yet".into()),
+            Op::TensorScatter(_) => Err("TensorScatter has no GPU kernel yet".into()),
+            Op::Tile(_) => Err("Tile has no GPU kernel yet".into()),
+            Op::BlockShuffle(_) => Err("DepthToSpace/SpaceToDepth has no GPU kernel yet".into()),
+            Op::Trilu(_) => Err("Trilu has no GPU kernel yet".into()),
+            Op::OneHot(_) => Err("OneHot has no GPU kernel yet".into()),
+            Op::EyeLike(_) => Err("EyeLike has no GPU kernel yet".into()),
+            Op::ReverseSequence(_) => Err("ReverseSequence has no GPU kernel yet".into()),
+            Op::Col2Im(_) => Err("Col2Im has no GPU kernel yet".into()),
+            Op::TopK(_) => Err("TopK has no GPU kernel yet".into()),
+            Op::Unique(_) => Err("Unique has no GPU kernel yet".into()),
+            Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
+            Op::Compress(_) => Err("Compress has no GPU kernel yet".into()),
+            Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
             // --- end data movement ---
             // --- vision (h4) ---
             Op::Resize(_) => Err("Resize has no GPU kernel yet".into()),
@@ -326,6 +301,19 @@ impl Lowering for GpuLowering {
             // --- recurrent, random, strings, ml (h5) ---
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
+            Op::If(_) => Err("If is planned by inlining the taken branch".into()),
+            Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
+            Op::SequenceConstruct(_)
+            | Op::SequenceEmpty(_)
+            | Op::SequenceAt(_)
+            | Op::SequenceInsert(_)
+            | Op::SequenceErase(_)
+            | Op::SequenceLength(_)
+            | Op::SplitToSequence(_)
+            | Op::ConcatFromSequence(_)
+            | Op::Optional(_)
+            | Op::OptionalHasElement(_)
+            | Op::OptionalGetElement(_) => Err("sequences and optionals are kept on the CPU".into()),
             // --- end control flow ---
         }
     }
@@ -381,7 +369,12 @@ mod tests {
     fn every_shader_file_has_a_variant() {
         let variants = KernelKey::all_variants();
         for f in ALL {
-            assert!(variants.iter().any(|k| std::ptr::eq(k.file(), *f)), "{} has no variant", f.name);
+            if f.name.starts_with("types/") {
+                // A type library must be part of some variant's source.
+                assert!(variants.iter().any(|k| k.source().contains(f.source)), "{} is never included", f.name);
+            } else {
+                assert!(variants.iter().any(|k| std::ptr::eq(k.file(), *f)), "{} has no variant", f.name);
+            }
         }
     }
 
@@ -397,27 +390,34 @@ mod tests {
     fn params_match_wgsl_structs() {
         use crate::ops::elementwise::{BinaryOp, UnaryOp};
         let f = GpuType::F32;
-        check::<elementwise::UnaryParams>(KernelKey::Unary(elementwise::UnaryVariant {
-            op: UnaryOp::Relu,
-            t: f,
-            o: f,
+        check::<elementwise::UnaryParams>(KernelKey::Unary(elementwise::UnaryVariant { op: UnaryOp::Relu, t: f }));
+        check::<elementwise::UnaryParams>(KernelKey::Predicate(elementwise::UnaryVariant { op: UnaryOp::IsNaN, t: f }));
+        check::<elementwise::BinaryParams>(KernelKey::Binary(elementwise::BinaryVariant {
+            op: BinaryOp::Add,
+            t: GpuType::I64,
+            bcast: true,
         }));
-        for op in [BinaryOp::Add, BinaryOp::BitwiseAnd] {
-            let t = if op.is_bitwise() { GpuType::U32 } else { f };
-            check::<elementwise::BinaryParams>(KernelKey::Binary(elementwise::BinaryVariant {
-                op,
-                t,
-                o: t,
-                bcast: true,
-            }));
-        }
+        check::<elementwise::BinaryParams>(KernelKey::Compare(elementwise::BinaryVariant {
+            op: BinaryOp::Less,
+            t: GpuType::U8,
+            bcast: true,
+        }));
+        check::<elementwise::CastParams>(KernelKey::Cast(elementwise::CastVariant::new(GpuType::F32, GpuType::I64)));
+        check::<elementwise::WhereParams>(KernelKey::Where(elementwise::WhereVariant { elem: ElemBits::B32 }));
+        check::<reduce::ArgReduceParams>(KernelKey::ArgReduce(reduce::ArgReduceVariant {
+            t: GpuType::F32,
+            is_max: true,
+            select_last: false,
+        }));
         check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant { t: f, bias: true }));
-        check::<conv::Conv2dParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
+        check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
         check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant { t: f, bias: true }));
         check::<pool::PoolParams>(KernelKey::Pool2d(pool::PoolVariant {
             op: pool::PoolOp::Avg,
             count_pad: true,
             t: f,
+            indices: false,
+            col_major: false,
         }));
         check::<reduce::ReduceParams>(KernelKey::Reduce(reduce::ReduceVariant {
             kind: crate::ops::reduce::ReduceKind::Sum,

@@ -16,7 +16,7 @@ pub struct SoftmaxVariant {
 
 impl SoftmaxVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl());
+        self.t.lib(p);
         p.codes("SOFTMAX", &SoftmaxKind::ALL, |k| k as u32).u32("OP", self.kind as u32);
     }
 }
@@ -29,7 +29,7 @@ pub struct NormVariant {
 
 impl NormVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl());
+        self.t.lib(p);
     }
 }
 
@@ -48,7 +48,7 @@ gpu_params!(
 
 fn float(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     let t = l.ty(cx.input(0)?)?;
-    if !t.is_float() {
+    if !t.is_float() || t == GpuType::F64 {
         return Err("needs a float input".into());
     }
     Ok(t)
@@ -105,7 +105,7 @@ pub fn lower_lrn(l: &GpuLowering, cx: &LowerCx, r: &Lrn) -> Result<Lowered<GpuKe
 
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for t in [GpuType::F32, GpuType::F16] {
+    for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for kind in SoftmaxKind::ALL {
             v.push(KernelKey::Softmax(SoftmaxVariant { kind, t }));
         }

@@ -5,7 +5,7 @@ use super::{dims8, grid_groups, u32_of, GpuKernel, GpuLowering, GpuType, KernelK
 use crate::backend::wgpu::shaders::Prelude;
 use crate::gpu_params;
 use crate::ops::pool::{GlobalPool, PoolKind};
-use crate::ops::reduce::{Reduce, ReduceAxes, ReduceKind};
+use crate::ops::reduce::{ArgReduce, Reduce, ReduceAxes, ReduceKind};
 use crate::plan::{LowerCx, Lowered, Ref};
 use crate::tensor::shape::strides;
 
@@ -17,7 +17,7 @@ pub struct ReduceVariant {
 
 impl ReduceVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("T", self.t.wgsl());
+        self.t.lib(p);
         p.codes("REDUCE", &ReduceKind::ALL, |k| k as u32).u32("OP", self.kind as u32);
     }
 }
@@ -67,25 +67,18 @@ pub fn reduce_kernel(kind: ReduceKind, t: GpuType, shape: &[usize], axes: &[usiz
 fn float(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     let t = l.ty(cx.input(0)?)?;
     if !t.is_float() {
-        return Err("integer reductions have no GPU kernel yet".into());
+        return Err("integer pooling has no GPU kernel".into());
     }
     Ok(t)
 }
 
 pub fn lower_reduce(l: &GpuLowering, cx: &LowerCx, r: &Reduce) -> Result<Lowered<GpuKernel>, String> {
     let x = cx.input(0)?;
-    let t = float(l, cx)?;
+    let t = l.ty(x)?;
     let axes_t = cx.inputs.get(1).and_then(|o| o.as_ref()).and_then(|o| o.value.as_ref());
     match r.resolve(x.shape.len(), axes_t)? {
         ReduceAxes::Identity => {
-            let k = super::elementwise::unary_kernel(
-                crate::ops::elementwise::UnaryOp::Affine,
-                t,
-                t,
-                x.shape.iter().product(),
-                1.0,
-                0.0,
-            )?;
+            let k = super::layout::copy_kernel(l.elem(x)?, &[x.shape.iter().product()], &[1], 0, &[1], 0)?;
             Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
         }
         ReduceAxes::Axes(axes) => {
@@ -111,11 +104,50 @@ pub fn lower_global_pool(l: &GpuLowering, cx: &LowerCx, g: &GlobalPool) -> Resul
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
+/// ArgMax / ArgMin with int64 output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArgReduceVariant {
+    pub t: GpuType,
+    pub is_max: bool,
+    pub select_last: bool,
+}
+
+impl ArgReduceVariant {
+    pub fn prelude(&self, p: &mut Prelude) {
+        self.t.lib(p);
+        p.bool("IS_MAX", self.is_max).bool("SELECT_LAST", self.select_last);
+    }
+}
+
+gpu_params!(
+    /// `shaders/reduce/argreduce.wgsl` Params.
+    ArgReduceParams { rows: u32, len: u32, inner: u32, pad0: u32 }
+);
+
+pub fn lower_argreduce(l: &GpuLowering, cx: &LowerCx, a: &ArgReduce) -> Result<Lowered<GpuKernel>, String> {
+    let x = cx.input(0)?;
+    let axis = crate::tensor::shape::norm_axis(a.axis, x.shape.len())?;
+    let len = x.shape[axis];
+    if len == 0 {
+        return Err("ArgMax/ArgMin over an empty axis".into());
+    }
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis + 1..].iter().product();
+    let rows = outer * inner;
+    let v = ArgReduceVariant { t: l.ty(x)?, is_max: a.max, select_last: a.select_last_index };
+    let p = ArgReduceParams { rows: u32_of(rows)?, len: u32_of(len)?, inner: u32_of(inner)?, pad0: 0 };
+    let k = GpuKernel::new(KernelKey::ArgReduce(v), &p, grid_groups(rows));
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
+}
+
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
-    for kind in ReduceKind::ALL {
-        for t in [GpuType::F32, GpuType::F16] {
+    for t in GpuType::ALL {
+        for kind in ReduceKind::ALL {
             v.push(KernelKey::Reduce(ReduceVariant { kind, t }));
+        }
+        for (is_max, select_last) in [(true, false), (false, true)] {
+            v.push(KernelKey::ArgReduce(ArgReduceVariant { t, is_max, select_last }));
         }
     }
     v

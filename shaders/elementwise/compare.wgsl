@@ -1,6 +1,6 @@
-// y = a ∘ b with numpy broadcasting for the bitwise ops on 32-bit integers. Prelude: T (i32 or
-// u32), O (= T), OP (a BINARY_* code), BCAST. Prelude: T (operand element), O (output element),
-// OP (a BINARY_* code), BCAST (false when a, b and y have one shape: no index arithmetic).
+// y = a ∘ b → bool (u32 0/1) with numpy broadcasting: comparisons of any type (NaN compares
+// false), and And/Or/Xor of bools. Prelude: a type library (T: the operand type), OP (a
+// BINARY_* code), BCAST.
 struct Params {
     n: u32,
     rank: u32,
@@ -13,19 +13,21 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> a: array<T>;
 @group(0) @binding(1) var<storage, read_write> b: array<T>;
-@group(0) @binding(2) var<storage, read_write> y: array<O>;
+@group(0) @binding(2) var<storage, read_write> y: array<u32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-fn apply(x: T, z: T) -> O {
-    let u = bitcast<u32>(x);
-    let v = bitcast<u32>(z);
+fn apply(x: T, z: T) -> bool {
+    let nan = t_is_nan(x) || t_is_nan(z);
     switch OP {
-        case BINARY_BITSHIFTLEFT: { return O(select(0u, u << v, v < 32u)); }
-        case BINARY_BITSHIFTRIGHT: { return O(select(0u, u >> v, v < 32u)); }
-        case BINARY_BITWISEAND: { return O(u & v); }
-        case BINARY_BITWISEOR: { return O(u | v); }
-        case BINARY_BITWISEXOR: { return O(u ^ v); }
-        default: { return O(u); }
+        case BINARY_EQUAL: { return t_eq(x, z); }
+        case BINARY_LESS: { return t_lt(x, z); }
+        case BINARY_LESSOREQUAL: { return !nan && !t_lt(z, x); }
+        case BINARY_GREATER: { return t_lt(z, x); }
+        case BINARY_GREATEROREQUAL: { return !nan && !t_lt(x, z); }
+        case BINARY_AND: { return !t_eq(x, t_zero()) && !t_eq(z, t_zero()); }
+        case BINARY_OR: { return !t_eq(x, t_zero()) || !t_eq(z, t_zero()); }
+        case BINARY_XOR: { return !t_eq(x, t_zero()) != !t_eq(z, t_zero()); }
+        default: { return false; }
     }
 }
 
@@ -50,5 +52,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             ib = ib + c * p.b_strides[k / 4u][k % 4u];
         }
     }
-    y[i] = apply(a[ia], b[ib]);
+    y[i] = select(0u, 1u, apply(a[ia], b[ib]));
 }
