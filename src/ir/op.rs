@@ -106,6 +106,15 @@ ops! {
     Cumulative(cumulative::Cumulative),
     // --- end data movement ---
     // --- vision (h4) ---
+    Resize(resize::Resize),
+    GridSample(vision::GridSample),
+    AffineGrid(vision::AffineGrid),
+    RoiAlign(vision::RoiAlign),
+    NonMaxSuppression(vision::NonMaxSuppression),
+    MaxUnpool(vision::MaxUnpool),
+    ConvTranspose(conv::ConvTranspose),
+    DeformConv(conv::DeformConv),
+    CausalConvWithState(conv::CausalConvWithState),
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---

@@ -29,6 +29,8 @@ pub mod pad;
 pub mod select;
 // --- end data movement ---
 // --- vision (h4) ---
+pub mod resize;
+pub mod vision;
 // --- end vision ---
 // --- recurrent, random, strings, ml (h5) ---
 // --- end recurrent ---

@@ -192,6 +192,16 @@ pub static TABLE: &[Row] = table! {
     "Unique" 11 => select::import_unique,
     // --- end data movement ---
     // --- vision (h4) ---
+    "AffineGrid" 20 => vision::import_affine_grid,
+    "CausalConvWithState" 27 => conv::import_causal_conv_with_state,
+    "ConvTranspose" 1 => conv::import_conv_transpose,
+    "DeformConv" 19 => conv::import_deform_conv,
+    "GridSample" 16 => vision::import_grid_sample,
+    "MaxUnpool" 9 => vision::import_max_unpool,
+    "NonMaxSuppression" 10 => vision::import_non_max_suppression,
+    "Resize" 10 => resize::import_resize,
+    "RoiAlign" 10 => vision::import_roi_align,
+    "Upsample" 1 => resize::import_upsample,
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
     // --- end recurrent ---

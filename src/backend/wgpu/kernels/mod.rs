@@ -368,6 +368,15 @@ impl Lowering for GpuLowering {
             // --- data movement (h3) ---
             // --- end data movement ---
             // --- vision (h4) ---
+            Op::Resize(_) => Err("Resize has no GPU kernel yet".into()),
+            Op::GridSample(_) => Err("GridSample has no GPU kernel yet".into()),
+            Op::AffineGrid(_) => Err("AffineGrid has no GPU kernel yet".into()),
+            Op::RoiAlign(_) => Err("RoiAlign has no GPU kernel yet".into()),
+            Op::NonMaxSuppression(_) => Err("NonMaxSuppression has no GPU kernel yet".into()),
+            Op::MaxUnpool(_) => Err("MaxUnpool has no GPU kernel yet".into()),
+            Op::ConvTranspose(_) => Err("ConvTranspose has no GPU kernel yet".into()),
+            Op::DeformConv(_) => Err("DeformConv has no GPU kernel yet".into()),
+            Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),
             // --- end vision ---
             // --- recurrent, random, strings, ml (h5) ---
             // --- end recurrent ---
