@@ -42,7 +42,7 @@ pub static TABLE: &[Row] = table! {
     "BitwiseAnd" 18 => elementwise::import_bitwise_and,
     "BitwiseOr" 18 => elementwise::import_bitwise_or,
     "BitwiseXor" 18 => elementwise::import_bitwise_xor,
-    "Cast" 1 => elementwise::import_cast,
+    "Cast" 1 => convert::import_cast,
     "Ceil" 1 => elementwise::import_ceil,
     "Celu" 12 => elementwise::import_celu,
     "Clip" 1 => elementwise::import_clip,
@@ -143,6 +143,21 @@ pub static TABLE: &[Row] = table! {
     "Shape" 1 => shape_ops::import_shape,
     "Size" 1 => shape_ops::import_size,
     // --- convert: casts, quantization, signal (h1) ---
+    "BitCast" 26 => convert::import_bitcast,
+    "CastLike" 15 => convert::import_cast_like,
+    "ConvInteger" 10 => quant::import_conv_integer,
+    "DequantizeLinear" 10 => quant::import_dequantize_linear,
+    "DynamicQuantizeLinear" 11 => quant::import_dynamic_quantize_linear,
+    "MatMulInteger" 10 => quant::import_matmul_integer,
+    "QLinearConv" 10 => quant::import_qlinear_conv,
+    "QLinearMatMul" 10 => quant::import_qlinear_matmul,
+    "QuantizeLinear" 10 => quant::import_quantize_linear,
+    "BlackmanWindow" 17 => signal::import_blackman_window,
+    "DFT" 17 => signal::import_dft,
+    "HammingWindow" 17 => signal::import_hamming_window,
+    "HannWindow" 17 => signal::import_hann_window,
+    "MelWeightMatrix" 17 => signal::import_mel_weight_matrix,
+    "STFT" 17 => signal::import_stft,
     // --- end convert ---
     // --- normalization, losses, attention (h2) ---
     // --- end normalization ---

@@ -2,6 +2,7 @@
 //! host tensors ([`Tensor`]) and the `.npy` format the CLI reads and writes.
 
 pub mod dtype;
+pub mod minifloat;
 pub mod npy;
 pub mod shape;
 #[allow(clippy::module_inception)]
