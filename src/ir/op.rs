@@ -34,7 +34,7 @@ ops! {
     Binary(elementwise::Binary),
     Variadic(elementwise::Variadic),
     Clip(elementwise::Clip),
-    Cast(elementwise::Cast),
+    Cast(convert::Cast),
     Where(elementwise::Where),
     MatMul(matmul::MatMul),
     Gemm(matmul::Gemm),
@@ -63,6 +63,19 @@ ops! {
     ConstantOfShape(shape_ops::ConstantOfShape),
     Range(shape_ops::Range),
     // --- convert: casts, quantization, signal (h1) ---
+    CastLike(convert::CastLike),
+    BitCast(convert::BitCast),
+    QuantizeLinear(quant::QuantizeLinear),
+    DequantizeLinear(quant::DequantizeLinear),
+    DynamicQuantizeLinear(quant::DynamicQuantizeLinear),
+    MatMulInteger(quant::MatMulInteger),
+    ConvInteger(quant::ConvInteger),
+    QLinearMatMul(quant::QLinearMatMul),
+    QLinearConv(quant::QLinearConv),
+    Dft(signal::Dft),
+    Stft(signal::Stft),
+    WindowFn(signal::WindowFn),
+    MelWeightMatrix(signal::MelWeightMatrix),
     // --- end convert ---
     // --- normalization, losses, attention (h2) ---
     BatchNormTrain(norm::BatchNormTrain),

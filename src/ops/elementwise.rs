@@ -1,6 +1,6 @@
 //! Elementwise operators (ai.onnx): unary math and activations, binary arithmetic / comparison
 //! / logic with multidirectional broadcasting, variadic Sum/Max/Min/Mean, Clip (attribute form
-//! before opset 11, inputs after), Cast, Where. Reference kernels compute floats in f64 and
+//! before opset 11, inputs after), Where (Cast lives in `convert`). Reference kernels compute floats in f64 and
 //! round to the output type; integers in i64 with the output width's wrap-around.
 
 use super::{need, vt, InferCx, NodeCtx, OpSpec};
@@ -695,41 +695,6 @@ impl OpSpec for Clip {
     }
 }
 
-/// Cast to another numeric dtype (C conversion semantics; saturation for float8 is not yet
-/// handled).
-#[derive(Clone, Debug)]
-pub struct Cast {
-    pub to: DType,
-}
-
-impl OpSpec for Cast {
-    fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
-        let x = cx.input(0)?;
-        Ok(vec![vt(self.to, x.dims.clone())])
-    }
-
-    fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
-        let x = need(inputs, 0)?;
-        if x.dtype() == self.to {
-            return Ok(vec![x.clone()]);
-        }
-        let int_like = |d: DType| d.is_int() || d == DType::Bool;
-        let t = if int_like(x.dtype()) && int_like(self.to) {
-            Tensor::from_i64(self.to, x.shape(), &x.to_i64_vec()?)?
-        } else if x.dtype().is_int() && x.dtype().bits() == 64 && self.to.is_float() {
-            let v: Vec<f64> = if x.dtype() == DType::U64 {
-                x.as_slice::<u64>()?.iter().map(|&e| e as f64).collect()
-            } else {
-                x.to_i64_vec()?.iter().map(|&e| e as f64).collect()
-            };
-            Tensor::from_f64(self.to, x.shape(), &v)?
-        } else {
-            Tensor::from_f64(self.to, x.shape(), &x.to_f64_vec()?)?
-        };
-        Ok(vec![t])
-    }
-}
-
 /// Where(cond, x, y) with broadcasting.
 #[derive(Clone, Debug)]
 pub struct Where;
@@ -864,17 +829,6 @@ pub fn import_clip(c: &NodeCtx) -> Result<Op, String> {
     } else {
         Ok(Op::Clip(Clip { min: None, max: None }))
     }
-}
-pub fn import_cast(c: &NodeCtx) -> Result<Op, String> {
-    let to = c.attrs.opt_int("to")?.ok_or("Cast needs a 'to' attribute")?;
-    let to = DType::from_onnx(to as i32).ok_or_else(|| format!("unknown Cast target type {to}"))?;
-    if !(to.is_float() || to.is_int() || to == DType::Bool) || to.bits() < 8 || to.bits() == 8 && to.is_float() {
-        return Err(format!("Cast to {to} is not supported yet"));
-    }
-    if c.attrs.int("saturate", 1)? != 1 {
-        return Err("Cast with saturate=0 is not supported yet".into());
-    }
-    Ok(Op::Cast(Cast { to }))
 }
 pub fn import_where(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Where(Where))

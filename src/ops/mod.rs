@@ -14,6 +14,9 @@ pub mod registry;
 pub mod shape_ops;
 pub mod softmax;
 // --- convert: casts, quantization, signal (h1) ---
+pub mod convert;
+pub mod quant;
+pub mod signal;
 // --- end convert ---
 // --- normalization, losses, attention (h2) ---
 pub mod attention;

@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod dtype;
+pub mod minifloat;
 pub mod npy;
 pub mod shape;
 #[allow(clippy::module_inception)]

@@ -3,6 +3,7 @@
 //! reference kernels; typed slices serve callers and the GPU upload path.
 
 use super::dtype::{DType, Element};
+use super::minifloat::{self, CastMode, MiniFloat};
 use super::shape::{checked_numel, fmt_shape};
 use half::{bf16, f16};
 use std::fmt;
@@ -179,9 +180,11 @@ impl Tensor {
         Ok(Tensor { dtype: self.dtype, shape: shape.to_vec(), data: self.data.clone() })
     }
 
-    /// Every element widened to `f64` (integers exactly up to 2^53, bool as 0/1).
+    /// Every element widened to `f64` (exact for every float format; integers exactly up to
+    /// 2^53; bool as 0/1).
     pub fn to_f64_vec(&self) -> Result<Vec<f64>, String> {
         let b = self.bytes();
+        let mini = |f: MiniFloat| b.iter().map(|&x| f.decode(x as u16)).collect();
         Ok(match self.dtype {
             DType::F32 => self.as_slice::<f32>()?.iter().map(|&x| x as f64).collect(),
             DType::F64 => self.as_slice::<f64>()?.to_vec(),
@@ -195,12 +198,19 @@ impl Tensor {
             DType::U32 => self.as_slice::<u32>()?.iter().map(|&x| x as f64).collect(),
             DType::I64 => self.as_slice::<i64>()?.iter().map(|&x| x as f64).collect(),
             DType::U64 => self.as_slice::<u64>()?.iter().map(|&x| x as f64).collect(),
-            DType::I4 | DType::U4 => self.to_i64_vec()?.into_iter().map(|x| x as f64).collect(),
+            DType::I4 | DType::U4 | DType::I2 | DType::U2 => self.to_i64_vec()?.into_iter().map(|x| x as f64).collect(),
+            DType::F8E4M3FN => mini(minifloat::E4M3FN),
+            DType::F8E4M3FNUZ => mini(minifloat::E4M3FNUZ),
+            DType::F8E5M2 => mini(minifloat::E5M2),
+            DType::F8E5M2FNUZ => mini(minifloat::E5M2FNUZ),
+            DType::F8E8M0 => b.iter().map(|&x| minifloat::e8m0_decode(x)).collect(),
+            DType::F4E2M1 => self.sub_byte_codes().into_iter().map(|c| minifloat::E2M1.decode(c as u16)).collect(),
             d => return Err(format!("{d} tensors have no numeric conversion here")),
         })
     }
 
-    /// Every element as `i64` (floats truncated toward zero, saturating; bool as 0/1).
+    /// Every element as `i64` (floats truncated toward zero, saturating; bool as 0/1; uint64
+    /// above `i64::MAX` wraps, keeping its bits).
     pub fn to_i64_vec(&self) -> Result<Vec<i64>, String> {
         let b = self.bytes();
         Ok(match self.dtype {
@@ -212,31 +222,76 @@ impl Tensor {
             DType::U16 => self.as_slice::<u16>()?.iter().map(|&x| x as i64).collect(),
             DType::Bool | DType::U8 => b.iter().map(|&x| x as i64).collect(),
             DType::I8 => b.iter().map(|&x| x as i8 as i64).collect(),
-            DType::U4 | DType::I4 => {
-                let n = self.numel();
-                (0..n)
-                    .map(|i| {
-                        let nib = (b[i / 2] >> ((i % 2) * 4)) & 0xF;
-                        if self.dtype == DType::I4 {
-                            ((nib as i8) << 4 >> 4) as i64
-                        } else {
-                            nib as i64
-                        }
-                    })
-                    .collect()
+            DType::U4 | DType::U2 => self.sub_byte_codes().into_iter().map(|c| c as i64).collect(),
+            DType::I4 | DType::I2 => {
+                let sh = 8 - self.dtype.bits() as u32;
+                self.sub_byte_codes().into_iter().map(|c| (((c << sh) as i8) >> sh) as i64).collect()
             }
             _ => self.to_f64_vec()?.into_iter().map(|x| x as i64).collect(),
         })
     }
 
-    /// A tensor of `dtype` from `f64` values: floats rounded to nearest, integers truncated
-    /// toward zero and wrapped to the width (the C cast ONNX's Cast specifies), bool as `!= 0`.
+    /// The raw codes of a sub-byte tensor (2- and 4-bit types), unpacked low bits first.
+    fn sub_byte_codes(&self) -> Vec<u8> {
+        let bits = self.dtype.bits();
+        let per = 8 / bits;
+        let mask = ((1u16 << bits) - 1) as u8;
+        let b = self.bytes();
+        (0..self.numel()).map(|i| (b[i / per] >> ((i % per) * bits)) & mask).collect()
+    }
+
+    /// Packs raw codes of a sub-byte dtype (only their low bits are kept).
+    fn from_sub_byte_codes(dtype: DType, shape: &[usize], codes: &[u8]) -> Result<Tensor, String> {
+        let n = count(shape)?;
+        if codes.len() != n {
+            return Err(format!("shape {} needs {n} elements, got {}", fmt_shape(shape), codes.len()));
+        }
+        let bits = dtype.bits();
+        let per = 8 / bits;
+        let mask = ((1u16 << bits) - 1) as u8;
+        let mut b = vec![0u8; dtype.storage_bytes(n)];
+        for (i, &c) in codes.iter().enumerate() {
+            b[i / per] |= (c & mask) << ((i % per) * bits);
+        }
+        Self::from_bytes(dtype, shape, &b)
+    }
+
+    /// A tensor of `dtype` from `f64` values with ONNX Cast's default rounding: floats rounded
+    /// to nearest even (float8 saturating, E8M0 rounding up), integers truncated toward zero and
+    /// wrapped to the width (the C cast ONNX's Cast specifies), bool as `!= 0`.
     pub fn from_f64(dtype: DType, shape: &[usize], v: &[f64]) -> Result<Tensor, String> {
+        Self::from_f64_with(dtype, shape, v, CastMode::default())
+    }
+
+    /// [`Tensor::from_f64`] with explicit float8 saturation and E8M0 rounding.
+    pub fn from_f64_with(dtype: DType, shape: &[usize], v: &[f64], mode: CastMode) -> Result<Tensor, String> {
+        let bytes = |f: &dyn Fn(f64) -> u8| -> Result<Tensor, String> {
+            let n = count(shape)?;
+            if v.len() != n {
+                return Err(format!("shape {} needs {n} elements, got {}", fmt_shape(shape), v.len()));
+            }
+            Self::from_bytes(dtype, shape, &v.iter().map(|&x| f(x)).collect::<Vec<_>>())
+        };
+        let mini = |f: MiniFloat| bytes(&|x| f.encode(x, mode.saturate) as u8);
         match dtype {
             DType::F32 => Self::new(shape, v.iter().map(|&x| x as f32).collect::<Vec<_>>()),
             DType::F64 => Self::from_slice(shape, v),
-            DType::F16 => Self::new(shape, v.iter().map(|&x| f16::from_f64(x)).collect::<Vec<_>>()),
-            DType::BF16 => Self::new(shape, v.iter().map(|&x| bf16::from_f64(x)).collect::<Vec<_>>()),
+            DType::F16 => {
+                Self::new(shape, v.iter().map(|&x| f16::from_bits(minifloat::F16.encode(x, false))).collect::<Vec<_>>())
+            }
+            DType::BF16 => Self::new(
+                shape,
+                v.iter().map(|&x| bf16::from_bits(minifloat::BF16.encode(x, false))).collect::<Vec<_>>(),
+            ),
+            DType::F8E4M3FN => mini(minifloat::E4M3FN),
+            DType::F8E4M3FNUZ => mini(minifloat::E4M3FNUZ),
+            DType::F8E5M2 => mini(minifloat::E5M2),
+            DType::F8E5M2FNUZ => mini(minifloat::E5M2FNUZ),
+            DType::F8E8M0 => bytes(&|x| minifloat::e8m0_encode(x, mode.saturate, mode.round)),
+            DType::F4E2M1 => {
+                let codes: Vec<u8> = v.iter().map(|&x| minifloat::E2M1.encode(x, true) as u8).collect();
+                Self::from_sub_byte_codes(dtype, shape, &codes)
+            }
             DType::Bool => Self::from_bools(shape, &v.iter().map(|&x| x != 0.0).collect::<Vec<_>>()),
             d if d.is_int() => {
                 let iv: Vec<i64> = v
@@ -249,7 +304,8 @@ impl Tensor {
         }
     }
 
-    /// A tensor of `dtype` from `i64` values, wrapping to the width (floats converted).
+    /// A tensor of `dtype` from `i64` values, wrapping to the width; floats are rounded once
+    /// (to nearest even) from the exact integer.
     pub fn from_i64(dtype: DType, shape: &[usize], v: &[i64]) -> Result<Tensor, String> {
         match dtype {
             DType::I64 => Self::from_slice(shape, v),
@@ -261,24 +317,30 @@ impl Tensor {
             DType::I8 => Self::new(shape, v.iter().map(|&x| x as i8).collect::<Vec<_>>()),
             DType::U8 => Self::new(shape, v.iter().map(|&x| x as u8).collect::<Vec<_>>()),
             DType::Bool => Self::from_bools(shape, &v.iter().map(|&x| x != 0).collect::<Vec<_>>()),
-            DType::I4 | DType::U4 => {
-                let n = count(shape)?;
-                if v.len() != n {
-                    return Err(format!("shape {} needs {n} elements, got {}", fmt_shape(shape), v.len()));
-                }
-                let mut b = vec![0u8; n.div_ceil(2)];
-                for (i, &x) in v.iter().enumerate() {
-                    b[i / 2] |= ((x as u8) & 0xF) << ((i % 2) * 4);
-                }
-                Self::from_bytes(dtype, shape, &b)
+            DType::I4 | DType::U4 | DType::I2 | DType::U2 => {
+                Self::from_sub_byte_codes(dtype, shape, &v.iter().map(|&x| x as u8).collect::<Vec<_>>())
             }
-            d if d.is_float() => Self::from_f64(d, shape, &v.iter().map(|&x| x as f64).collect::<Vec<_>>()),
+            d if d.is_float() => {
+                let w: Vec<i128> = v.iter().map(|&x| x as i128).collect();
+                Self::from_ints_exact(d, shape, &w, CastMode::default())
+            }
             d => Err(format!("cannot build a {d} tensor from integers here")),
         }
     }
 
-    /// A new tensor whose element `i` is this tensor's flat element `idx[i]` (any dtype of at
-    /// least one byte, and strings).
+    /// A float tensor from exact integers (wide enough for uint64), each rounded once.
+    pub fn from_ints_exact(dtype: DType, shape: &[usize], v: &[i128], mode: CastMode) -> Result<Tensor, String> {
+        let f: Vec<f64> = match minifloat::precision(dtype) {
+            Some(p) => v.iter().map(|&x| minifloat::round_int_to_bits(x, p)).collect(),
+            // E8M0 rounds from the float32 image (as ONNX's reference does)
+            None if dtype == DType::F8E8M0 => v.iter().map(|&x| minifloat::round_int_to_bits(x, 24)).collect(),
+            None => return Err(format!("{dtype} is not a float type")),
+        };
+        Self::from_f64_with(dtype, shape, &f, mode)
+    }
+
+    /// A new tensor whose element `i` is this tensor's flat element `idx[i]` (any dtype, strings
+    /// included).
     pub fn take(&self, idx: &[usize], shape: &[usize]) -> Result<Tensor, String> {
         let n = self.numel();
         if let Some(&bad) = idx.iter().find(|&&i| i >= n) {
@@ -289,8 +351,8 @@ impl Tensor {
         }
         let es = self.dtype.bits() / 8;
         if es == 0 || self.dtype.bits() % 8 != 0 {
-            let v = self.to_i64_vec()?;
-            return Self::from_i64(self.dtype, shape, &idx.iter().map(|&i| v[i]).collect::<Vec<_>>());
+            let c = self.sub_byte_codes();
+            return Self::from_sub_byte_codes(self.dtype, shape, &idx.iter().map(|&i| c[i]).collect::<Vec<_>>());
         }
         let b = self.bytes();
         let mut out = Vec::with_capacity(idx.len() * es);
@@ -310,9 +372,9 @@ impl Tensor {
             return Self::from_strings(&[n], a.iter().chain(b.iter()).cloned().collect());
         }
         if self.dtype.bits() % 8 != 0 {
-            let mut v = self.to_i64_vec()?;
-            v.extend(other.to_i64_vec()?);
-            return Self::from_i64(self.dtype, &[n], &v);
+            let mut c = self.sub_byte_codes();
+            c.extend(other.sub_byte_codes());
+            return Self::from_sub_byte_codes(self.dtype, &[n], &c);
         }
         let mut b = self.bytes().to_vec();
         b.extend_from_slice(other.bytes());

@@ -323,6 +323,19 @@ impl Lowering for GpuLowering {
             Op::Shape(_) | Op::Size(_) | Op::ConstantOfShape(_) | Op::Range(_) => {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
             } // --- convert: casts, quantization, signal (h1) ---
+            Op::CastLike(_) => Err("CastLike has no GPU kernel yet".into()),
+            Op::BitCast(_) => Err("BitCast has no GPU kernel yet".into()),
+            Op::QuantizeLinear(_) => Err("QuantizeLinear has no GPU kernel yet".into()),
+            Op::DequantizeLinear(_) => Err("DequantizeLinear has no GPU kernel yet".into()),
+            Op::DynamicQuantizeLinear(_) => Err("DynamicQuantizeLinear has no GPU kernel yet".into()),
+            Op::MatMulInteger(_) => Err("MatMulInteger has no GPU kernel yet".into()),
+            Op::ConvInteger(_) => Err("ConvInteger has no GPU kernel yet".into()),
+            Op::QLinearMatMul(_) => Err("QLinearMatMul has no GPU kernel yet".into()),
+            Op::QLinearConv(_) => Err("QLinearConv has no GPU kernel yet".into()),
+            Op::Dft(_) => Err("DFT has no GPU kernel yet".into()),
+            Op::Stft(_) => Err("STFT has no GPU kernel yet".into()),
+            Op::WindowFn(_) => Err("window functions have no GPU kernel yet".into()),
+            Op::MelWeightMatrix(_) => Err("MelWeightMatrix has no GPU kernel yet".into()),
             // --- end convert ---
             // --- normalization, losses, attention (h2) ---
             // --- end normalization ---
@@ -377,6 +390,8 @@ impl Lowering for GpuLowering {
             Op::ConvTranspose(_) => Err("ConvTranspose has no GPU kernel yet".into()),
             Op::DeformConv(_) => Err("DeformConv has no GPU kernel yet".into()),
             Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),
+            // --- end data movement ---
+            // --- vision (h4) ---
             // --- end vision ---
             // --- recurrent, random, strings, ml (h5) ---
             // --- end recurrent ---
