@@ -49,6 +49,18 @@ shader_files! {
     LRN => "norm/lrn",
     COPY => "layout/copy",
     GATHER => "layout/gather",
+    // --- shaders (g1) ---
+    // --- end shaders (g1) ---
+    // --- shaders (g2) ---
+    // --- end shaders (g2) ---
+    // --- shaders (g3) ---
+    // --- end shaders (g3) ---
+    // --- shaders (g4) ---
+    // --- end shaders (g4) ---
+    // --- shaders (g5) ---
+    // --- end shaders (g5) ---
+    // --- shaders (h5) ---
+    // --- end shaders (h5) ---
 }
 
 /// Helpers appended to every shader.

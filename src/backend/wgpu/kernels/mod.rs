@@ -10,6 +10,18 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+// --- modules (g1) ---
+// --- end modules (g1) ---
+// --- modules (g2) ---
+// --- end modules (g2) ---
+// --- modules (g3) ---
+// --- end modules (g3) ---
+// --- modules (g4) ---
+// --- end modules (g4) ---
+// --- modules (g5) ---
+// --- end modules (g5) ---
+// --- modules (h5) ---
+// --- end modules (h5) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -84,16 +96,18 @@ macro_rules! family_keys {
 }
 
 family_keys! {
-    // --- GPU: data movement (g3) ---
-    // --- end GPU: data movement ---
-    // --- GPU: convert, quantization, signal (g1) ---
-    // --- end GPU: convert ---
-    // --- GPU: normalization, losses, attention (g2) ---
-    // --- end GPU: normalization ---
-    // --- GPU: vision (g4) ---
-    // --- end GPU: vision ---
-    // --- GPU: recurrent, misc (g5) ---
-    // --- end GPU: recurrent ---
+    // --- family keys (g1) ---
+    // --- end family keys (g1) ---
+    // --- family keys (g2) ---
+    // --- end family keys (g2) ---
+    // --- family keys (g3) ---
+    // --- end family keys (g3) ---
+    // --- family keys (g4) ---
+    // --- end family keys (g4) ---
+    // --- family keys (g5) ---
+    // --- end family keys (g5) ---
+    // --- family keys (h5) ---
+    // --- end family keys (h5) ---
 }
 
 impl KernelKey {
@@ -322,8 +336,9 @@ impl Lowering for GpuLowering {
             Op::Expand(_) => layout::lower_expand(self, cx),
             Op::Shape(_) | Op::Size(_) | Op::ConstantOfShape(_) | Op::Range(_) => {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
-            } // --- convert: casts, quantization, signal (h1) ---
-            Op::CastLike(_) => Err("CastLike has no GPU kernel yet".into()),
+            }
+            // --- GPU: convert, quantization, signal (g1) ---
+            Op::CastLike(_) => elementwise::lower_cast(self, cx),
             Op::BitCast(_) => Err("BitCast has no GPU kernel yet".into()),
             Op::QuantizeLinear(_) => Err("QuantizeLinear has no GPU kernel yet".into()),
             Op::DequantizeLinear(_) => Err("DequantizeLinear has no GPU kernel yet".into()),
@@ -336,10 +351,15 @@ impl Lowering for GpuLowering {
             Op::Stft(_) => Err("STFT has no GPU kernel yet".into()),
             Op::WindowFn(_) => Err("window functions have no GPU kernel yet".into()),
             Op::MelWeightMatrix(_) => Err("MelWeightMatrix has no GPU kernel yet".into()),
-            // --- end convert ---
-            // --- normalization, losses, attention (h2) ---
-            // --- end normalization ---
-            // --- data movement (h3) ---
+            // --- end GPU convert ---
+            // --- GPU: attention, einsum (g2) ---
+            Op::Attention(_) => Err("Attention has no GPU kernel yet".into()),
+            Op::RotaryEmbedding(_) => Err("RotaryEmbedding has no GPU kernel yet".into()),
+            Op::LinearAttention(_) => Err("LinearAttention has no GPU kernel yet".into()),
+            Op::FlexAttention(_) => Err("FlexAttention has no GPU kernel yet".into()),
+            Op::Einsum(_) => Err("Einsum has no GPU kernel yet".into()),
+            // --- end GPU attention ---
+            // --- GPU: data movement (g3) ---
             Op::Pad(_) => Err("Pad has no GPU kernel yet".into()),
             Op::CenterCropPad(_) => Err("CenterCropPad has no GPU kernel yet".into()),
             Op::GatherElements(_) => Err("GatherElements has no GPU kernel yet".into()),
@@ -359,28 +379,8 @@ impl Lowering for GpuLowering {
             Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
             Op::Compress(_) => Err("Compress has no GPU kernel yet".into()),
             Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
-            Op::BatchNormTrain(_) => Err("training-mode BatchNormalization has no GPU kernel yet".into()),
-            Op::LayerNorm(_) => Err("LayerNormalization has no GPU kernel yet".into()),
-            Op::RmsNorm(_) => Err("RMSNormalization has no GPU kernel yet".into()),
-            Op::GroupNorm(_) => Err("GroupNormalization has no GPU kernel yet".into()),
-            Op::InstanceNorm(_) => Err("InstanceNormalization has no GPU kernel yet".into()),
-            Op::LpNorm(_) => Err("LpNormalization has no GPU kernel yet".into()),
-            Op::Mvn(_) => Err("MeanVarianceNormalization has no GPU kernel yet".into()),
-            Op::Loss(_) => Err("NegativeLogLikelihoodLoss/SoftmaxCrossEntropyLoss have no GPU kernel yet".into()),
-            Op::Attention(_) => Err("Attention has no GPU kernel yet".into()),
-            Op::RotaryEmbedding(_) => Err("RotaryEmbedding has no GPU kernel yet".into()),
-            Op::LinearAttention(_) => Err("LinearAttention has no GPU kernel yet".into()),
-            Op::FlexAttention(_) => Err("FlexAttention has no GPU kernel yet".into()),
-            Op::Einsum(_) => Err("Einsum has no GPU kernel yet".into()),
-            Op::Swish(_) => Err("Swish has no GPU kernel yet".into()),
-            Op::SwiGlu(_) => Err("SwiGLU has no GPU kernel yet".into()),
-            Op::Shrink(_) => Err("Shrink has no GPU kernel yet".into()),
-            Op::BitwiseNot(_) => Err("BitwiseNot has no GPU kernel yet".into()),
-            Op::Det(_) => Err("Det has no GPU kernel yet".into()),
-            // --- end normalization ---
-            // --- data movement (h3) ---
-            // --- end data movement ---
-            // --- vision (h4) ---
+            // --- end GPU data movement ---
+            // --- GPU: vision (g4) ---
             Op::Resize(_) => Err("Resize has no GPU kernel yet".into()),
             Op::GridSample(_) => Err("GridSample has no GPU kernel yet".into()),
             Op::AffineGrid(_) => Err("AffineGrid has no GPU kernel yet".into()),
@@ -390,10 +390,23 @@ impl Lowering for GpuLowering {
             Op::ConvTranspose(_) => Err("ConvTranspose has no GPU kernel yet".into()),
             Op::DeformConv(_) => Err("DeformConv has no GPU kernel yet".into()),
             Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),
-            // --- end data movement ---
-            // --- vision (h4) ---
-            // --- end vision ---
-            // --- recurrent, random, strings, ml (h5) ---
+            // --- end GPU vision ---
+            // --- GPU: normalization, losses, misc elementwise (g5) ---
+            Op::BatchNormTrain(_) => Err("training-mode BatchNormalization has no GPU kernel yet".into()),
+            Op::LayerNorm(_) => Err("LayerNormalization has no GPU kernel yet".into()),
+            Op::RmsNorm(_) => Err("RMSNormalization has no GPU kernel yet".into()),
+            Op::GroupNorm(_) => Err("GroupNormalization has no GPU kernel yet".into()),
+            Op::InstanceNorm(_) => Err("InstanceNormalization has no GPU kernel yet".into()),
+            Op::LpNorm(_) => Err("LpNormalization has no GPU kernel yet".into()),
+            Op::Mvn(_) => Err("MeanVarianceNormalization has no GPU kernel yet".into()),
+            Op::Loss(_) => Err("NegativeLogLikelihoodLoss/SoftmaxCrossEntropyLoss have no GPU kernel yet".into()),
+            Op::Swish(_) => Err("Swish has no GPU kernel yet".into()),
+            Op::SwiGlu(_) => Err("SwiGLU has no GPU kernel yet".into()),
+            Op::Shrink(_) => Err("Shrink has no GPU kernel yet".into()),
+            Op::BitwiseNot(_) => Err("BitwiseNot has no GPU kernel yet".into()),
+            Op::Det(_) => Err("Det has no GPU kernel yet".into()),
+            // --- end GPU normalization ---
+            // --- recurrent (h5) ---
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
@@ -415,7 +428,7 @@ impl Lowering for GpuLowering {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Shader checks that need no device: every variant parses and validates with naga, its
     //! bindings match the layout the Rust side builds, and every params struct matches the
     //! WGSL `Params` member for member.
@@ -473,7 +486,8 @@ mod tests {
         }
     }
 
-    fn check<P: ParamsLayout>(k: KernelKey) {
+    /// Asserts that `P` matches the WGSL `Params` struct of `k` (use from family tests).
+    pub(crate) fn check<P: ParamsLayout>(k: KernelKey) {
         let m = validate(&k.source()).unwrap();
         let (members, span) = uniform_struct(&m);
         let rust: Vec<(String, u32)> = P::fields().into_iter().map(|(n, o)| (n.to_string(), o as u32)).collect();
