@@ -96,12 +96,17 @@ fn t_shl(a: T, b: T) -> T {
     if (n == 0u) { return a; }
     return vec2<u32>(a.x << n, (a.y << n) | (a.x >> (32u - n)));
 }
+// Right shifts of int64 are arithmetic (opset 28): out-of-range counts leave the sign fill.
 fn t_shr(a: T, b: T) -> T {
     let n = b.x;
-    if (b.y != 0u || n >= 64u) { return t_zero(); }
-    if (n >= 32u) { return vec2<u32>(a.y >> (n - 32u), 0u); }
+    let fill = select(0u, 0xffffffffu, T_SIGNED64 && (a.y & 0x80000000u) != 0u);
+    if (b.y != 0u || n >= 64u) { return vec2<u32>(fill, fill); }
+    if (n >= 32u) { return vec2<u32>(t_shr_word(a.y, n - 32u), fill); }
     if (n == 0u) { return a; }
-    return vec2<u32>((a.x >> n) | (a.y << (32u - n)), a.y >> n);
+    return vec2<u32>((a.x >> n) | (a.y << (32u - n)), t_shr_word(a.y, n));
+}
+fn t_shr_word(w: u32, n: u32) -> u32 {
+    return select(w >> n, bitcast<u32>(bitcast<i32>(w) >> n), T_SIGNED64);
 }
 fn t_to_f32(x: T) -> f32 { return f32(t_to_f(x)); }
 fn t_from_f32(x: f32) -> T { return t_from_f(F(x)); }

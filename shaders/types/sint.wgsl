@@ -27,11 +27,11 @@ fn t_and(a: T, b: T) -> T { return a & b; }
 fn t_or(a: T, b: T) -> T { return a | b; }
 fn t_xor(a: T, b: T) -> T { return a ^ b; }
 fn t_not(a: T) -> T { return t_wrap(~a); }
-// Shifts act on the T_BITS-bit pattern; counts ≥ T_BITS give 0.
+// Shifts act on the T_BITS-bit pattern (stored sign-extended); a left shift by a count < 0 or
+// ≥ T_BITS gives 0, a right shift is arithmetic and such a count leaves the sign fill (opset 28).
 fn t_shl(a: T, b: T) -> T { return select(0, t_wrap(a << u32(b)), b >= 0 && u32(b) < T_BITS); }
 fn t_shr(a: T, b: T) -> T {
-    let mask = 0xffffffffu >> (32u - T_BITS);
-    return select(0, t_wrap(bitcast<i32>((bitcast<u32>(a) & mask) >> u32(b))), b >= 0 && u32(b) < T_BITS);
+    return select(select(0, -1, a < 0), a >> u32(b), b >= 0 && u32(b) < T_BITS);
 }
 fn t_to_f32(x: T) -> f32 { return f32(t_to_f(x)); }
 fn t_from_f32(x: f32) -> T { return t_from_f(F(x)); }

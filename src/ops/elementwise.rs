@@ -480,6 +480,19 @@ impl BinaryOp {
             And | Or | Xor | Equal | Less | LessOrEqual | Greater | GreaterOrEqual => {
                 self.apply(a as f64, b as f64) as i64
             }
+            // Opset 28: a signed right shift is arithmetic; a count that is negative or
+            // ≥ the width leaves only the sign fill (-1 for a negative X shifted right).
+            BitShiftRight if signed => {
+                if b < 0 || b >= bits as i64 {
+                    if a < 0 {
+                        -1
+                    } else {
+                        0
+                    }
+                } else {
+                    a >> b
+                }
+            }
             BitShiftLeft | BitShiftRight => {
                 let mask = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
                 let ua = (a as u64) & mask;
@@ -568,6 +581,13 @@ impl OpSpec for Binary {
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let (a, b) = (need(inputs, 0)?, need(inputs, 1)?);
         let out = binary_out_dtype(self.op, a.dtype(), b.dtype())?;
+        if a.dtype() == DType::String && b.dtype() == DType::String && self.op == BinaryOp::Equal {
+            // Broadcast over element positions, then compare the strings they name.
+            let (sa, sb) = (a.strings()?, b.strings()?);
+            let (ia, ib): (Vec<usize>, Vec<usize>) = ((0..sa.len()).collect(), (0..sb.len()).collect());
+            let (r, shape) = broadcast_map(&[(&ia, a.shape()), (&ib, b.shape())], |v| Ok(sa[v[0]] == sb[v[1]]))?;
+            return Ok(vec![Tensor::from_bools(&shape, &r)?]);
+        }
         let ints = a.dtype().is_int() && (b.dtype().is_int() || self.op == BinaryOp::Pow && b.dtype().is_int());
         if ints {
             let (x, y) = (a.to_i64_vec()?, b.to_i64_vec()?);

@@ -294,11 +294,15 @@ pub struct Dropout;
 impl OpSpec for Dropout {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
-        if let Some(t) = cx.opt(2) {
-            match t.value {
-                Some(v) if v.to_i64_vec()?.iter().all(|&b| b == 0) => {}
-                Some(_) => return Err("training-mode Dropout is not supported".into()),
-                None => return Err("Dropout's training_mode must be a constant".into()),
+        // Training mode (input 2) with a nonzero ratio (input 1, default 0.5) drops at random;
+        // with ratio 0 it is the identity. Both values are read before planning.
+        if cx.opt(2).is_some() && cx.need_value(2)?.to_i64_vec()?.iter().any(|&b| b != 0) {
+            let ratio = match cx.opt(1) {
+                Some(_) => cx.need_value(1)?.to_f64_vec()?.first().copied().unwrap_or(0.5),
+                None => 0.5,
+            };
+            if ratio != 0.0 {
+                return Err(format!("training-mode Dropout with ratio {ratio} (random dropping) is not supported"));
             }
         }
         let mut r = vec![vt(x.dtype, x.dims.clone())];
@@ -317,6 +321,9 @@ impl OpSpec for Dropout {
     }
     fn is_alias(&self) -> bool {
         true
+    }
+    fn shape_inputs(&self) -> &'static [usize] {
+        &[1, 2]
     }
 }
 

@@ -67,7 +67,9 @@ impl Reduce {
     }
 
     fn out_dtype(&self, d: DType) -> Result<DType, String> {
-        if !(d.is_float() || d.is_int()) {
+        // Opset 20 adds bool to ReduceMax/ReduceMin (any/all).
+        let bool_ok = d == DType::Bool && matches!(self.kind, ReduceKind::Max | ReduceKind::Min);
+        if !(d.is_float() || d.is_int() || bool_ok) {
             return Err(format!("cannot reduce {d}"));
         }
         Ok(d)
@@ -203,6 +205,11 @@ impl OpSpec for Reduce {
         };
         if x.dtype().is_int() && count == 0 && matches!(self.kind, ReduceKind::Max | ReduceKind::Min) {
             return Err("cannot take the max/min of an empty integer set".into());
+        }
+        if x.dtype() == DType::Bool && count == 0 {
+            // any() of nothing is false, all() of nothing is true.
+            let fill = if self.kind == ReduceKind::Min { 1.0 } else { 0.0 };
+            return Ok(vec![Tensor::from_f64(DType::Bool, &out_shape, &vec![fill; n_out])?]);
         }
         Ok(vec![Tensor::from_f64(x.dtype(), &out_shape, &res)?])
     }
