@@ -231,3 +231,25 @@ fn large_weight_is_split_across_bindings() {
         assert_close("gemm", &gpu[0], &cpu[0], 1e-4, 1e-4);
     }
 }
+
+#[test]
+fn double_exp_and_log_are_full_precision() {
+    // WGSL has no f64 transcendentals; the f64 type library computes exp/log itself and must
+    // agree with the CPU's (libm) to near double precision, across the whole range.
+    if !gpu_available("parity::double_exp_log") {
+        return;
+    }
+    let exp_in = [-745.0, -700.5, -20.25, -1.0, -1e-10, 0.0, 1e-300, 0.5, 1.0, 2.0, 10.0, 88.7, 700.0, 709.7, 710.0];
+    let log_in = [4e-320, 1e-300, 1e-10, 0.1, 0.5, 1.0, 1.0 + 1e-12, 2.0, 10.0, 12345.678, 1e300, 1.7e308];
+    for (op, xs) in [("Exp", &exp_in[..]), ("Log", &log_in[..])] {
+        let x = Tensor::new(&[xs.len()], xs.to_vec()).unwrap();
+        let mut b = ModelBuilder::new(17);
+        b.input("x", DType::F64, &[xs.len()]);
+        b.node(op, &["x"], &["y"], &[]);
+        b.output("y", DType::F64, &[xs.len()]);
+        let model = b.to_bytes();
+        let gpu = run(&model, Backend::Gpu, &[("x", x.clone())]);
+        let cpu = run(&model, Backend::Cpu, &[("x", x)]);
+        assert_close(op, &gpu[0], &cpu[0], 1e-14, 1e-300);
+    }
+}

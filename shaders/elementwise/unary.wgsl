@@ -86,6 +86,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     if (T_IS_FLOAT && !T_IS_F64) {
         y[i] = t_from_f32(apply_f(t_to_f32(x[i])));
+    } else if (T_IS_F64 && OP == UNARY_EXP) {
+        y[i] = t_exp(x[i]);
+    } else if (T_IS_F64 && OP == UNARY_LOG) {
+        y[i] = t_log(x[i]);
     } else {
         // Integers, and doubles (whose exact functions are the only ones lowered).
         y[i] = apply_i(x[i]);

@@ -8,7 +8,7 @@ use super::{dims8, grid_1d, u32_of, ElemBits, GpuKernel, GpuLowering, GpuType, K
 use crate::backend::wgpu::shaders::Prelude;
 use crate::gpu_params;
 use crate::ops::elementwise::{BinaryOp, Clip, Unary, UnaryOp, Variadic, VariadicOp};
-use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
+use crate::plan::{LowerCx, Lowered, LoweredDispatch, Lowering, Operand, Ref};
 use crate::tensor::shape::broadcast_strides;
 use crate::tensor::DType;
 
@@ -65,7 +65,8 @@ fn exact_unary(op: UnaryOp) -> bool {
 
 /// A unary dispatch `bindings[0] → bindings[1]` over `n` elements.
 pub fn unary_kernel(op: UnaryOp, t: GpuType, n: usize, alpha: f32, beta: f32) -> Result<GpuKernel, String> {
-    if t == GpuType::F64 && !exact_unary(op) {
+    // Doubles: the exact functions, and exp/log from the f64 type library's own routines.
+    if t == GpuType::F64 && !exact_unary(op) && !matches!(op, UnaryOp::Exp | UnaryOp::Log) {
         return Err(format!("{op:?} on double has no exact GPU kernel"));
     }
     let params = UnaryParams { n: u32_of(n)?, alpha, beta, pad0: 0 };
@@ -112,6 +113,9 @@ pub fn binary_kernel(op: BinaryOp, t: GpuType, sa: &[usize], sb: &[usize], out: 
 
 pub fn lower_binary(l: &GpuLowering, cx: &LowerCx, op: BinaryOp) -> Result<Lowered<GpuKernel>, String> {
     let (a, b, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
+    if op == BinaryOp::Pow && a.dtype != b.dtype {
+        return lower_mixed_pow(l, a, b, y);
+    }
     if a.dtype != b.dtype {
         return Err(format!("{op:?} of {} and {} has no GPU kernel", a.dtype, b.dtype));
     }
@@ -263,21 +267,28 @@ gpu_params!(
     CastParams { n: u32, pad0: u32, pad1: u32, pad2: u32 }
 );
 
-pub fn lower_cast(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
-    let (x, y) = (cx.input(0)?, cx.output(0)?);
-    let (from, to) = (l.ty(x)?, l.ty(y)?);
-    let n: usize = y.shape.iter().product();
+/// A dispatch casting `n` elements `bindings[0] → bindings[1]` (a copy when the types agree).
+pub fn cast_kernel(from: GpuType, to: GpuType, n: usize) -> Result<GpuKernel, String> {
     if from == to {
-        let k = super::layout::copy_kernel(l.elem(y)?, &[n], &[1], 0, &[1], 0)?;
-        return Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]));
+        let elem = match to.bytes() {
+            2 => ElemBits::B16,
+            8 => ElemBits::B64,
+            _ => ElemBits::B32,
+        };
+        return super::layout::copy_kernel(elem, &[n], &[1], 0, &[1], 0);
     }
     let v = CastVariant::try_new(from, to)?;
     let invocations = if to == GpuType::F16 { n.div_ceil(2) } else { n };
-    let k = GpuKernel::new(
+    Ok(GpuKernel::new(
         KernelKey::Cast(v),
         &CastParams { n: u32_of(n)?, pad0: 0, pad1: 0, pad2: 0 },
         grid_1d(invocations, 256),
-    );
+    ))
+}
+
+pub fn lower_cast(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+    let (x, y) = (cx.input(0)?, cx.output(0)?);
+    let k = cast_kernel(l.ty(x)?, l.ty(y)?, y.shape.iter().product())?;
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
 }
 
@@ -369,4 +380,36 @@ pub fn variants() -> Vec<KernelKey> {
         v.push(KernelKey::Where(WhereVariant { elem }));
     }
     v
+}
+
+/// Pow whose exponent has another type than the base (as the CPU reference computes it): a
+/// float base takes the exponent cast to its type; an integer base is raised in the
+/// exponent's float type and the result cast back (truncated) to the base's type.
+fn lower_mixed_pow(l: &GpuLowering, a: &Operand, b: &Operand, y: &Operand) -> Result<Lowered<GpuKernel>, String> {
+    let (ta, tb) = (l.ty(a)?, l.ty(b)?);
+    let (na, nb, ny) = (a.shape.iter().product(), b.shape.iter().product(), y.shape.iter().product::<usize>());
+    let bytes = |t: DType, n: usize| l.storage_bytes(t, n);
+    let d = |kernel, bindings| LoweredDispatch { kernel, bindings };
+    if ta.is_float() {
+        let dispatches = vec![
+            d(cast_kernel(tb, ta, nb)?, vec![Ref::Input(1), Ref::Scratch(0)]),
+            d(
+                binary_kernel(BinaryOp::Pow, ta, &a.shape, &b.shape, &y.shape)?,
+                vec![Ref::Input(0), Ref::Scratch(0), Ref::Output(0)],
+            ),
+        ];
+        return Ok(Lowered { dispatches, scratch: vec![bytes(a.dtype, nb)], consts: vec![] });
+    }
+    if !tb.is_float() {
+        return Err(format!("Pow of {} and {} has no GPU kernel", a.dtype, b.dtype));
+    }
+    let dispatches = vec![
+        d(cast_kernel(ta, tb, na)?, vec![Ref::Input(0), Ref::Scratch(0)]),
+        d(
+            binary_kernel(BinaryOp::Pow, tb, &a.shape, &b.shape, &y.shape)?,
+            vec![Ref::Scratch(0), Ref::Input(1), Ref::Scratch(1)],
+        ),
+        d(cast_kernel(tb, ta, ny)?, vec![Ref::Scratch(1), Ref::Output(0)]),
+    ];
+    Ok(Lowered { dispatches, scratch: vec![bytes(b.dtype, na), bytes(b.dtype, ny)], consts: vec![] })
 }
