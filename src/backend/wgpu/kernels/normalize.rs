@@ -136,6 +136,24 @@ fn plain_view(shape: &[usize], red: impl Fn(usize) -> bool) -> Vec<ViewDim> {
     (0..shape.len()).map(|d| ViewDim { size: shape[d], x: st[d], s: 0, b: 0, red: red(d) }).collect()
 }
 
+/// `view` without size-1 dims and with neighbours of one kind merged where all three strides
+/// are contiguous across them (fewer index divisions; the row order is unchanged).
+fn collapse(view: &[ViewDim]) -> Vec<ViewDim> {
+    let mut out: Vec<ViewDim> = Vec::new();
+    for &d in view.iter().filter(|d| d.size != 1) {
+        match out.last_mut() {
+            Some(p) if p.red == d.red && p.x == d.size * d.x && p.s == d.size * d.s && p.b == d.size * d.b => {
+                p.size *= d.size;
+                p.x = d.x;
+                p.s = d.s;
+                p.b = d.b;
+            }
+            _ => out.push(d),
+        }
+    }
+    out
+}
+
 struct RowsSpec {
     mode: RowMode,
     t: GpuType,
@@ -147,14 +165,18 @@ struct RowsSpec {
 
 /// The row kernel over `view`; `Ok(None)` when there is nothing to compute.
 fn rows_kernel(spec: &RowsSpec, view: &[ViewDim]) -> Result<Option<GpuKernel>, String> {
-    let (kept, red): (Vec<ViewDim>, Vec<ViewDim>) = view.iter().partition(|d| !d.red);
+    let (kept, red): (Vec<ViewDim>, Vec<ViewDim>) = collapse(view).into_iter().partition(|d| !d.red);
     let rows: usize = kept.iter().map(|d| d.size).product();
     let len: usize = red.iter().map(|d| d.size).product();
     if rows == 0 {
         return Ok(None);
     }
     if len == 0 {
-        return Err("normalization over an empty set of elements".into());
+        // Y is empty; statistics of empty rows are undefined.
+        if spec.flags & (WRITE_ST0 | WRITE_ST1) == 0 {
+            return Ok(None);
+        }
+        return Err("normalization statistics over an empty set of elements".into());
     }
     let f = |v: &[ViewDim], g: fn(&ViewDim) -> usize| dims8(&v.iter().map(g).collect::<Vec<_>>());
     let p = RowsParams {
@@ -579,5 +601,24 @@ mod tests {
             t: f,
         })));
         check::<DetParams>(KernelKey::Family(FamilyKey::NormDet(DetVariant { t: f })));
+    }
+
+    #[test]
+    fn views_collapse_contiguous_dims_of_one_kind() {
+        // LayerNorm of [2, 3, 4, 5] over axis 2 with a [4, 5] scale: two kept dims and two
+        // reduced dims merge into one each; size-1 dims vanish.
+        let mut v = plain_view(&[2, 3, 1, 4, 5], |d| d >= 2);
+        v[3].s = 5;
+        v[4].s = 1;
+        let c = collapse(&v);
+        assert_eq!(c.len(), 2);
+        assert_eq!((c[0].size, c[0].x, c[0].s, c[0].red), (6, 20, 0, false));
+        assert_eq!((c[1].size, c[1].x, c[1].s, c[1].red), (20, 1, 1, true));
+        // A scale broadcast over the inner reduced dim keeps it apart.
+        let mut v = plain_view(&[3, 4, 5], |d| d >= 1);
+        v[1].s = 1;
+        assert_eq!(collapse(&v).len(), 3);
+        // Kept dims separated by a reduced one stay apart (MVN over axis 1).
+        assert_eq!(collapse(&plain_view(&[2, 3, 4], |d| d == 1)).len(), 3);
     }
 }
