@@ -58,6 +58,10 @@ shader_files! {
     // --- shaders (g4) ---
     // --- end shaders (g4) ---
     // --- shaders (g5) ---
+    NORM_ROWS => "normalize/rows",
+    NORM_POINTWISE => "normalize/pointwise",
+    NORM_DET => "normalize/det",
+    NORM_LOSS => "normalize/loss",
     // --- end shaders (g5) ---
     // --- shaders (h5) ---
     // --- end shaders (h5) ---

@@ -19,6 +19,8 @@ pub mod reduce;
 // --- modules (g4) ---
 // --- end modules (g4) ---
 // --- modules (g5) ---
+pub mod loss;
+pub mod normalize;
 // --- end modules (g5) ---
 // --- modules (h5) ---
 // --- end modules (h5) ---
@@ -105,6 +107,10 @@ family_keys! {
     // --- family keys (g4) ---
     // --- end family keys (g4) ---
     // --- family keys (g5) ---
+    NormRows(normalize::RowsVariant),
+    NormPointwise(normalize::PointwiseVariant),
+    NormDet(normalize::DetVariant),
+    NormLoss(loss::LossVariant),
     // --- end family keys (g5) ---
     // --- family keys (h5) ---
     // --- end family keys (h5) ---
@@ -392,19 +398,19 @@ impl Lowering for GpuLowering {
             Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),
             // --- end GPU vision ---
             // --- GPU: normalization, losses, misc elementwise (g5) ---
-            Op::BatchNormTrain(_) => Err("training-mode BatchNormalization has no GPU kernel yet".into()),
-            Op::LayerNorm(_) => Err("LayerNormalization has no GPU kernel yet".into()),
-            Op::RmsNorm(_) => Err("RMSNormalization has no GPU kernel yet".into()),
-            Op::GroupNorm(_) => Err("GroupNormalization has no GPU kernel yet".into()),
-            Op::InstanceNorm(_) => Err("InstanceNormalization has no GPU kernel yet".into()),
-            Op::LpNorm(_) => Err("LpNormalization has no GPU kernel yet".into()),
-            Op::Mvn(_) => Err("MeanVarianceNormalization has no GPU kernel yet".into()),
-            Op::Loss(_) => Err("NegativeLogLikelihoodLoss/SoftmaxCrossEntropyLoss have no GPU kernel yet".into()),
-            Op::Swish(_) => Err("Swish has no GPU kernel yet".into()),
-            Op::SwiGlu(_) => Err("SwiGLU has no GPU kernel yet".into()),
-            Op::Shrink(_) => Err("Shrink has no GPU kernel yet".into()),
-            Op::BitwiseNot(_) => Err("BitwiseNot has no GPU kernel yet".into()),
-            Op::Det(_) => Err("Det has no GPU kernel yet".into()),
+            Op::BatchNormTrain(b) => normalize::lower_batch_norm_train(self, cx, b),
+            Op::LayerNorm(n) => normalize::lower_layer_norm(self, cx, n),
+            Op::RmsNorm(n) => normalize::lower_rms_norm(self, cx, n),
+            Op::GroupNorm(n) => normalize::lower_group_norm(self, cx, n),
+            Op::InstanceNorm(n) => normalize::lower_instance_norm(self, cx, n),
+            Op::LpNorm(n) => normalize::lower_lp_norm(self, cx, n),
+            Op::Mvn(m) => normalize::lower_mvn(self, cx, m),
+            Op::Loss(x) => loss::lower_loss(self, cx, x),
+            Op::Swish(s) => normalize::lower_swish(self, cx, s),
+            Op::SwiGlu(s) => normalize::lower_swiglu(self, cx, s),
+            Op::Shrink(s) => normalize::lower_shrink(self, cx, s),
+            Op::BitwiseNot(_) => normalize::lower_bitwise_not(self, cx),
+            Op::Det(_) => normalize::lower_det(self, cx),
             // --- end GPU normalization ---
             // --- recurrent (h5) ---
             // --- end recurrent ---
