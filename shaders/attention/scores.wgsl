@@ -1,4 +1,5 @@
-// Attention, pass 1: the logits of one (batch, query head, query) row per workgroup of 64.
+// Attention, pass 1: the logits of one (batch, query head, query) row per workgroup of 64, for
+// rows [row0, rows) (scratch row r - row0).
 // For each key j (past keys first, then the new ones): QK = round(Σ round(q·√s)·round(k·√s)),
 // the soft cap c·tanh(QK/c), and the additive bias (attention mask, causal and window limits,
 // nonpad_kv_seqlen padding). Writes the logits (rounded to the softmax precision; −∞ where the
@@ -37,8 +38,8 @@ struct Params {
     right_window: i32,
     sq_scale: f32,
     softcap: f32,
+    row0: u32,
     pad0: u32,
-    pad1: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> q: array<T>;
@@ -121,7 +122,7 @@ fn nonpad_len(b: u32) -> i32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = flat_group(wid, nwg);
+    let row = p.row0 + flat_group(wid, nwg);
     if (row >= p.rows) {
         return;
     }
@@ -137,7 +138,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
         nvalid = nonpad_len(b);
         offset = nvalid - i32(p.sq);
     }
-    let srow = row * (p.total + 1u);
+    let srow = (row - p.row0) * (p.total + 1u);
     for (var j = lidx; j < p.total; j = j + 64u) {
         var dot = 0.0;
         if (j < p.past) {

@@ -1,8 +1,9 @@
-// Attention, pass 2: one workgroup of 64 per (batch, query head, query) row. The softmax of the
-// row's logits from pass 1 (zeros when every key is masked or every logit is −∞; NaN when a
-// logit is NaN), rounded to the softmax precision and, for Attention, to the element type; the
-// probabilities are written back over the logits (and to `qk` for qk_matmul_output_mode 3),
-// then each output column is Σⱼ pⱼ·V[j] with the past values first. Math runs in f32.
+// Attention, pass 2: one workgroup of 64 per (batch, query head, query) row in [row0, rows).
+// The softmax of the row's logits from pass 1 (zeros when every key is masked or every logit
+// is −∞; NaN when a logit is NaN), rounded to the softmax precision and, for Attention, to the
+// element type; the probabilities are written back over the logits (and to `qk` for
+// qk_matmul_output_mode 3), then each output column is Σⱼ pⱼ·V[j] with the past values first.
+// Math runs in f32.
 // Prelude: a float type library (T).
 struct Params {
     rows: u32,
@@ -24,7 +25,7 @@ struct Params {
     y_sb: u32,
     y_sh: u32,
     y_ss: u32,
-    pad0: u32,
+    row0: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;
@@ -66,7 +67,7 @@ fn round_sm(x: f32) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = flat_group(wid, nwg);
+    let row = p.row0 + flat_group(wid, nwg);
     if (row >= p.rows) {
         return;
     }
@@ -75,7 +76,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
     let h = bh % p.hq;
     let b = bh / p.hq;
     let kvh = h / p.reps;
-    let base = row * (p.total + 1u);
+    let base = (row - p.row0) * (p.total + 1u);
     let masked_row = scores[base + p.total] != 0.0;
 
     // The maximum logit (NaNs noted separately).

@@ -108,8 +108,8 @@ gpu_params!(
         right_window: i32,
         sq_scale: f32,
         softcap: f32,
+        row0: u32,
         pad0: u32,
-        pad1: u32,
     }
 );
 
@@ -135,7 +135,7 @@ gpu_params!(
         y_sb: u32,
         y_sh: u32,
         y_ss: u32,
-        pad0: u32,
+        row0: u32,
     }
 );
 
@@ -178,6 +178,9 @@ gpu_params!(
         pad2: u32,
     }
 );
+
+/// The most bytes of attention scores kept at once.
+const SCRATCH_BUDGET: u64 = 64 << 20;
 
 /// Mask codes of `scores.wgsl`.
 const MASK_NONE: u32 = 0;
@@ -419,19 +422,22 @@ fn lower_two_pass(
             low.dispatches.extend(cache_copy(l, cx, cur_ref, cur, out, total, past_len)?);
         }
     }
-    if rows == 0 || vv.d == 0 {
-        // Nothing to attend (an empty Y); a requested qk output is empty too unless total > 0
-        // with no query rows.
+    if rows == 0 {
+        // No query rows: Y and the qk output are empty.
         return Ok(low);
     }
-    if total == 0 || qv.d == 0 || numel(&q.shape) == 0 {
+    if total == 0 || qv.d == 0 || vv.d == 0 {
         return Err("attention over empty keys or heads has no GPU kernel".into());
     }
-    let scratch_bytes = (rows as u64) * (total as u64 + 1) * 4;
-    if scratch_bytes > cx.limits.max_binding {
-        return Err(format!("the attention scores ({scratch_bytes} bytes) exceed the binding limit"));
+    // The score rows live in a scratch buffer of at most SCRATCH_BUDGET bytes; more rows run
+    // as several dispatch pairs over row ranges.
+    let row_bytes = (total as u64 + 1) * 4;
+    let budget = SCRATCH_BUDGET.min(cx.limits.max_binding);
+    if row_bytes > budget {
+        return Err(format!("one row of attention scores ({row_bytes} bytes) exceeds the scratch budget"));
     }
-    low.scratch.push(scratch_bytes);
+    let chunk = ((budget / row_bytes) as usize).min(rows);
+    low.scratch.push(chunk as u64 * row_bytes);
 
     let qk_out = spec.full && cx.outputs.get(3).and_then(|o| o.as_ref()).is_some();
     let qk_ref = if qk_out { Ref::Output(3) } else { Ref::Scratch(0) };
@@ -477,19 +483,14 @@ fn lower_two_pass(
         right_window: window(spec.right_window)?,
         sq_scale,
         softcap: spec.softcap,
+        row0: 0,
         pad0: 0,
-        pad1: 0,
     };
-    let grid = grid_groups(rows);
     let kp_ref = if past.is_some() { Ref::Input(4) } else { Ref::Input(1) };
     let vp_ref = if past.is_some() { Ref::Input(5) } else { Ref::Input(2) };
     // A mask without key positions masks every key and is never read.
     let mask_ref = if mask_kind != MASK_NONE && m_keys > 0 { Ref::Input(3) } else { Ref::Input(0) };
     let nonpad_ref = if nonpad.is_some() { Ref::Input(6) } else { Ref::Input(0) };
-    low.dispatches.push(LoweredDispatch {
-        kernel: GpuKernel::new(key(AttnKernel::Scores, t), &sp, grid),
-        bindings: vec![Ref::Input(0), kp_ref, Ref::Input(1), mask_ref, nonpad_ref, Ref::Scratch(0), qk_ref],
-    });
     let pp = SoftmaxPvParams {
         rows: sp.rows,
         sq: sp.sq,
@@ -510,12 +511,25 @@ fn lower_two_pass(
         y_sb,
         y_sh,
         y_ss,
-        pad0: 0,
+        row0: 0,
     };
-    low.dispatches.push(LoweredDispatch {
-        kernel: GpuKernel::new(key(AttnKernel::SoftmaxPv, t), &pp, grid),
-        bindings: vec![Ref::Scratch(0), vp_ref, Ref::Input(2), Ref::Output(0), qk_ref],
-    });
+    let mut row0 = 0;
+    while row0 < rows {
+        let n = chunk.min(rows - row0);
+        let end = u32_of(row0 + n)?;
+        let grid = grid_groups(n);
+        let sp = ScoresParams { rows: end, row0: u32_of(row0)?, ..sp };
+        low.dispatches.push(LoweredDispatch {
+            kernel: GpuKernel::new(key(AttnKernel::Scores, t), &sp, grid),
+            bindings: vec![Ref::Input(0), kp_ref, Ref::Input(1), mask_ref, nonpad_ref, Ref::Scratch(0), qk_ref],
+        });
+        let pp = SoftmaxPvParams { rows: end, row0: sp.row0, ..pp };
+        low.dispatches.push(LoweredDispatch {
+            kernel: GpuKernel::new(key(AttnKernel::SoftmaxPv, t), &pp, grid),
+            bindings: vec![Ref::Scratch(0), vp_ref, Ref::Input(2), Ref::Output(0), qk_ref],
+        });
+        row0 += n;
+    }
     Ok(low)
 }
 
