@@ -150,6 +150,50 @@ fn label_sizes(r: &Resolved, dims: &[Vec<Dim>]) -> Result<std::collections::BTre
     Ok(sizes)
 }
 
+/// How [`Einsum`] indexes its operands for concrete shapes: every label (the output's first,
+/// then the summed ones) with its size, and per input the element stride of each label
+/// (repeated axes add up, taking the diagonal; size-1 axes get 0, broadcasting).
+#[derive(Clone, Debug)]
+pub struct EinsumIndex {
+    pub out_shape: Vec<usize>,
+    /// The first `n_out_labels` labels are the output's axes; the rest are summed.
+    pub n_out_labels: usize,
+    pub lsize: Vec<usize>,
+    pub in_strides: Vec<Vec<usize>>,
+}
+
+impl Einsum {
+    /// The index plan for inputs of `shapes`.
+    pub fn index_plan(&self, shapes: &[&[usize]]) -> Result<EinsumIndex, String> {
+        let r = self.resolve(&shapes.iter().map(|s| s.len()).collect::<Vec<_>>())?;
+        let dims: Vec<Vec<Dim>> = shapes.iter().map(|s| s.iter().map(|&d| Dim::Known(d)).collect()).collect();
+        let sizes = label_sizes(&r, &dims)?;
+        let size = |l: &usize| sizes.get(l).and_then(|d| d.known()).unwrap_or(1);
+        // All labels: output ones first, then the summed ones.
+        let mut labels = r.output.clone();
+        for l in sizes.keys() {
+            if !labels.contains(l) {
+                labels.push(*l);
+            }
+        }
+        let lsize: Vec<usize> = labels.iter().map(size).collect();
+        let out_shape: Vec<usize> = r.output.iter().map(size).collect();
+        // Per input, the stride of each label (sum over repeated axes = diagonal; 0 = broadcast).
+        let in_strides: Vec<Vec<usize>> = shapes
+            .iter()
+            .zip(&r.inputs)
+            .map(|(shape, ls)| {
+                let st = strides(shape);
+                labels
+                    .iter()
+                    .map(|l| ls.iter().enumerate().filter(|&(a, x)| x == l && shape[a] != 1).map(|(a, _)| st[a]).sum())
+                    .collect()
+            })
+            .collect();
+        Ok(EinsumIndex { out_shape, n_out_labels: r.output.len(), lsize, in_strides })
+    }
+}
+
 impl OpSpec for Einsum {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let ins: Vec<_> = (0..cx.inputs.len()).map(|i| cx.input(i)).collect::<Result<_, _>>()?;
@@ -170,36 +214,10 @@ impl OpSpec for Einsum {
         if ts.iter().any(|t| t.dtype() != dt) {
             return Err("Einsum inputs must share one dtype".into());
         }
-        let r = self.resolve(&ts.iter().map(|t| t.rank()).collect::<Vec<_>>())?;
-        let dims: Vec<Vec<Dim>> = ts.iter().map(|t| t.shape().iter().map(|&d| Dim::Known(d)).collect()).collect();
-        let sizes = label_sizes(&r, &dims)?;
-        let size = |l: &usize| sizes.get(l).and_then(|d| d.known()).unwrap_or(1);
-        // All labels: output ones first, then the summed ones.
-        let mut labels = r.output.clone();
-        for l in sizes.keys() {
-            if !labels.contains(l) {
-                labels.push(*l);
-            }
-        }
-        let lsize: Vec<usize> = labels.iter().map(size).collect();
-        let out_shape: Vec<usize> = r.output.iter().map(size).collect();
+        let shapes: Vec<&[usize]> = ts.iter().map(|t| t.shape()).collect();
+        let EinsumIndex { out_shape, n_out_labels: n_o, lsize, in_strides } = self.index_plan(&shapes)?;
         let n_out: usize = out_shape.iter().product();
-        // Per input, the stride of each label (sum over repeated axes = diagonal; 0 = broadcast).
-        let in_strides: Vec<Vec<usize>> = ts
-            .iter()
-            .zip(&r.inputs)
-            .map(|(t, ls)| {
-                let st = strides(t.shape());
-                labels
-                    .iter()
-                    .map(|l| {
-                        ls.iter().enumerate().filter(|&(a, x)| x == l && t.shape()[a] != 1).map(|(a, _)| st[a]).sum()
-                    })
-                    .collect()
-            })
-            .collect();
         let total: usize = lsize.iter().product();
-        let n_o = r.output.len();
         let ints = dt.is_int();
         let fvals: Vec<Vec<f64>> =
             if ints { Vec::new() } else { ts.iter().map(|t| t.to_f64_vec()).collect::<Result<_, _>>()? };
@@ -207,7 +225,7 @@ impl OpSpec for Einsum {
             if ints { ts.iter().map(|t| t.to_i64_vec()).collect::<Result<_, _>>()? } else { Vec::new() };
         let mut facc = vec![0.0f64; n_out];
         let mut iacc = vec![0i64; n_out];
-        let mut idx = vec![0usize; labels.len()];
+        let mut idx = vec![0usize; lsize.len()];
         let ost = strides(&out_shape);
         for _ in 0..total {
             let o: usize = (0..n_o).map(|k| idx[k] * ost[k]).sum();
@@ -225,7 +243,7 @@ impl OpSpec for Einsum {
                 }
                 facc[o] += p;
             }
-            for d in (0..labels.len()).rev() {
+            for d in (0..lsize.len()).rev() {
                 idx[d] += 1;
                 if idx[d] < lsize[d] {
                     break;

@@ -52,6 +52,11 @@ shader_files! {
     // --- shaders (g1) ---
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
+    ATTN_SCORES => "attention/scores",
+    ATTN_SOFTMAX_PV => "attention/softmax_pv",
+    ROTARY => "attention/rotary",
+    LINEAR_ATTN => "attention/linear",
+    EINSUM => "einsum/einsum",
     // --- end shaders (g2) ---
     // --- shaders (g3) ---
     // --- end shaders (g3) ---

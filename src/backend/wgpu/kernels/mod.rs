@@ -13,6 +13,8 @@ pub mod reduce;
 // --- modules (g1) ---
 // --- end modules (g1) ---
 // --- modules (g2) ---
+pub mod attention;
+pub mod einsum;
 // --- end modules (g2) ---
 // --- modules (g3) ---
 // --- end modules (g3) ---
@@ -101,6 +103,8 @@ family_keys! {
     // --- family keys (g1) ---
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
+    Attention(attention::AttnVariant),
+    Einsum(einsum::EinsumVariant),
     // --- end family keys (g2) ---
     // --- family keys (g3) ---
     // --- end family keys (g3) ---
@@ -359,11 +363,11 @@ impl Lowering for GpuLowering {
             Op::MelWeightMatrix(_) => Err("MelWeightMatrix has no GPU kernel yet".into()),
             // --- end GPU convert ---
             // --- GPU: attention, einsum (g2) ---
-            Op::Attention(_) => Err("Attention has no GPU kernel yet".into()),
-            Op::RotaryEmbedding(_) => Err("RotaryEmbedding has no GPU kernel yet".into()),
-            Op::LinearAttention(_) => Err("LinearAttention has no GPU kernel yet".into()),
-            Op::FlexAttention(_) => Err("FlexAttention has no GPU kernel yet".into()),
-            Op::Einsum(_) => Err("Einsum has no GPU kernel yet".into()),
+            Op::Attention(a) => attention::lower_attention(self, cx, a),
+            Op::RotaryEmbedding(r) => attention::lower_rotary(self, cx, r),
+            Op::LinearAttention(a) => attention::lower_linear_attention(self, cx, a),
+            Op::FlexAttention(f) => attention::lower_flex_attention(self, cx, f),
+            Op::Einsum(e) => einsum::lower_einsum(self, cx, e),
             // --- end GPU attention ---
             // --- GPU: data movement (g3) ---
             Op::Pad(_) => Err("Pad has no GPU kernel yet".into()),
