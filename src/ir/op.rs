@@ -130,6 +130,7 @@ ops! {
     CausalConvWithState(conv::CausalConvWithState),
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
+    Recurrent(recurrent::Recurrent),
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     If(control::If),

@@ -219,6 +219,9 @@ pub static TABLE: &[Row] = table! {
     "Upsample" 1 => resize::import_upsample,
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
+    "GRU" 1 => recurrent::import_gru,
+    "LSTM" 1 => recurrent::import_lstm,
+    "RNN" 1 => recurrent::import_rnn,
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

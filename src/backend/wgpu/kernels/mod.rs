@@ -407,6 +407,7 @@ impl Lowering for GpuLowering {
             Op::Det(_) => Err("Det has no GPU kernel yet".into()),
             // --- end GPU normalization ---
             // --- recurrent (h5) ---
+            Op::Recurrent(_) => Err("RNN/GRU/LSTM have no GPU kernel yet".into()),
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
