@@ -96,6 +96,22 @@ pub enum ActKind {
     Softplus = 10,
 }
 
+impl ActKind {
+    pub const ALL: [ActKind; 11] = [
+        ActKind::Relu,
+        ActKind::Tanh,
+        ActKind::Sigmoid,
+        ActKind::Affine,
+        ActKind::LeakyRelu,
+        ActKind::ThresholdedRelu,
+        ActKind::ScaledTanh,
+        ActKind::HardSigmoid,
+        ActKind::Elu,
+        ActKind::Softsign,
+        ActKind::Softplus,
+    ];
+}
+
 /// One activation with its parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Activation {

@@ -60,6 +60,9 @@ shader_files! {
     // --- shaders (g5) ---
     // --- end shaders (g5) ---
     // --- shaders (h5) ---
+    RECURRENT_INIT => "recurrent/init",
+    RECURRENT_STEP => "recurrent/step",
+    RECURRENT_FINAL => "recurrent/final",
     // --- end shaders (h5) ---
 }
 

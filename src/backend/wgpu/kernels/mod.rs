@@ -21,6 +21,7 @@ pub mod reduce;
 // --- modules (g5) ---
 // --- end modules (g5) ---
 // --- modules (h5) ---
+pub mod recurrent;
 // --- end modules (h5) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
@@ -107,6 +108,7 @@ family_keys! {
     // --- family keys (g5) ---
     // --- end family keys (g5) ---
     // --- family keys (h5) ---
+    Recurrent(recurrent::RecurrentVariant),
     // --- end family keys (h5) ---
 }
 
@@ -407,7 +409,7 @@ impl Lowering for GpuLowering {
             Op::Det(_) => Err("Det has no GPU kernel yet".into()),
             // --- end GPU normalization ---
             // --- recurrent (h5) ---
-            Op::Recurrent(_) => Err("RNN/GRU/LSTM have no GPU kernel yet".into()),
+            Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
