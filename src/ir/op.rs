@@ -131,6 +131,9 @@ ops! {
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
     Recurrent(recurrent::Recurrent),
+    Binarizer(ml::Binarizer),
+    ArrayFeatureExtractor(ml::ArrayFeatureExtractor),
+    LabelEncoder(ml::LabelEncoder),
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     If(control::If),

@@ -222,6 +222,9 @@ pub static TABLE: &[Row] = table! {
     "GRU" 1 => recurrent::import_gru,
     "LSTM" 1 => recurrent::import_lstm,
     "RNN" 1 => recurrent::import_rnn,
+    ["ai.onnx.ml"] "ArrayFeatureExtractor" 1 => ml::import_array_feature_extractor,
+    ["ai.onnx.ml"] "Binarizer" 1 => ml::import_binarizer,
+    ["ai.onnx.ml"] "LabelEncoder" 1 => ml::import_label_encoder,
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

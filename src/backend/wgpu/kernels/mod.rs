@@ -410,6 +410,9 @@ impl Lowering for GpuLowering {
             // --- end GPU normalization ---
             // --- recurrent (h5) ---
             Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
+            Op::Binarizer(_) | Op::ArrayFeatureExtractor(_) | Op::LabelEncoder(_) => {
+                Err("ai.onnx.ml operators run on the CPU".into())
+            }
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
