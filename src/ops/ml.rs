@@ -16,9 +16,7 @@ pub struct Binarizer {
 
 /// `x > t` for an integer x, exactly.
 fn int_greater(x: i64, t: f64) -> bool {
-    if t.is_nan() {
-        false
-    } else if t >= 9.3e18 {
+    if t.is_nan() || t >= 9.3e18 {
         false
     } else if t < -9.3e18 {
         true
