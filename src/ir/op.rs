@@ -134,6 +134,7 @@ ops! {
     Binarizer(ml::Binarizer),
     ArrayFeatureExtractor(ml::ArrayFeatureExtractor),
     LabelEncoder(ml::LabelEncoder),
+    TreeEnsemble(ml::TreeEnsemble),
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     If(control::If),

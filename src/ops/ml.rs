@@ -1,6 +1,6 @@
-//! Traditional-ML operators of the ai.onnx.ml domain: Binarizer, ArrayFeatureExtractor and
+//! Traditional-ML operators of the ai.onnx.ml domain: Binarizer, ArrayFeatureExtractor,
 //! LabelEncoder (opset 1's classes_strings form, opset 2's keys_*/values_* lists and opset
-//! 4's tensor attributes).
+//! 4's tensor attributes) and TreeEnsemble (opset 5).
 
 use super::{need, vt, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Op, ValueType};
@@ -303,6 +303,307 @@ fn build_values(c: &NodeCtx) -> Result<(Tensor, Tensor), String> {
     })
 }
 
+/// Where a tree branch leads.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Branch {
+    Node(usize),
+    Leaf(usize),
+}
+
+/// An interior node of a TreeEnsemble.
+#[derive(Clone, Debug)]
+pub struct TreeNode {
+    /// 0 LEQ, 1 LT, 2 GTE, 3 GT, 4 EQ, 5 NEQ, 6 MEMBER.
+    pub mode: u8,
+    pub feature: usize,
+    pub split: f64,
+    /// The set of a MEMBER node.
+    pub members: Vec<f64>,
+    pub missing_true: bool,
+    pub on_true: Branch,
+    pub on_false: Branch,
+}
+
+impl TreeNode {
+    fn goes_true(&self, x: f64) -> bool {
+        let hit = match self.mode {
+            0 => x <= self.split,
+            1 => x < self.split,
+            2 => x >= self.split,
+            3 => x > self.split,
+            4 => x == self.split,
+            5 => x != self.split,
+            _ => self.members.contains(&x),
+        };
+        hit || (self.missing_true && x.is_nan())
+    }
+}
+
+/// TreeEnsemble (ai.onnx.ml opset 5): X [N, F] → [N, n_targets], the leaves reached in every
+/// tree aggregated per target, then an optional post-transform.
+#[derive(Clone, Debug)]
+pub struct TreeEnsemble {
+    pub nodes: Vec<TreeNode>,
+    /// (target, weight) per leaf.
+    pub leaves: Vec<(usize, f64)>,
+    pub roots: Vec<usize>,
+    pub n_targets: usize,
+    /// 0 AVERAGE, 1 SUM, 2 MIN, 3 MAX.
+    pub aggregate: i64,
+    /// 0 NONE, 1 SOFTMAX, 2 LOGISTIC, 3 SOFTMAX_ZERO, 4 PROBIT.
+    pub post_transform: i64,
+}
+
+/// The inverse error function: a rational first guess refined by Newton steps on `erf`.
+fn erfinv(y: f64) -> f64 {
+    if y <= -1.0 {
+        return f64::NEG_INFINITY;
+    }
+    if y >= 1.0 {
+        return f64::INFINITY;
+    }
+    let w = -((1.0 - y) * (1.0 + y)).ln();
+    let mut x = if w < 5.0 {
+        let w = w - 2.5;
+        let mut p = 2.810_226_36e-08;
+        for c in [
+            3.432_739_39e-07,
+            -3.523_387_7e-06,
+            -4.391_506_54e-06,
+            0.000_218_580_87,
+            -0.001_253_725_03,
+            -0.004_177_681_64,
+            0.246_640_727,
+            1.501_409_41,
+        ] {
+            p = c + p * w;
+        }
+        p * y
+    } else {
+        let w = w.sqrt() - 3.0;
+        let mut p = -0.000_200_214_257;
+        for c in [
+            0.000_100_950_558,
+            0.001_349_343_22,
+            -0.003_673_428_44,
+            0.005_739_507_73,
+            -0.007_622_461_3,
+            0.009_438_870_47,
+            1.001_674_06,
+            2.832_976_82,
+        ] {
+            p = c + p * w;
+        }
+        p * y
+    };
+    for _ in 0..3 {
+        let e = super::elementwise::erf(x) - y;
+        x -= e / (std::f64::consts::FRAC_2_SQRT_PI * (-x * x).exp());
+    }
+    x
+}
+
+impl TreeEnsemble {
+    /// The leaf one tree sends row `x` to.
+    fn leaf_of(&self, root: usize, x: &[f64]) -> Result<usize, String> {
+        let mut at = root;
+        // A well-formed tree visits each node at most once.
+        for _ in 0..=self.nodes.len() {
+            let n = &self.nodes[at];
+            let v = *x
+                .get(n.feature)
+                .ok_or_else(|| format!("feature {} is out of range for {} features", n.feature, x.len()))?;
+            match if n.goes_true(v) { n.on_true } else { n.on_false } {
+                Branch::Leaf(l) => return Ok(l),
+                Branch::Node(k) => at = k,
+            }
+        }
+        Err("a TreeEnsemble tree has a cycle".into())
+    }
+
+    fn post(&self, row: &mut [f64]) {
+        match self.post_transform {
+            1 | 3 => {
+                let zero = self.post_transform == 3;
+                let m = row.iter().filter(|v| !zero || **v != 0.0).cloned().fold(f64::NEG_INFINITY, f64::max);
+                let mut sum = 0.0;
+                for v in row.iter_mut() {
+                    if !(zero && *v == 0.0) {
+                        *v = (*v - m).exp();
+                        sum += *v;
+                    }
+                }
+                for v in row.iter_mut() {
+                    if !(zero && *v == 0.0) {
+                        *v /= sum;
+                    }
+                }
+            }
+            2 => row.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
+            4 => row.iter_mut().for_each(|v| *v = std::f64::consts::SQRT_2 * erfinv(2.0 * *v - 1.0)),
+            _ => {}
+        }
+    }
+}
+
+impl OpSpec for TreeEnsemble {
+    fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
+        let x = cx.input(0)?;
+        if !x.dtype.is_float() {
+            return Err(format!("TreeEnsemble needs a float input, got {}", x.dtype));
+        }
+        if x.rank() != 2 {
+            return Err(format!("TreeEnsemble needs a 2-D input [N, F], got rank {}", x.rank()));
+        }
+        Ok(vec![vt(x.dtype, vec![x.dims[0].clone(), Dim::Known(self.n_targets)])])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
+        let x = need(inputs, 0)?;
+        let s = x.shape();
+        if s.len() != 2 || !x.dtype().is_float() {
+            return Err(format!("TreeEnsemble needs a float [N, F] input, got {} {s:?}", x.dtype()));
+        }
+        let (n, f) = (s[0], s[1]);
+        let xv = x.to_f64_vec()?;
+        let nt = self.n_targets;
+        let mut out = vec![0.0f64; n * nt];
+        for r in 0..n {
+            let row = &xv[r * f..(r + 1) * f];
+            let acc = &mut out[r * nt..(r + 1) * nt];
+            let mut hit = vec![false; nt];
+            for &root in &self.roots {
+                let (t, w) = self.leaves[self.leaf_of(root, row)?];
+                acc[t] = match (self.aggregate, hit[t]) {
+                    (2, true) => acc[t].min(w),
+                    (3, true) => acc[t].max(w),
+                    _ => acc[t] + w,
+                };
+                hit[t] = true;
+            }
+            if self.aggregate == 0 && !self.roots.is_empty() {
+                acc.iter_mut().for_each(|v| *v /= self.roots.len() as f64);
+            }
+            self.post(acc);
+        }
+        Ok(vec![Tensor::from_f64(x.dtype(), &[n, nt], &out)?])
+    }
+}
+
+pub fn import_tree_ensemble(c: &NodeCtx) -> Result<Op, String> {
+    let a = c.attrs;
+    let floats_of = |name: &str| -> Result<Option<Vec<f64>>, String> {
+        match a.opt_tensor(name)? {
+            Some(t) if t.dtype().is_float() => Ok(Some(t.to_f64_vec()?)),
+            Some(t) => Err(format!("attribute '{name}' must be a float tensor, got {}", t.dtype())),
+            None => Ok(None),
+        }
+    };
+    let splits = floats_of("nodes_splits")?.ok_or("TreeEnsemble needs nodes_splits")?;
+    let weights = floats_of("leaf_weights")?.ok_or("TreeEnsemble needs leaf_weights")?;
+    let members = floats_of("membership_values")?.unwrap_or_default();
+    let modes = match a.opt_tensor("nodes_modes")? {
+        Some(t) => t.to_i64_vec()?,
+        None => return Err("TreeEnsemble needs nodes_modes".into()),
+    };
+    let features = a.ints("nodes_featureids", vec![])?;
+    let true_ids = a.ints("nodes_truenodeids", vec![])?;
+    let false_ids = a.ints("nodes_falsenodeids", vec![])?;
+    let true_leafs = a.ints("nodes_trueleafs", vec![])?;
+    let false_leafs = a.ints("nodes_falseleafs", vec![])?;
+    let missing = a.ints("nodes_missing_value_tracks_true", vec![])?;
+    let targets = a.ints("leaf_targetids", vec![])?;
+    let roots = a.ints("tree_roots", vec![])?;
+    let n_targets = a.int("n_targets", 0)?;
+    let aggregate = a.int("aggregate_function", 1)?;
+    let post_transform = a.int("post_transform", 0)?;
+    let nn = splits.len();
+    for (name, len) in [
+        ("nodes_modes", modes.len()),
+        ("nodes_featureids", features.len()),
+        ("nodes_truenodeids", true_ids.len()),
+        ("nodes_falsenodeids", false_ids.len()),
+        ("nodes_trueleafs", true_leafs.len()),
+        ("nodes_falseleafs", false_leafs.len()),
+    ] {
+        if len != nn {
+            return Err(format!("TreeEnsemble: {name} has {len} entries, nodes_splits {nn}"));
+        }
+    }
+    if !missing.is_empty() && missing.len() != nn {
+        return Err(format!("TreeEnsemble: nodes_missing_value_tracks_true has {} entries, not {nn}", missing.len()));
+    }
+    if targets.len() != weights.len() {
+        return Err(format!("TreeEnsemble: {} leaf_targetids but {} leaf_weights", targets.len(), weights.len()));
+    }
+    if n_targets <= 0 {
+        return Err(format!("TreeEnsemble needs a positive n_targets, got {n_targets}"));
+    }
+    if !(0..=3).contains(&aggregate) || !(0..=4).contains(&post_transform) {
+        return Err(format!("TreeEnsemble: unknown aggregate_function {aggregate} or post_transform {post_transform}"));
+    }
+    let branch = |id: i64, leaf: i64| -> Result<Branch, String> {
+        let limit = if leaf != 0 { weights.len() } else { nn };
+        let i = usize::try_from(id)
+            .ok()
+            .filter(|&i| i < limit)
+            .ok_or_else(|| format!("TreeEnsemble: branch index {id} is out of range"))?;
+        Ok(if leaf != 0 { Branch::Leaf(i) } else { Branch::Node(i) })
+    };
+    // MEMBER nodes take the NaN-delimited sets of membership_values in node order.
+    let mut sets = members.split(|v| v.is_nan());
+    let mut nodes = Vec::with_capacity(nn);
+    for i in 0..nn {
+        let mode = modes[i];
+        if !(0..=6).contains(&mode) {
+            return Err(format!("TreeEnsemble: unknown node mode {mode}"));
+        }
+        let members = if mode == 6 {
+            sets.next().ok_or("TreeEnsemble: a BRANCH_MEMBER node has no membership_values set")?.to_vec()
+        } else {
+            vec![]
+        };
+        nodes.push(TreeNode {
+            mode: mode as u8,
+            feature: usize::try_from(features[i])
+                .map_err(|_| format!("TreeEnsemble: feature id {} is negative", features[i]))?,
+            split: splits[i],
+            members,
+            missing_true: missing.get(i).is_some_and(|&m| m != 0),
+            on_true: branch(true_ids[i], true_leafs[i])?,
+            on_false: branch(false_ids[i], false_leafs[i])?,
+        });
+    }
+    let leaves = targets
+        .iter()
+        .zip(&weights)
+        .map(|(&t, &w)| {
+            usize::try_from(t)
+                .ok()
+                .filter(|&t| t < n_targets as usize)
+                .map(|t| (t, w))
+                .ok_or_else(|| format!("TreeEnsemble: leaf target {t} is out of range"))
+        })
+        .collect::<Result<_, _>>()?;
+    let roots = roots
+        .iter()
+        .map(|&r| {
+            usize::try_from(r)
+                .ok()
+                .filter(|&r| r < nn)
+                .ok_or_else(|| format!("TreeEnsemble: tree root {r} is out of range"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Op::TreeEnsemble(TreeEnsemble {
+        nodes,
+        leaves,
+        roots,
+        n_targets: n_targets as usize,
+        aggregate,
+        post_transform,
+    }))
+}
+
 pub fn import_binarizer(c: &NodeCtx) -> Result<Op, String> {
     Ok(Op::Binarizer(Binarizer { threshold: c.attrs.float("threshold", 0.0)? }))
 }
@@ -414,5 +715,45 @@ mod tests {
             2
         )
         .is_err());
+    }
+
+    fn stump(on_true: Branch, on_false: Branch) -> TreeNode {
+        TreeNode { mode: 0, feature: 0, split: 0.5, members: vec![], missing_true: false, on_true, on_false }
+    }
+
+    #[test]
+    fn tree_ensemble_aggregates_and_transforms() {
+        // Two one-node trees on feature 0: x ≤ 0.5 → leaf 0 (target 0, 2.0) else leaf 1 (target 1, −1.0);
+        // the second tree sends everything to leaf 2 (target 0, 4.0).
+        let mut t = TreeEnsemble {
+            nodes: vec![stump(Branch::Leaf(0), Branch::Leaf(1)), stump(Branch::Leaf(2), Branch::Leaf(2))],
+            leaves: vec![(0, 2.0), (1, -1.0), (0, 4.0)],
+            roots: vec![0, 1],
+            n_targets: 3,
+            aggregate: 1,
+            post_transform: 0,
+        };
+        let x = Tensor::new(&[2, 1], vec![0.0f32, 1.0]).unwrap();
+        let run = |t: &TreeEnsemble| t.eval(&[Some(&x)], 1).unwrap().remove(0).to_vec::<f32>().unwrap();
+        assert_eq!(run(&t), vec![6.0, 0.0, 0.0, 4.0, -1.0, 0.0]);
+        t.aggregate = 2;
+        assert_eq!(run(&t), vec![2.0, 0.0, 0.0, 4.0, -1.0, 0.0]);
+        t.aggregate = 0;
+        assert_eq!(run(&t), vec![3.0, 0.0, 0.0, 2.0, -0.5, 0.0]);
+        // SOFTMAX_ZERO leaves zeros alone.
+        t.post_transform = 3;
+        let y = run(&t);
+        assert_eq!((y[1], y[2], y[5]), (0.0, 0.0, 0.0));
+        assert!((y[0] - 1.0).abs() < 1e-6 && (y[3] + y[4] - 1.0).abs() < 1e-6);
+        // A cycle is an error, not a hang.
+        t.nodes[0].on_true = Branch::Node(0);
+        assert!(t.eval(&[Some(&x)], 1).is_err());
+    }
+
+    #[test]
+    fn erfinv_inverts_erf() {
+        for y in [-0.999, -0.5, 0.0, 0.1, 0.7, 0.9999] {
+            assert!((super::super::elementwise::erf(erfinv(y)) - y).abs() < 1e-12, "{y}");
+        }
     }
 }

@@ -225,6 +225,7 @@ pub static TABLE: &[Row] = table! {
     ["ai.onnx.ml"] "ArrayFeatureExtractor" 1 => ml::import_array_feature_extractor,
     ["ai.onnx.ml"] "Binarizer" 1 => ml::import_binarizer,
     ["ai.onnx.ml"] "LabelEncoder" 1 => ml::import_label_encoder,
+    ["ai.onnx.ml"] "TreeEnsemble" 5 => ml::import_tree_ensemble,
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

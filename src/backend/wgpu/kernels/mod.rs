@@ -410,7 +410,7 @@ impl Lowering for GpuLowering {
             // --- end GPU normalization ---
             // --- recurrent (h5) ---
             Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
-            Op::Binarizer(_) | Op::ArrayFeatureExtractor(_) | Op::LabelEncoder(_) => {
+            Op::Binarizer(_) | Op::ArrayFeatureExtractor(_) | Op::LabelEncoder(_) | Op::TreeEnsemble(_) => {
                 Err("ai.onnx.ml operators run on the CPU".into())
             }
             // --- end recurrent ---
