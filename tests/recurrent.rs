@@ -235,3 +235,24 @@ fn lstm_f16() {
     c.peepholes = true;
     check(&c);
 }
+
+#[test]
+fn weights_over_the_binding_limit_fall_back_to_the_cpu() {
+    if !gpu_available("recurrent::binding_limit") {
+        return;
+    }
+    let (h, i) = (8, 4);
+    let mut b = ModelBuilder::new(22);
+    b.input("x", DType::F32, &[2, 1, i]);
+    b.initializer("w", rand(&[1, 4 * h, i], 2, DType::F32));
+    b.initializer("r", rand(&[1, 4 * h, h], 3, DType::F32));
+    b.node("LSTM", &["x", "w", "r"], &["y"], &[("hidden_size", (h as i64).into())]);
+    b.output("y", DType::F32, &[]);
+    let model = b.to_bytes();
+    let inputs = [("x", rand(&[2, 1, i], 1, DType::F32))];
+    let cpu = run(&model, Backend::Cpu, &inputs);
+    // R (1 KiB) is over a 512-byte binding limit: the node runs on the host.
+    let s = Session::builder().backend(Backend::Gpu).max_binding_bytes(512).from_bytes(&model).unwrap();
+    let gpu: Vec<Tensor> = s.run(&inputs).unwrap().into_vec().into_iter().map(|(_, t)| t).collect();
+    assert_close("LSTM fallback", &gpu[0], &cpu[0], 1e-6, 1e-6);
+}

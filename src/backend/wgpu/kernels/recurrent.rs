@@ -9,7 +9,7 @@ use super::{grid_1d, grid_groups, u32_of, FamilyKey, GpuKernel, GpuLowering, Gpu
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::recurrent::{ActKind, Cell, Recurrent};
-use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
+use crate::plan::{LowerCx, Lowered, LoweredDispatch, Lowering, Ref};
 use crate::tensor::DType;
 
 /// What a step dispatch computes.
@@ -168,6 +168,13 @@ pub fn lower_recurrent(l: &GpuLowering, cx: &LowerCx, op: &Recurrent) -> Result<
     }
     let u = u32_of;
     let gh = g * hs;
+    // Every tensor is bound whole: fall back to the CPU where one exceeds the binding limit.
+    for o in cx.inputs.iter().chain(&cx.outputs).flatten() {
+        let n: usize = o.shape.iter().product();
+        if l.storage_bytes(o.dtype, n) > cx.limits.max_binding {
+            return Err(format!("a {:?} tensor exceeds the storage binding limit", o.shape));
+        }
+    }
     // 32-bit indexing of the largest tensors.
     u(s.dirs * gh * s.input.max(hs))?;
     u(s.seq * s.batch * s.input.max(s.dirs * hs))?;
@@ -184,6 +191,9 @@ pub fn lower_recurrent(l: &GpuLowering, cx: &LowerCx, op: &Recurrent) -> Result<
     let gru_off = 2 * slot;
     let state_len = gru_off + if gru_two_pass { 2 * dnh } else { 0 };
     u(state_len)?;
+    if (state_len.max(aux_len) * 4) as u64 > cx.limits.max_binding {
+        return Err("the recurrent state exceeds the storage binding limit".into());
+    }
     let (st_d, st_b) = if op.layout == 0 { (s.batch * hs, hs) } else { (hs, s.dirs * hs) };
 
     let dummy = Ref::Input(0);
