@@ -130,6 +130,11 @@ ops! {
     CausalConvWithState(conv::CausalConvWithState),
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
+    Recurrent(recurrent::Recurrent),
+    Binarizer(ml::Binarizer),
+    ArrayFeatureExtractor(ml::ArrayFeatureExtractor),
+    LabelEncoder(ml::LabelEncoder),
+    TreeEnsemble(ml::TreeEnsemble),
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     If(control::If),

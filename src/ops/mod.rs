@@ -36,6 +36,8 @@ pub mod resize;
 pub mod vision;
 // --- end vision ---
 // --- recurrent, random, strings, ml (h5) ---
+pub mod ml;
+pub mod recurrent;
 // --- end recurrent ---
 // --- control flow, sequences (core) ---
 pub mod control;

@@ -219,6 +219,13 @@ pub static TABLE: &[Row] = table! {
     "Upsample" 1 => resize::import_upsample,
     // --- end vision ---
     // --- recurrent, random, strings, ml (h5) ---
+    "GRU" 1 => recurrent::import_gru,
+    "LSTM" 1 => recurrent::import_lstm,
+    "RNN" 1 => recurrent::import_rnn,
+    ["ai.onnx.ml"] "ArrayFeatureExtractor" 1 => ml::import_array_feature_extractor,
+    ["ai.onnx.ml"] "Binarizer" 1 => ml::import_binarizer,
+    ["ai.onnx.ml"] "LabelEncoder" 1 => ml::import_label_encoder,
+    ["ai.onnx.ml"] "TreeEnsemble" 5 => ml::import_tree_ensemble,
     // --- end recurrent ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

@@ -69,6 +69,9 @@ shader_files! {
     NORM_LOSS => "normalize/loss",
     // --- end shaders (g5) ---
     // --- shaders (h5) ---
+    RECURRENT_INIT => "recurrent/init",
+    RECURRENT_STEP => "recurrent/step",
+    RECURRENT_FINAL => "recurrent/final",
     // --- end shaders (h5) ---
 }
 

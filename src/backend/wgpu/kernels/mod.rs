@@ -25,6 +25,7 @@ pub mod loss;
 pub mod normalize;
 // --- end modules (g5) ---
 // --- modules (h5) ---
+pub mod recurrent;
 // --- end modules (h5) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
@@ -117,6 +118,7 @@ family_keys! {
     NormLoss(loss::LossVariant),
     // --- end family keys (g5) ---
     // --- family keys (h5) ---
+    Recurrent(recurrent::RecurrentVariant),
     // --- end family keys (h5) ---
 }
 
@@ -417,6 +419,10 @@ impl Lowering for GpuLowering {
             Op::Det(_) => normalize::lower_det(self, cx),
             // --- end GPU normalization ---
             // --- recurrent (h5) ---
+            Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
+            Op::Binarizer(_) | Op::ArrayFeatureExtractor(_) | Op::LabelEncoder(_) | Op::TreeEnsemble(_) => {
+                Err("ai.onnx.ml operators run on the CPU".into())
+            }
             // --- end recurrent ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
