@@ -56,6 +56,9 @@ shader_files! {
     // --- shaders (g3) ---
     // --- end shaders (g3) ---
     // --- shaders (g4) ---
+    VISION_RESIZE => "vision/resize",
+    VISION_RESIZE_NEAREST => "vision/resize_nearest",
+    VISION_RESIZE_TAPS => "vision/resize_taps",
     // --- end shaders (g4) ---
     // --- shaders (g5) ---
     // --- end shaders (g5) ---

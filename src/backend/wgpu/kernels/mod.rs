@@ -17,6 +17,7 @@ pub mod reduce;
 // --- modules (g3) ---
 // --- end modules (g3) ---
 // --- modules (g4) ---
+pub mod vision;
 // --- end modules (g4) ---
 // --- modules (g5) ---
 // --- end modules (g5) ---
@@ -103,6 +104,7 @@ family_keys! {
     // --- family keys (g3) ---
     // --- end family keys (g3) ---
     // --- family keys (g4) ---
+    Vision(vision::VisionVariant),
     // --- end family keys (g4) ---
     // --- family keys (g5) ---
     // --- end family keys (g5) ---
@@ -381,7 +383,7 @@ impl Lowering for GpuLowering {
             Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
             // --- end GPU data movement ---
             // --- GPU: vision (g4) ---
-            Op::Resize(_) => Err("Resize has no GPU kernel yet".into()),
+            Op::Resize(r) => vision::lower_resize(self, cx, r),
             Op::GridSample(_) => Err("GridSample has no GPU kernel yet".into()),
             Op::AffineGrid(_) => Err("AffineGrid has no GPU kernel yet".into()),
             Op::RoiAlign(_) => Err("RoiAlign has no GPU kernel yet".into()),
