@@ -59,6 +59,10 @@ shader_files! {
     VISION_RESIZE => "vision/resize",
     VISION_RESIZE_NEAREST => "vision/resize_nearest",
     VISION_RESIZE_TAPS => "vision/resize_taps",
+    VISION_GRIDSAMPLE => "vision/gridsample",
+    VISION_AFFINE_GRID => "vision/affine_grid",
+    VISION_ROIALIGN => "vision/roialign",
+    VISION_MAXUNPOOL => "vision/maxunpool",
     // --- end shaders (g4) ---
     // --- shaders (g5) ---
     // --- end shaders (g5) ---

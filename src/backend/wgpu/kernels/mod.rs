@@ -384,11 +384,11 @@ impl Lowering for GpuLowering {
             // --- end GPU data movement ---
             // --- GPU: vision (g4) ---
             Op::Resize(r) => vision::lower_resize(self, cx, r),
-            Op::GridSample(_) => Err("GridSample has no GPU kernel yet".into()),
-            Op::AffineGrid(_) => Err("AffineGrid has no GPU kernel yet".into()),
-            Op::RoiAlign(_) => Err("RoiAlign has no GPU kernel yet".into()),
+            Op::GridSample(g) => vision::lower_grid_sample(self, cx, g),
+            Op::AffineGrid(a) => vision::lower_affine_grid(self, cx, a),
+            Op::RoiAlign(r) => vision::lower_roi_align(self, cx, r),
             Op::NonMaxSuppression(_) => Err("NonMaxSuppression has no GPU kernel yet".into()),
-            Op::MaxUnpool(_) => Err("MaxUnpool has no GPU kernel yet".into()),
+            Op::MaxUnpool(m) => vision::lower_max_unpool(self, cx, m),
             Op::ConvTranspose(_) => Err("ConvTranspose has no GPU kernel yet".into()),
             Op::DeformConv(_) => Err("DeformConv has no GPU kernel yet".into()),
             Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),

@@ -9,6 +9,7 @@ use super::{dims8, grid_1d, u32_of, ElemBits, FamilyKey, GpuKernel, GpuLowering,
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::resize::{CoordMode, Interp, NearestMode, Resize};
+use crate::ops::vision::{AffineGrid, GridSample, MaxUnpool, PaddingMode, RoiAlign, SampleMode};
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
 use crate::tensor::shape::strides;
 use crate::tensor::{DType, Tensor};
@@ -24,6 +25,18 @@ pub enum VisionVariant {
     ResizeNearest(ElemBits),
     /// The tap tables of one axis from a run-time roi (the roi's type).
     ResizeTaps(GpuType),
+    GridSample(GpuType),
+    AffineGrid(GpuType),
+    RoiAlign {
+        t: GpuType,
+        idx64: bool,
+    },
+    /// One pass (0 clear, 1 scatter, 2 gather) of MaxUnpool.
+    MaxUnpool {
+        elem: ElemBits,
+        idx64: bool,
+        pass: u32,
+    },
 }
 
 impl KernelVariant for VisionVariant {
@@ -32,14 +45,28 @@ impl KernelVariant for VisionVariant {
             VisionVariant::Resize(_) => &shaders::VISION_RESIZE,
             VisionVariant::ResizeNearest(_) => &shaders::VISION_RESIZE_NEAREST,
             VisionVariant::ResizeTaps(_) => &shaders::VISION_RESIZE_TAPS,
+            VisionVariant::GridSample(_) => &shaders::VISION_GRIDSAMPLE,
+            VisionVariant::AffineGrid(_) => &shaders::VISION_AFFINE_GRID,
+            VisionVariant::RoiAlign { .. } => &shaders::VISION_ROIALIGN,
+            VisionVariant::MaxUnpool { .. } => &shaders::VISION_MAXUNPOOL,
         }
     }
 
     fn prelude(&self, p: &mut Prelude) {
         match *self {
-            VisionVariant::Resize(t) | VisionVariant::ResizeTaps(t) => t.lib(p),
+            VisionVariant::Resize(t)
+            | VisionVariant::ResizeTaps(t)
+            | VisionVariant::GridSample(t)
+            | VisionVariant::AffineGrid(t) => t.lib(p),
+            VisionVariant::RoiAlign { t, idx64 } => {
+                t.lib(p);
+                p.bool("IDX64", idx64);
+            }
             VisionVariant::ResizeNearest(e) => {
                 p.alias("E", e.wgsl());
+            }
+            VisionVariant::MaxUnpool { elem, idx64, pass } => {
+                p.alias("E", elem.wgsl()).bool("IDX64", idx64).u32("PASS", pass);
             }
         }
     }
@@ -47,7 +74,9 @@ impl KernelVariant for VisionVariant {
     fn storage_bindings(&self) -> u32 {
         match self {
             VisionVariant::Resize(_) | VisionVariant::ResizeNearest(_) => 4,
-            VisionVariant::ResizeTaps(_) => 3,
+            VisionVariant::RoiAlign { .. } | VisionVariant::MaxUnpool { .. } => 4,
+            VisionVariant::ResizeTaps(_) | VisionVariant::GridSample(_) => 3,
+            VisionVariant::AffineGrid(_) => 2,
         }
     }
 
@@ -56,9 +85,19 @@ impl KernelVariant for VisionVariant {
         for t in FLOATS {
             v.push(VisionVariant::Resize(t));
             v.push(VisionVariant::ResizeTaps(t));
+            v.push(VisionVariant::GridSample(t));
+            v.push(VisionVariant::AffineGrid(t));
+            for idx64 in [false, true] {
+                v.push(VisionVariant::RoiAlign { t, idx64 });
+            }
         }
         for e in [ElemBits::B16, ElemBits::B32, ElemBits::B64] {
             v.push(VisionVariant::ResizeNearest(e));
+            for idx64 in [false, true] {
+                for pass in 0..3 {
+                    v.push(VisionVariant::MaxUnpool { elem: e, idx64, pass });
+                }
+            }
         }
         v
     }
@@ -316,6 +355,239 @@ fn filter(r: &Resize, scale: f64) -> (usize, i64, f64, bool) {
     }
 }
 
+// ---- GridSample, AffineGrid ----------------------------------------------------------------
+
+gpu_params!(
+    /// `shaders/vision/gridsample.wgsl` Params.
+    GridSampleParams {
+        n: u32,
+        c: u32,
+        nd: u32,
+        mode: u32,
+        padding: u32,
+        align: u32,
+        pad0: u32,
+        pad1: u32,
+        in_sp: [u32; 4],
+        out_sp: [u32; 4],
+    }
+);
+
+gpu_params!(
+    /// `shaders/vision/affine_grid.wgsl` Params.
+    AffineGridParams { n: u32, nd: u32, align: u32, pad0: u32, sp: [u32; 4] }
+);
+
+/// Up to 3 spatial dims, left-aligned in a `vec4`.
+fn sp4(v: &[usize]) -> Result<[u32; 4], String> {
+    if v.is_empty() || v.len() > 3 {
+        return Err(format!("{} spatial dims have no GPU kernel (1 to 3)", v.len()));
+    }
+    let mut a = [1u32; 4];
+    for (i, &x) in v.iter().enumerate() {
+        a[i] = u32_of(x)?;
+    }
+    Ok(a)
+}
+
+pub fn lower_grid_sample(l: &GpuLowering, cx: &LowerCx, g: &GridSample) -> Result<Lowered<GpuKernel>, String> {
+    let (x, grid, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
+    let t = float_ty(l, x.dtype, "GridSample")?;
+    if grid.dtype != x.dtype {
+        return Err(format!("GridSample of {} with a {} grid has no GPU kernel", x.dtype, grid.dtype));
+    }
+    let r = x.shape.len();
+    if r < 3 || grid.shape.len() != r || grid.shape[0] != x.shape[0] || grid.shape[r - 1] != r - 2 {
+        return Err(format!("X {:?} and grid {:?} do not match", x.shape, grid.shape));
+    }
+    let n: usize = y.shape.iter().product();
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    u32_of(x.shape.iter().product())?;
+    u32_of(grid.shape.iter().product())?;
+    let p = GridSampleParams {
+        n: u32_of(n)?,
+        c: u32_of(x.shape[1])?,
+        nd: (r - 2) as u32,
+        mode: match g.mode {
+            SampleMode::Nearest => 0,
+            SampleMode::Linear => 1,
+            SampleMode::Cubic => 2,
+        },
+        padding: match g.padding {
+            PaddingMode::Zeros => 0,
+            PaddingMode::Border => 1,
+            PaddingMode::Reflection => 2,
+        },
+        align: g.align_corners as u32,
+        pad0: 0,
+        pad1: 0,
+        in_sp: sp4(&x.shape[2..])?,
+        out_sp: sp4(&grid.shape[1..r - 1])?,
+    };
+    let k = GpuKernel::new(key(VisionVariant::GridSample(t)), &p, grid_1d(n, 256));
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Output(0)]))
+}
+
+pub fn lower_affine_grid(l: &GpuLowering, cx: &LowerCx, a: &AffineGrid) -> Result<Lowered<GpuKernel>, String> {
+    let (theta, y) = (cx.input(0)?, cx.output(0)?);
+    let t = float_ty(l, theta.dtype, "AffineGrid")?;
+    let r = y.shape.len();
+    if r != 4 && r != 5 {
+        return Err(format!("AffineGrid output {:?} must have rank 4 or 5", y.shape));
+    }
+    let nd = r - 2;
+    if theta.shape != [y.shape[0], nd, nd + 1] {
+        return Err(format!("theta {:?} does not fit the output {:?}", theta.shape, y.shape));
+    }
+    let n: usize = y.shape.iter().product();
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    let p = AffineGridParams {
+        n: u32_of(n)?,
+        nd: nd as u32,
+        align: a.align_corners as u32,
+        pad0: 0,
+        sp: sp4(&y.shape[1..r - 1])?,
+    };
+    let k = GpuKernel::new(key(VisionVariant::AffineGrid(t)), &p, grid_1d(n, 256));
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Output(0)]))
+}
+
+// ---- RoiAlign ------------------------------------------------------------------------------
+
+gpu_params!(
+    /// `shaders/vision/roialign.wgsl` Params.
+    RoiAlignParams {
+        n: u32,
+        c: u32,
+        h: u32,
+        w: u32,
+        ph: u32,
+        pw: u32,
+        n_batch: u32,
+        sampling_ratio: u32,
+        spatial_scale: f32,
+        half_pixel: u32,
+        max_mode: u32,
+        pad0: u32,
+    }
+);
+
+/// 32- or 64-bit integer indices (`true`: int64).
+fn idx64_of(d: DType, what: &str) -> Result<bool, String> {
+    match d {
+        DType::I64 => Ok(true),
+        DType::I32 => Ok(false),
+        d => Err(format!("{what} of {d} have no GPU kernel")),
+    }
+}
+
+pub fn lower_roi_align(l: &GpuLowering, cx: &LowerCx, ra: &RoiAlign) -> Result<Lowered<GpuKernel>, String> {
+    let (x, rois, bi, y) = (cx.input(0)?, cx.input(1)?, cx.input(2)?, cx.output(0)?);
+    let t = float_ty(l, x.dtype, "RoiAlign")?;
+    if rois.dtype != x.dtype {
+        return Err(format!("RoiAlign with {} rois and {} X has no GPU kernel", rois.dtype, x.dtype));
+    }
+    let idx64 = idx64_of(bi.dtype, "RoiAlign batch indices")?;
+    if x.shape.len() != 4 || rois.shape.len() != 2 || rois.shape[1] != 4 || bi.shape != [rois.shape[0]] {
+        return Err(format!(
+            "RoiAlign needs X (N, C, H, W), rois (R, 4) and batch_indices (R), got {:?}, {:?}, {:?}",
+            x.shape, rois.shape, bi.shape
+        ));
+    }
+    if let Some(v) = &bi.value {
+        if let Some(bad) = v.to_i64_vec()?.into_iter().find(|&b| b < 0 || b as usize >= x.shape[0]) {
+            return Err(format!("batch index {bad} is out of range for {} images", x.shape[0]));
+        }
+    }
+    let n: usize = y.shape.iter().product();
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    u32_of(x.shape.iter().product())?;
+    let p = RoiAlignParams {
+        n: u32_of(n)?,
+        c: u32_of(x.shape[1])?,
+        h: u32_of(x.shape[2])?,
+        w: u32_of(x.shape[3])?,
+        ph: u32_of(ra.output_height)?,
+        pw: u32_of(ra.output_width)?,
+        n_batch: u32_of(x.shape[0])?,
+        sampling_ratio: u32_of(ra.sampling_ratio)?,
+        spatial_scale: ra.spatial_scale as f32,
+        half_pixel: ra.half_pixel as u32,
+        max_mode: ra.max as u32,
+        pad0: 0,
+    };
+    let k = GpuKernel::new(key(VisionVariant::RoiAlign { t, idx64 }), &p, grid_1d(n, 256));
+    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), Ref::Output(0)]))
+}
+
+// ---- MaxUnpool -----------------------------------------------------------------------------
+
+gpu_params!(
+    /// `shaders/vision/maxunpool.wgsl` Params.
+    MaxUnpoolParams {
+        n_in: u32,
+        n_out: u32,
+        total: u32,
+        rank: u32,
+        dims: super::Dims8,
+        out_strides: super::Dims8,
+    }
+);
+
+pub fn lower_max_unpool(l: &GpuLowering, cx: &LowerCx, m: &MaxUnpool) -> Result<Lowered<GpuKernel>, String> {
+    let (x, idx, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
+    let idx64 = idx64_of(idx.dtype, "MaxUnpool indices")?;
+    if idx.shape != x.shape {
+        return Err(format!("I {:?} must have X's shape {:?}", idx.shape, x.shape));
+    }
+    let given = match cx.inputs.get(2).and_then(|o| o.as_ref()) {
+        None => None,
+        Some(o) => Some(o.value.as_ref().ok_or("MaxUnpool's output_shape is not known when planning")?.to_i64_vec()?),
+    };
+    let (inferred, out) = m.out_shape(&x.shape, given)?;
+    if out != y.shape {
+        return Err(format!("MaxUnpool output {out:?} disagrees with the planned shape {:?}", y.shape));
+    }
+    let total: usize = inferred.iter().product();
+    if total > i32::MAX as usize {
+        return Err(format!("MaxUnpool's unpooled size {total} exceeds the GPU kernel's 31-bit indexing"));
+    }
+    if let Some(v) = &idx.value {
+        if let Some(bad) = v.to_i64_vec()?.into_iter().find(|&i| i < 0 || i as usize >= total) {
+            return Err(format!("index {bad} is out of range for the unpooled shape {inferred:?}"));
+        }
+    }
+    let (n_in, n_out): (usize, usize) = (x.shape.iter().product(), y.shape.iter().product());
+    if n_out == 0 {
+        return Ok(Lowered::empty());
+    }
+    let p = MaxUnpoolParams {
+        n_in: u32_of(n_in)?,
+        n_out: u32_of(n_out)?,
+        total: u32_of(total)?,
+        rank: u32_of(inferred.len())?,
+        dims: dims8(&inferred)?,
+        out_strides: dims8(&strides(&out))?,
+    };
+    let elem = l.elem(x)?;
+    let mut low = Lowered::empty();
+    low.scratch.push(4 * n_out as u64);
+    for (pass, n) in [(0, n_out), (1, n_in), (2, n_out)] {
+        let k = GpuKernel::new(key(VisionVariant::MaxUnpool { elem, idx64, pass }), &p, grid_1d(n, 256));
+        low.dispatches.push(LoweredDispatch {
+            kernel: k,
+            bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Scratch(0), Ref::Output(0)],
+        });
+    }
+    Ok(low)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +598,9 @@ mod tests {
         check::<ResizeParams>(key(VisionVariant::Resize(GpuType::F32)));
         check::<ResizeNearestParams>(key(VisionVariant::ResizeNearest(ElemBits::B64)));
         check::<ResizeTapsParams>(key(VisionVariant::ResizeTaps(GpuType::F16)));
+        check::<GridSampleParams>(key(VisionVariant::GridSample(GpuType::F32)));
+        check::<AffineGridParams>(key(VisionVariant::AffineGrid(GpuType::BF16)));
+        check::<RoiAlignParams>(key(VisionVariant::RoiAlign { t: GpuType::F32, idx64: true }));
+        check::<MaxUnpoolParams>(key(VisionVariant::MaxUnpool { elem: ElemBits::B32, idx64: true, pass: 1 }));
     }
 }
