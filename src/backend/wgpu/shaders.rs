@@ -63,6 +63,9 @@ shader_files! {
     VISION_AFFINE_GRID => "vision/affine_grid",
     VISION_ROIALIGN => "vision/roialign",
     VISION_MAXUNPOOL => "vision/maxunpool",
+    DECONV_CONV_TRANSPOSE => "deconv/conv_transpose",
+    DECONV_DEFORM_CONV => "deconv/deform_conv",
+    DECONV_CAUSAL_CONV => "deconv/causal_conv",
     // --- end shaders (g4) ---
     // --- shaders (g5) ---
     // --- end shaders (g5) ---

@@ -17,6 +17,7 @@ pub mod reduce;
 // --- modules (g3) ---
 // --- end modules (g3) ---
 // --- modules (g4) ---
+pub mod deconv;
 pub mod vision;
 // --- end modules (g4) ---
 // --- modules (g5) ---
@@ -105,6 +106,7 @@ family_keys! {
     // --- end family keys (g3) ---
     // --- family keys (g4) ---
     Vision(vision::VisionVariant),
+    Deconv(deconv::DeconvVariant),
     // --- end family keys (g4) ---
     // --- family keys (g5) ---
     // --- end family keys (g5) ---
@@ -389,9 +391,9 @@ impl Lowering for GpuLowering {
             Op::RoiAlign(r) => vision::lower_roi_align(self, cx, r),
             Op::NonMaxSuppression(_) => Err("NonMaxSuppression has no GPU kernel yet".into()),
             Op::MaxUnpool(m) => vision::lower_max_unpool(self, cx, m),
-            Op::ConvTranspose(_) => Err("ConvTranspose has no GPU kernel yet".into()),
-            Op::DeformConv(_) => Err("DeformConv has no GPU kernel yet".into()),
-            Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),
+            Op::ConvTranspose(c) => deconv::lower_conv_transpose(self, cx, c),
+            Op::DeformConv(d) => deconv::lower_deform_conv(self, cx, d),
+            Op::CausalConvWithState(c) => deconv::lower_causal_conv(self, cx, c),
             // --- end GPU vision ---
             // --- GPU: normalization, losses, misc elementwise (g5) ---
             Op::BatchNormTrain(_) => Err("training-mode BatchNormalization has no GPU kernel yet".into()),
