@@ -1,6 +1,7 @@
 // RoiAlign: y[r, c, py, px] averages (or, in max mode, takes the largest of) gh × gw bilinear
-// samples of x[batch[r], c] spread over bin (py, px) of roi r, as in the reference (f32 math).
-// A batch index outside [0, N) gives zeros. Prelude: a type library (T), IDX64 (batch indices
+// samples of x[batch[r], c] spread over bin (py, px) of roi r, as in the reference (f32 math;
+// the adaptive sample counts ceil(extent / bins) in double-f32, so that they come out as in
+// the f64 reference). A batch index outside [0, N) gives zeros. Prelude: a type library (T), IDX64 (batch indices
 // are int64 as i32 pairs).
 struct Params {
     n: u32,
@@ -14,7 +15,8 @@ struct Params {
     spatial_scale: f32,
     half_pixel: u32,
     max_mode: u32,
-    pad0: u32,
+    // 1.0 (see opaque()).
+    one: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
@@ -23,12 +25,82 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+// Double-f32 arithmetic (a value is x + y, ~44 significant bits; as in resize_taps.wgsl).
+// Every intermediate whose rounding error is extracted passes through opaque(), a
+// multiplication by the uniform 1.0 the device cannot see through: compilers may otherwise
+// simplify (a + b) − a to b.
+fn opaque(x: f32) -> f32 {
+    return x * p.one;
+}
+
+fn df_two_sum(a: f32, b: f32) -> vec2<f32> {
+    let s = opaque(a + b);
+    let bb = opaque(s - a);
+    return vec2<f32>(s, opaque(a - opaque(s - bb)) + opaque(b - bb));
+}
+
+fn df_fast(a: f32, b: f32) -> vec2<f32> {
+    let s = opaque(a + b);
+    return vec2<f32>(s, b - opaque(s - a));
+}
+
+// Veltkamp's split into two halves of 12 bits.
+fn df_split(a: f32) -> vec2<f32> {
+    let c = opaque(4097.0 * a);
+    let hi = opaque(c - opaque(c - a));
+    return vec2<f32>(hi, a - hi);
+}
+
+// Dekker's exact product a·b = x + y (no fused multiply-add needed: some devices evaluate
+// fma unfused).
+fn df_two_prod(a: f32, b: f32) -> vec2<f32> {
+    let q = opaque(a * b);
+    let sa = df_split(a);
+    let sb = df_split(b);
+    let e1 = opaque(opaque(sa.x * sb.x) - q);
+    let e2 = opaque(e1 + opaque(sa.x * sb.y));
+    let e3 = opaque(e2 + opaque(sa.y * sb.x));
+    return vec2<f32>(q, e3 + opaque(sa.y * sb.y));
+}
+
+fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    let s = df_two_sum(a.x, b.x);
+    let t = df_two_sum(a.y, b.y);
+    let u = df_fast(s.x, s.y + t.x);
+    return df_fast(u.x, u.y + t.y);
+}
+
+fn df_div_f(a: vec2<f32>, b: f32) -> vec2<f32> {
+    let q1 = a.x / b;
+    let r1 = df_add(a, -df_two_prod(b, q1));
+    let q2 = r1.x / b;
+    let r2 = df_add(r1, -df_two_prod(b, q2));
+    let q3 = r2.x / b;
+    return df_add(df_fast(q1, q2), vec2<f32>(q3, 0.0));
+}
+
+// The roi's extent along an axis from its start and end coordinates (scaled and shifted).
+fn extent(lo: f32, hi: f32) -> vec2<f32> {
+    let off = select(0.0, -0.5, p.half_pixel != 0u);
+    let a = df_add(df_two_prod(lo, p.spatial_scale), vec2<f32>(off, 0.0));
+    let b = df_add(df_two_prod(hi, p.spatial_scale), vec2<f32>(off, 0.0));
+    var r = df_add(b, -a);
+    if (p.half_pixel == 0u && (r.x < 1.0 || (r.x == 1.0 && r.y < 0.0))) {
+        r = vec2<f32>(1.0, 0.0);
+    }
+    return r;
+}
+
 // Samples per bin along an axis of extent `len` split into `bins`.
-fn grid_count(len: f32, bins: u32) -> u32 {
+fn grid_count(len: vec2<f32>, bins: u32) -> u32 {
     if (p.sampling_ratio > 0u) {
         return p.sampling_ratio;
     }
-    let g = ceil(len / f32(bins));
+    let q = df_div_f(len, f32(bins));
+    var g = ceil(q.x);
+    if (q.x == g && q.y > 0.0) {
+        g = g + 1.0;
+    }
     if (!(g > 0.0) || g > 1e6) {
         return 0u;
     }
@@ -49,7 +121,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (IDX64) {
         b = bidx[2u * r];
         let hi = bidx[2u * r + 1u];
-        if (hi != 0 && hi != -1) {
+        if (hi != 0) {
             b = -1;
         }
     } else {
@@ -64,18 +136,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let off = select(0.0, 0.5, p.half_pixel != 0u);
     let sw = t_to_f32(rois[4u * r]) * p.spatial_scale - off;
     let sh = t_to_f32(rois[4u * r + 1u]) * p.spatial_scale - off;
-    let ew = t_to_f32(rois[4u * r + 2u]) * p.spatial_scale - off;
-    let eh = t_to_f32(rois[4u * r + 3u]) * p.spatial_scale - off;
-    var rw = ew - sw;
-    var rh = eh - sh;
-    if (p.half_pixel == 0u) {
-        rw = max(rw, 1.0);
-        rh = max(rh, 1.0);
-    }
-    let bh = rh / f32(p.ph);
-    let bw = rw / f32(p.pw);
-    let gh = grid_count(rh, p.ph);
-    let gw = grid_count(rw, p.pw);
+    let rw2 = extent(t_to_f32(rois[4u * r]), t_to_f32(rois[4u * r + 2u]));
+    let rh2 = extent(t_to_f32(rois[4u * r + 1u]), t_to_f32(rois[4u * r + 3u]));
+    let bh = (rh2.x + rh2.y) / f32(p.ph);
+    let bw = (rw2.x + rw2.y) / f32(p.pw);
+    let gh = grid_count(rh2, p.ph);
+    let gw = grid_count(rw2, p.pw);
     let plane = (u32(b) * p.c + ch) * p.h * p.w;
     let hf = f32(p.h);
     let wf = f32(p.w);

@@ -157,14 +157,18 @@ gpu_params!(
         roi_hi: u32,
         mode: u32,
         nearest: u32,
-        scale: f32,
-        out_w: f32,
-        filt_s: f32,
-        cubic_a: f32,
         first_rel: i32,
         normalize: u32,
         exclude: u32,
+        center: u32,
+        filt_s: f32,
+        cubic_a: f32,
+        wm1_hi: f32,
+        wm1_lo: f32,
+        one: f32,
         pad0: u32,
+        pad1: u32,
+        pad2: u32,
     }
 );
 
@@ -239,6 +243,10 @@ pub fn lower_resize(l: &GpuLowering, cx: &LowerCx, r: &Resize) -> Result<Lowered
                 NearestMode::Simple if a.scale < 1.0 => 3,
                 NearestMode::Simple => 2,
             };
+            if a.output > 1 << 24 {
+                return Err("a run-time roi crop of more than 2^24 positions has no GPU kernel".into());
+            }
+            let wm1 = a.out_w - 1.0;
             let p = ResizeTapsParams {
                 len_in: u32_of(a.input)?,
                 len_out: u32_of(a.output)?,
@@ -248,14 +256,18 @@ pub fn lower_resize(l: &GpuLowering, cx: &LowerCx, r: &Resize) -> Result<Lowered
                 roi_hi: u32_of(pos + n_resized)?,
                 mode,
                 nearest: nearest_code,
-                scale: a.scale as f32,
-                out_w: a.out_w as f32,
-                filt_s: filt_s as f32,
-                cubic_a: r.cubic_a as f32,
                 first_rel: first_rel as i32,
                 normalize: normalize as u32,
                 exclude: r.exclude_outside as u32,
+                center: (a.output <= 1 || a.out_w == 1.0) as u32,
+                filt_s: filt_s as f32,
+                cubic_a: r.cubic_a as f32,
+                wm1_hi: wm1 as f32,
+                wm1_lo: (wm1 - wm1 as f32 as f64) as f32,
+                one: 1.0,
                 pad0: 0,
+                pad1: 0,
+                pad2: 0,
             };
             let k = GpuKernel::new(key(VisionVariant::ResizeTaps(rt)), &p, grid_1d(a.output, 256));
             low.dispatches
@@ -472,7 +484,7 @@ gpu_params!(
         spatial_scale: f32,
         half_pixel: u32,
         max_mode: u32,
-        pad0: u32,
+        one: f32,
     }
 );
 
@@ -520,7 +532,7 @@ pub fn lower_roi_align(l: &GpuLowering, cx: &LowerCx, ra: &RoiAlign) -> Result<L
         spatial_scale: ra.spatial_scale as f32,
         half_pixel: ra.half_pixel as u32,
         max_mode: ra.max as u32,
-        pad0: 0,
+        one: 1.0,
     };
     let k = GpuKernel::new(key(VisionVariant::RoiAlign { t, idx64 }), &p, grid_1d(n, 256));
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), Ref::Output(0)]))
