@@ -1,6 +1,6 @@
 // GridSample over 1 to 3 spatial dims: y[b, c, o] = Σ over the per-axis taps of the sampling
 // point grid[b, o, :] (listed innermost axis first) of Π w_d · x[b, c, idx…], in f32.
-// Coordinates unnormalize with align_corners; nearest rounds half to even; linear takes 2
+// Coordinates unnormalize with align_corners; nearest rounds the exact coordinate half to even; linear takes 2
 // taps, cubic 4 (Keys, a = −0.75); zeros / border / reflection padding as in the reference
 // (cubic pads each tap, the other modes the coordinate). Prelude: a type library (T).
 struct Params {
@@ -10,7 +10,8 @@ struct Params {
     mode: u32,
     padding: u32,
     align: u32,
-    pad0: u32,
+    // 1.0 (see opaque()).
+    one: f32,
     pad1: u32,
     in_sp: vec4<u32>,
     out_sp: vec4<u32>,
@@ -76,6 +77,72 @@ fn cubic(x: f32) -> f32 {
     return 0.0;
 }
 
+// Double-f32 arithmetic (as in resize_taps.wgsl), for nearest mode's coordinate: the f64
+// reference unnormalizes a single-precision grid value exactly, so halfway cases must be
+// decided on the exact value. Every intermediate whose rounding error is extracted passes
+// through opaque(), a multiplication by the uniform 1.0 the device cannot see through.
+fn opaque(x: f32) -> f32 {
+    return x * p.one;
+}
+
+fn df_two_sum(a: f32, b: f32) -> vec2<f32> {
+    let s = opaque(a + b);
+    let bb = opaque(s - a);
+    return vec2<f32>(s, opaque(a - opaque(s - bb)) + opaque(b - bb));
+}
+
+fn df_fast(a: f32, b: f32) -> vec2<f32> {
+    let s = opaque(a + b);
+    return vec2<f32>(s, b - opaque(s - a));
+}
+
+// Veltkamp's split into two halves of 12 bits.
+fn df_split(a: f32) -> vec2<f32> {
+    let c = opaque(4097.0 * a);
+    let hi = opaque(c - opaque(c - a));
+    return vec2<f32>(hi, a - hi);
+}
+
+// Dekker's exact product a·b = x + y (no fused multiply-add needed: some devices evaluate
+// fma unfused).
+fn df_two_prod(a: f32, b: f32) -> vec2<f32> {
+    let q = opaque(a * b);
+    let sa = df_split(a);
+    let sb = df_split(b);
+    let e1 = opaque(opaque(sa.x * sb.x) - q);
+    let e2 = opaque(e1 + opaque(sa.x * sb.y));
+    let e3 = opaque(e2 + opaque(sa.y * sb.x));
+    return vec2<f32>(q, e3 + opaque(sa.y * sb.y));
+}
+
+fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+    let s = df_two_sum(a.x, b.x);
+    let t = df_two_sum(a.y, b.y);
+    let u = df_fast(s.x, s.y + t.x);
+    return df_fast(u.x, u.y + t.y);
+}
+
+fn df_mul_f(a: vec2<f32>, b: f32) -> vec2<f32> {
+    let q = df_two_prod(a.x, b);
+    return df_fast(q.x, q.y + a.y * b);
+}
+
+// The unnormalized coordinate of g, rounded half to even, from its exact value.
+fn nearest_coord(g: f32, n: f32) -> f32 {
+    let g1 = df_two_sum(g, 1.0);
+    var v: vec2<f32>;
+    if (p.align != 0u) {
+        v = df_mul_f(g1, n - 1.0) * 0.5;
+    } else {
+        v = df_add(df_mul_f(g1, n), vec2<f32>(-1.0, 0.0)) * 0.5;
+    }
+    var r = round(v.x);
+    if (abs(v.x - r) == 0.5 && v.y != 0.0) {
+        r = select(v.x - 0.5, v.x + 0.5, v.y > 0.0);
+    }
+    return r;
+}
+
 fn axis_taps(g: f32, len: u32) -> Taps {
     var t: Taps;
     t.idx = vec4<i32>(-1);
@@ -90,7 +157,7 @@ fn axis_taps(g: f32, len: u32) -> Taps {
         x = (g + 1.0) / 2.0 * (n - 1.0);
     }
     if (p.mode == MODE_NEAREST) {
-        x = round(x);
+        x = nearest_coord(g, n);
     }
     if ((x < lo || x > hi) && p.mode != MODE_CUBIC) {
         if (p.padding == PAD_BORDER) {
