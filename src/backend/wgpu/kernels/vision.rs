@@ -233,7 +233,17 @@ pub fn lower_resize(l: &GpuLowering, cx: &LowerCx, r: &Resize) -> Result<Lowered
             let (_, first_rel, filt_s, normalize) = filter(r, a.scale);
             let (mode, pos) = match a.roi_pos {
                 None => (TAPS_IDENTITY, 0),
-                Some(pos) => (r.mode as u32, pos),
+                Some(pos) => {
+                    if a.input == 0 {
+                        return Err("cannot resize an empty axis to a non-empty one".into());
+                    }
+                    let code = match r.mode {
+                        Interp::Nearest => 0,
+                        Interp::Linear => 1,
+                        Interp::Cubic => 2,
+                    };
+                    (code, pos)
+                }
             };
             let nearest_code = match r.nearest {
                 NearestMode::RoundPreferFloor => 0,
