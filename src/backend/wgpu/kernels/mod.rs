@@ -389,7 +389,10 @@ impl Lowering for GpuLowering {
             Op::GridSample(g) => vision::lower_grid_sample(self, cx, g),
             Op::AffineGrid(a) => vision::lower_affine_grid(self, cx, a),
             Op::RoiAlign(r) => vision::lower_roi_align(self, cx, r),
-            Op::NonMaxSuppression(_) => Err("NonMaxSuppression has no GPU kernel yet".into()),
+            Op::NonMaxSuppression(_) => Err(
+                "NonMaxSuppression has no GPU kernel (its output count is data-dependent; it is folded on the host)"
+                    .into(),
+            ),
             Op::MaxUnpool(m) => vision::lower_max_unpool(self, cx, m),
             Op::ConvTranspose(c) => deconv::lower_conv_transpose(self, cx, c),
             Op::DeformConv(d) => deconv::lower_deform_conv(self, cx, d),
