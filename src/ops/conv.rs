@@ -411,7 +411,7 @@ pub struct ConvTranspose {
 }
 
 impl ConvTranspose {
-    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<TransposedWindow, String> {
+    pub fn geometry(&self, x: &[usize], w: &[usize]) -> Result<TransposedWindow, String> {
         if x.len() < 3 || w.len() != x.len() {
             return Err(format!("X {x:?} and W {w:?} must have equal rank ≥ 3"));
         }
@@ -555,7 +555,7 @@ pub struct DeformConv {
 }
 
 impl DeformConv {
-    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Window, String> {
+    pub fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Window, String> {
         let conv = Conv { window: self.window.clone(), group: self.group };
         conv.channels(x, w)?;
         if x[1] % self.offset_group != 0 {
@@ -697,7 +697,7 @@ pub struct CausalConvWithState {
 
 impl CausalConvWithState {
     /// (batch, channels, length, k) after checking every input's shape.
-    fn dims(
+    pub fn dims(
         &self,
         x: &[usize],
         w: &[usize],

@@ -449,6 +449,63 @@ impl Resize {
     }
 }
 
+/// One axis of a Resize as a device lowering sees it (see [`Resize::lower_axes`]).
+#[derive(Clone, Debug)]
+pub struct LoweredAxis {
+    pub input: usize,
+    pub output: usize,
+    pub scale: f64,
+    /// `scale × input`: the fractional target length.
+    pub out_w: f64,
+    /// tf_crop_and_resize with a run-time roi: this axis's position in the roi (its crop is
+    /// `roi[pos]`, `roi[pos + n_axes]`), and its taps are computed on the device.
+    pub roi_pos: Option<usize>,
+    /// The (source index, weight) taps of every output position (`None` = extrapolated),
+    /// when known on the host; identity axes have one tap of weight 1.
+    pub taps: Option<Vec<Option<Vec<(usize, f64)>>>>,
+}
+
+impl Resize {
+    /// The per-axis resampling of an input of `shape`, for a device lowering: `get(i)` gives
+    /// the plan-time value of input `i` (`None` when absent or empty). With `roi_at_runtime`
+    /// (tf_crop_and_resize whose roi is not known), the resized axes carry `roi_pos` and no
+    /// taps. Returns the axes and the number of resized axes (the roi holds twice as many).
+    pub fn lower_axes(
+        &self,
+        shape: &[usize],
+        get: impl Fn(usize) -> Result<Option<Tensor>, String>,
+        roi_at_runtime: bool,
+    ) -> Result<(Vec<LoweredAxis>, usize), String> {
+        let p = self.params_from(get, !roi_at_runtime)?;
+        let plan = self.plan(shape, &p)?;
+        let resized = self.axes(shape.len())?;
+        let mut out = Vec::with_capacity(plan.len());
+        for (a, ap) in plan.iter().enumerate() {
+            let runtime_pos = if roi_at_runtime && self.coord == CoordMode::TfCropAndResize {
+                resized.iter().position(|&r| r == a)
+            } else {
+                None
+            };
+            let taps = if runtime_pos.is_some() {
+                None
+            } else if Self::is_identity(ap) {
+                Some((0..ap.output).map(|i| Some(vec![(i, 1.0)])).collect())
+            } else {
+                Some(self.taps(ap)?)
+            };
+            out.push(LoweredAxis {
+                input: ap.input,
+                output: ap.output,
+                scale: ap.scale,
+                out_w: ap.scale * ap.input as f64,
+                roi_pos: runtime_pos,
+                taps,
+            });
+        }
+        Ok((out, resized.len()))
+    }
+}
+
 /// Checks that a tensor of `shape` (and f64 scratch of its size) can be addressed.
 pub(crate) fn allocatable(shape: &[usize]) -> Result<usize, String> {
     match crate::tensor::shape::checked_numel(shape) {

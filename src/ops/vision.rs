@@ -663,7 +663,8 @@ impl MaxUnpool {
         Ok(out)
     }
 
-    fn out_shape(&self, x: &[usize], given: Option<Vec<i64>>) -> Result<(Vec<usize>, Vec<usize>), String> {
+    /// The attribute-implied shape the indices address, and the output shape.
+    pub fn out_shape(&self, x: &[usize], given: Option<Vec<i64>>) -> Result<(Vec<usize>, Vec<usize>), String> {
         let inferred = self.inferred(x)?;
         let out = match given {
             None => inferred.clone(),

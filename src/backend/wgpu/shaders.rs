@@ -61,6 +61,16 @@ shader_files! {
     // --- shaders (g3) ---
     // --- end shaders (g3) ---
     // --- shaders (g4) ---
+    VISION_RESIZE => "vision/resize",
+    VISION_RESIZE_NEAREST => "vision/resize_nearest",
+    VISION_RESIZE_TAPS => "vision/resize_taps",
+    VISION_GRIDSAMPLE => "vision/gridsample",
+    VISION_AFFINE_GRID => "vision/affine_grid",
+    VISION_ROIALIGN => "vision/roialign",
+    VISION_MAXUNPOOL => "vision/maxunpool",
+    DECONV_CONV_TRANSPOSE => "deconv/conv_transpose",
+    DECONV_DEFORM_CONV => "deconv/deform_conv",
+    DECONV_CAUSAL_CONV => "deconv/causal_conv",
     // --- end shaders (g4) ---
     // --- shaders (g5) ---
     NORM_ROWS => "normalize/rows",

@@ -19,6 +19,8 @@ pub mod einsum;
 // --- modules (g3) ---
 // --- end modules (g3) ---
 // --- modules (g4) ---
+pub mod deconv;
+pub mod vision;
 // --- end modules (g4) ---
 // --- modules (g5) ---
 pub mod loss;
@@ -110,6 +112,8 @@ family_keys! {
     // --- family keys (g3) ---
     // --- end family keys (g3) ---
     // --- family keys (g4) ---
+    Vision(vision::VisionVariant),
+    Deconv(deconv::DeconvVariant),
     // --- end family keys (g4) ---
     // --- family keys (g5) ---
     NormRows(normalize::RowsVariant),
@@ -393,15 +397,18 @@ impl Lowering for GpuLowering {
             Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
             // --- end GPU data movement ---
             // --- GPU: vision (g4) ---
-            Op::Resize(_) => Err("Resize has no GPU kernel yet".into()),
-            Op::GridSample(_) => Err("GridSample has no GPU kernel yet".into()),
-            Op::AffineGrid(_) => Err("AffineGrid has no GPU kernel yet".into()),
-            Op::RoiAlign(_) => Err("RoiAlign has no GPU kernel yet".into()),
-            Op::NonMaxSuppression(_) => Err("NonMaxSuppression has no GPU kernel yet".into()),
-            Op::MaxUnpool(_) => Err("MaxUnpool has no GPU kernel yet".into()),
-            Op::ConvTranspose(_) => Err("ConvTranspose has no GPU kernel yet".into()),
-            Op::DeformConv(_) => Err("DeformConv has no GPU kernel yet".into()),
-            Op::CausalConvWithState(_) => Err("CausalConvWithState has no GPU kernel yet".into()),
+            Op::Resize(r) => vision::lower_resize(self, cx, r),
+            Op::GridSample(g) => vision::lower_grid_sample(self, cx, g),
+            Op::AffineGrid(a) => vision::lower_affine_grid(self, cx, a),
+            Op::RoiAlign(r) => vision::lower_roi_align(self, cx, r),
+            Op::NonMaxSuppression(_) => Err(
+                "NonMaxSuppression has no GPU kernel (its output count is data-dependent; it is folded on the host)"
+                    .into(),
+            ),
+            Op::MaxUnpool(m) => vision::lower_max_unpool(self, cx, m),
+            Op::ConvTranspose(c) => deconv::lower_conv_transpose(self, cx, c),
+            Op::DeformConv(d) => deconv::lower_deform_conv(self, cx, d),
+            Op::CausalConvWithState(c) => deconv::lower_causal_conv(self, cx, c),
             // --- end GPU vision ---
             // --- GPU: normalization, losses, misc elementwise (g5) ---
             Op::BatchNormTrain(b) => normalize::lower_batch_norm_train(self, cx, b),
