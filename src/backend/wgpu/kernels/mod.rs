@@ -15,6 +15,7 @@ pub mod reduce;
 // --- modules (g2) ---
 // --- end modules (g2) ---
 // --- modules (g3) ---
+pub mod movement;
 // --- end modules (g3) ---
 // --- modules (g4) ---
 // --- end modules (g4) ---
@@ -101,6 +102,7 @@ family_keys! {
     // --- family keys (g2) ---
     // --- end family keys (g2) ---
     // --- family keys (g3) ---
+    Movement(movement::MoveVariant),
     // --- end family keys (g3) ---
     // --- family keys (g4) ---
     // --- end family keys (g4) ---
@@ -360,25 +362,25 @@ impl Lowering for GpuLowering {
             Op::Einsum(_) => Err("Einsum has no GPU kernel yet".into()),
             // --- end GPU attention ---
             // --- GPU: data movement (g3) ---
-            Op::Pad(_) => Err("Pad has no GPU kernel yet".into()),
-            Op::CenterCropPad(_) => Err("CenterCropPad has no GPU kernel yet".into()),
-            Op::GatherElements(_) => Err("GatherElements has no GPU kernel yet".into()),
-            Op::GatherND(_) => Err("GatherND has no GPU kernel yet".into()),
-            Op::ScatterElements(_) => Err("ScatterElements/Scatter has no GPU kernel yet".into()),
-            Op::ScatterND(_) => Err("ScatterND has no GPU kernel yet".into()),
-            Op::TensorScatter(_) => Err("TensorScatter has no GPU kernel yet".into()),
-            Op::Tile(_) => Err("Tile has no GPU kernel yet".into()),
-            Op::BlockShuffle(_) => Err("DepthToSpace/SpaceToDepth has no GPU kernel yet".into()),
-            Op::Trilu(_) => Err("Trilu has no GPU kernel yet".into()),
-            Op::OneHot(_) => Err("OneHot has no GPU kernel yet".into()),
-            Op::EyeLike(_) => Err("EyeLike has no GPU kernel yet".into()),
-            Op::ReverseSequence(_) => Err("ReverseSequence has no GPU kernel yet".into()),
-            Op::Col2Im(_) => Err("Col2Im has no GPU kernel yet".into()),
-            Op::TopK(_) => Err("TopK has no GPU kernel yet".into()),
+            Op::Pad(p) => movement::lower_pad(self, cx, p),
+            Op::CenterCropPad(c) => movement::lower_center_crop_pad(self, cx, c),
+            Op::GatherElements(g) => movement::lower_gather_elements(self, cx, g),
+            Op::GatherND(g) => movement::lower_gather_nd(self, cx, g),
+            Op::ScatterElements(s) => movement::lower_scatter_elements(self, cx, s),
+            Op::ScatterND(s) => movement::lower_scatter_nd(self, cx, s),
+            Op::TensorScatter(s) => movement::lower_tensor_scatter(self, cx, s),
+            Op::Tile(t) => movement::lower_tile(self, cx, t),
+            Op::BlockShuffle(b) => movement::lower_block_shuffle(self, cx, b),
+            Op::Trilu(t) => movement::lower_trilu(self, cx, t),
+            Op::OneHot(o) => movement::lower_onehot(self, cx, o),
+            Op::EyeLike(e) => movement::lower_eyelike(self, cx, e),
+            Op::ReverseSequence(r) => movement::lower_reverse_sequence(self, cx, r),
+            Op::Col2Im(c) => movement::lower_col2im(self, cx, c),
+            Op::TopK(t) => movement::lower_topk(self, cx, t),
             Op::Unique(_) => Err("Unique has no GPU kernel yet".into()),
             Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
-            Op::Compress(_) => Err("Compress has no GPU kernel yet".into()),
-            Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
+            Op::Compress(c) => movement::lower_compress(self, cx, c),
+            Op::Cumulative(c) => movement::lower_cumulative(self, cx, c),
             // --- end GPU data movement ---
             // --- GPU: vision (g4) ---
             Op::Resize(_) => Err("Resize has no GPU kernel yet".into()),
