@@ -136,7 +136,7 @@ fn gathers_and_scatters() {
         let x = r.data(&s, case % 2 == 1);
         let upd = r.data(&is, case % 2 == 1);
         let ax = ("axis", Attr::from(axis as i64));
-        check("GatherElements", 13, &[("x", x.clone()), ("i", idx.clone())], &[], &[ax.clone()], 1);
+        check("GatherElements", 13, &[("x", x.clone()), ("i", idx.clone())], &[], std::slice::from_ref(&ax), 1);
         for red in ["none", "add", "mul", "max", "min"] {
             check(
                 "ScatterElements",
