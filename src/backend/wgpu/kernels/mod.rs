@@ -377,8 +377,10 @@ impl Lowering for GpuLowering {
             Op::ReverseSequence(r) => movement::lower_reverse_sequence(self, cx, r),
             Op::Col2Im(c) => movement::lower_col2im(self, cx, c),
             Op::TopK(t) => movement::lower_topk(self, cx, t),
-            Op::Unique(_) => Err("Unique has no GPU kernel yet".into()),
-            Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
+            // Their output shapes need their only data input's value, so the planner always
+            // knows it and folds them on the host; a GPU kernel would never run.
+            Op::Unique(_) => Err("Unique is folded on the host once its input is known".into()),
+            Op::NonZero(_) => Err("NonZero is folded on the host once its input is known".into()),
             Op::Compress(c) => movement::lower_compress(self, cx, c),
             Op::Cumulative(c) => movement::lower_cumulative(self, cx, c),
             // --- end GPU data movement ---
