@@ -310,3 +310,35 @@ fn index_maps_and_selections() {
         check("CenterCropPad", 18, &[("x", x)], &[("s", ints(target))], &[], 1);
     }
 }
+
+#[test]
+fn topk_long_axes_sort() {
+    if !gpu_available("parity_movement::topk_sort") {
+        return;
+    }
+    let mut r = R(Rng::new(7));
+    for case in 0..6 {
+        let len = r.int(513, 1500) as usize;
+        let (s, axis) = if case % 2 == 0 { (vec![2, len], 1i64) } else { (vec![len, 3], 0i64) };
+        let x = if case % 3 == 0 {
+            let n: usize = s.iter().product();
+            Tensor::new(&s, (0..n).map(|_| r.int(-50, 50) << 35).collect::<Vec<i64>>()).unwrap()
+        } else {
+            let n: usize = s.iter().product();
+            // Ties and a few NaNs.
+            let v: Vec<f32> =
+                (0..n).map(|i| if i % 97 == 5 { f32::NAN } else { r.int(-20, 20) as f32 * 0.5 }).collect();
+            Tensor::new(&s, v).unwrap()
+        };
+        for (largest, k) in [(1i64, r.int(1, 40)), (0, len as i64), (1, r.int(1, len as i64))] {
+            check(
+                "TopK",
+                11,
+                &[("x", x.clone())],
+                &[("k", ints(vec![k]))],
+                &[("axis", axis.into()), ("largest", largest.into())],
+                2,
+            );
+        }
+    }
+}

@@ -66,6 +66,7 @@ shader_files! {
     MOVE_REVERSE_SEQ => "movement/reverse_seq",
     MOVE_CUMULATIVE => "movement/cumulative",
     MOVE_TOPK => "movement/topk",
+    MOVE_TOPK_SORT => "movement/topk_sort",
     MOVE_COL2IM => "movement/col2im",
     // --- end shaders (g3) ---
     // --- shaders (g4) ---

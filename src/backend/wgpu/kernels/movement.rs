@@ -9,7 +9,8 @@
 //!   indices (the last update wins, or updates combine in update order);
 //! - Trilu, EyeLike, OneHot, ReverseSequence (element-wise index maps);
 //! - CumSum / CumProd (one invocation per line, serial in the element type's arithmetic);
-//! - TopK (rank counting per element; ties by lower index; int64 indices);
+//! - TopK (rank counting per element, or a bitonic sort per line for long axes; ties by lower
+//!   index; int64 indices);
 //! - Col2Im (each output element sums its covering columns in the reference's order).
 //!
 //! Pure moves use [`ElemBits`], so int64 (and every other dtype) moves exactly; kernels that
@@ -99,6 +100,12 @@ pub enum MoveVariant {
         t: GpuType,
         largest: bool,
     },
+    /// `pass` 0–2 (see `shaders/movement/topk_sort.wgsl`).
+    TopKSort {
+        t: GpuType,
+        largest: bool,
+        pass: u32,
+    },
     Col2Im {
         t: GpuType,
     },
@@ -121,6 +128,7 @@ impl KernelVariant for MoveVariant {
             MoveVariant::ReverseSequence { .. } => &shaders::MOVE_REVERSE_SEQ,
             MoveVariant::Cumulative { .. } => &shaders::MOVE_CUMULATIVE,
             MoveVariant::TopK { .. } => &shaders::MOVE_TOPK,
+            MoveVariant::TopKSort { .. } => &shaders::MOVE_TOPK_SORT,
             MoveVariant::Col2Im { .. } => &shaders::MOVE_COL2IM,
         }
     }
@@ -149,6 +157,10 @@ impl KernelVariant for MoveVariant {
                 p.bool("MUL", mul).bool("AXIS64", axis64);
                 t.lib(p);
             }
+            MoveVariant::TopKSort { t, largest, pass } => {
+                p.bool("LARGEST", largest).u32("PASS", pass);
+                t.lib(p);
+            }
             MoveVariant::TopK { t, largest } => {
                 p.bool("LARGEST", largest);
                 t.lib(p);
@@ -160,6 +172,7 @@ impl KernelVariant for MoveVariant {
     fn storage_bindings(&self) -> u32 {
         match self {
             MoveVariant::AxisMap { .. } => 4,
+            MoveVariant::TopKSort { .. } => 5,
             MoveVariant::Take { .. }
             | MoveVariant::Scatter { .. }
             | MoveVariant::Trilu { .. }
@@ -203,6 +216,9 @@ impl KernelVariant for MoveVariant {
             }
             for largest in [false, true] {
                 v.push(MoveVariant::TopK { t, largest });
+                for pass in 0..3 {
+                    v.push(MoveVariant::TopKSort { t, largest, pass });
+                }
             }
         }
         v
@@ -278,6 +294,13 @@ gpu_params!(
     /// `shaders/movement/topk.wgsl` Params.
     TopKParams { n: u32, len: u32, inner: u32, k: u32 }
 );
+gpu_params!(
+    /// `shaders/movement/topk_sort.wgsl` Params.
+    TopKSortParams { n: u32, len: u32, inner: u32, k: u32, p2: u32, kb: u32, jb: u32, pad0: u32 }
+);
+
+/// Axis length above which TopK sorts (O(len·log² len)) instead of counting ranks (O(len²)).
+const TOPK_SORT_ABOVE: usize = 512;
 gpu_params!(
     /// `shaders/movement/col2im.wgsl` Params.
     Col2ImParams {
@@ -954,9 +977,47 @@ pub fn lower_topk(l: &GpuLowering, cx: &LowerCx, t: &TopK) -> Result<Lowered<Gpu
         Some(_) => Ref::Output(1),
         None => add_scratch(&mut low, 8 * n_out),
     };
-    let p = TopKParams { n: u32_of(n)?, len: u32_of(len)?, inner: u32_of(inner)?, k: u32_of(k)? };
-    let kern = GpuKernel::new(key(MoveVariant::TopK { t: l.ty(x)?, largest: t.largest }), &p, grid_1d(n, 256));
-    push(&mut low, kern, vec![Ref::Input(0), vref, iref]);
+    let ty = l.ty(x)?;
+    if len <= TOPK_SORT_ABOVE {
+        let p = TopKParams { n: u32_of(n)?, len: u32_of(len)?, inner: u32_of(inner)?, k: u32_of(k)? };
+        let kern = GpuKernel::new(key(MoveVariant::TopK { t: ty, largest: t.largest }), &p, grid_1d(n, 256));
+        push(&mut low, kern, vec![Ref::Input(0), vref, iref]);
+        return Ok(low);
+    }
+    // Bitonic sort of every line in scratch, then the first k.
+    let p2 = len.next_power_of_two();
+    let lines = n / len;
+    let total = lines.checked_mul(p2).ok_or("TopK sort size overflows")?;
+    let keys = add_scratch(&mut low, ty.bytes() * total);
+    let idx = add_scratch(&mut low, 4 * total);
+    let base = TopKSortParams {
+        n: u32_of(total)?,
+        len: u32_of(len)?,
+        inner: u32_of(inner)?,
+        k: u32_of(k)?,
+        p2: u32_of(p2)?,
+        kb: 0,
+        jb: 0,
+        pad0: 0,
+    };
+    let bindings = vec![Ref::Input(0), keys, idx, vref, iref];
+    let mut step = |pass: u32, kb: usize, jb: usize| {
+        let p = TopKSortParams { kb: kb as u32, jb: jb as u32, ..base };
+        let kern =
+            GpuKernel::new(key(MoveVariant::TopKSort { t: ty, largest: t.largest, pass }), &p, grid_1d(total, 256));
+        push(&mut low, kern, bindings.clone());
+    };
+    step(0, 0, 0);
+    let mut kb = 2;
+    while kb <= p2 {
+        let mut jb = kb / 2;
+        while jb >= 1 {
+            step(1, kb, jb);
+            jb /= 2;
+        }
+        kb *= 2;
+    }
+    step(2, 0, 0);
     Ok(low)
 }
 
@@ -1021,6 +1082,7 @@ mod tests {
         check::<ReverseSeqParams>(key(MoveVariant::ReverseSequence { elem: e }));
         check::<CumulativeParams>(key(MoveVariant::Cumulative { t, mul: true, axis64: true }));
         check::<TopKParams>(key(MoveVariant::TopK { t: GpuType::U64, largest: false }));
+        check::<TopKSortParams>(key(MoveVariant::TopKSort { t: GpuType::F16, largest: true, pass: 1 }));
         check::<Col2ImParams>(key(MoveVariant::Col2Im { t }));
     }
 }
