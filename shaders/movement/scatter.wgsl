@@ -1,9 +1,9 @@
 // Scatter of update blocks to precomputed positions, deterministic under duplicates: update
-// element (g, e) targets y[pos[g] + e] (skipped where pos[g] is 0xffffffff). Groups that may
-// collide form lines g = base + t·line_stride, t < line_len. Without a reduction the last
-// group of a line with that position writes (update order, like the reference); with one,
-// the first such group combines every later one, in order, into the existing value.
-// Prelude: a type library (T), RED (0 none, 1 add, 2 mul, 3 max, 4 min).
+// element (g, e) targets y[pos[g] + e]; only groups marked by movement/scatter_mark write.
+// Without a reduction that is the last group of its line with that position (update order,
+// like the reference); with one, the first such group combines the existing value with every
+// group of its line with that position, in order. Lines: g = base + t·line_stride, t <
+// line_len. Prelude: a type library (T), RED (0 none, 1 add, 2 mul, 3 max, 4 min).
 struct Params {
     n: u32,
     inner: u32,
@@ -13,8 +13,9 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> upd: array<T>;
 @group(0) @binding(1) var<storage, read_write> pos: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<T>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> keep: array<u32>;
+@group(0) @binding(3) var<storage, read_write> y: array<T>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 fn combine(a: T, b: T) -> T {
     if (RED == 1u) {
@@ -43,27 +44,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let g = i / p.inner;
+    if (keep[g] == 0u) {
+        return;
+    }
     let e = i % p.inner;
     let o = pos[g];
-    if (o == 0xffffffffu) {
+    if (RED == 0u) {
+        y[o + e] = upd[i];
         return;
     }
     let t = (g / p.line_stride) % p.line_len;
     let base = g - t * p.line_stride;
-    if (RED == 0u) {
-        for (var u = t + 1u; u < p.line_len; u = u + 1u) {
-            if (pos[base + u * p.line_stride] == o) {
-                return;
-            }
-        }
-        y[o + e] = upd[i];
-        return;
-    }
-    for (var u = 0u; u < t; u = u + 1u) {
-        if (pos[base + u * p.line_stride] == o) {
-            return;
-        }
-    }
     var acc = y[o + e];
     for (var u = t; u < p.line_len; u = u + 1u) {
         let g2 = base + u * p.line_stride;

@@ -60,6 +60,7 @@ shader_files! {
     MOVE_POS_ND => "movement/pos_nd",
     MOVE_POS_TSCATTER => "movement/pos_tscatter",
     MOVE_SCATTER => "movement/scatter",
+    MOVE_SCATTER_MARK => "movement/scatter_mark",
     MOVE_TRILU => "movement/trilu",
     MOVE_EYELIKE => "movement/eyelike",
     MOVE_ONEHOT => "movement/onehot",

@@ -5,10 +5,12 @@
 //! - GatherElements and GatherND as positions (`pos_elements`, `pos_nd`) then a block gather
 //!   (`take`); Compress as `take` with plan-time positions (its condition is known then);
 //! - ScatterElements / Scatter / ScatterND (reductions none/add/mul/max/min) and TensorScatter
-//!   as a copy of the data, positions, then `scatter`, which is deterministic under duplicate
-//!   indices (the last update wins, or updates combine in update order);
+//!   as a copy of the data, positions, `scatter_mark` (which group of duplicates writes) and
+//!   `scatter`: deterministic under duplicate indices (the last update wins, or updates
+//!   combine in update order);
 //! - Trilu, EyeLike, OneHot, ReverseSequence (element-wise index maps);
-//! - CumSum / CumProd (one invocation per line, serial in the element type's arithmetic);
+//! - CumSum / CumProd (axis read at run time; one invocation per line, serial in the element
+//!   type's arithmetic);
 //! - TopK (rank counting per element, or a bitonic sort per line for long axes; ties by lower
 //!   index; int64 indices);
 //! - Col2Im (each output element sums its covering columns in the reference's order).
@@ -73,6 +75,10 @@ pub enum MoveVariant {
         idx64: bool,
     },
     PosTensorScatter,
+    /// Which scatter groups write (`shaders/movement/scatter_mark.wgsl`).
+    ScatterMark {
+        last: bool,
+    },
     /// `red`: 0 none, 1 add, 2 mul, 3 max, 4 min.
     Scatter {
         t: GpuType,
@@ -122,6 +128,7 @@ impl KernelVariant for MoveVariant {
             MoveVariant::PosNd { .. } => &shaders::MOVE_POS_ND,
             MoveVariant::PosTensorScatter => &shaders::MOVE_POS_TSCATTER,
             MoveVariant::Scatter { .. } => &shaders::MOVE_SCATTER,
+            MoveVariant::ScatterMark { .. } => &shaders::MOVE_SCATTER_MARK,
             MoveVariant::Trilu { .. } => &shaders::MOVE_TRILU,
             MoveVariant::EyeLike { .. } => &shaders::MOVE_EYELIKE,
             MoveVariant::OneHot { .. } => &shaders::MOVE_ONEHOT,
@@ -146,6 +153,9 @@ impl KernelVariant for MoveVariant {
                 p.bool("IDX64", idx64);
             }
             MoveVariant::PosTensorScatter => {}
+            MoveVariant::ScatterMark { last } => {
+                p.bool("LAST", last);
+            }
             MoveVariant::Scatter { t, red } => {
                 p.u32("RED", red);
                 t.lib(p);
@@ -173,8 +183,8 @@ impl KernelVariant for MoveVariant {
         match self {
             MoveVariant::AxisMap { .. } => 4,
             MoveVariant::TopKSort { .. } => 5,
+            MoveVariant::Scatter { .. } => 4,
             MoveVariant::Take { .. }
-            | MoveVariant::Scatter { .. }
             | MoveVariant::Trilu { .. }
             | MoveVariant::OneHot { .. }
             | MoveVariant::ReverseSequence { .. }
@@ -183,13 +193,18 @@ impl KernelVariant for MoveVariant {
             MoveVariant::PosElements { .. }
             | MoveVariant::PosNd { .. }
             | MoveVariant::PosTensorScatter
+            | MoveVariant::ScatterMark { .. }
             | MoveVariant::EyeLike { .. }
             | MoveVariant::Col2Im { .. } => 2,
         }
     }
 
     fn all() -> Vec<MoveVariant> {
-        let mut v = vec![MoveVariant::PosTensorScatter];
+        let mut v = vec![
+            MoveVariant::PosTensorScatter,
+            MoveVariant::ScatterMark { last: false },
+            MoveVariant::ScatterMark { last: true },
+        ];
         for elem in ELEMS {
             v.push(MoveVariant::AxisMap { elem });
             v.push(MoveVariant::Take { elem });
@@ -269,6 +284,10 @@ gpu_params!(
 gpu_params!(
     /// `shaders/movement/scatter.wgsl` Params.
     ScatterParams { n: u32, inner: u32, line_len: u32, line_stride: u32 }
+);
+gpu_params!(
+    /// `shaders/movement/scatter_mark.wgsl` Params.
+    ScatterMarkParams { n: u32, line_len: u32, line_stride: u32, pad0: u32 }
 );
 gpu_params!(
     /// `shaders/movement/trilu.wgsl` Params.
@@ -674,15 +693,15 @@ fn scatter(
     if red != Reduction::None && t == GpuType::Bool {
         return Err("scatter reductions on bool have no GPU kernel".into());
     }
+    let (line_len, line_stride) = (u32_of(line.0.max(1))?, u32_of(line.1.max(1))?);
+    let keep = add_scratch(low, 4 * groups);
+    let p = ScatterMarkParams { n: u32_of(groups)?, line_len, line_stride, pad0: 0 };
+    let k = GpuKernel::new(key(MoveVariant::ScatterMark { last: red == Reduction::None }), &p, grid_1d(groups, 256));
+    push(low, k, vec![pos, keep]);
     let n = groups * inner;
-    let p = ScatterParams {
-        n: u32_of(n)?,
-        inner: u32_of(inner.max(1))?,
-        line_len: u32_of(line.0.max(1))?,
-        line_stride: u32_of(line.1.max(1))?,
-    };
+    let p = ScatterParams { n: u32_of(n)?, inner: u32_of(inner.max(1))?, line_len, line_stride };
     let k = GpuKernel::new(key(MoveVariant::Scatter { t, red: red_code(red) }), &p, grid_1d(n, 256));
-    push(low, k, vec![Ref::Input(upd), pos, Ref::Output(0)]);
+    push(low, k, vec![Ref::Input(upd), pos, keep, Ref::Output(0)]);
     Ok(())
 }
 
@@ -1075,6 +1094,7 @@ mod tests {
         check::<PosElementsParams>(key(MoveVariant::PosElements { idx64: true }));
         check::<PosNdParams>(key(MoveVariant::PosNd { idx64: false }));
         check::<PosTensorScatterParams>(key(MoveVariant::PosTensorScatter));
+        check::<ScatterMarkParams>(key(MoveVariant::ScatterMark { last: true }));
         check::<ScatterParams>(key(MoveVariant::Scatter { t: GpuType::I64, red: 3 }));
         check::<TriluParams>(key(MoveVariant::Trilu { elem: ElemBits::B64 }));
         check::<EyeLikeParams>(key(MoveVariant::EyeLike { elem: ElemBits::B16 }));
