@@ -342,3 +342,36 @@ fn topk_long_axes_sort() {
         }
     }
 }
+
+#[test]
+fn sixteen_bit_and_double_elements() {
+    if !gpu_available("parity_movement::f16") {
+        return;
+    }
+    let caps = onnx_wgpu::backend::wgpu::device::GpuContext::shared().unwrap().caps();
+    let mut r = R(Rng::new(8));
+    let mut dtypes = vec![DType::BF16];
+    if caps.f16 {
+        dtypes.push(DType::F16);
+    }
+    if caps.f64 {
+        dtypes.push(DType::F64);
+    }
+    for d in dtypes {
+        for _ in 0..3 {
+            let s = r.shape(2, 5);
+            let n: usize = s.iter().product();
+            let v: Vec<f64> = (0..n).map(|_| r.int(-8, 8) as f64 * 0.375).collect();
+            let x = Tensor::from_f64(d, &s, &v).unwrap();
+            let pads = ints(vec![1, 0, 2, 1]);
+            check("Pad", 19, &[("x", x.clone())], &[("pads", pads.clone())], &[("mode", "reflect".into())], 1);
+            check("Pad", 19, &[("x", x.clone())], &[("pads", pads)], &[], 1);
+            check("TopK", 11, &[("x", x.clone())], &[("k", ints(vec![1]))], &[], 2);
+            check("CumSum", 14, &[("x", x.clone()), ("a", Tensor::scalar(1i64))], &[], &[], 1);
+            let idx = Tensor::new(&[3, 1], vec![0i64, s[0] as i64 - 1, 0]).unwrap();
+            let u = Tensor::from_f64(d, &[3, s[1]], &vec![1.5; 3 * s[1]]).unwrap();
+            check("ScatterND", 18, &[("x", x.clone()), ("i", idx), ("u", u)], &[], &[("reduction", "add".into())], 1);
+            check("Trilu", 14, &[("x", x)], &[], &[], 1);
+        }
+    }
+}
