@@ -158,7 +158,7 @@ fn check_numeric(d: DType) -> Result<(), String> {
 }
 
 impl Cumulative {
-    fn axis(axis: &Tensor, rank: usize) -> Result<usize, String> {
+    pub fn axis(axis: &Tensor, rank: usize) -> Result<usize, String> {
         if !matches!(axis.dtype(), DType::I32 | DType::I64) {
             return Err(format!("axis must be int32 or int64, got {}", axis.dtype()));
         }

@@ -177,7 +177,7 @@ pub struct GatherND {
 
 /// The common shape analysis of GatherND and ScatterND: (number of index tuples, tuple length
 /// m, elements per addressed slice).
-fn nd_layout(data: &[usize], ind: &[usize], b: usize) -> Result<(usize, usize, usize), String> {
+pub fn nd_layout(data: &[usize], ind: &[usize], b: usize) -> Result<(usize, usize, usize), String> {
     let (r, q) = (data.len(), ind.len());
     if q == 0 || r == 0 {
         return Err("data and indices must have rank ≥ 1".into());
@@ -356,7 +356,7 @@ pub struct TensorScatter {
 }
 
 impl TensorScatter {
-    fn axis(&self, rank: usize) -> Result<usize, String> {
+    pub fn axis(&self, rank: usize) -> Result<usize, String> {
         let a = norm_axis(self.axis, rank)?;
         if a == 0 {
             return Err("axis must not be the batch axis 0".into());

@@ -34,7 +34,7 @@ pub struct Tile {
 }
 
 impl Tile {
-    fn repeats<'a>(
+    pub fn repeats<'a>(
         &self,
         rank: usize,
         get: impl Fn(usize) -> Result<&'a Tensor, String>,
@@ -232,7 +232,7 @@ pub struct OneHot {
     pub axis: i64,
 }
 
-fn onehot_depth(t: &Tensor) -> Result<usize, String> {
+pub fn onehot_depth(t: &Tensor) -> Result<usize, String> {
     if t.numel() != 1 {
         return Err(format!("depth must hold one value, got shape {}", fmt_shape(t.shape())));
     }
@@ -405,18 +405,18 @@ pub struct Col2Im {
 }
 
 /// Col2Im's resolved geometry.
-struct Geometry {
-    image: Vec<usize>,
-    block: Vec<usize>,
-    dil: Vec<usize>,
-    pad_begin: Vec<usize>,
-    stride: Vec<usize>,
+pub struct Geometry {
+    pub image: Vec<usize>,
+    pub block: Vec<usize>,
+    pub dil: Vec<usize>,
+    pub pad_begin: Vec<usize>,
+    pub stride: Vec<usize>,
     /// Number of block positions per spatial dim.
-    n_blocks: Vec<usize>,
+    pub n_blocks: Vec<usize>,
 }
 
 impl Col2Im {
-    fn geometry(&self, image: &Tensor, block: &Tensor) -> Result<Geometry, String> {
+    pub fn geometry(&self, image: &Tensor, block: &Tensor) -> Result<Geometry, String> {
         let pos = |v: Vec<i64>, what: &str, min: i64| -> Result<Vec<usize>, String> {
             v.iter()
                 .map(|&x| if x >= min { Ok(x as usize) } else { Err(format!("invalid {what} value {x}")) })

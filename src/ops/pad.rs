@@ -94,7 +94,7 @@ fn padded_len(d: usize, b: i64, e: i64) -> Result<usize, String> {
 }
 
 /// The source coordinate of every output coordinate on one axis.
-fn pad_map(d: usize, b: i64, e: i64, mode: PadMode) -> Result<Vec<Option<usize>>, String> {
+pub fn pad_map(d: usize, b: i64, e: i64, mode: PadMode) -> Result<Vec<Option<usize>>, String> {
     let out = padded_len(d, b, e)?;
     // Negative pads crop first; the kept window is [lo, lo + len).
     let lo = (-b).max(0) as usize;
@@ -128,7 +128,7 @@ fn pad_map(d: usize, b: i64, e: i64, mode: PadMode) -> Result<Vec<Option<usize>>
 }
 
 impl Pad {
-    fn params<'a>(
+    pub fn params<'a>(
         &self,
         get: impl Fn(usize) -> Result<Option<&'a Tensor>, String>,
         rank: usize,
@@ -259,9 +259,20 @@ impl OpSpec for CenterCropPad {
 
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
-        let t = self.targets(x.rank(), need(inputs, 1)?)?;
-        let maps = x
-            .shape()
+        let maps = self.maps(x.shape(), need(inputs, 1)?)?;
+        Ok(vec![gather_axes(x, &maps, &Tensor::zeros(x.dtype(), &[1])?)?])
+    }
+
+    fn shape_inputs(&self) -> &'static [usize] {
+        &[1]
+    }
+}
+
+impl CenterCropPad {
+    /// The source coordinate (None: padding) of every output coordinate, per axis.
+    pub fn maps(&self, shape: &[usize], target: &Tensor) -> Result<Vec<Vec<Option<usize>>>, String> {
+        let t = self.targets(shape.len(), target)?;
+        Ok(shape
             .iter()
             .zip(&t)
             .map(|(&d, t)| {
@@ -276,12 +287,7 @@ impl OpSpec for CenterCropPad {
                     (0..t).map(|o| o.checked_sub(b).filter(|&i| i < d)).collect()
                 }
             })
-            .collect::<Vec<Vec<Option<usize>>>>();
-        Ok(vec![gather_axes(x, &maps, &Tensor::zeros(x.dtype(), &[1])?)?])
-    }
-
-    fn shape_inputs(&self) -> &'static [usize] {
-        &[1]
+            .collect())
     }
 }
 

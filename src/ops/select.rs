@@ -59,7 +59,7 @@ pub struct TopK {
 }
 
 impl TopK {
-    fn k(&self, t: Option<&Tensor>) -> Result<i64, String> {
+    pub fn k(&self, t: Option<&Tensor>) -> Result<i64, String> {
         if let Some(k) = self.k_attr {
             return Ok(k);
         }
@@ -73,7 +73,7 @@ impl TopK {
         }
     }
 
-    fn check_k(k: i64, len: usize) -> Result<usize, String> {
+    pub fn check_k(k: i64, len: usize) -> Result<usize, String> {
         if k < 0 || k > len as i64 {
             return Err(format!("k = {k} is outside [0, {len}] (the axis length)"));
         }
@@ -342,7 +342,7 @@ pub struct Compress {
 
 impl Compress {
     /// The selected positions along the axis (or of the flattened input) of length `len`.
-    fn selected(cond: &Tensor, len: usize) -> Result<Vec<usize>, String> {
+    pub fn selected(cond: &Tensor, len: usize) -> Result<Vec<usize>, String> {
         if cond.dtype() != DType::Bool || cond.rank() != 1 {
             return Err(format!("condition must be a 1-D bool tensor, got {} of rank {}", cond.dtype(), cond.rank()));
         }

@@ -59,6 +59,21 @@ shader_files! {
     EINSUM => "einsum/einsum",
     // --- end shaders (g2) ---
     // --- shaders (g3) ---
+    MOVE_AXISMAP => "movement/axismap",
+    MOVE_TAKE => "movement/take",
+    MOVE_POS_ELEMENTS => "movement/pos_elements",
+    MOVE_POS_ND => "movement/pos_nd",
+    MOVE_POS_TSCATTER => "movement/pos_tscatter",
+    MOVE_SCATTER => "movement/scatter",
+    MOVE_SCATTER_MARK => "movement/scatter_mark",
+    MOVE_TRILU => "movement/trilu",
+    MOVE_EYELIKE => "movement/eyelike",
+    MOVE_ONEHOT => "movement/onehot",
+    MOVE_REVERSE_SEQ => "movement/reverse_seq",
+    MOVE_CUMULATIVE => "movement/cumulative",
+    MOVE_TOPK => "movement/topk",
+    MOVE_TOPK_SORT => "movement/topk_sort",
+    MOVE_COL2IM => "movement/col2im",
     // --- end shaders (g3) ---
     // --- shaders (g4) ---
     VISION_RESIZE => "vision/resize",

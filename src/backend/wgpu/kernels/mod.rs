@@ -17,6 +17,7 @@ pub mod attention;
 pub mod einsum;
 // --- end modules (g2) ---
 // --- modules (g3) ---
+pub mod movement;
 // --- end modules (g3) ---
 // --- modules (g4) ---
 pub mod deconv;
@@ -110,6 +111,7 @@ family_keys! {
     Einsum(einsum::EinsumVariant),
     // --- end family keys (g2) ---
     // --- family keys (g3) ---
+    Movement(movement::MoveVariant),
     // --- end family keys (g3) ---
     // --- family keys (g4) ---
     Vision(vision::VisionVariant),
@@ -376,25 +378,27 @@ impl Lowering for GpuLowering {
             Op::Einsum(e) => einsum::lower_einsum(self, cx, e),
             // --- end GPU attention ---
             // --- GPU: data movement (g3) ---
-            Op::Pad(_) => Err("Pad has no GPU kernel yet".into()),
-            Op::CenterCropPad(_) => Err("CenterCropPad has no GPU kernel yet".into()),
-            Op::GatherElements(_) => Err("GatherElements has no GPU kernel yet".into()),
-            Op::GatherND(_) => Err("GatherND has no GPU kernel yet".into()),
-            Op::ScatterElements(_) => Err("ScatterElements/Scatter has no GPU kernel yet".into()),
-            Op::ScatterND(_) => Err("ScatterND has no GPU kernel yet".into()),
-            Op::TensorScatter(_) => Err("TensorScatter has no GPU kernel yet".into()),
-            Op::Tile(_) => Err("Tile has no GPU kernel yet".into()),
-            Op::BlockShuffle(_) => Err("DepthToSpace/SpaceToDepth has no GPU kernel yet".into()),
-            Op::Trilu(_) => Err("Trilu has no GPU kernel yet".into()),
-            Op::OneHot(_) => Err("OneHot has no GPU kernel yet".into()),
-            Op::EyeLike(_) => Err("EyeLike has no GPU kernel yet".into()),
-            Op::ReverseSequence(_) => Err("ReverseSequence has no GPU kernel yet".into()),
-            Op::Col2Im(_) => Err("Col2Im has no GPU kernel yet".into()),
-            Op::TopK(_) => Err("TopK has no GPU kernel yet".into()),
-            Op::Unique(_) => Err("Unique has no GPU kernel yet".into()),
-            Op::NonZero(_) => Err("NonZero has no GPU kernel yet".into()),
-            Op::Compress(_) => Err("Compress has no GPU kernel yet".into()),
-            Op::Cumulative(_) => Err("CumSum/CumProd has no GPU kernel yet".into()),
+            Op::Pad(p) => movement::lower_pad(self, cx, p),
+            Op::CenterCropPad(c) => movement::lower_center_crop_pad(self, cx, c),
+            Op::GatherElements(g) => movement::lower_gather_elements(self, cx, g),
+            Op::GatherND(g) => movement::lower_gather_nd(self, cx, g),
+            Op::ScatterElements(s) => movement::lower_scatter_elements(self, cx, s),
+            Op::ScatterND(s) => movement::lower_scatter_nd(self, cx, s),
+            Op::TensorScatter(s) => movement::lower_tensor_scatter(self, cx, s),
+            Op::Tile(t) => movement::lower_tile(self, cx, t),
+            Op::BlockShuffle(b) => movement::lower_block_shuffle(self, cx, b),
+            Op::Trilu(t) => movement::lower_trilu(self, cx, t),
+            Op::OneHot(o) => movement::lower_onehot(self, cx, o),
+            Op::EyeLike(e) => movement::lower_eyelike(self, cx, e),
+            Op::ReverseSequence(r) => movement::lower_reverse_sequence(self, cx, r),
+            Op::Col2Im(c) => movement::lower_col2im(self, cx, c),
+            Op::TopK(t) => movement::lower_topk(self, cx, t),
+            // Their output shapes need their only data input's value, so the planner always
+            // knows it and folds them on the host; a GPU kernel would never run.
+            Op::Unique(_) => Err("Unique is folded on the host once its input is known".into()),
+            Op::NonZero(_) => Err("NonZero is folded on the host once its input is known".into()),
+            Op::Compress(c) => movement::lower_compress(self, cx, c),
+            Op::Cumulative(c) => movement::lower_cumulative(self, cx, c),
             // --- end GPU data movement ---
             // --- GPU: vision (g4) ---
             Op::Resize(r) => vision::lower_resize(self, cx, r),
