@@ -26,3 +26,19 @@ fn is_nan_f32(x: f32) -> bool {
 fn is_inf_f32(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
 }
+
+// pow with C's rules for negative bases (WGSL's pow is undefined there): an integer exponent
+// gives the magnitude with the sign of an odd power, any other exponent NaN.
+fn pow_f32(x: f32, y: f32) -> f32 {
+    if (y == 0.0) {
+        return 1.0;
+    }
+    if (!(x < 0.0)) {
+        return pow(x, y);
+    }
+    if (y != floor(y)) {
+        return bitcast<f32>(0x7fc00000u);
+    }
+    let m = pow(-x, y);
+    return select(m, -m, fract(y * 0.5) != 0.0);
+}

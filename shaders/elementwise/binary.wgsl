@@ -24,7 +24,7 @@ fn apply(x: T, z: T) -> T {
         case BINARY_SUB: { return t_sub(x, z); }
         case BINARY_MUL: { return t_mul(x, z); }
         case BINARY_DIV: { return t_div(x, z); }
-        case BINARY_POW: { return t_from_f32(pow(t_to_f32(x), t_to_f32(z))); }
+        case BINARY_POW: { return t_from_f32(pow_f32(t_to_f32(x), t_to_f32(z))); }
         case BINARY_MAX: {
             if (t_is_nan(x) || t_is_nan(z)) { return t_from_f32(bitcast<f32>(0x7fc00000u)); }
             return t_max(x, z);
@@ -37,6 +37,10 @@ fn apply(x: T, z: T) -> T {
             // The divisor's sign (Python's %).
             let r = t_rem(x, z);
             let zero = t_zero();
+            if (t_eq(r, zero)) {
+                // A zero remainder takes the divisor's sign too (-0.0 for a negative float divisor).
+                return select(zero, t_neg(zero), t_lt(z, zero));
+            }
             if (!t_eq(r, zero) && (t_lt(r, zero) != t_lt(z, zero))) {
                 return t_add(r, z);
             }

@@ -136,6 +136,8 @@ ops! {
     LabelEncoder(ml::LabelEncoder),
     TreeEnsemble(ml::TreeEnsemble),
     // --- end recurrent ---
+    // --- strings (s1) ---
+    // --- end strings ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

@@ -405,7 +405,10 @@ impl BinaryOp {
             }
             Mod => {
                 let r = a % b;
-                if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
+                if r == 0.0 {
+                    // Python's %: a zero remainder carries the divisor's sign.
+                    0.0f64.copysign(b)
+                } else if (r < 0.0) != (b < 0.0) {
                     r + b
                 } else {
                     r

@@ -39,6 +39,8 @@ pub mod vision;
 pub mod ml;
 pub mod recurrent;
 // --- end recurrent ---
+// --- strings (s1) ---
+// --- end strings ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

@@ -227,6 +227,8 @@ pub static TABLE: &[Row] = table! {
     ["ai.onnx.ml"] "LabelEncoder" 1 => ml::import_label_encoder,
     ["ai.onnx.ml"] "TreeEnsemble" 5 => ml::import_tree_ensemble,
     // --- end recurrent ---
+    // --- strings (s1) ---
+    // --- end strings ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,

@@ -435,6 +435,8 @@ impl Lowering for GpuLowering {
                 Err("ai.onnx.ml operators run on the CPU".into())
             }
             // --- end recurrent ---
+            // --- strings (s1) ---
+            // --- end strings ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
