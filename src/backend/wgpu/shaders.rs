@@ -50,6 +50,9 @@ shader_files! {
     COPY => "layout/copy",
     GATHER => "layout/gather",
     // --- shaders (g1) ---
+    CONVERT_CODEC => "types/codec",
+    CONVERT_CAST => "convert/cast",
+    CONVERT_BITCAST => "convert/bitcast",
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
     // --- end shaders (g2) ---

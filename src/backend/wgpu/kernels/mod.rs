@@ -11,6 +11,7 @@ pub mod norm;
 pub mod pool;
 pub mod reduce;
 // --- modules (g1) ---
+pub mod convert;
 // --- end modules (g1) ---
 // --- modules (g2) ---
 // --- end modules (g2) ---
@@ -97,6 +98,8 @@ macro_rules! family_keys {
 
 family_keys! {
     // --- family keys (g1) ---
+    ConvertCast(convert::CastVariant),
+    ConvertBitCast(convert::BitCastVariant),
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
     // --- end family keys (g2) ---
@@ -310,7 +313,7 @@ impl Lowering for GpuLowering {
             Op::Binary(b) => elementwise::lower_binary(self, cx, b.op),
             Op::Variadic(v) => elementwise::lower_variadic(self, cx, v),
             Op::Clip(c) => elementwise::lower_clip(self, cx, c),
-            Op::Cast(_) => elementwise::lower_cast(self, cx),
+            Op::Cast(_) => convert::lower_cast(self, cx),
             Op::Where(_) => elementwise::lower_where(self, cx),
             Op::MatMul(_) => matmul::lower_matmul(self, cx),
             Op::Gemm(g) => matmul::lower_gemm(self, cx, g),
@@ -338,8 +341,8 @@ impl Lowering for GpuLowering {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
             }
             // --- GPU: convert, quantization, signal (g1) ---
-            Op::CastLike(_) => elementwise::lower_cast(self, cx),
-            Op::BitCast(_) => Err("BitCast has no GPU kernel yet".into()),
+            Op::CastLike(_) => convert::lower_cast(self, cx),
+            Op::BitCast(_) => convert::lower_bitcast(self, cx),
             Op::QuantizeLinear(_) => Err("QuantizeLinear has no GPU kernel yet".into()),
             Op::DequantizeLinear(_) => Err("DequantizeLinear has no GPU kernel yet".into()),
             Op::DynamicQuantizeLinear(_) => Err("DynamicQuantizeLinear has no GPU kernel yet".into()),
