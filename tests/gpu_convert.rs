@@ -262,3 +262,220 @@ fn cast_matches_cpu_bit_for_bit() {
     }
     assert!(failures.is_empty(), "{} of {pairs} casts differ:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// Values with many exact halves after division by the scales below, plus specials.
+fn quant_values(n: usize, seed: u64) -> Vec<f64> {
+    let mut v = Vec::with_capacity(n);
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    for i in 0..n {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let r = ((s >> 33) as f64) / (1u64 << 31) as f64;
+        v.push(match i % 9 {
+            0 => ((r * 600.0).round() - 300.0) / 2.0,
+            1 => (r - 0.5) * 1e5,
+            2 => (r - 0.5) * 1e-3,
+            3 => [0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1e30, -1e30, 448.0, 464.0]
+                [(s >> 7) as usize % 9],
+            _ => (r - 0.5) * 40.0,
+        });
+    }
+    v
+}
+
+fn float_tensor(d: DType, shape: &[usize], v: &[f64]) -> Tensor {
+    Tensor::from_f64(d, shape, v).unwrap()
+}
+
+struct QCase {
+    op: &'static str,
+    x: Tensor,
+    s: Tensor,
+    z: Option<Tensor>,
+    attrs: Vec<(&'static str, Attr)>,
+    out: DType,
+}
+
+fn run_qcase(c: &QCase) -> Result<(), String> {
+    let mut b = ModelBuilder::new(25);
+    b.input("x", c.x.dtype(), c.x.shape());
+    b.input("s", c.s.dtype(), c.s.shape());
+    let mut names = vec!["x", "s"];
+    let mut inputs = vec![("x", c.x.clone()), ("s", c.s.clone())];
+    if let Some(z) = &c.z {
+        b.input("z", z.dtype(), z.shape());
+        names.push("z");
+        inputs.push(("z", z.clone()));
+    }
+    b.node(c.op, &names, &["y"], &c.attrs);
+    b.output("y", c.out, c.x.shape());
+    let model = b.to_bytes();
+    let want = run(&model, Backend::Cpu, &inputs)?;
+    let got = run(&model, Backend::Gpu, &inputs)?;
+    same(&got[0], &want[0])
+}
+
+#[test]
+fn quantize_and_dequantize_match_cpu_bit_for_bit() {
+    if !gpu_available("quantize_and_dequantize_match_cpu_bit_for_bit") {
+        return;
+    }
+    let shape = [3usize, 4, 6];
+    let n: usize = shape.iter().product();
+    // (scale shape, axis, block_size)
+    let layouts: [(&[usize], i64, i64); 4] = [(&[], 1, 0), (&[4], 1, 0), (&[6], -1, 0), (&[3, 2, 6], 1, 3)];
+    let mut cases = Vec::new();
+    for (li, (sshape, axis, block)) in layouts.iter().enumerate() {
+        let sn: usize = sshape.iter().product::<usize>().max(1);
+        let scales: Vec<f64> = (0..sn).map(|i| [2.0, 0.5, 3.0, 0.1, 1.0 / 3.0, 7.0][i % 6]).collect();
+        let attrs = |extra: Vec<(&'static str, Attr)>| {
+            let mut a = vec![("axis", Attr::Int(*axis))];
+            if *block > 0 {
+                a.push(("block_size", Attr::Int(*block)));
+            }
+            a.extend(extra);
+            a
+        };
+        for xd in [DType::F32, DType::F16, DType::BF16, DType::F64, DType::I32] {
+            for sd in [DType::F32, DType::F16, DType::F64] {
+                if xd == DType::I32 && sd != DType::F32 {
+                    continue;
+                }
+                let xv: Vec<f64> = quant_values(n, li as u64 * 31 + xd as u64)
+                    .into_iter()
+                    .map(|v| {
+                        if xd == DType::I32 {
+                            if v.is_finite() {
+                                v.clamp(-1e9, 1e9)
+                            } else {
+                                3.0
+                            }
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let x = float_tensor(xd, &shape, &xv);
+                let s = float_tensor(sd, sshape, &scales);
+                for out in [
+                    DType::U8,
+                    DType::I8,
+                    DType::U16,
+                    DType::I16,
+                    DType::I4,
+                    DType::U4,
+                    DType::I2,
+                    DType::U2,
+                    DType::F8E4M3FN,
+                    DType::F8E4M3FNUZ,
+                    DType::F8E5M2,
+                    DType::F8E5M2FNUZ,
+                    DType::F4E2M1,
+                ] {
+                    let zv: Vec<f64> = (0..sn).map(|i| [0.0, 1.0, -1.0, 2.0, 0.5][i % 5]).collect();
+                    let z = Tensor::from_f64(out, sshape, &zv).unwrap();
+                    cases.push(QCase {
+                        op: "QuantizeLinear",
+                        x: x.clone(),
+                        s: s.clone(),
+                        z: Some(z.clone()),
+                        attrs: attrs(vec![]),
+                        out,
+                    });
+                    if xd == DType::F32 && sd == DType::F32 {
+                        cases.push(QCase {
+                            op: "QuantizeLinear",
+                            x: x.clone(),
+                            s: s.clone(),
+                            z: None,
+                            attrs: attrs(vec![
+                                ("output_dtype", Attr::Int(out.onnx_code() as i64)),
+                                ("saturate", Attr::Int(0)),
+                                ("precision", Attr::Int(DType::F16.onnx_code() as i64)),
+                            ]),
+                            out,
+                        });
+                    }
+                    if sd != DType::F64 {
+                        // dequantize the quantized codes back
+                        let q = Tensor::from_f64(out, &shape, &xv.iter().map(|v| v / 3.0).collect::<Vec<_>>()).unwrap();
+                        cases.push(QCase {
+                            op: "DequantizeLinear",
+                            x: q,
+                            s: s.clone(),
+                            z: Some(z),
+                            attrs: attrs(vec![]),
+                            out: sd,
+                        });
+                    }
+                }
+            }
+        }
+        // int32 and E8M0-scaled dequantization, bfloat16 output
+        let xi = Tensor::from_i64(DType::I32, &shape, &(0..n as i64).map(|i| i * 7919 - 100_000).collect::<Vec<_>>())
+            .unwrap();
+        let s = float_tensor(DType::F32, sshape, &scales);
+        cases.push(QCase {
+            op: "DequantizeLinear",
+            x: xi,
+            s: s.clone(),
+            z: None,
+            attrs: attrs(vec![]),
+            out: DType::F32,
+        });
+        let e8 =
+            Tensor::from_bytes(DType::F8E8M0, sshape, &(0..sn).map(|i| 120 + i as u8).collect::<Vec<_>>()).unwrap();
+        let q = Tensor::from_i64(DType::I8, &shape, &(0..n as i64).map(|i| i * 37 % 256 - 128).collect::<Vec<_>>())
+            .unwrap();
+        cases.push(QCase {
+            op: "DequantizeLinear",
+            x: q.clone(),
+            s: e8,
+            z: None,
+            attrs: attrs(vec![("output_dtype", Attr::Int(DType::BF16.onnx_code() as i64))]),
+            out: DType::BF16,
+        });
+    }
+    let mut failures = Vec::new();
+    for c in &cases {
+        if let Err(e) = run_qcase(c) {
+            failures.push(format!(
+                "{} x {} {:?} scale {} {:?} -> {} {:?}: {e}",
+                c.op,
+                c.x.dtype(),
+                c.x.shape(),
+                c.s.dtype(),
+                c.s.shape(),
+                c.out,
+                c.attrs
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn dynamic_quantize_matches_cpu() {
+    if !gpu_available("dynamic_quantize_matches_cpu") {
+        return;
+    }
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[1000]);
+    b.node("DynamicQuantizeLinear", &["x"], &["y", "s", "z"], &[]);
+    b.output("y", DType::U8, &[1000]).output("s", DType::F32, &[]).output("z", DType::U8, &[]);
+    let model = b.to_bytes();
+    for seed in 0..6u64 {
+        let mut v: Vec<f32> = quant_values(1000, seed).into_iter().map(|x| (x as f32).clamp(-1e4, 1e4)).collect();
+        if seed % 2 == 1 {
+            v.iter_mut().for_each(|x| *x = x.abs() * 0.37 + 1.0);
+        }
+        if seed == 4 {
+            v.iter_mut().for_each(|x| *x = 0.0);
+        }
+        let inputs = [("x", Tensor::new(&[1000], v).unwrap())];
+        let want = run(&model, Backend::Cpu, &inputs).unwrap();
+        let got = run(&model, Backend::Gpu, &inputs).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            same(g, w).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+    }
+}

@@ -326,3 +326,187 @@ fn cv_to_int(x: CvNum, to_u64: bool) -> vec2<u32> {
 fn cv_int_bits(x: CvNum) -> vec2<u32> {
     return select(x.mag, cv_neg(x.mag), x.neg);
 }
+
+// ---- exact arithmetic (results carry a sticky bit, so one later rounding is exact) ----
+
+// mag normalized so that its highest set bit is bit 62 (mag must be nonzero).
+fn cv_norm(x: CvNum) -> CvNum {
+    let s = 62 - cv_msb(x.mag);
+    if (s >= 0) {
+        return CvNum(x.cls, x.neg, cv_shl(x.mag, u32(s)), x.e - s);
+    }
+    // only bit 63 can be above bit 62: shift right by one, keeping the lost bit as sticky
+    return CvNum(x.cls, x.neg, cv_shr(x.mag, 1u) | vec2<u32>(x.mag.x & 1u, 0u), x.e + 1);
+}
+
+fn cv_is_zero_num(x: CvNum) -> bool {
+    return x.cls == CV_FINITE && cv_is_zero(x.mag);
+}
+
+fn cv_negate(x: CvNum) -> CvNum {
+    return CvNum(x.cls, !x.neg, x.mag, x.e);
+}
+
+// x + y (IEEE rules for NaN, infinities and signed zeros), with at least 61 exact bits and a
+// sticky bit.
+fn cv_add_num(x: CvNum, y: CvNum) -> CvNum {
+    if (x.cls == CV_NAN || y.cls == CV_NAN) { return cv_nan(); }
+    if (x.cls == CV_INF && y.cls == CV_INF && x.neg != y.neg) { return cv_nan(); }
+    if (x.cls == CV_INF) { return x; }
+    if (y.cls == CV_INF) { return y; }
+    if (cv_is_zero(x.mag) && cv_is_zero(y.mag)) {
+        return CvNum(CV_FINITE, x.neg && y.neg, vec2<u32>(0u, 0u), 0);
+    }
+    if (cv_is_zero(x.mag)) { return y; }
+    if (cv_is_zero(y.mag)) { return x; }
+    var a = cv_norm(x);
+    var b = cv_norm(y);
+    if (b.e > a.e) {
+        let t = a;
+        a = b;
+        b = t;
+    }
+    let d = u32(min(a.e - b.e, 64));
+    let bs = cv_shr(b.mag, d);
+    let sticky = !cv_eq(cv_shl(bs, d), b.mag) || (d >= 64u);
+    if (a.neg == b.neg) {
+        return CvNum(CV_FINITE, a.neg, cv_add(a.mag, bs) | vec2<u32>(select(0u, 1u, sticky), 0u), a.e);
+    }
+    if (d <= 1u) {
+        // exact: a.mag << d has at most 64 bits
+        let am = cv_shl(a.mag, d);
+        if (cv_eq(am, b.mag)) {
+            return CvNum(CV_FINITE, false, vec2<u32>(0u, 0u), 0);
+        }
+        if (cv_lt(am, b.mag)) {
+            return CvNum(CV_FINITE, b.neg, cv_sub(b.mag, am), b.e);
+        }
+        return CvNum(CV_FINITE, a.neg, cv_sub(am, b.mag), b.e);
+    }
+    // d ≥ 2, so |a| - |b| > 2^61: a - (bs + ε) = (a - bs - 1) + (1 - ε)
+    if (sticky) {
+        return CvNum(CV_FINITE, a.neg, cv_sub(cv_sub(a.mag, bs), cv_u64(1u)) | cv_u64(1u), a.e);
+    }
+    return CvNum(CV_FINITE, a.neg, cv_sub(a.mag, bs), a.e);
+}
+
+// The full 64-bit product of two u32.
+fn cv_mul32(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xffffu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xffffu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    return vec2<u32>((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}
+
+// x * y with at least 62 exact bits and a sticky bit.
+fn cv_mul_num(x: CvNum, y: CvNum) -> CvNum {
+    let neg = x.neg != y.neg;
+    if (x.cls == CV_NAN || y.cls == CV_NAN) { return cv_nan(); }
+    if (x.cls == CV_INF || y.cls == CV_INF) {
+        if (cv_is_zero_num(x) || cv_is_zero_num(y)) { return cv_nan(); }
+        return CvNum(CV_INF, neg, vec2<u32>(0u, 0u), 0);
+    }
+    if (cv_is_zero(x.mag) || cv_is_zero(y.mag)) {
+        return CvNum(CV_FINITE, neg, vec2<u32>(0u, 0u), 0);
+    }
+    let a = x.mag;
+    let b = y.mag;
+    // 128-bit product in words w0..w3
+    let p00 = cv_mul32(a.x, b.x);
+    let p01 = cv_mul32(a.x, b.y);
+    let p10 = cv_mul32(a.y, b.x);
+    let p11 = cv_mul32(a.y, b.y);
+    let mid = cv_add(cv_add(cv_u64(p00.y), cv_u64(p01.x)), cv_u64(p10.x));
+    let w0 = p00.x;
+    let w1 = mid.x;
+    let hi = cv_add(cv_add(cv_add(p11, cv_u64(p01.y)), cv_u64(p10.y)), cv_u64(mid.y));
+    // keep the top 64 bits of (hi:w1:w0), folding the rest into a sticky bit
+    if (cv_is_zero(hi)) {
+        return CvNum(CV_FINITE, neg, vec2<u32>(w0, w1), x.e + y.e);
+    }
+    let s = u32(cv_msb(hi) + 1);
+    // top = (hi:w1:w0) >> s, lost = the low s bits
+    let lo64 = vec2<u32>(w0, w1);
+    let top = cv_shl(hi, 64u - s) | cv_shr(lo64, s);
+    let lost = !cv_is_zero(lo64 & cv_mask(s));
+    return CvNum(CV_FINITE, neg, top | cv_u64(select(0u, 1u, lost)), x.e + y.e + i32(s));
+}
+
+// x / y with at least 62 exact bits and a sticky bit.
+fn cv_div_num(x: CvNum, y: CvNum) -> CvNum {
+    let neg = x.neg != y.neg;
+    if (x.cls == CV_NAN || y.cls == CV_NAN) { return cv_nan(); }
+    if (x.cls == CV_INF) {
+        if (y.cls == CV_INF) { return cv_nan(); }
+        return CvNum(CV_INF, neg, vec2<u32>(0u, 0u), 0);
+    }
+    if (y.cls == CV_INF) {
+        return CvNum(CV_FINITE, neg, vec2<u32>(0u, 0u), 0);
+    }
+    if (cv_is_zero(y.mag)) {
+        if (cv_is_zero(x.mag)) { return cv_nan(); }
+        return CvNum(CV_INF, neg, vec2<u32>(0u, 0u), 0);
+    }
+    if (cv_is_zero(x.mag)) {
+        return CvNum(CV_FINITE, neg, vec2<u32>(0u, 0u), 0);
+    }
+    let a = cv_norm(x);
+    let b = cv_norm(y);
+    // restoring division: q = floor(A / B * 2^63), A, B in [2^62, 2^63)
+    var r = a.mag;
+    var q = vec2<u32>(0u, 0u);
+    for (var i = 0u; i < 64u; i = i + 1u) {
+        q = cv_shl(q, 1u);
+        if (!cv_lt(r, b.mag)) {
+            r = cv_sub(r, b.mag);
+            q.x = q.x | 1u;
+        }
+        r = cv_shl(r, 1u);
+    }
+    let sticky = select(0u, 1u, !cv_is_zero(r));
+    return CvNum(CV_FINITE, neg, q | cv_u64(sticky), a.e - b.e - 63);
+}
+
+// x rounded to the nearest value of float format f (overflow to ±inf where f has it), as
+// the reference's `round_to` does.
+fn cv_round(x: CvNum, f: u32) -> CvNum {
+    let ff = cv_fmt(f);
+    return cv_decode(ff, cv_encode(ff, x, false));
+}
+
+// x rounded to an integer (ties to even), saturated to ±2^30; x must not be NaN.
+fn cv_rint_sat(x: CvNum) -> i32 {
+    var m: i32;
+    if (x.cls == CV_INF) {
+        m = 1 << 30;
+    } else if (x.e >= 0) {
+        m = select(1 << 30, i32(x.mag.x << u32(x.e)), x.mag.y == 0u && cv_msb(x.mag) + x.e < 30);
+    } else {
+        let r = cv_round_shr(x.mag, u32(min(-x.e, 65)));
+        m = select(1 << 30, i32(r.x), r.y == 0u && r.x < (1u << 30u));
+    }
+    return select(m, -m, x.neg);
+}
+
+// ---- stored elements (needs the LAYOUT_* and CLASS_* codes of the prelude) ----
+
+// The value of an element fetched as `c` (a word, a 16-bit code, or a pair) of a buffer with
+// this layout and class; `fmt` is the float format of CLASS_FLOAT.
+fn cv_value(c: vec2<u32>, lay: u32, kind: u32, fmt: u32) -> CvNum {
+    switch kind {
+        case CLASS_SINT: {
+            if (lay == LAYOUT_PAIR) {
+                return cv_from_int(c, true);
+            }
+            return cv_from_i32(bitcast<i32>(c.x));
+        }
+        case CLASS_UINT, CLASS_BOOL: { return cv_from_int(c, false); }
+        case CLASS_E8M0: { return cv_e8m0_decode(c.x); }
+        default: { return cv_decode(cv_fmt(fmt), c); }
+    }
+}

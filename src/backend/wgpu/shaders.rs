@@ -53,6 +53,9 @@ shader_files! {
     CONVERT_CODEC => "types/codec",
     CONVERT_CAST => "convert/cast",
     CONVERT_BITCAST => "convert/bitcast",
+    QUANT_QUANTIZE => "quant/quantize",
+    QUANT_DEQUANTIZE => "quant/dequantize",
+    QUANT_DYNAMIC_RANGE => "quant/dynamic_range",
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
     // --- end shaders (g2) ---

@@ -12,6 +12,7 @@ pub mod pool;
 pub mod reduce;
 // --- modules (g1) ---
 pub mod convert;
+pub mod quant;
 // --- end modules (g1) ---
 // --- modules (g2) ---
 // --- end modules (g2) ---
@@ -100,6 +101,9 @@ family_keys! {
     // --- family keys (g1) ---
     ConvertCast(convert::CastVariant),
     ConvertBitCast(convert::BitCastVariant),
+    QuantQuantize(quant::QuantizeVariant),
+    QuantDequantize(quant::DequantizeVariant),
+    QuantDynamicRange(quant::DynamicRangeVariant),
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
     // --- end family keys (g2) ---
@@ -343,9 +347,9 @@ impl Lowering for GpuLowering {
             // --- GPU: convert, quantization, signal (g1) ---
             Op::CastLike(_) => convert::lower_cast(self, cx),
             Op::BitCast(_) => convert::lower_bitcast(self, cx),
-            Op::QuantizeLinear(_) => Err("QuantizeLinear has no GPU kernel yet".into()),
-            Op::DequantizeLinear(_) => Err("DequantizeLinear has no GPU kernel yet".into()),
-            Op::DynamicQuantizeLinear(_) => Err("DynamicQuantizeLinear has no GPU kernel yet".into()),
+            Op::QuantizeLinear(q) => quant::lower_quantize(self, cx, q),
+            Op::DequantizeLinear(d) => quant::lower_dequantize(self, cx, d),
+            Op::DynamicQuantizeLinear(_) => quant::lower_dynamic_quantize(self, cx),
             Op::MatMulInteger(_) => Err("MatMulInteger has no GPU kernel yet".into()),
             Op::ConvInteger(_) => Err("ConvInteger has no GPU kernel yet".into()),
             Op::QLinearMatMul(_) => Err("QLinearMatMul has no GPU kernel yet".into()),
