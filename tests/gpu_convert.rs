@@ -479,3 +479,172 @@ fn dynamic_quantize_matches_cpu() {
         }
     }
 }
+
+fn ints(d: DType, shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let (lo, span) = if d == DType::I8 { (-128i64, 256i64) } else { (0, 256) };
+    let v: Vec<i64> = (0..n as u64).map(|i| lo + ((i * 2654435761 + seed * 97) % span as u64) as i64).collect();
+    Tensor::from_i64(d, shape, &v).unwrap()
+}
+
+/// Runs one node on both backends; inputs are graph inputs (named i0, i1, …; `None` skips one).
+fn node_case(op: &str, inputs: &[Option<Tensor>], attrs: &[(&str, Attr)], out: DType) -> Result<(), String> {
+    let mut b = ModelBuilder::new(21);
+    let names: Vec<String> = (0..inputs.len()).map(|i| format!("i{i}")).collect();
+    let mut feed = Vec::new();
+    let mut refs = Vec::new();
+    for (i, t) in inputs.iter().enumerate() {
+        match t {
+            Some(t) => {
+                b.input(&names[i], t.dtype(), t.shape());
+                feed.push((names[i].as_str(), t.clone()));
+                refs.push(names[i].as_str());
+            }
+            None => refs.push(""),
+        }
+    }
+    b.node(op, &refs, &["y"], attrs);
+    b.output("y", out, &[]);
+    let model = b.to_bytes();
+    let want = run(&model, Backend::Cpu, &feed)?;
+    let got = run(&model, Backend::Gpu, &feed)?;
+    same(&got[0], &want[0])
+}
+
+#[test]
+fn integer_products_match_cpu() {
+    if !gpu_available("integer_products_match_cpu") {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut count = 0;
+    let mut check = |what: String, r: Result<(), String>| {
+        count += 1;
+        if let Err(e) = r {
+            failures.push(format!("{what}: {e}"));
+        }
+    };
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[5, 7], &[7, 3]), (&[2, 3, 4, 6], &[6, 5]), (&[4], &[4, 3]), (&[3, 1, 4, 6], &[2, 6, 2])];
+    for (si, (sa, sb)) in shapes.iter().enumerate() {
+        for (da, db) in [(DType::U8, DType::U8), (DType::I8, DType::I8), (DType::U8, DType::I8)] {
+            let (a, b) = (ints(da, sa, si as u64), ints(db, sb, si as u64 + 5));
+            let m = if sa.len() >= 2 { sa[sa.len() - 2] } else { 1 };
+            let n = sb[sb.len() - 1];
+            let za = if sa.len() >= 2 { ints(da, &[m], 3) } else { ints(da, &[], 3) };
+            let zb = ints(db, &[n], 4);
+            check(
+                format!("MatMulInteger {da} {sa:?} x {db} {sb:?}"),
+                node_case(
+                    "MatMulInteger",
+                    &[Some(a.clone()), Some(b.clone()), Some(za.clone()), Some(zb.clone())],
+                    &[],
+                    DType::I32,
+                ),
+            );
+            check(
+                format!("MatMulInteger {da} {sa:?} x {db} {sb:?} no zero points"),
+                node_case("MatMulInteger", &[Some(a.clone()), Some(b.clone())], &[], DType::I32),
+            );
+            for sd in [DType::F32, DType::F16] {
+                let sc = |v: &[f64], shape: &[usize]| Tensor::from_f64(sd, shape, v).unwrap();
+                let per_row = sa.len() >= 2 && si % 2 == 0;
+                let a_s = if per_row {
+                    sc(&(0..m).map(|i| 0.01 + i as f64 * 0.003).collect::<Vec<_>>(), &[m])
+                } else {
+                    sc(&[0.0173], &[])
+                };
+                let b_s = if per_row {
+                    sc(&(0..n).map(|i| 0.02 + i as f64 * 0.0071).collect::<Vec<_>>(), &[n])
+                } else {
+                    sc(&[0.031], &[])
+                };
+                let y_s = sc(&[if sd == DType::F16 { 0.25 } else { 0.137 }], &[]);
+                for dy in [DType::U8, DType::I8] {
+                    let y_z = ints(dy, &[], 9);
+                    let za_s = ints(da, &[], 3);
+                    let zb_s = ints(db, &[], 4);
+                    check(
+                        format!("QLinearMatMul {da} {sa:?} x {db} {sb:?} scales {sd} per-row {per_row} -> {dy}"),
+                        node_case(
+                            "QLinearMatMul",
+                            &[
+                                Some(a.clone()),
+                                Some(a_s.clone()),
+                                Some(za_s),
+                                Some(b.clone()),
+                                Some(b_s.clone()),
+                                Some(zb_s),
+                                Some(y_s.clone()),
+                                Some(y_z),
+                            ],
+                            &[],
+                            dy,
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    // (x shape, w shape, attrs)
+    let convs: Vec<(Vec<usize>, Vec<usize>, Vec<(&str, Attr)>)> = vec![
+        (vec![1, 1, 7, 7], vec![2, 1, 3, 3], vec![]),
+        (vec![2, 4, 6, 5], vec![6, 2, 2, 3], vec![("group", Attr::Int(2)), ("pads", Attr::Ints(vec![1, 0, 1, 2]))]),
+        (vec![1, 3, 9], vec![4, 3, 3], vec![("strides", Attr::Ints(vec![2])), ("dilations", Attr::Ints(vec![2]))]),
+        (vec![1, 2, 4, 5, 3], vec![3, 2, 2, 2, 2], vec![("auto_pad", Attr::Str("SAME_UPPER".into()))]),
+    ];
+    for (ci, (xs, ws, attrs)) in convs.iter().enumerate() {
+        for (dx, dw) in [(DType::U8, DType::U8), (DType::I8, DType::I8), (DType::U8, DType::I8)] {
+            let (x, w) = (ints(dx, xs, ci as u64), ints(dw, ws, ci as u64 + 11));
+            let m = ws[0];
+            let zx = ints(dx, &[], 1);
+            let zw = if ci % 2 == 0 { ints(dw, &[m], 2) } else { ints(dw, &[], 2) };
+            check(
+                format!("ConvInteger {dx} {xs:?} * {dw} {ws:?} {attrs:?}"),
+                node_case(
+                    "ConvInteger",
+                    &[Some(x.clone()), Some(w.clone()), Some(zx.clone()), Some(zw.clone())],
+                    attrs,
+                    DType::I32,
+                ),
+            );
+            check(
+                format!("ConvInteger {dx} {xs:?} * {dw} {ws:?} no zero points"),
+                node_case("ConvInteger", &[Some(x.clone()), Some(w.clone())], attrs, DType::I32),
+            );
+            for sd in [DType::F32, DType::F16] {
+                let x_s = Tensor::from_f64(sd, &[], &[0.0123]).unwrap();
+                let w_s = if ci % 2 == 1 {
+                    Tensor::from_f64(sd, &[m], &(0..m).map(|i| 0.05 + 0.013 * i as f64).collect::<Vec<_>>()).unwrap()
+                } else {
+                    Tensor::from_f64(sd, &[], &[0.07]).unwrap()
+                };
+                let y_s = Tensor::from_f64(sd, &[], &[0.09]).unwrap();
+                let bias =
+                    Tensor::from_i64(DType::I32, &[m], &(0..m as i64).map(|i| i * 1000 - 1500).collect::<Vec<_>>())
+                        .unwrap();
+                for (dy, with_bias) in [(DType::U8, true), (DType::I8, false)] {
+                    let mut ins = vec![
+                        Some(x.clone()),
+                        Some(x_s.clone()),
+                        Some(zx.clone()),
+                        Some(w.clone()),
+                        Some(w_s.clone()),
+                        Some(zw.clone()),
+                        Some(y_s.clone()),
+                        Some(ints(dy, &[], 7)),
+                    ];
+                    if with_bias {
+                        ins.push(Some(bias.clone()));
+                    }
+                    check(
+                        format!("QLinearConv {dx} {xs:?} * {dw} {ws:?} {sd} bias {with_bias} -> {dy}"),
+                        node_case("QLinearConv", &ins, attrs, dy),
+                    );
+                }
+            }
+        }
+    }
+    eprintln!("{count} integer-product cases");
+    assert!(failures.is_empty(), "{} of {count} cases differ:\n{}", failures.len(), failures.join("\n"));
+}

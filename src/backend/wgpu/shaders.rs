@@ -56,6 +56,8 @@ shader_files! {
     QUANT_QUANTIZE => "quant/quantize",
     QUANT_DEQUANTIZE => "quant/dequantize",
     QUANT_DYNAMIC_RANGE => "quant/dynamic_range",
+    QUANT_MATMUL_INT => "quant/matmul_int",
+    QUANT_CONV_INT => "quant/conv_int",
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
     // --- end shaders (g2) ---

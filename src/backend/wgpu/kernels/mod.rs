@@ -104,6 +104,8 @@ family_keys! {
     QuantQuantize(quant::QuantizeVariant),
     QuantDequantize(quant::DequantizeVariant),
     QuantDynamicRange(quant::DynamicRangeVariant),
+    QuantMatMulInt(quant::MatMulIntVariant),
+    QuantConvInt(quant::ConvIntVariant),
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
     // --- end family keys (g2) ---
@@ -350,10 +352,10 @@ impl Lowering for GpuLowering {
             Op::QuantizeLinear(q) => quant::lower_quantize(self, cx, q),
             Op::DequantizeLinear(d) => quant::lower_dequantize(self, cx, d),
             Op::DynamicQuantizeLinear(_) => quant::lower_dynamic_quantize(self, cx),
-            Op::MatMulInteger(_) => Err("MatMulInteger has no GPU kernel yet".into()),
-            Op::ConvInteger(_) => Err("ConvInteger has no GPU kernel yet".into()),
-            Op::QLinearMatMul(_) => Err("QLinearMatMul has no GPU kernel yet".into()),
-            Op::QLinearConv(_) => Err("QLinearConv has no GPU kernel yet".into()),
+            Op::MatMulInteger(_) => quant::lower_matmul_int(self, cx, false),
+            Op::ConvInteger(c) => quant::lower_conv_int(self, cx, &c.conv, false),
+            Op::QLinearMatMul(_) => quant::lower_matmul_int(self, cx, true),
+            Op::QLinearConv(c) => quant::lower_conv_int(self, cx, &c.conv, true),
             Op::Dft(_) => Err("DFT has no GPU kernel yet".into()),
             Op::Stft(_) => Err("STFT has no GPU kernel yet".into()),
             Op::WindowFn(_) => Err("window functions have no GPU kernel yet".into()),

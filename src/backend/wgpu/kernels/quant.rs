@@ -442,6 +442,366 @@ pub fn lower_dynamic_quantize(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<G
     Ok(Lowered { dispatches, scratch, consts: vec![] })
 }
 
+// ---- integer products -----------------------------------------------------------------
+
+/// A one-element zero constant bound where a kernel's optional input is absent.
+fn dummy(consts: &mut Vec<Tensor>, dtype: DType) -> Result<Ref, String> {
+    consts.push(Tensor::zeros(dtype, &[1])?);
+    Ok(Ref::Const(consts.len() - 1))
+}
+
+fn check_int8(o: &Operand, what: &str) -> Result<(), String> {
+    if matches!(o.dtype, DType::I8 | DType::U8) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be int8 or uint8 on the GPU, got {}", o.dtype))
+    }
+}
+
+/// An optional zero point of an int8/uint8 input: per tensor, or 1-D of `per_len` elements
+/// (one per row, column or channel). Returns its binding and whether it is per element.
+fn int_zero_point(
+    cx: &LowerCx,
+    i: usize,
+    of: &Operand,
+    per_len: Option<usize>,
+    consts: &mut Vec<Tensor>,
+    what: &str,
+) -> Result<(Ref, bool), String> {
+    match cx.inputs.get(i).and_then(|o| o.as_ref()) {
+        None => Ok((dummy(consts, DType::I32)?, false)),
+        Some(z) => {
+            if z.dtype != of.dtype {
+                return Err(format!("{what} is {}, but its input is {}", z.dtype, of.dtype));
+            }
+            let zn: usize = z.shape.iter().product();
+            if zn == 1 {
+                return Ok((Ref::Input(i), false));
+            }
+            match per_len {
+                Some(len) if z.shape.len() == 1 && z.shape[0] == len => Ok((Ref::Input(i), true)),
+                _ => Err(format!("{what} of shape {} has no GPU kernel", fmt_shape(&z.shape))),
+            }
+        }
+    }
+}
+
+/// The scales' common layout, float format and `round_to` format.
+fn scales(l: &GpuLowering, ss: &[&Operand]) -> Result<(Layout, u32, u32), String> {
+    let d = ss[0].dtype;
+    if ss.iter().any(|s| s.dtype != d) || !matches!(d, DType::F32 | DType::F16 | DType::BF16) {
+        return Err(format!(
+            "scales of {} have no GPU kernel",
+            ss.iter().map(|s| s.dtype.name()).collect::<Vec<_>>().join("/")
+        ));
+    }
+    let r = Repr::of(d, l)?;
+    Ok((r.layout, r.in_fmt as u32, round_fmt(d)))
+}
+
+fn requant_range(d: DType) -> Result<(i32, i32), String> {
+    match (d, int_range(d)) {
+        (DType::I8 | DType::U8, Some((lo, hi))) => Ok((lo as i32, hi as i32)),
+        _ => Err(format!("a {d} output has no GPU kernel")),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MatMulIntVariant {
+    pub requant: bool,
+    /// The scales' layout (Word or Half).
+    pub s_layout: Layout,
+}
+
+impl KernelVariant for MatMulIntVariant {
+    fn file(&self) -> &'static ShaderFile {
+        &shaders::QUANT_MATMUL_INT
+    }
+    fn prelude(&self, p: &mut Prelude) {
+        codec_prelude(p);
+        p.bool("REQUANT", self.requant).u32("S_LAYOUT", self.s_layout as u32);
+    }
+    fn storage_bindings(&self) -> u32 {
+        9
+    }
+    fn all() -> Vec<Self> {
+        vec![
+            MatMulIntVariant { requant: false, s_layout: Layout::Word },
+            MatMulIntVariant { requant: true, s_layout: Layout::Word },
+            MatMulIntVariant { requant: true, s_layout: Layout::Half },
+        ]
+    }
+}
+
+gpu_params!(
+    /// `shaders/quant/matmul_int.wgsl` Params.
+    MatMulIntParams {
+        n: u32,
+        m: u32,
+        k: u32,
+        cols: u32,
+        batch_rank: u32,
+        az_row: u32,
+        bz_col: u32,
+        as_row: u32,
+        bs_col: u32,
+        s_fmt: u32,
+        ts_fmt: u32,
+        pad0: u32,
+        lo: i32,
+        hi: i32,
+        pad1: u32,
+        pad2: u32,
+        batch: super::Dims8,
+        a_strides: super::Dims8,
+        b_strides: super::Dims8,
+    }
+);
+
+/// MatMulInteger (`requant` false) and QLinearMatMul.
+pub fn lower_matmul_int(l: &GpuLowering, cx: &LowerCx, requant: bool) -> Result<Lowered<GpuKernel>, String> {
+    let (ai, bi) = if requant { (0, 3) } else { (0, 1) };
+    let (a, b, y) = (cx.input(ai)?, cx.input(bi)?, cx.output(0)?);
+    check_int8(a, "A")?;
+    check_int8(b, "B")?;
+    let g = crate::ops::matmul::matmul_shape(&a.shape, &b.shape)?;
+    let n: usize = g.out.iter().product();
+    let mut consts = Vec::new();
+    let rows = (a.shape.len() >= 2).then_some(g.m);
+    let cols = (b.shape.len() >= 2).then_some(g.n);
+    let (az, az_row) = int_zero_point(cx, 2, a, rows, &mut consts, "a_zero_point")?;
+    let (bz, bz_col) = int_zero_point(cx, if requant { 5 } else { 3 }, b, cols, &mut consts, "b_zero_point")?;
+    let mut p = MatMulIntParams {
+        n: u32_of(n)?,
+        m: u32_of(g.m)?,
+        k: u32_of(g.k)?,
+        cols: u32_of(g.n)?,
+        batch_rank: g.batch.len() as u32,
+        az_row: az_row as u32,
+        bz_col: bz_col as u32,
+        batch: super::dims8(&g.batch)?,
+        a_strides: super::dims8(&g.a_batch_strides)?,
+        b_strides: super::dims8(&g.b_batch_strides)?,
+        ..Default::default()
+    };
+    u32_of(a.shape.iter().product::<usize>())?;
+    u32_of(b.shape.iter().product::<usize>())?;
+    let (bindings, s_layout) = if requant {
+        let (a_s, b_s, y_s) = (cx.input(1)?, cx.input(4)?, cx.input(6)?);
+        let (s_layout, s_fmt, ts_fmt) = scales(l, &[a_s, b_s, y_s])?;
+        let (an, bn) = (a_s.shape.iter().product::<usize>(), b_s.shape.iter().product::<usize>());
+        let per = |s: &Operand, sn: usize, len: Option<usize>| -> Result<bool, String> {
+            if (an == 1 && bn == 1) || sn == 1 {
+                return Ok(false);
+            }
+            match len {
+                Some(len) if s.shape.len() == 1 && s.shape[0] == len => Ok(true),
+                _ => Err(format!("a scale of shape {} has no GPU kernel", fmt_shape(&s.shape))),
+            }
+        };
+        let (as_row, bs_col) = (per(a_s, an, rows)?, per(b_s, bn, cols)?);
+        if y_s.shape.iter().product::<usize>() != 1 {
+            return Err("y_scale must be a scalar".into());
+        }
+        let out = y.dtype;
+        let (lo, hi) = requant_range(out)?;
+        let yz = match cx.inputs.get(7).and_then(|o| o.as_ref()) {
+            Some(z) if z.shape.iter().product::<usize>() != 1 => return Err("y_zero_point must be a scalar".into()),
+            Some(z) if z.dtype != out => return Err(format!("y_zero_point is {}, y is {out}", z.dtype)),
+            Some(_) => Ref::Input(7),
+            None => dummy(&mut consts, DType::I32)?,
+        };
+        p.as_row = as_row as u32;
+        p.bs_col = bs_col as u32;
+        p.s_fmt = s_fmt;
+        p.ts_fmt = ts_fmt;
+        p.lo = lo;
+        p.hi = hi;
+        (
+            vec![Ref::Input(0), Ref::Input(3), az, bz, Ref::Input(1), Ref::Input(4), Ref::Input(6), yz, Ref::Output(0)],
+            s_layout,
+        )
+    } else {
+        if y.dtype != DType::I32 {
+            return Err(format!("MatMulInteger to {} has no GPU kernel", y.dtype));
+        }
+        let d: Vec<Ref> = (0..4).map(|_| dummy(&mut consts, DType::F32)).collect::<Result<_, _>>()?;
+        (vec![Ref::Input(0), Ref::Input(1), az, bz, d[0], d[1], d[2], d[3], Ref::Output(0)], Layout::Word)
+    };
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    let v = MatMulIntVariant { requant, s_layout };
+    let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantMatMulInt(v)), &p, grid_1d(n, 256));
+    Ok(Lowered { dispatches: vec![LoweredDispatch { kernel: k, bindings }], scratch: vec![], consts })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvIntVariant {
+    pub requant: bool,
+    pub bias: bool,
+    /// The scales' layout (Word or Half).
+    pub s_layout: Layout,
+}
+
+impl KernelVariant for ConvIntVariant {
+    fn file(&self) -> &'static ShaderFile {
+        &shaders::QUANT_CONV_INT
+    }
+    fn prelude(&self, p: &mut Prelude) {
+        codec_prelude(p);
+        p.bool("REQUANT", self.requant).bool("HAS_BIAS", self.bias).u32("S_LAYOUT", self.s_layout as u32);
+    }
+    fn storage_bindings(&self) -> u32 {
+        10
+    }
+    fn all() -> Vec<Self> {
+        let mut v = vec![ConvIntVariant { requant: false, bias: false, s_layout: Layout::Word }];
+        for bias in [false, true] {
+            for s_layout in [Layout::Word, Layout::Half] {
+                v.push(ConvIntVariant { requant: true, bias, s_layout });
+            }
+        }
+        v
+    }
+}
+
+gpu_params!(
+    /// `shaders/quant/conv_int.wgsl` Params.
+    ConvIntParams {
+        n: u32,
+        c_in: u32,
+        m: u32,
+        cg: u32,
+        mg: u32,
+        nd: u32,
+        ksz: u32,
+        osz: u32,
+        isz: u32,
+        wz_chan: u32,
+        ws_chan: u32,
+        s_fmt: u32,
+        ts_fmt: u32,
+        lo: i32,
+        hi: i32,
+        pad0: u32,
+        in_sp: super::Dims8,
+        out_sp: super::Dims8,
+        kernel: super::Dims8,
+        strides: super::Dims8,
+        dilations: super::Dims8,
+        pads: super::Dims8,
+    }
+);
+
+/// ConvInteger (`requant` false) and QLinearConv.
+pub fn lower_conv_int(
+    l: &GpuLowering,
+    cx: &LowerCx,
+    conv: &crate::ops::conv::Conv,
+    requant: bool,
+) -> Result<Lowered<GpuKernel>, String> {
+    let (xi, wi) = if requant { (0, 3) } else { (0, 1) };
+    let (x, w, y) = (cx.input(xi)?, cx.input(wi)?, cx.output(0)?);
+    check_int8(x, "x")?;
+    check_int8(w, "w")?;
+    let (nb, c, m) = conv.channels(&x.shape, &w.shape)?;
+    let kernel = conv.kernel(&w.shape)?;
+    if kernel != w.shape[2..] {
+        return Err(format!("kernel_shape {kernel:?} differs from W's {:?}", &w.shape[2..]));
+    }
+    let win = conv.window.resolve(&x.shape[2..], &kernel)?;
+    let g = conv.group;
+    let (osz, isz, ksz) =
+        (win.output.iter().product::<usize>(), win.input.iter().product::<usize>(), kernel.iter().product::<usize>());
+    let n = nb * m * osz;
+    u32_of(x.shape.iter().product::<usize>())?;
+    u32_of(w.shape.iter().product::<usize>())?;
+    let mut consts = Vec::new();
+    let (xz, x_per) = int_zero_point(cx, 2, x, None, &mut consts, "x_zero_point")?;
+    debug_assert!(!x_per);
+    let (wz, wz_chan) = int_zero_point(cx, if requant { 5 } else { 3 }, w, Some(m), &mut consts, "w_zero_point")?;
+    let mut p = ConvIntParams {
+        n: u32_of(n)?,
+        c_in: u32_of(c)?,
+        m: u32_of(m)?,
+        cg: u32_of(c / g)?,
+        mg: u32_of(m / g)?,
+        nd: kernel.len() as u32,
+        ksz: u32_of(ksz)?,
+        osz: u32_of(osz)?,
+        isz: u32_of(isz)?,
+        wz_chan: wz_chan as u32,
+        in_sp: super::dims8(&win.input)?,
+        out_sp: super::dims8(&win.output)?,
+        kernel: super::dims8(&kernel)?,
+        strides: super::dims8(&win.strides)?,
+        dilations: super::dims8(&win.dilations)?,
+        pads: super::dims8(&win.pads_begin)?,
+        ..Default::default()
+    };
+    let (bindings, s_layout, bias) = if requant {
+        let (x_s, w_s, y_s) = (cx.input(1)?, cx.input(4)?, cx.input(6)?);
+        let (s_layout, s_fmt, ts_fmt) = scales(l, &[x_s, w_s, y_s])?;
+        if x_s.shape.iter().product::<usize>() != 1 || y_s.shape.iter().product::<usize>() != 1 {
+            return Err("x_scale and y_scale must be scalars".into());
+        }
+        let wn: usize = w_s.shape.iter().product();
+        if wn != 1 && (w_s.shape.len() != 1 || wn != m) {
+            return Err(format!("w_scale must be a scalar or have {m} elements, got shape {}", fmt_shape(&w_s.shape)));
+        }
+        let out = y.dtype;
+        let (lo, hi) = requant_range(out)?;
+        let yz = match cx.inputs.get(7).and_then(|o| o.as_ref()) {
+            Some(z) if z.shape.iter().product::<usize>() != 1 => return Err("y_zero_point must be a scalar".into()),
+            Some(z) if z.dtype != out => return Err(format!("y_zero_point is {}, y is {out}", z.dtype)),
+            Some(_) => Ref::Input(7),
+            None => dummy(&mut consts, DType::I32)?,
+        };
+        let (bias, has_bias) = match cx.inputs.get(8).and_then(|o| o.as_ref()) {
+            Some(b) if b.dtype != DType::I32 => return Err(format!("B must be int32, got {}", b.dtype)),
+            Some(b) if b.shape.iter().product::<usize>() != m => {
+                return Err(format!("B must have {m} elements, got shape {}", fmt_shape(&b.shape)))
+            }
+            Some(_) => (Ref::Input(8), true),
+            None => (dummy(&mut consts, DType::I32)?, false),
+        };
+        p.ws_chan = (wn != 1) as u32;
+        p.s_fmt = s_fmt;
+        p.ts_fmt = ts_fmt;
+        p.lo = lo;
+        p.hi = hi;
+        (
+            vec![
+                Ref::Input(0),
+                Ref::Input(3),
+                xz,
+                wz,
+                Ref::Input(1),
+                Ref::Input(4),
+                Ref::Input(6),
+                yz,
+                bias,
+                Ref::Output(0),
+            ],
+            s_layout,
+            has_bias,
+        )
+    } else {
+        if y.dtype != DType::I32 {
+            return Err(format!("ConvInteger to {} has no GPU kernel", y.dtype));
+        }
+        let d: Vec<Ref> = (0..5).map(|_| dummy(&mut consts, DType::F32)).collect::<Result<_, _>>()?;
+        (vec![Ref::Input(0), Ref::Input(1), xz, wz, d[0], d[1], d[2], d[3], d[4], Ref::Output(0)], Layout::Word, false)
+    };
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    let v = ConvIntVariant { requant, bias, s_layout };
+    let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantConvInt(v)), &p, grid_1d(n, 256));
+    Ok(Lowered { dispatches: vec![LoweredDispatch { kernel: k, bindings }], scratch: vec![], consts })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,6 +816,10 @@ mod tests {
         let v = DequantizeVariant { x: Class::Float, s: (Layout::Word, Class::E8M0), y: Layout::Half };
         check::<DequantizeParams>(KernelKey::Family(FamilyKey::QuantDequantize(v)));
         check::<DynamicRangeParams>(KernelKey::Family(FamilyKey::QuantDynamicRange(DynamicRangeVariant)));
+        let v = MatMulIntVariant { requant: true, s_layout: Layout::Half };
+        check::<MatMulIntParams>(KernelKey::Family(FamilyKey::QuantMatMulInt(v)));
+        let v = ConvIntVariant { requant: true, bias: true, s_layout: Layout::Word };
+        check::<ConvIntParams>(KernelKey::Family(FamilyKey::QuantConvInt(v)));
     }
 
     #[test]
