@@ -587,7 +587,8 @@ fn integer_products_match_cpu() {
         }
     }
     // (x shape, w shape, attrs)
-    let convs: Vec<(Vec<usize>, Vec<usize>, Vec<(&str, Attr)>)> = vec![
+    type ConvCase = (Vec<usize>, Vec<usize>, Vec<(&'static str, Attr)>);
+    let convs: Vec<ConvCase> = vec![
         (vec![1, 1, 7, 7], vec![2, 1, 3, 3], vec![]),
         (vec![2, 4, 6, 5], vec![6, 2, 2, 3], vec![("group", Attr::Int(2)), ("pads", Attr::Ints(vec![1, 0, 1, 2]))]),
         (vec![1, 3, 9], vec![4, 3, 3], vec![("strides", Attr::Ints(vec![2])), ("dilations", Attr::Ints(vec![2]))]),
