@@ -649,3 +649,94 @@ fn integer_products_match_cpu() {
     eprintln!("{count} integer-product cases");
     assert!(failures.is_empty(), "{} of {count} cases differ:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// Runs one node with graph inputs `inputs` and initializers `consts` on both backends and
+/// compares the outputs within a tolerance.
+fn close_case(
+    op: &str,
+    opset: i64,
+    inputs: &[(&str, Tensor)],
+    consts: &[(&str, Tensor)],
+    attrs: &[(&str, Attr)],
+    order: &[&str],
+    tol: f64,
+) -> Result<(), String> {
+    let mut b = ModelBuilder::new(opset);
+    for (n, t) in inputs {
+        b.input(n, t.dtype(), t.shape());
+    }
+    for (n, t) in consts {
+        b.initializer(n, t.clone());
+    }
+    b.node(op, order, &["y"], attrs);
+    b.output("y", inputs[0].1.dtype(), &[]);
+    let model = b.to_bytes();
+    let want = run(&model, Backend::Cpu, inputs)?;
+    let got = run(&model, Backend::Gpu, inputs)?;
+    onnx_wgpu::testing::compare(&got[0], &want[0], &onnx_wgpu::testing::Tolerance { rtol: tol, atol: tol }).map(|_| ())
+}
+
+#[test]
+fn dft_and_stft_match_cpu() {
+    if !gpu_available("dft_and_stft_match_cpu") {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut count = 0;
+    let signal = |d: DType, shape: &[usize], seed: u64| {
+        let n: usize = shape.iter().product();
+        let v: Vec<f64> = (0..n).map(|i| ((i as u64 * 7919 + seed * 31) % 1000) as f64 / 250.0 - 2.0).collect();
+        Tensor::from_f64(d, shape, &v).unwrap()
+    };
+    for d in [DType::F32, DType::F16, DType::F64] {
+        let tol = if d == DType::F16 { 2e-2 } else { 1e-4 };
+        for (shape, axis) in [(vec![2, 7, 3, 1], 1i64), (vec![3, 8, 2], -2), (vec![1, 5, 6, 2], 2), (vec![4, 2], 0)] {
+            for (inverse, onesided) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                if inverse == 1 && onesided == 1 && shape[shape.len() - 1] != 2 {
+                    continue;
+                }
+                let len = shape[(axis + if axis < 0 { shape.len() as i64 } else { 0 }) as usize];
+                for dft_len in [None, Some(len as i64 + 3), Some((len as i64 - 2).max(1))] {
+                    count += 1;
+                    let x = signal(d, &shape, count);
+                    let attrs = [("inverse", Attr::Int(inverse)), ("onesided", Attr::Int(onesided))];
+                    let mut consts = vec![("axis", Tensor::scalar(axis))];
+                    let mut order = vec!["x", "", "axis"];
+                    if let Some(n) = dft_len {
+                        consts.push(("n", Tensor::scalar(n)));
+                        order[1] = "n";
+                    }
+                    if let Err(e) = close_case("DFT", 20, &[("x", x)], &consts, &attrs, &order, tol) {
+                        failures.push(format!(
+                            "DFT {d} {shape:?} axis {axis} inverse {inverse} onesided {onesided} n {dft_len:?}: {e}"
+                        ));
+                    }
+                }
+            }
+        }
+        for (shape, step, fl, window) in
+            [(vec![2, 40, 1], 5i64, 8i64, true), (vec![1, 33, 2], 4, 9, false), (vec![1, 16, 1], 16, 16, true)]
+        {
+            count += 1;
+            let x = signal(d, &shape, count);
+            let mut inputs = vec![("x", x)];
+            let consts = vec![("step", Tensor::scalar(step)), ("fl", Tensor::scalar(fl))];
+            let mut order = vec!["x", "step", "", "fl"];
+            if window {
+                inputs.push(("w", signal(d, &[fl as usize], 3)));
+                order[2] = "w";
+            }
+            for onesided in [0, 1] {
+                if let Err(e) =
+                    close_case("STFT", 17, &inputs, &consts, &[("onesided", Attr::Int(onesided))], &order, tol)
+                {
+                    failures.push(format!(
+                        "STFT {d} {shape:?} step {step} frame {fl} window {window} onesided {onesided}: {e}"
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!("{count} DFT/STFT cases");
+    assert!(failures.is_empty(), "{} of {count} cases differ:\n{}", failures.len(), failures.join("\n"));
+}

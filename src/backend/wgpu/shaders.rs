@@ -58,6 +58,8 @@ shader_files! {
     QUANT_DYNAMIC_RANGE => "quant/dynamic_range",
     QUANT_MATMUL_INT => "quant/matmul_int",
     QUANT_CONV_INT => "quant/conv_int",
+    SIGNAL_DFT => "signal/dft",
+    SIGNAL_WINDOW => "signal/window",
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
     // --- end shaders (g2) ---

@@ -13,6 +13,7 @@ pub mod reduce;
 // --- modules (g1) ---
 pub mod convert;
 pub mod quant;
+pub mod signal;
 // --- end modules (g1) ---
 // --- modules (g2) ---
 // --- end modules (g2) ---
@@ -106,6 +107,8 @@ family_keys! {
     QuantDynamicRange(quant::DynamicRangeVariant),
     QuantMatMulInt(quant::MatMulIntVariant),
     QuantConvInt(quant::ConvIntVariant),
+    SignalDft(signal::DftVariant),
+    SignalWindow(signal::WindowVariant),
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
     // --- end family keys (g2) ---
@@ -356,9 +359,9 @@ impl Lowering for GpuLowering {
             Op::ConvInteger(c) => quant::lower_conv_int(self, cx, &c.conv, false),
             Op::QLinearMatMul(_) => quant::lower_matmul_int(self, cx, true),
             Op::QLinearConv(c) => quant::lower_conv_int(self, cx, &c.conv, true),
-            Op::Dft(_) => Err("DFT has no GPU kernel yet".into()),
-            Op::Stft(_) => Err("STFT has no GPU kernel yet".into()),
-            Op::WindowFn(_) => Err("window functions have no GPU kernel yet".into()),
+            Op::Dft(d) => signal::lower_dft(self, cx, d),
+            Op::Stft(s) => signal::lower_stft(self, cx, s),
+            Op::WindowFn(w) => signal::lower_window(self, cx, w),
             Op::MelWeightMatrix(_) => Err("MelWeightMatrix has no GPU kernel yet".into()),
             // --- end GPU convert ---
             // --- GPU: attention, einsum (g2) ---
