@@ -740,3 +740,98 @@ fn dft_and_stft_match_cpu() {
     eprintln!("{count} DFT/STFT cases");
     assert!(failures.is_empty(), "{} of {count} cases differ:\n{}", failures.len(), failures.join("\n"));
 }
+
+#[test]
+fn mel_weight_matrix_matches_cpu() {
+    if !gpu_available("mel_weight_matrix_matches_cpu") {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut count = 0;
+    // (num_mel_bins, dft_length, sample_rate, lower, upper)
+    let cases = [
+        (8i64, 16i64, 8192i64, 0.0f64, 4096.0f64),
+        (20, 512, 16000, 20.0, 8000.0),
+        (13, 255, 22050, 125.0, 7600.0),
+        (40, 1024, 44100, 0.0, 22050.0),
+        (5, 64, 1000, 100.0, 350.0),
+        (3, 9, 100, 1.0, 50.0),
+    ];
+    for (ci, &(mel, n, rate, lo, hi)) in cases.iter().enumerate() {
+        for (rd, hd, od) in [
+            (DType::I64, DType::F32, DType::F32),
+            (DType::I32, DType::F64, DType::F16),
+            (DType::I64, DType::F16, DType::F64),
+        ] {
+            if hd == DType::F16 && hi > 60000.0 {
+                continue;
+            }
+            count += 1;
+            let mut b = ModelBuilder::new(17);
+            b.initializer("mel", Tensor::scalar(mel));
+            b.initializer("n", Tensor::scalar(n));
+            b.input("rate", rd, &[]).input("lo", hd, &[]).input("hi", hd, &[]);
+            b.node(
+                "MelWeightMatrix",
+                &["mel", "n", "rate", "lo", "hi"],
+                &["y"],
+                &[("output_datatype", Attr::Int(od.onnx_code() as i64))],
+            );
+            b.output("y", od, &[]);
+            let model = b.to_bytes();
+            let inputs = [
+                ("rate", Tensor::from_i64(rd, &[], &[rate]).unwrap()),
+                ("lo", Tensor::from_f64(hd, &[], &[lo]).unwrap()),
+                ("hi", Tensor::from_f64(hd, &[], &[hi]).unwrap()),
+            ];
+            let r = run(&model, Backend::Cpu, &inputs)
+                .and_then(|want| same(&run(&model, Backend::Gpu, &inputs)?[0], &want[0]));
+            if let Err(e) = r {
+                failures.push(format!("case {ci} {rd}/{hd}/{od}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} cases differ:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn bitcast_matches_cpu() {
+    if !gpu_available("bitcast_matches_cpu") {
+        return;
+    }
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for from in NUMERIC {
+        for to in NUMERIC {
+            if from.bits() != to.bits() || (to == DType::Bool && from != DType::Bool) {
+                continue;
+            }
+            count += 1;
+            let n = 64;
+            let bytes: Vec<u8> = (0..from.storage_bytes(n)).map(|i| (i * 37 + 11) as u8).collect();
+            let x = if from == DType::Bool {
+                Tensor::from_bools(&[n], &(0..n).map(|i| i % 3 == 0).collect::<Vec<_>>()).unwrap()
+            } else {
+                Tensor::from_bytes(from, &[n], &bytes).unwrap()
+            };
+            let mut b = ModelBuilder::new(26);
+            b.input("x", from, &[n]);
+            b.node("BitCast", &["x"], &["y"], &[("to", Attr::Int(to.onnx_code() as i64))]);
+            b.output("y", to, &[n]);
+            let model = b.to_bytes();
+            let inputs = [("x", x)];
+            let r = run(&model, Backend::Cpu, &inputs).and_then(|want| {
+                let got = run(&model, Backend::Gpu, &inputs)?;
+                if got[0].bytes() == want[0].bytes() {
+                    Ok(())
+                } else {
+                    Err(format!("bytes differ: {:02x?} vs {:02x?}", &got[0].bytes()[..8], &want[0].bytes()[..8]))
+                }
+            });
+            if let Err(e) = r {
+                failures.push(format!("{from} -> {to}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {count} bitcasts differ:\n{}", failures.len(), failures.join("\n"));
+}

@@ -384,7 +384,8 @@ pub struct MelWeightMatrix {
 }
 
 impl MelWeightMatrix {
-    fn dims(num_mel: &Tensor, dft_len: &Tensor) -> Result<(usize, usize, usize), String> {
+    /// (num_mel_bins, dft_length, spectrogram bins) from the first two inputs.
+    pub fn dims(num_mel: &Tensor, dft_len: &Tensor) -> Result<(usize, usize, usize), String> {
         let mel = positive(scalar_int(num_mel, "num_mel_bins")?, "num_mel_bins")?;
         let n = positive(scalar_int(dft_len, "dft_length")?, "dft_length")?;
         Ok((mel, n, n / 2 + 1))

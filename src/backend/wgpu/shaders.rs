@@ -60,6 +60,8 @@ shader_files! {
     QUANT_CONV_INT => "quant/conv_int",
     SIGNAL_DFT => "signal/dft",
     SIGNAL_WINDOW => "signal/window",
+    SIGNAL_MEL_EDGES => "signal/mel_edges",
+    SIGNAL_MEL_FILL => "signal/mel_fill",
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
     // --- end shaders (g2) ---

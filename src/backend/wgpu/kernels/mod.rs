@@ -109,6 +109,8 @@ family_keys! {
     QuantConvInt(quant::ConvIntVariant),
     SignalDft(signal::DftVariant),
     SignalWindow(signal::WindowVariant),
+    SignalMelEdges(signal::MelEdgesVariant),
+    SignalMelFill(signal::MelFillVariant),
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
     // --- end family keys (g2) ---
@@ -362,7 +364,7 @@ impl Lowering for GpuLowering {
             Op::Dft(d) => signal::lower_dft(self, cx, d),
             Op::Stft(s) => signal::lower_stft(self, cx, s),
             Op::WindowFn(w) => signal::lower_window(self, cx, w),
-            Op::MelWeightMatrix(_) => Err("MelWeightMatrix has no GPU kernel yet".into()),
+            Op::MelWeightMatrix(m) => signal::lower_mel(self, cx, m),
             // --- end GPU convert ---
             // --- GPU: attention, einsum (g2) ---
             Op::Attention(_) => Err("Attention has no GPU kernel yet".into()),

@@ -1,13 +1,15 @@
 //! Signal-processing kernels (`shaders/signal/`): DFT (forward, inverse, one-sided forward
 //! and inverse, `dft_length` padding and truncation) and STFT as direct sums, and the Hann,
-//! Hamming and Blackman windows. Twiddle factors and window cosines are plan-time tables
+//! Hamming and Blackman windows, and MelWeightMatrix (band edges from run-time rates and
+//! frequencies in the codec library's exact arithmetic, then the filter matrix). Twiddle factors and window cosines are plan-time tables
 //! computed on the host in double precision (their sizes are plan-time values), so no
 //! trigonometry runs on the device. Float32, float16, bfloat16 and (with shader-f64) double.
 
+use super::convert::{codec_prelude, Layout, Repr};
 use super::{grid_1d, u32_of, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
-use crate::ops::signal::{Dft, Stft, WindowFn, WindowKind};
+use crate::ops::signal::{Dft, MelWeightMatrix, Stft, WindowFn, WindowKind};
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
 use crate::tensor::{DType, Dim, Tensor};
 use std::f64::consts::PI;
@@ -244,6 +246,119 @@ pub fn lower_window(l: &GpuLowering, cx: &LowerCx, w: &WindowFn) -> Result<Lower
     })
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MelEdgesVariant {
+    /// The sample rate's layout (Word: int32, Pair: int64).
+    pub rate: Layout,
+    /// The edge frequencies' layout.
+    pub hz: Layout,
+}
+
+impl KernelVariant for MelEdgesVariant {
+    fn file(&self) -> &'static ShaderFile {
+        &shaders::SIGNAL_MEL_EDGES
+    }
+    fn prelude(&self, p: &mut Prelude) {
+        codec_prelude(p);
+        p.u32("RATE_LAYOUT", self.rate as u32).u32("HZ_LAYOUT", self.hz as u32);
+    }
+    fn storage_bindings(&self) -> u32 {
+        4
+    }
+    fn all() -> Vec<Self> {
+        let mut v = Vec::new();
+        for rate in [Layout::Word, Layout::Pair] {
+            for hz in Layout::ALL {
+                v.push(MelEdgesVariant { rate, hz });
+            }
+        }
+        v
+    }
+}
+
+gpu_params!(
+    /// `shaders/signal/mel_edges.wgsl` Params.
+    MelEdgesParams { count: u32, mel: u32, n: u32, hz_fmt: u32 }
+);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MelFillVariant {
+    pub y: Layout,
+}
+
+impl KernelVariant for MelFillVariant {
+    fn file(&self) -> &'static ShaderFile {
+        &shaders::SIGNAL_MEL_FILL
+    }
+    fn prelude(&self, p: &mut Prelude) {
+        codec_prelude(p);
+        p.u32("Y_LAYOUT", self.y as u32);
+    }
+    fn storage_bindings(&self) -> u32 {
+        2
+    }
+    fn all() -> Vec<Self> {
+        Layout::ALL.iter().map(|&y| MelFillVariant { y }).collect()
+    }
+}
+
+gpu_params!(
+    /// `shaders/signal/mel_fill.wgsl` Params.
+    MelFillParams { total: u32, mel: u32, bins: u32, y_fmt: u32, y_shift: u32, pad0: u32, pad1: u32, pad2: u32 }
+);
+
+pub fn lower_mel(l: &GpuLowering, cx: &LowerCx, _m: &MelWeightMatrix) -> Result<Lowered<GpuKernel>, String> {
+    let known = |i: usize| -> Result<&Tensor, String> {
+        cx.input(i)?.value.as_ref().ok_or_else(|| format!("MelWeightMatrix input {i} must be known at plan time"))
+    };
+    let (mel, n, bins) = MelWeightMatrix::dims(known(0)?, known(1)?)?;
+    let (rate, lo, hi, y) = (cx.input(2)?, cx.input(3)?, cx.input(4)?, cx.output(0)?);
+    let rate_layout = match rate.dtype {
+        DType::I32 => Layout::Word,
+        DType::I64 => Layout::Pair,
+        d => return Err(format!("a {d} sample_rate has no GPU kernel")),
+    };
+    if lo.dtype != hi.dtype || !lo.dtype.is_float() {
+        return Err(format!("edge frequencies of {} and {} have no GPU kernel", lo.dtype, hi.dtype));
+    }
+    let (hz, yr) = (Repr::of(lo.dtype, l)?, Repr::of(y.dtype, l)?);
+    if hz.class != super::convert::Class::Float
+        || !matches!(y.dtype, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
+    {
+        return Err(format!("MelWeightMatrix of {} from {} edges has no GPU kernel", y.dtype, lo.dtype));
+    }
+    let total = bins * mel;
+    let count = mel + 2;
+    let edges = GpuKernel::new(
+        KernelKey::Family(super::FamilyKey::SignalMelEdges(MelEdgesVariant { rate: rate_layout, hz: hz.layout })),
+        &MelEdgesParams { count: u32_of(count)?, mel: u32_of(mel)?, n: u32_of(n)?, hz_fmt: hz.in_fmt as u32 },
+        grid_1d(count, 64),
+    );
+    let fill = GpuKernel::new(
+        KernelKey::Family(super::FamilyKey::SignalMelFill(MelFillVariant { y: yr.layout })),
+        &MelFillParams {
+            total: u32_of(total)?,
+            mel: u32_of(mel)?,
+            bins: u32_of(bins)?,
+            y_fmt: yr.out_fmt as u32,
+            y_shift: yr.out_shift,
+            ..Default::default()
+        },
+        grid_1d(yr.invocations(total), 256),
+    );
+    Ok(Lowered {
+        dispatches: vec![
+            LoweredDispatch {
+                kernel: edges,
+                bindings: vec![Ref::Input(2), Ref::Input(3), Ref::Input(4), Ref::Scratch(0)],
+            },
+            LoweredDispatch { kernel: fill, bindings: vec![Ref::Scratch(0), Ref::Output(0)] },
+        ],
+        scratch: vec![4 * u32_of(count)? as u64],
+        consts: vec![],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +369,8 @@ mod tests {
     fn params_match() {
         check::<DftParams>(KernelKey::Family(FamilyKey::SignalDft(DftVariant { t: GpuType::F16 })));
         check::<WindowParams>(KernelKey::Family(FamilyKey::SignalWindow(WindowVariant { t: GpuType::F64 })));
+        let v = MelEdgesVariant { rate: Layout::Pair, hz: Layout::Half };
+        check::<MelEdgesParams>(KernelKey::Family(FamilyKey::SignalMelEdges(v)));
+        check::<MelFillParams>(KernelKey::Family(FamilyKey::SignalMelFill(MelFillVariant { y: Layout::Word })));
     }
 }
