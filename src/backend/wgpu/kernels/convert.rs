@@ -230,6 +230,10 @@ fn round_code(r: E8M0Round) -> u32 {
 
 /// A dispatch casting `n` elements of `from` (binding 0) into `to` (binding 1).
 pub fn cast_kernel(from: Repr, to: Repr, n: usize, mode: CastMode) -> Result<GpuKernel, String> {
+    if from.layout == Layout::Pair || to.layout == Layout::Pair {
+        // 64-bit elements are indexed by word
+        u32_of(2 * n)?;
+    }
     let v =
         CastVariant { in_layout: from.layout, in_class: from.in_class(), out_layout: to.layout, out_class: to.class };
     let p = CastParams {

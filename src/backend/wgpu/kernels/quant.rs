@@ -232,6 +232,9 @@ fn quantize_kernel(
         a_stride: pl.a_stride,
         i_stride: pl.i_stride,
     };
+    if x.layout == Layout::Pair {
+        u32_of(2 * n)?;
+    }
     let v = QuantizeVariant { x: class(x), s: class(s), y: yc };
     Ok(GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantQuantize(v)), &p, grid_1d(n, 256)))
 }
@@ -362,6 +365,9 @@ pub fn lower_dequantize(l: &GpuLowering, cx: &LowerCx, d: &DequantizeLinear) -> 
         i_stride: pl.i_stride,
         ..Default::default()
     };
+    if yr.layout == Layout::Pair {
+        u32_of(2 * n)?;
+    }
     let v = DequantizeVariant { x: xc, s: sc, y: yr.layout };
     let k =
         GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantDequantize(v)), &p, grid_1d(yr.invocations(n), 256));
