@@ -14,7 +14,7 @@ use crate::tensor::shape::{broadcast_shapes, broadcast_strides, fmt_shape, norm_
 use crate::tensor::{DType, Dim, Tensor};
 
 /// The integer range of an integer quantized type.
-fn int_range(d: DType) -> Option<(i64, i64)> {
+pub fn int_range(d: DType) -> Option<(i64, i64)> {
     use DType::*;
     Some(match d {
         U8 => (0, 255),
@@ -30,7 +30,7 @@ fn int_range(d: DType) -> Option<(i64, i64)> {
 }
 
 /// Float types a tensor can be quantized to.
-fn is_float_quant(d: DType) -> bool {
+pub fn is_float_quant(d: DType) -> bool {
     use DType::*;
     matches!(d, F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F4E2M1)
 }
@@ -183,7 +183,7 @@ fn quantized(out: DType, shape: &[usize], v: &[f64], saturate: bool) -> Result<T
 }
 
 /// The dtype arithmetic between `a` and `b` happens in, as numpy promotes.
-fn promote(a: DType, b: DType) -> DType {
+pub fn promote(a: DType, b: DType) -> DType {
     use DType::*;
     let rank = |d: DType| match d {
         F64 => 4,

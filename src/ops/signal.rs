@@ -86,15 +86,15 @@ pub struct Dft {
 }
 
 /// Resolved DFT geometry.
-struct DftPlan {
-    axis: usize,
-    n: usize,
-    out_len: usize,
-    out_complex: bool,
+pub struct DftPlan {
+    pub axis: usize,
+    pub n: usize,
+    pub out_len: usize,
+    pub out_complex: bool,
 }
 
 impl Dft {
-    fn plan(&self, dims: &[Dim], dft_length: Option<&Tensor>, axis: Option<&Tensor>) -> Result<DftPlan, String> {
+    pub fn plan(&self, dims: &[Dim], dft_length: Option<&Tensor>, axis: Option<&Tensor>) -> Result<DftPlan, String> {
         let r = dims.len();
         if r < 2 {
             return Err(format!("DFT input needs rank ≥ 2 (signal dims and a last dim of 1 or 2), got rank {r}"));
@@ -232,7 +232,7 @@ pub struct Stft {
 
 impl Stft {
     /// (frame_step, frame_length, frames, bins) for a signal of `len` samples.
-    fn plan(
+    pub fn plan(
         &self,
         len: usize,
         step: &Tensor,
@@ -384,7 +384,8 @@ pub struct MelWeightMatrix {
 }
 
 impl MelWeightMatrix {
-    fn dims(num_mel: &Tensor, dft_len: &Tensor) -> Result<(usize, usize, usize), String> {
+    /// (num_mel_bins, dft_length, spectrogram bins) from the first two inputs.
+    pub fn dims(num_mel: &Tensor, dft_len: &Tensor) -> Result<(usize, usize, usize), String> {
         let mel = positive(scalar_int(num_mel, "num_mel_bins")?, "num_mel_bins")?;
         let n = positive(scalar_int(dft_len, "dft_length")?, "dft_length")?;
         Ok((mel, n, n / 2 + 1))

@@ -50,6 +50,18 @@ shader_files! {
     COPY => "layout/copy",
     GATHER => "layout/gather",
     // --- shaders (g1) ---
+    CONVERT_CODEC => "types/codec",
+    CONVERT_CAST => "convert/cast",
+    CONVERT_BITCAST => "convert/bitcast",
+    QUANT_QUANTIZE => "quant/quantize",
+    QUANT_DEQUANTIZE => "quant/dequantize",
+    QUANT_DYNAMIC_RANGE => "quant/dynamic_range",
+    QUANT_MATMUL_INT => "quant/matmul_int",
+    QUANT_CONV_INT => "quant/conv_int",
+    SIGNAL_DFT => "signal/dft",
+    SIGNAL_WINDOW => "signal/window",
+    SIGNAL_MEL_EDGES => "signal/mel_edges",
+    SIGNAL_MEL_FILL => "signal/mel_fill",
     // --- end shaders (g1) ---
     // --- shaders (g2) ---
     ATTN_SCORES => "attention/scores",

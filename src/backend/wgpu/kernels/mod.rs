@@ -11,6 +11,9 @@ pub mod norm;
 pub mod pool;
 pub mod reduce;
 // --- modules (g1) ---
+pub mod convert;
+pub mod quant;
+pub mod signal;
 // --- end modules (g1) ---
 // --- modules (g2) ---
 pub mod attention;
@@ -105,6 +108,17 @@ macro_rules! family_keys {
 
 family_keys! {
     // --- family keys (g1) ---
+    ConvertCast(convert::CastVariant),
+    ConvertBitCast(convert::BitCastVariant),
+    QuantQuantize(quant::QuantizeVariant),
+    QuantDequantize(quant::DequantizeVariant),
+    QuantDynamicRange(quant::DynamicRangeVariant),
+    QuantMatMulInt(quant::MatMulIntVariant),
+    QuantConvInt(quant::ConvIntVariant),
+    SignalDft(signal::DftVariant),
+    SignalWindow(signal::WindowVariant),
+    SignalMelEdges(signal::MelEdgesVariant),
+    SignalMelFill(signal::MelFillVariant),
     // --- end family keys (g1) ---
     // --- family keys (g2) ---
     Attention(attention::AttnVariant),
@@ -328,7 +342,7 @@ impl Lowering for GpuLowering {
             Op::Binary(b) => elementwise::lower_binary(self, cx, b.op),
             Op::Variadic(v) => elementwise::lower_variadic(self, cx, v),
             Op::Clip(c) => elementwise::lower_clip(self, cx, c),
-            Op::Cast(_) => elementwise::lower_cast(self, cx),
+            Op::Cast(_) => convert::lower_cast(self, cx),
             Op::Where(_) => elementwise::lower_where(self, cx),
             Op::MatMul(_) => matmul::lower_matmul(self, cx),
             Op::Gemm(g) => matmul::lower_gemm(self, cx, g),
@@ -356,19 +370,19 @@ impl Lowering for GpuLowering {
                 Err("this op needs run-time values on the host (data-dependent shapes are not supported yet)".into())
             }
             // --- GPU: convert, quantization, signal (g1) ---
-            Op::CastLike(_) => elementwise::lower_cast(self, cx),
-            Op::BitCast(_) => Err("BitCast has no GPU kernel yet".into()),
-            Op::QuantizeLinear(_) => Err("QuantizeLinear has no GPU kernel yet".into()),
-            Op::DequantizeLinear(_) => Err("DequantizeLinear has no GPU kernel yet".into()),
-            Op::DynamicQuantizeLinear(_) => Err("DynamicQuantizeLinear has no GPU kernel yet".into()),
-            Op::MatMulInteger(_) => Err("MatMulInteger has no GPU kernel yet".into()),
-            Op::ConvInteger(_) => Err("ConvInteger has no GPU kernel yet".into()),
-            Op::QLinearMatMul(_) => Err("QLinearMatMul has no GPU kernel yet".into()),
-            Op::QLinearConv(_) => Err("QLinearConv has no GPU kernel yet".into()),
-            Op::Dft(_) => Err("DFT has no GPU kernel yet".into()),
-            Op::Stft(_) => Err("STFT has no GPU kernel yet".into()),
-            Op::WindowFn(_) => Err("window functions have no GPU kernel yet".into()),
-            Op::MelWeightMatrix(_) => Err("MelWeightMatrix has no GPU kernel yet".into()),
+            Op::CastLike(_) => convert::lower_cast(self, cx),
+            Op::BitCast(_) => convert::lower_bitcast(self, cx),
+            Op::QuantizeLinear(q) => quant::lower_quantize(self, cx, q),
+            Op::DequantizeLinear(d) => quant::lower_dequantize(self, cx, d),
+            Op::DynamicQuantizeLinear(_) => quant::lower_dynamic_quantize(self, cx),
+            Op::MatMulInteger(_) => quant::lower_matmul_int(self, cx, false),
+            Op::ConvInteger(c) => quant::lower_conv_int(self, cx, &c.conv, false),
+            Op::QLinearMatMul(_) => quant::lower_matmul_int(self, cx, true),
+            Op::QLinearConv(c) => quant::lower_conv_int(self, cx, &c.conv, true),
+            Op::Dft(d) => signal::lower_dft(self, cx, d),
+            Op::Stft(s) => signal::lower_stft(self, cx, s),
+            Op::WindowFn(w) => signal::lower_window(self, cx, w),
+            Op::MelWeightMatrix(m) => signal::lower_mel(self, cx, m),
             // --- end GPU convert ---
             // --- GPU: attention, einsum (g2) ---
             Op::Attention(a) => attention::lower_attention(self, cx, a),
