@@ -137,6 +137,11 @@ ops! {
     TreeEnsemble(ml::TreeEnsemble),
     // --- end recurrent ---
     // --- strings (s1) ---
+    StringNormalizer(strings::StringNormalizer),
+    StringConcat(strings::StringConcat),
+    StringSplit(strings::StringSplit),
+    RegexFullMatch(strings::RegexFullMatch),
+    TfIdfVectorizer(strings::TfIdfVectorizer),
     // --- end strings ---
     // --- control flow, sequences (core) ---
     If(control::If),

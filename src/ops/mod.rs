@@ -40,6 +40,7 @@ pub mod ml;
 pub mod recurrent;
 // --- end recurrent ---
 // --- strings (s1) ---
+pub mod strings;
 // --- end strings ---
 // --- control flow, sequences (core) ---
 pub mod control;

@@ -228,6 +228,11 @@ pub static TABLE: &[Row] = table! {
     ["ai.onnx.ml"] "TreeEnsemble" 5 => ml::import_tree_ensemble,
     // --- end recurrent ---
     // --- strings (s1) ---
+    "StringNormalizer" 10 => strings::import_string_normalizer,
+    "StringConcat" 20 => strings::import_string_concat,
+    "StringSplit" 20 => strings::import_string_split,
+    "RegexFullMatch" 20 => strings::import_regex_full_match,
+    "TfIdfVectorizer" 9 => strings::import_tfidf_vectorizer,
     // --- end strings ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

@@ -450,6 +450,11 @@ impl Lowering for GpuLowering {
             }
             // --- end recurrent ---
             // --- strings (s1) ---
+            Op::StringNormalizer(_)
+            | Op::StringConcat(_)
+            | Op::StringSplit(_)
+            | Op::RegexFullMatch(_)
+            | Op::TfIdfVectorizer(_) => Err("string operators run on the CPU".into()),
             // --- end strings ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
