@@ -327,3 +327,41 @@ mod tests {
         assert!(compare(&i, &a, &t).is_err());
     }
 }
+
+/// The reason class of a failure, for the summary table of `onnx-wgpu test`: the op and why
+/// for node errors (node names dropped), each unsupported operator, or "wrong values".
+pub fn failure_class(reason: &str) -> String {
+    let line = reason.lines().next().unwrap_or("").trim();
+    if let Some(rest) = line.strip_prefix("unsupported operators: ") {
+        let ops: Vec<&str> = rest.split(", ").filter_map(|s| s.split(" (opset").next()).collect();
+        return format!("unsupported operator {}", ops.join(", "));
+    }
+    if line.starts_with("output '") {
+        return "wrong values (outside tolerance)".into();
+    }
+    if let Some(rest) = line.strip_prefix("node '") {
+        // node 'NAME' (Op): reason
+        if let Some(after) = rest.split_once("' (").map(|x| x.1) {
+            if let Some((op, why)) = after.split_once("): ") {
+                let why: String = why.chars().take(90).collect();
+                return format!("{op}: {why}");
+            }
+        }
+    }
+    line.chars().take(90).collect()
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::failure_class;
+
+    #[test]
+    fn failure_classes_drop_names_and_group() {
+        assert_eq!(
+            failure_class("unsupported operators: ai.onnx::StringSplit (opset 20) at substrings"),
+            "unsupported operator ai.onnx::StringSplit"
+        );
+        assert_eq!(failure_class("node 'y' (Scan): Scan runs on the CPU"), "Scan: Scan runs on the CPU");
+        assert_eq!(failure_class("output 'z': 2 of 3 elements differ"), "wrong values (outside tolerance)");
+    }
+}

@@ -515,6 +515,20 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
         let names: Vec<&str> = results.iter().filter(|r| r.outcome == Outcome::Pass).map(|r| r.name.as_str()).collect();
         write_file(p, (names.join("\n") + "\n").as_bytes())?;
     }
+    if fail > 0 {
+        let mut classes: std::collections::BTreeMap<String, usize> = Default::default();
+        for r in &results {
+            if let Outcome::Fail(why) = &r.outcome {
+                *classes.entry(testing::failure_class(why)).or_default() += 1;
+            }
+        }
+        let mut rows: Vec<(String, usize)> = classes.into_iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        println!("failures by reason:");
+        for (class, n) in rows {
+            println!("{n:6}  {class}");
+        }
+    }
     println!("{pass} passed, {fail} failed, {skip} skipped");
     Ok(if fail == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

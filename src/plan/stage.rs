@@ -207,9 +207,10 @@ pub struct Stage<K> {
     pub env: PlanEnv,
 }
 
-/// Binding sizes are whole 4-byte words, at least one.
+/// Binding sizes are whole 4-byte words, at least 16 bytes: an empty tensor still binds one
+/// element of the widest storage type (vec4 / f64 / u32 pairs).
 fn padded(bytes: u64) -> u64 {
-    bytes.max(4).div_ceil(4) * 4
+    bytes.max(16).div_ceil(4) * 4
 }
 
 fn node_err(g: &Graph, n: &Node, reason: impl Into<String>) -> Error {

@@ -254,7 +254,7 @@ pub fn storage_bytes(d: DType, n: usize, caps: GpuCaps) -> u64 {
     }
 }
 
-/// A tensor's bytes in GPU layout, padded to 4 bytes.
+/// A tensor's bytes in GPU layout, padded to whole words, at least 16 bytes.
 pub fn to_gpu_bytes(t: &Tensor, caps: GpuCaps) -> Result<Vec<u8>> {
     let err = |e: String| Error::Gpu(format!("upload: {e}"));
     let widen32 = |v: Vec<i64>| -> Vec<u8> { v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect() };
@@ -278,7 +278,8 @@ pub fn to_gpu_bytes(t: &Tensor, caps: GpuCaps) -> Result<Vec<u8>> {
             _ => t.bytes().to_vec(),
         },
     };
-    b.resize(b.len().div_ceil(4).max(1) * 4, 0);
+    // At least 16 bytes, as the planner binds (one element of the widest storage type).
+    b.resize(b.len().div_ceil(4).max(4) * 4, 0);
     Ok(b)
 }
 
