@@ -253,3 +253,22 @@ fn double_exp_and_log_are_full_precision() {
         assert_close(op, &gpu[0], &cpu[0], 1e-14, 1e-300);
     }
 }
+
+#[test]
+fn split_with_unread_parts_keeps_offsets() {
+    // Only the last part of a Split is read: the GPU must still offset it past the parts
+    // nobody reads (they get no buffers).
+    if !gpu_available("parity::split_unread") {
+        return;
+    }
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[6, 4]);
+    b.initializer("sizes", Tensor::new(&[3], vec![1i64, 2, 3]).unwrap());
+    b.node("Split", &["x", "sizes"], &["a", "b", "c"], &[]);
+    b.output("c", DType::F32, &[3, 4]);
+    let model = b.to_bytes();
+    let x = rand_tensor(&[6, 4], 9);
+    let gpu = run(&model, Backend::Gpu, &[("x", x.clone())]);
+    let cpu = run(&model, Backend::Cpu, &[("x", x)]);
+    assert_close("split", &gpu[0], &cpu[0], 0.0, 0.0);
+}

@@ -90,6 +90,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         y[i] = t_exp(x[i]);
     } else if (T_IS_F64 && OP == UNARY_LOG) {
         y[i] = t_log(x[i]);
+    } else if (T_IS_F64 && OP == UNARY_RECIPROCAL) {
+        y[i] = t_div(t_one(), x[i]);
+    } else if (T_IS_F64 && OP == UNARY_SQRT) {
+        y[i] = t_sqrt(x[i]);
     } else {
         // Integers, and doubles (whose exact functions are the only ones lowered).
         y[i] = apply_i(x[i]);

@@ -71,3 +71,4 @@ fn t_log(x: T) -> T {
     let logm = f64(2.0) * s * (f64(1.0) + s2 * q);
     return e * f64(0.6931471803691238) + (e * f64(1.9082149292705877e-10) + logm);
 }
+fn t_sqrt(x: T) -> T { return t_from_f(sqrt(t_to_f(x))); }

@@ -112,3 +112,4 @@ fn t_to_f32(x: T) -> f32 { return f32(t_to_f(x)); }
 fn t_from_f32(x: f32) -> T { return t_from_f(F(x)); }
 fn t_exp(x: T) -> T { return t_from_f32(exp(t_to_f32(x))); }
 fn t_log(x: T) -> T { return t_from_f32(log(t_to_f32(x))); }
+fn t_sqrt(x: T) -> T { return t_from_f(sqrt(t_to_f(x))); }

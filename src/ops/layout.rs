@@ -432,7 +432,8 @@ pub struct Split {
 }
 
 impl Split {
-    fn sizes(&self, len: usize, split: Option<Vec<i64>>, n_out: usize) -> Result<Vec<usize>, String> {
+    /// The part sizes along the axis, from the split (attribute or input value) or equal parts.
+    pub fn sizes(&self, len: usize, split: Option<Vec<i64>>, n_out: usize) -> Result<Vec<usize>, String> {
         match split {
             Some(s) => {
                 if s.len() != n_out || s.iter().any(|&x| x < 0) || s.iter().sum::<i64>() as usize != len {

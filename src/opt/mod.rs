@@ -3,6 +3,7 @@
 
 pub mod dead_code;
 pub mod fold;
+pub mod sequences;
 
 use crate::error::Result;
 use crate::ir::Graph;
@@ -16,7 +17,7 @@ pub trait Pass {
 
 /// The default pipeline, run at session creation.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(fold::ConstantFold), Box::new(dead_code::DeadCode)]
+    vec![Box::new(fold::ConstantFold), Box::new(sequences::ResolveSequences), Box::new(dead_code::DeadCode)]
 }
 
 /// Runs the passes until none changes the graph (bounded).

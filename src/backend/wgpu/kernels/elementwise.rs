@@ -66,7 +66,9 @@ fn exact_unary(op: UnaryOp) -> bool {
 /// A unary dispatch `bindings[0] → bindings[1]` over `n` elements.
 pub fn unary_kernel(op: UnaryOp, t: GpuType, n: usize, alpha: f32, beta: f32) -> Result<GpuKernel, String> {
     // Doubles: the exact functions, and exp/log from the f64 type library's own routines.
-    if t == GpuType::F64 && !exact_unary(op) && !matches!(op, UnaryOp::Exp | UnaryOp::Log) {
+    // (division and sqrt are correctly rounded in f64 as IEEE requires).
+    let f64_ok = matches!(op, UnaryOp::Exp | UnaryOp::Log | UnaryOp::Reciprocal | UnaryOp::Sqrt);
+    if t == GpuType::F64 && !exact_unary(op) && !f64_ok {
         return Err(format!("{op:?} on double has no exact GPU kernel"));
     }
     let params = UnaryParams { n: u32_of(n)?, alpha, beta, pad0: 0 };

@@ -116,15 +116,24 @@ pub fn lower_split(l: &GpuLowering, cx: &LowerCx, s: &Split) -> Result<Lowered<G
     let x = cx.input(0)?;
     let ist = strides(&x.shape);
     let axis = norm_axis(s.axis, x.shape.len())?;
+    // Offsets come from every part's size, including parts nobody reads (no operand).
+    let split = match cx.inputs.get(1).and_then(|o| o.as_ref()) {
+        Some(o) if s.split_input => {
+            Some(o.value.as_ref().ok_or("Split sizes are not known at plan time")?.to_i64_vec()?)
+        }
+        _ => s.split_attr.clone(),
+    };
+    let sizes = s.sizes(x.shape[axis], split, cx.outputs.len())?;
     let mut at = 0usize;
     let mut dispatches = Vec::new();
     for (j, out) in cx.outputs.iter().enumerate() {
-        let Some(y) = out else { continue };
-        if y.shape.iter().product::<usize>() > 0 {
-            let k = copy_kernel(l.elem(y)?, &y.shape, &signed(&ist), at * ist[axis], &strides(&y.shape), 0)?;
-            dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(j)] });
+        if let Some(y) = out {
+            if y.shape.iter().product::<usize>() > 0 {
+                let k = copy_kernel(l.elem(y)?, &y.shape, &signed(&ist), at * ist[axis], &strides(&y.shape), 0)?;
+                dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), Ref::Output(j)] });
+            }
         }
-        at += y.shape[axis];
+        at += sizes.get(j).copied().ok_or("Split has more outputs than parts")?;
     }
     Ok(Lowered { dispatches, scratch: vec![], consts: vec![] })
 }
