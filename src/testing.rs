@@ -333,7 +333,8 @@ mod tests {
 pub fn failure_class(reason: &str) -> String {
     let line = reason.lines().next().unwrap_or("").trim();
     if let Some(rest) = line.strip_prefix("unsupported operators: ") {
-        let ops: Vec<&str> = rest.split(", ").filter_map(|s| s.split(" (opset").next()).collect();
+        // "d::A (opset 1) at n1, n2; d::B (opset 1) at n3"
+        let ops: Vec<&str> = rest.split("; ").filter_map(|s| s.split(" (opset").next()).collect();
         return format!("unsupported operator {}", ops.join(", "));
     }
     if line.starts_with("output '") {
@@ -362,6 +363,10 @@ mod class_tests {
             "unsupported operator ai.onnx::StringSplit"
         );
         assert_eq!(failure_class("node 'y' (Scan): Scan runs on the CPU"), "Scan: Scan runs on the CPU");
+        assert_eq!(
+            failure_class("unsupported operators: m::A (opset 1) at a, b; m::B (opset 1) at c"),
+            "unsupported operator m::A, m::B"
+        );
         assert_eq!(failure_class("output 'z': 2 of 3 elements differ"), "wrong values (outside tolerance)");
     }
 }

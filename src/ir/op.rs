@@ -143,6 +143,8 @@ ops! {
     RegexFullMatch(strings::RegexFullMatch),
     TfIdfVectorizer(strings::TfIdfVectorizer),
     // --- end strings ---
+    // --- contrib (c1) ---
+    // --- end contrib ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

@@ -42,6 +42,8 @@ pub mod recurrent;
 // --- strings (s1) ---
 pub mod strings;
 // --- end strings ---
+// --- contrib (c1) ---
+// --- end contrib ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

@@ -234,6 +234,8 @@ pub static TABLE: &[Row] = table! {
     "RegexFullMatch" 20 => strings::import_regex_full_match,
     "TfIdfVectorizer" 9 => strings::import_tfidf_vectorizer,
     // --- end strings ---
+    // --- contrib (c1) ---
+    // --- end contrib ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,

@@ -110,6 +110,8 @@ shader_files! {
     RECURRENT_STEP => "recurrent/step",
     RECURRENT_FINAL => "recurrent/final",
     // --- end shaders (h5) ---
+    // --- shaders (c1) ---
+    // --- end shaders (c1) ---
 }
 
 /// Helpers appended to every shader.

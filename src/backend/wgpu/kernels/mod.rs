@@ -33,6 +33,8 @@ pub mod normalize;
 // --- modules (h5) ---
 pub mod recurrent;
 // --- end modules (h5) ---
+// --- modules (c1) ---
+// --- end modules (c1) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -140,6 +142,8 @@ family_keys! {
     // --- family keys (h5) ---
     Recurrent(recurrent::RecurrentVariant),
     // --- end family keys (h5) ---
+    // --- family keys (c1) ---
+    // --- end family keys (c1) ---
 }
 
 impl KernelKey {
@@ -456,6 +460,8 @@ impl Lowering for GpuLowering {
             | Op::RegexFullMatch(_)
             | Op::TfIdfVectorizer(_) => Err("string operators run on the CPU".into()),
             // --- end strings ---
+            // --- contrib (c1) ---
+            // --- end contrib ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
