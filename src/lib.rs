@@ -253,6 +253,12 @@ impl Session {
     pub fn device_name(&self) -> String {
         self.engine.device_name()
     }
+    /// Compute pipelines compiled so far on this session's GPU device (shared by every session
+    /// on that device; `None` on the CPU). Pipelines depend on kernel variants only, never on
+    /// shapes, so new input shapes compile nothing new.
+    pub fn pipelines_compiled(&self) -> Option<usize> {
+        self.engine.pipelines_compiled()
+    }
     /// The optimized graph.
     pub fn graph(&self) -> &Graph {
         &self.graph

@@ -23,6 +23,10 @@ pub(crate) trait Engine: Send + Sync {
     fn describe(&self, shapes: &[Vec<usize>]) -> Result<PlanReport>;
     /// The device that runs the plan.
     fn device_name(&self) -> String;
+    /// Compute pipelines compiled so far on the device (none for the CPU).
+    fn pipelines_compiled(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// What `info --plan` prints.

@@ -94,4 +94,7 @@ impl Engine for GpuEngine {
     fn device_name(&self) -> String {
         self.driver.backend.ctx.describe()
     }
+    fn pipelines_compiled(&self) -> Option<usize> {
+        Some(self.driver.backend.ctx.pipelines.created())
+    }
 }
