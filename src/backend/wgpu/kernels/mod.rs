@@ -461,6 +461,12 @@ impl Lowering for GpuLowering {
             | Op::TfIdfVectorizer(_) => Err("string operators run on the CPU".into()),
             // --- end strings ---
             // --- contrib (c1) ---
+            Op::ContribGelu(_)
+            | Op::BiasAdd(_)
+            | Op::SkipLayerNorm(_)
+            | Op::SimplifiedLayerNorm(_)
+            | Op::EmbedLayerNorm(_)
+            | Op::ContribAttention(_) => Err("contrib op has no GPU kernel yet".into()),
             // --- end contrib ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
