@@ -381,8 +381,8 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
         return Err(format!("Attention on {} has no GPU kernel", x.dtype));
     }
     same(x, w, "weights")?;
-    if opt(cx, 4).is_some() || opt(cx, 5).is_some() || opt(cx, 6).is_some() || opt_out(cx, 1).is_some() {
-        return Err("Attention with past state or attention_bias has no GPU kernel".into());
+    if opt(cx, 4).is_some() || opt(cx, 6).is_some() || opt_out(cx, 1).is_some() {
+        return Err("Attention with past state has no GPU kernel".into());
     }
     let d = a.dims(&x.shape, &w.shape)?;
     let (b, s) = (d.batch, d.seq);
@@ -449,6 +449,31 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
         c.push(GpuKernel::new(key(ContribKernel::AttnMask), &p, grid_1d(n, 256)), vec![src, dst]);
         ins.push(dst);
         inputs.push(opnd(DType::F32, &[b, 1, s, s]));
+    }
+    // attention_bias (B|1, N, S, S) joins the mask (the ONNX kernel takes one additive mask).
+    if let Some(ab) = opt(cx, 5) {
+        same(x, ab, "attention_bias")?;
+        let sh = &ab.shape;
+        if sh.len() != 4 || !(sh[0] == b || sh[0] == 1) || sh[1] != d.heads || sh[2] != s || sh[3] != s {
+            return Err(format!("attention_bias shape {sh:?} has no GPU kernel"));
+        }
+        match ins.pop() {
+            Some(m) if ins.len() == 3 => {
+                let full = [b, d.heads, s, s];
+                let dst = c.scratch(GpuType::F32, full.iter().product());
+                let k = binary_kernel(BinaryOp::Add, t, &[b, 1, s, s], sh, &full)?;
+                c.push(k, vec![m, Ref::Input(5), dst]);
+                ins.push(dst);
+                inputs.pop();
+                inputs.push(opnd(DType::F32, &full));
+            }
+            Some(m) => {
+                ins.push(m);
+                ins.push(Ref::Input(5));
+                inputs.push(opnd(ab.dtype, sh));
+            }
+            None => return Err("internal: no Q/K/V parts".into()),
+        }
     }
     let attn = Attention {
         is_causal: false,
