@@ -144,6 +144,12 @@ ops! {
     TfIdfVectorizer(strings::TfIdfVectorizer),
     // --- end strings ---
     // --- contrib (c1) ---
+    ContribGelu(contrib::ContribGelu),
+    BiasAdd(contrib::BiasAdd),
+    SkipLayerNorm(contrib::SkipLayerNorm),
+    SimplifiedLayerNorm(contrib::SimplifiedLayerNorm),
+    EmbedLayerNorm(contrib::EmbedLayerNorm),
+    ContribAttention(contrib::ContribAttention),
     // --- end contrib ---
     // --- control flow, sequences (core) ---
     If(control::If),

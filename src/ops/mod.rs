@@ -43,6 +43,7 @@ pub mod recurrent;
 pub mod strings;
 // --- end strings ---
 // --- contrib (c1) ---
+pub mod contrib;
 // --- end contrib ---
 // --- control flow, sequences (core) ---
 pub mod control;

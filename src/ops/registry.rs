@@ -235,6 +235,17 @@ pub static TABLE: &[Row] = table! {
     "TfIdfVectorizer" 9 => strings::import_tfidf_vectorizer,
     // --- end strings ---
     // --- contrib (c1) ---
+    ["com.microsoft"] "Attention" 1 => contrib::import_attention,
+    ["com.microsoft"] "BiasAdd" 1 => contrib::import_bias_add,
+    ["com.microsoft"] "BiasGelu" 1 => contrib::import_bias_gelu,
+    ["com.microsoft"] "EmbedLayerNormalization" 1 => contrib::import_embed_layer_norm,
+    ["com.microsoft"] "FastGelu" 1 => contrib::import_fast_gelu,
+    ["com.microsoft"] "Gelu" 1 => contrib::import_gelu,
+    ["com.microsoft"] "QuickGelu" 1 => contrib::import_quick_gelu,
+    ["com.microsoft"] "SkipLayerNormalization" 1 => contrib::import_skip_layer_norm,
+    ["com.microsoft"] "SkipSimplifiedLayerNormalization" 1 => contrib::import_skip_simplified_layer_norm,
+    ["com.microsoft"] "SimplifiedLayerNormalization" 1 => contrib::import_simplified_layer_norm,
+    "SimplifiedLayerNormalization" 1 => contrib::import_simplified_layer_norm,
     // --- end contrib ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

@@ -111,6 +111,8 @@ shader_files! {
     RECURRENT_FINAL => "recurrent/final",
     // --- end shaders (h5) ---
     // --- shaders (c1) ---
+    CONTRIB_ATTN_MASK => "contrib/attn_mask",
+    CONTRIB_MASK_COUNT => "contrib/mask_count",
     // --- end shaders (c1) ---
 }
 

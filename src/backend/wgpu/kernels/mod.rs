@@ -34,6 +34,7 @@ pub mod normalize;
 pub mod recurrent;
 // --- end modules (h5) ---
 // --- modules (c1) ---
+pub mod contrib;
 // --- end modules (c1) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
@@ -143,6 +144,7 @@ family_keys! {
     Recurrent(recurrent::RecurrentVariant),
     // --- end family keys (h5) ---
     // --- family keys (c1) ---
+    Contrib(contrib::ContribVariant),
     // --- end family keys (c1) ---
 }
 
@@ -461,6 +463,12 @@ impl Lowering for GpuLowering {
             | Op::TfIdfVectorizer(_) => Err("string operators run on the CPU".into()),
             // --- end strings ---
             // --- contrib (c1) ---
+            Op::ContribGelu(g) => contrib::lower_gelu(self, cx, g),
+            Op::BiasAdd(_) => contrib::lower_bias_add(self, cx),
+            Op::SkipLayerNorm(s) => contrib::lower_skip_layer_norm(self, cx, s),
+            Op::SimplifiedLayerNorm(s) => contrib::lower_simplified_layer_norm(self, cx, s),
+            Op::EmbedLayerNorm(e) => contrib::lower_embed_layer_norm(self, cx, e),
+            Op::ContribAttention(a) => contrib::lower_attention(self, cx, a),
             // --- end contrib ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),

@@ -1,0 +1,505 @@
+//! GPU lowerings of the ONNX Runtime contrib operators (`crate::ops::contrib`), composed from
+//! the existing kernels with scratch buffers: bias adds are broadcast binary adds, the GELU
+//! family the unary Gelu/GeluTanh and pointwise Swish kernels, the layer norms the row kernels
+//! of LayerNormalization / RMSNormalization, embeddings the Gather kernel, Attention a MatMul
+//! projection + strided copies splitting Q/K/V + the ONNX Attention kernels. Two small shaders
+//! of its own (`shaders/contrib/`): ORT Attention's additive key mask from `mask_index`, and
+//! EmbedLayerNormalization's per-batch mask length.
+
+use super::elementwise::{binary_kernel, unary_kernel};
+use super::layout::copy_kernel;
+use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
+use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
+use crate::gpu_params;
+use crate::ops::attention::Attention;
+use crate::ops::contrib::{
+    skip_len, ContribAttention, ContribGelu, EmbedLayerNorm, GeluKind, SimplifiedLayerNorm, SkipLayerNorm,
+};
+use crate::ops::elementwise::{BinaryOp, UnaryOp};
+use crate::ops::layout::Gather;
+use crate::ops::misc::Swish;
+use crate::ops::norm::{LayerNorm, RmsNorm};
+use crate::plan::{LowerCx, Lowered, LoweredDispatch, Operand, Ref};
+use crate::tensor::DType;
+
+/// This family's own shaders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContribKernel {
+    AttnMask,
+    MaskCount,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ContribVariant {
+    pub kind: ContribKernel,
+}
+
+impl KernelVariant for ContribVariant {
+    fn file(&self) -> &'static ShaderFile {
+        match self.kind {
+            ContribKernel::AttnMask => &shaders::CONTRIB_ATTN_MASK,
+            ContribKernel::MaskCount => &shaders::CONTRIB_MASK_COUNT,
+        }
+    }
+    fn prelude(&self, _p: &mut Prelude) {}
+    fn storage_bindings(&self) -> u32 {
+        2
+    }
+    fn all() -> Vec<Self> {
+        vec![ContribVariant { kind: ContribKernel::AttnMask }, ContribVariant { kind: ContribKernel::MaskCount }]
+    }
+}
+
+gpu_params!(
+    /// `shaders/contrib/attn_mask.wgsl` Params.
+    AttnMaskParams { n: u32, batch: u32, s: u32, kind: u32, causal: u32, fill: f32, pad0: u32, pad1: u32 }
+);
+
+gpu_params!(
+    /// `shaders/contrib/mask_count.wgsl` Params.
+    MaskCountParams { batch: u32, s: u32, has_mask: u32, pad0: u32 }
+);
+
+fn key(kind: ContribKernel) -> KernelKey {
+    KernelKey::Family(FamilyKey::Contrib(ContribVariant { kind }))
+}
+
+/// A lowering assembled from several pieces.
+struct Compose {
+    low: Lowered<GpuKernel>,
+}
+
+impl Compose {
+    fn new() -> Self {
+        Compose { low: Lowered::empty() }
+    }
+
+    /// A scratch buffer of `n` elements of `t`.
+    fn scratch(&mut self, t: GpuType, n: usize) -> Ref {
+        self.low.scratch.push((n.max(1) * t.bytes()).max(16) as u64);
+        Ref::Scratch(self.low.scratch.len() - 1)
+    }
+
+    fn push(&mut self, kernel: GpuKernel, bindings: Vec<Ref>) {
+        self.low.dispatches.push(LoweredDispatch { kernel, bindings });
+    }
+
+    /// Appends another lowering whose inputs are `ins` and outputs `outs` here.
+    fn sub(&mut self, sub: Lowered<GpuKernel>, ins: &[Ref], outs: &[Ref]) -> Result<(), String> {
+        let (sb, cb) = (self.low.scratch.len(), self.low.consts.len());
+        for d in sub.dispatches {
+            let bindings = d
+                .bindings
+                .into_iter()
+                .map(|r| match r {
+                    Ref::Input(i) => ins.get(i).copied().ok_or_else(|| format!("sub-lowering input {i} unmapped")),
+                    Ref::Output(i) => outs.get(i).copied().ok_or_else(|| format!("sub-lowering output {i} unmapped")),
+                    Ref::Scratch(i) => Ok(Ref::Scratch(sb + i)),
+                    Ref::Const(i) => Ok(Ref::Const(cb + i)),
+                    Ref::InputSlice { .. } => Err("sub-lowering binds an input slice".to_string()),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            self.low.dispatches.push(LoweredDispatch { kernel: d.kernel, bindings });
+        }
+        self.low.scratch.extend(sub.scratch);
+        self.low.consts.extend(sub.consts);
+        Ok(())
+    }
+}
+
+fn opnd(dtype: DType, shape: &[usize]) -> Option<Operand> {
+    Some(Operand { dtype, shape: shape.to_vec(), value: None })
+}
+
+fn sub_cx<'a>(cx: &LowerCx<'a>, inputs: Vec<Option<Operand>>, outputs: Vec<Option<Operand>>) -> LowerCx<'a> {
+    LowerCx { node: cx.node, label: cx.label, inputs, outputs, limits: cx.limits }
+}
+
+fn opt<'a>(cx: &'a LowerCx, i: usize) -> Option<&'a Operand> {
+    cx.inputs.get(i).and_then(|o| o.as_ref())
+}
+
+fn opt_out<'a>(cx: &'a LowerCx, i: usize) -> Option<&'a Operand> {
+    cx.outputs.get(i).and_then(|o| o.as_ref())
+}
+
+/// The f32-math float type of operand `o` (f64 stays on the CPU).
+fn float_ty(l: &GpuLowering, o: &Operand, what: &str) -> Result<GpuType, String> {
+    let t = l.ty(o)?;
+    if !matches!(t, GpuType::F32 | GpuType::F16 | GpuType::BF16) {
+        return Err(format!("{what} on {} has no GPU kernel", o.dtype));
+    }
+    Ok(t)
+}
+
+fn same(a: &Operand, b: &Operand, what: &str) -> Result<(), String> {
+    if a.dtype != b.dtype {
+        return Err(format!("{what} of type {} differs from the input's {}", b.dtype, a.dtype));
+    }
+    Ok(())
+}
+
+/// `dst = a + b` (b broadcast onto `shape`).
+fn add(
+    c: &mut Compose,
+    t: GpuType,
+    shape: &[usize],
+    a: Ref,
+    b: Ref,
+    b_shape: &[usize],
+    dst: Ref,
+) -> Result<(), String> {
+    if shape.iter().product::<usize>() == 0 {
+        return Ok(());
+    }
+    let k = binary_kernel(BinaryOp::Add, t, shape, b_shape, shape)?;
+    c.push(k, vec![a, b, dst]);
+    Ok(())
+}
+
+pub fn lower_gelu(l: &GpuLowering, cx: &LowerCx, g: &ContribGelu) -> Result<Lowered<GpuKernel>, String> {
+    let (x, y) = (cx.input(0)?, cx.output(0)?);
+    let t = float_ty(l, x, "Gelu")?;
+    let n: usize = y.shape.iter().product();
+    let mut c = Compose::new();
+    if n == 0 {
+        return Ok(c.low);
+    }
+    let src = match opt(cx, 1) {
+        Some(b) => {
+            same(x, b, "bias")?;
+            add(&mut c, t, &x.shape, Ref::Input(0), Ref::Input(1), &b.shape, Ref::Output(0))?;
+            Ref::Output(0)
+        }
+        None => Ref::Input(0),
+    };
+    match g.kind {
+        GeluKind::Erf | GeluKind::Tanh => {
+            let op = if g.kind == GeluKind::Erf { UnaryOp::Gelu } else { UnaryOp::GeluTanh };
+            c.push(unary_kernel(op, t, n, 0.0, 0.0)?, vec![src, Ref::Output(0)]);
+        }
+        GeluKind::Quick(alpha) => {
+            let scx = sub_cx(cx, vec![opnd(x.dtype, &x.shape)], vec![opnd(y.dtype, &y.shape)]);
+            let sub = super::normalize::lower_swish(l, &scx, &Swish { alpha })?;
+            c.sub(sub, &[src], &[Ref::Output(0)])?;
+        }
+    }
+    Ok(c.low)
+}
+
+pub fn lower_bias_add(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+    let (x, b, s) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let t = float_ty(l, x, "BiasAdd")?;
+    same(x, b, "bias")?;
+    same(x, s, "skip")?;
+    if s.shape != x.shape {
+        return Err(format!("skip shape {:?} differs from input shape {:?}", s.shape, x.shape));
+    }
+    let mut c = Compose::new();
+    add(&mut c, t, &x.shape, Ref::Input(0), Ref::Input(1), &b.shape, Ref::Output(0))?;
+    add(&mut c, t, &x.shape, Ref::Output(0), Ref::Input(2), &s.shape, Ref::Output(0))?;
+    Ok(c.low)
+}
+
+pub fn lower_skip_layer_norm(l: &GpuLowering, cx: &LowerCx, s: &SkipLayerNorm) -> Result<Lowered<GpuKernel>, String> {
+    let (x, skip, gamma) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+    let t = float_ty(l, x, "SkipLayerNormalization")?;
+    same(x, skip, "skip")?;
+    same(x, gamma, "gamma")?;
+    skip_len(&x.shape, &skip.shape)?;
+    let (beta_i, bias_i) = s.beta_bias();
+    let beta = beta_i.and_then(|i| opt(cx, i));
+    let bias = opt(cx, bias_i);
+    let n: usize = x.shape.iter().product();
+    let mut c = Compose::new();
+    let sum = match opt_out(cx, 3) {
+        Some(_) => Ref::Output(3),
+        None => c.scratch(t, n),
+    };
+    // The skip broadcasts over leading dims: right-align its trailing dims with x's.
+    let sl = skip_len(&x.shape, &skip.shape)?;
+    let mut skip_shape = x.shape.clone();
+    let mut acc = 1;
+    for d in skip_shape.iter_mut().rev() {
+        if acc >= sl {
+            *d = 1;
+        }
+        acc *= *d;
+    }
+    add(&mut c, t, &x.shape, Ref::Input(0), Ref::Input(1), &skip_shape, sum)?;
+    if let Some(b) = bias {
+        same(x, b, "bias")?;
+        add(&mut c, t, &x.shape, sum, Ref::Input(bias_i), &b.shape, sum)?;
+    }
+    let (mean, inv) = (opt_out(cx, 1), opt_out(cx, 2));
+    let xo = opnd(x.dtype, &x.shape);
+    let yo = opnd(x.dtype, &x.shape);
+    if s.simplified {
+        if mean.is_some() || inv.is_some() {
+            return Err("SkipSimplifiedLayerNormalization's statistics outputs have no GPU kernel".into());
+        }
+        let scx = sub_cx(cx, vec![xo, opnd(gamma.dtype, &gamma.shape)], vec![yo]);
+        let sub = super::normalize::lower_rms_norm(l, &scx, &RmsNorm { axis: -1, epsilon: s.epsilon })?;
+        c.sub(sub, &[sum, Ref::Input(2)], &[Ref::Output(0)])?;
+    } else {
+        if let Some(b) = beta {
+            same(x, b, "beta")?;
+        }
+        let beta_op = beta.map(|b| Operand { value: None, ..b.clone() });
+        let scx = sub_cx(
+            cx,
+            vec![xo, opnd(gamma.dtype, &gamma.shape), beta_op],
+            vec![
+                yo,
+                mean.map(|m| Operand { value: None, ..m.clone() }),
+                inv.map(|m| Operand { value: None, ..m.clone() }),
+            ],
+        );
+        let ln = LayerNorm { axis: -1, epsilon: s.epsilon, stash: DType::F32 };
+        let sub = super::normalize::lower_layer_norm(l, &scx, &ln)?;
+        let beta_ref = Ref::Input(beta_i.unwrap_or(0));
+        c.sub(sub, &[sum, Ref::Input(2), beta_ref], &[Ref::Output(0), Ref::Output(1), Ref::Output(2)])?;
+    }
+    Ok(c.low)
+}
+
+pub fn lower_simplified_layer_norm(
+    l: &GpuLowering,
+    cx: &LowerCx,
+    s: &SimplifiedLayerNorm,
+) -> Result<Lowered<GpuKernel>, String> {
+    let x = cx.input(0)?;
+    float_ty(l, x, "SimplifiedLayerNormalization")?;
+    if opt_out(cx, 1).is_some() {
+        return Err("SimplifiedLayerNormalization's inv_std_var output has no GPU kernel".into());
+    }
+    let scx = sub_cx(cx, vec![cx.inputs[0].clone(), cx.inputs.get(1).cloned().flatten()], vec![cx.outputs[0].clone()]);
+    super::normalize::lower_rms_norm(l, &scx, &RmsNorm { axis: s.axis, epsilon: s.epsilon })
+}
+
+pub fn lower_embed_layer_norm(l: &GpuLowering, cx: &LowerCx, e: &EmbedLayerNorm) -> Result<Lowered<GpuKernel>, String> {
+    let ids = cx.input(0)?;
+    let word = cx.input(2)?;
+    let pos = cx.input(3)?;
+    let (gamma, beta) = (cx.input(5)?, cx.input(6)?);
+    let t = float_ty(l, word, "EmbedLayerNormalization")?;
+    same(word, pos, "position_embedding")?;
+    same(word, gamma, "gamma")?;
+    same(word, beta, "beta")?;
+    let (b, s) = match ids.shape[..] {
+        [b, s] => (b, s),
+        _ => return Err("input_ids must be 2-D".into()),
+    };
+    let h = *word.shape.get(1).ok_or("word_embedding must be 2-D")?;
+    if pos.shape.len() != 2 || pos.shape[1] != h {
+        return Err(format!("position_embedding shape {:?} does not match hidden size {h}", pos.shape));
+    }
+    let shape = [b, s, h];
+    let n = b * s * h;
+    let mut c = Compose::new();
+    let sum = match opt_out(cx, 2) {
+        Some(_) => Ref::Output(2),
+        None => c.scratch(t, n),
+    };
+    let gather = |c: &mut Compose, table: &Operand, idx: &Operand, ti: usize, ii: usize, dst: Ref| {
+        if !matches!(idx.dtype, DType::I32 | DType::I64) {
+            return Err(format!("{} indices have no GPU kernel", idx.dtype));
+        }
+        let scx = sub_cx(
+            cx,
+            vec![Some(Operand { value: None, ..table.clone() }), Some(Operand { value: None, ..idx.clone() })],
+            vec![opnd(table.dtype, &shape)],
+        );
+        let sub = super::layout::lower_gather(l, &scx, &Gather { axis: 0 })?;
+        c.sub(sub, &[Ref::Input(ti), Ref::Input(ii)], &[dst])
+    };
+    if n > 0 {
+        gather(&mut c, word, ids, 2, 0, sum)?;
+        let tmp = c.scratch(t, n);
+        match opt(cx, 8) {
+            Some(p) => {
+                if p.shape != ids.shape && p.shape != [1, s] {
+                    return Err(format!("position_ids shape {:?} has no GPU kernel", p.shape));
+                }
+                let scx_shape = [p.shape[0], s, h];
+                let scx = sub_cx(
+                    cx,
+                    vec![Some(Operand { value: None, ..pos.clone() }), Some(Operand { value: None, ..p.clone() })],
+                    vec![opnd(pos.dtype, &scx_shape)],
+                );
+                let sub = super::layout::lower_gather(l, &scx, &Gather { axis: 0 })?;
+                c.sub(sub, &[Ref::Input(3), Ref::Input(8)], &[tmp])?;
+                add(&mut c, t, &shape, sum, tmp, &scx_shape, sum)?;
+            }
+            None => {
+                if pos.shape[0] < s {
+                    return Err(format!("{s} positions exceed the {} position embeddings", pos.shape[0]));
+                }
+                // Rows 0..s of the position table, broadcast over the batch.
+                add(&mut c, t, &shape, sum, Ref::Input(3), &[s, h], sum)?;
+            }
+        }
+        match (opt(cx, 1), opt(cx, 4)) {
+            (Some(si), Some(se)) => {
+                same(word, se, "segment_embedding")?;
+                if se.shape.len() != 2 || se.shape[1] != h || si.shape != ids.shape {
+                    return Err("segment inputs do not match input_ids / the hidden size".into());
+                }
+                gather(&mut c, se, si, 4, 1, tmp)?;
+                add(&mut c, t, &shape, sum, tmp, &shape, sum)?;
+            }
+            (None, None) => {}
+            _ => return Err("segment_ids and segment_embedding must be given together".into()),
+        }
+        let scx = sub_cx(
+            cx,
+            vec![opnd(word.dtype, &shape), opnd(gamma.dtype, &gamma.shape), opnd(beta.dtype, &beta.shape)],
+            vec![opnd(word.dtype, &shape)],
+        );
+        let ln = LayerNorm { axis: -1, epsilon: e.epsilon, stash: DType::F32 };
+        let sub = super::normalize::lower_layer_norm(l, &scx, &ln)?;
+        c.sub(sub, &[sum, Ref::Input(5), Ref::Input(6)], &[Ref::Output(0)])?;
+    }
+    if opt_out(cx, 1).is_some() && b > 0 {
+        let mask = opt(cx, 7);
+        if let Some(m) = mask {
+            if m.dtype != DType::I32 || m.shape != ids.shape {
+                return Err(format!("a {} mask of shape {:?} has no GPU kernel", m.dtype, m.shape));
+            }
+        }
+        let p = MaskCountParams { batch: u32_of(b)?, s: u32_of(s)?, has_mask: mask.is_some() as u32, pad0: 0 };
+        let src = if mask.is_some() { Ref::Input(7) } else { Ref::Input(0) };
+        c.push(GpuKernel::new(key(ContribKernel::MaskCount), &p, grid_1d(b, 64)), vec![src, Ref::Output(1)]);
+    }
+    Ok(c.low)
+}
+
+pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> Result<Lowered<GpuKernel>, String> {
+    let (x, w) = (cx.input(0)?, cx.input(1)?);
+    let t = l.ty(x)?;
+    if t != GpuType::F32 {
+        return Err(format!("Attention on {} has no GPU kernel", x.dtype));
+    }
+    same(x, w, "weights")?;
+    if opt(cx, 4).is_some() || opt(cx, 6).is_some() || opt_out(cx, 1).is_some() {
+        return Err("Attention with past state has no GPU kernel".into());
+    }
+    let d = a.dims(&x.shape, &w.shape)?;
+    let (b, s) = (d.batch, d.seq);
+    let wo = d.q + d.k + d.v;
+    let rows = b * s;
+    let mut c = Compose::new();
+    if rows == 0 {
+        return Ok(c.low);
+    }
+    // QKV = X·W (+ bias).
+    let qkv = c.scratch(t, rows * wo);
+    let scx = sub_cx(cx, vec![opnd(x.dtype, &x.shape), opnd(w.dtype, &w.shape)], vec![opnd(x.dtype, &[b, s, wo])]);
+    let sub = super::matmul::lower_matmul(l, &scx)?;
+    c.sub(sub, &[Ref::Input(0), Ref::Input(1)], &[qkv])?;
+    if let Some(bias) = opt(cx, 2) {
+        same(x, bias, "bias")?;
+        if bias.shape != [wo] {
+            return Err(format!("bias shape {:?} must be [{wo}]", bias.shape));
+        }
+        add(&mut c, t, &[rows, wo], qkv, Ref::Input(2), &[wo], qkv)?;
+    }
+    // Split into contiguous Q, K, V.
+    let elem = l.elem(x)?;
+    let mut parts = Vec::new();
+    for (off, width) in [(0, d.q), (d.q, d.k), (d.q + d.k, d.v)] {
+        let dst = c.scratch(t, rows * width);
+        let k = copy_kernel(elem, &[rows, width], &[wo as isize, 1], off, &[width, 1], 0)?;
+        c.push(k, vec![qkv, dst]);
+        parts.push(dst);
+    }
+    // The additive mask [b, 1, s, s].
+    let mask = opt(cx, 3);
+    let mut ins = vec![parts[0], parts[1], parts[2]];
+    let mut inputs = vec![opnd(x.dtype, &[b, s, d.q]), opnd(x.dtype, &[b, s, d.k]), opnd(x.dtype, &[b, s, d.v])];
+    if mask.is_some() || a.unidirectional {
+        let kind = match mask {
+            None => 0,
+            Some(m) => {
+                if m.dtype != DType::I32 {
+                    return Err(format!("a {} mask_index has no GPU kernel", m.dtype));
+                }
+                match m.shape[..] {
+                    [n] if n == b => 1,
+                    [n] if n == 2 * b => 2,
+                    [mb, ms] if mb == b && ms == s => 3,
+                    [mb, m1, m2] if mb == b && m1 == s && m2 == s => 4,
+                    _ => return Err(format!("mask_index shape {:?} has no GPU kernel", m.shape)),
+                }
+            }
+        };
+        let n = b * s * s;
+        let dst = c.scratch(GpuType::F32, n);
+        let p = AttnMaskParams {
+            n: u32_of(n)?,
+            batch: u32_of(b)?,
+            s: u32_of(s)?,
+            kind,
+            causal: a.unidirectional as u32,
+            fill: a.mask_filter_value,
+            pad0: 0,
+            pad1: 0,
+        };
+        let src = if mask.is_some() { Ref::Input(3) } else { Ref::Input(0) };
+        c.push(GpuKernel::new(key(ContribKernel::AttnMask), &p, grid_1d(n, 256)), vec![src, dst]);
+        ins.push(dst);
+        inputs.push(opnd(DType::F32, &[b, 1, s, s]));
+    }
+    // attention_bias (B|1, N, S, S) joins the mask (the ONNX kernel takes one additive mask).
+    if let Some(ab) = opt(cx, 5) {
+        same(x, ab, "attention_bias")?;
+        let sh = &ab.shape;
+        if sh.len() != 4 || !(sh[0] == b || sh[0] == 1) || sh[1] != d.heads || sh[2] != s || sh[3] != s {
+            return Err(format!("attention_bias shape {sh:?} has no GPU kernel"));
+        }
+        match ins.pop() {
+            Some(m) if ins.len() == 3 => {
+                let full = [b, d.heads, s, s];
+                let dst = c.scratch(GpuType::F32, full.iter().product());
+                let k = binary_kernel(BinaryOp::Add, t, &[b, 1, s, s], sh, &full)?;
+                c.push(k, vec![m, Ref::Input(5), dst]);
+                ins.push(dst);
+                inputs.pop();
+                inputs.push(opnd(DType::F32, &full));
+            }
+            Some(m) => {
+                ins.push(m);
+                ins.push(Ref::Input(5));
+                inputs.push(opnd(ab.dtype, sh));
+            }
+            None => return Err("internal: no Q/K/V parts".into()),
+        }
+    }
+    let attn = Attention {
+        is_causal: false,
+        q_num_heads: Some(d.heads),
+        kv_num_heads: Some(d.heads),
+        qk_matmul_output_mode: 0,
+        scale: Some(a.scale_for(&d)),
+        softcap: 0.0,
+        softmax_precision: None,
+        left_window: -1,
+        right_window: -1,
+    };
+    let scx = sub_cx(cx, inputs, vec![opnd(x.dtype, &[b, s, d.v])]);
+    let sub = super::attention::lower_attention(l, &scx, &attn)?;
+    c.sub(sub, &ins, &[Ref::Output(0)])?;
+    Ok(c.low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::wgpu::kernels::tests::check;
+
+    #[test]
+    fn params_match_wgsl() {
+        check::<AttnMaskParams>(key(ContribKernel::AttnMask));
+        check::<MaskCountParams>(key(ContribKernel::MaskCount));
+    }
+}
