@@ -1,6 +1,7 @@
 //! Corpus integration tests (they need `../shared/corpus` or `$ONNX_WGPU_CORPUS`; without it
-//! they print why and pass). Real CNNs and ONNX's "light" models must pass on both backends
-//! against ONNX Runtime's stored outputs; ONNX's node-test suites must pass at least every
+//! they print why and pass). The model architectures (`models/`), the real trained models
+//! (`real/`), the ORT-fused BERT and ONNX's "light" models must pass on both backends (the GPU
+//! with no CPU fallback) against ONNX Runtime's stored outputs; ONNX's node-test suites must pass at least every
 //! case listed in `tests/expected/<suite>_<backend>.txt` (a regression fails, a new pass is
 //! reported so that the list can grow: `onnx-wgpu test … --write-passing FILE`).
 
@@ -16,8 +17,9 @@ fn run_all_pass(dir: &Path, backend: Backend) {
     let cases = find_cases(dir);
     assert!(!cases.is_empty(), "no cases under {}", dir.display());
     let mut failed = Vec::new();
+    let opts = CaseOptions { cpu_fallback: false, ..CaseOptions::new(backend) };
     for c in &cases {
-        let r = run_case(c, &CaseOptions::new(backend));
+        let r = run_case(c, &opts);
         eprintln!("{backend:?} {} {:?} ({:.0} ms, max abs diff {:.2e})", r.name, r.outcome, r.millis, r.max_abs_diff);
         if r.outcome != Outcome::Pass {
             failed.push(format!("{}: {:?}", r.name, r.outcome));
@@ -31,20 +33,19 @@ fn models(backend: Backend) {
         eprintln!("SKIP: no corpus (set ONNX_WGPU_CORPUS)");
         return;
     };
-    for m in ["models/squeezenet1_1", "models/mobilenet_v2"] {
+    for m in ["models", "real", "variants/bert_tiny-ort_fused", "onnx-node/light"] {
         run_all_pass(&root.join(m), backend);
     }
-    run_all_pass(&root.join("onnx-node/light"), backend);
 }
 
 #[test]
-fn cnn_models_and_light_models_cpu() {
+fn models_and_light_models_cpu() {
     models(Backend::Cpu);
 }
 
 #[test]
-fn cnn_models_and_light_models_gpu() {
-    if gpu_available("corpus::cnn_models_gpu") {
+fn models_and_light_models_gpu() {
+    if gpu_available("corpus::models_gpu") {
         models(Backend::Gpu);
     }
 }
