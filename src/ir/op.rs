@@ -151,6 +151,8 @@ ops! {
     EmbedLayerNorm(contrib::EmbedLayerNorm),
     ContribAttention(contrib::ContribAttention),
     // --- end contrib ---
+    // --- contrib quant (q1) ---
+    // --- end contrib quant ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

@@ -45,6 +45,8 @@ pub mod strings;
 // --- contrib (c1) ---
 pub mod contrib;
 // --- end contrib ---
+// --- contrib quant (q1) ---
+// --- end contrib quant ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

@@ -247,6 +247,8 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "SimplifiedLayerNormalization" 1 => contrib::import_simplified_layer_norm,
     "SimplifiedLayerNormalization" 1 => contrib::import_simplified_layer_norm,
     // --- end contrib ---
+    // --- contrib quant (q1) ---
+    // --- end contrib quant ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,

@@ -114,6 +114,8 @@ shader_files! {
     CONTRIB_ATTN_MASK => "contrib/attn_mask",
     CONTRIB_MASK_COUNT => "contrib/mask_count",
     // --- end shaders (c1) ---
+    // --- shaders (q1) ---
+    // --- end shaders (q1) ---
 }
 
 /// Helpers appended to every shader.

@@ -36,6 +36,8 @@ pub mod recurrent;
 // --- modules (c1) ---
 pub mod contrib;
 // --- end modules (c1) ---
+// --- modules (q1) ---
+// --- end modules (q1) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -146,6 +148,8 @@ family_keys! {
     // --- family keys (c1) ---
     Contrib(contrib::ContribVariant),
     // --- end family keys (c1) ---
+    // --- family keys (q1) ---
+    // --- end family keys (q1) ---
 }
 
 impl KernelKey {
@@ -470,6 +474,8 @@ impl Lowering for GpuLowering {
             Op::EmbedLayerNorm(e) => contrib::lower_embed_layer_norm(self, cx, e),
             Op::ContribAttention(a) => contrib::lower_attention(self, cx, a),
             // --- end contrib ---
+            // --- contrib quant (q1) ---
+            // --- end contrib quant ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
