@@ -475,6 +475,9 @@ impl Lowering for GpuLowering {
             Op::ContribAttention(a) => contrib::lower_attention(self, cx, a),
             // --- end contrib ---
             // --- contrib quant (q1) ---
+            Op::MatMulNBits(_) => Err("MatMulNBits has no GPU kernel yet".into()),
+            Op::QLinearBinary(_) => Err("QLinearAdd/QLinearMul have no GPU kernel yet".into()),
+            Op::QLinearSoftmax(_) => Err("QLinearSoftmax has no GPU kernel yet".into()),
             // --- end contrib quant ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
