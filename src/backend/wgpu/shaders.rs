@@ -115,6 +115,7 @@ shader_files! {
     CONTRIB_MASK_COUNT => "contrib/mask_count",
     // --- end shaders (c1) ---
     // --- shaders (q1) ---
+    CONTRIB_QUANT_MATMUL_NBITS => "contrib_quant/matmul_nbits",
     // --- end shaders (q1) ---
 }
 

@@ -37,6 +37,7 @@ pub mod recurrent;
 pub mod contrib;
 // --- end modules (c1) ---
 // --- modules (q1) ---
+pub mod contrib_quant;
 // --- end modules (q1) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
@@ -149,6 +150,7 @@ family_keys! {
     Contrib(contrib::ContribVariant),
     // --- end family keys (c1) ---
     // --- family keys (q1) ---
+    ContribQuantNBits(contrib_quant::NBitsVariant),
     // --- end family keys (q1) ---
 }
 
@@ -475,7 +477,7 @@ impl Lowering for GpuLowering {
             Op::ContribAttention(a) => contrib::lower_attention(self, cx, a),
             // --- end contrib ---
             // --- contrib quant (q1) ---
-            Op::MatMulNBits(_) => Err("MatMulNBits has no GPU kernel yet".into()),
+            Op::MatMulNBits(m) => contrib_quant::lower_matmul_n_bits(self, cx, m),
             Op::QLinearBinary(_) => Err("QLinearAdd/QLinearMul have no GPU kernel yet".into()),
             Op::QLinearSoftmax(_) => Err("QLinearSoftmax has no GPU kernel yet".into()),
             // --- end contrib quant ---
