@@ -277,7 +277,7 @@ pub struct QLinearSoftmax {
 /// ORT's exp table for a row of `reduce_len` elements: entry i holds
 /// `exp((i - 255 + shift) · x_scale)` with a shift that keeps the row sum inside f32 range.
 /// For int8 data the table is indexed by the byte `i - 128`.
-fn exp_table(x_scale: f32, reduce_len: usize, signed: bool) -> [f32; 256] {
+pub fn exp_table(x_scale: f32, reduce_len: usize, signed: bool) -> [f32; 256] {
     let mut bit_shift = (f32::MAX / reduce_len as f32).ln() as f64;
     bit_shift = (bit_shift - 5.0).max(0.0) / x_scale as f64;
     let mut t = [0f32; 256];
@@ -290,7 +290,7 @@ fn exp_table(x_scale: f32, reduce_len: usize, signed: bool) -> [f32; 256] {
 }
 
 impl QLinearSoftmax {
-    fn norm_axis(&self, rank: usize) -> Result<usize, String> {
+    pub fn norm_axis(&self, rank: usize) -> Result<usize, String> {
         let r = rank as i64;
         let a = if self.axis < 0 { self.axis + r } else { self.axis };
         if a < 0 || a >= r.max(1) {

@@ -116,6 +116,8 @@ shader_files! {
     // --- end shaders (c1) ---
     // --- shaders (q1) ---
     CONTRIB_QUANT_MATMUL_NBITS => "contrib_quant/matmul_nbits",
+    CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
+    CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---
 }
 

@@ -164,3 +164,194 @@ mod tests {
         crate::backend::wgpu::kernels::tests::check::<NBitsParams>(KernelKey::Family(FamilyKey::ContribQuantNBits(v)));
     }
 }
+
+// ---- QLinearAdd / QLinearMul / QLinearSoftmax -------------------------------------------------
+
+/// Which quantized uint8/int8 kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QLinearKernel {
+    Add,
+    Mul,
+    Softmax,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct QLinearVariant {
+    pub kind: QLinearKernel,
+    /// int8 data (else uint8).
+    pub signed: bool,
+}
+
+impl KernelVariant for QLinearVariant {
+    fn file(&self) -> &'static ShaderFile {
+        match self.kind {
+            QLinearKernel::Softmax => &shaders::CONTRIB_QUANT_QLINEAR_SOFTMAX,
+            _ => &shaders::CONTRIB_QUANT_QLINEAR_BINARY,
+        }
+    }
+    fn prelude(&self, p: &mut Prelude) {
+        p.bool("SIGNED", self.signed);
+        if self.kind != QLinearKernel::Softmax {
+            p.bool("MUL", self.kind == QLinearKernel::Mul);
+        }
+    }
+    fn storage_bindings(&self) -> u32 {
+        3
+    }
+    fn all() -> Vec<Self> {
+        let mut v = Vec::new();
+        for kind in [QLinearKernel::Add, QLinearKernel::Mul, QLinearKernel::Softmax] {
+            for signed in [false, true] {
+                v.push(QLinearVariant { kind, signed });
+            }
+        }
+        v
+    }
+}
+
+gpu_params!(
+    /// `shaders/contrib_quant/qlinear_binary.wgsl` Params.
+    QBinaryParams {
+        n: u32,
+        rank: u32,
+        pad0: u32,
+        pad1: u32,
+        dims: super::Dims8,
+        sa: super::Dims8,
+        sb: super::Dims8,
+        a_scale: f32,
+        a_zp: f32,
+        b_scale: f32,
+        b_zp: f32,
+        c_scale: f32,
+        c_zp: f32,
+        pad2: u32,
+        pad3: u32,
+    }
+);
+
+gpu_params!(
+    /// `shaders/contrib_quant/qlinear_softmax.wgsl` Params.
+    QSoftmaxParams { rows: u32, d: u32, inner: u32, y_zp: i32, y_scale: f32, pad0: u32, pad1: u32, pad2: u32 }
+);
+
+fn signed_of(d: DType, what: &str) -> Result<bool, String> {
+    match d {
+        DType::U8 => Ok(false),
+        DType::I8 => Ok(true),
+        _ => Err(format!("{what} on {d} has no GPU kernel")),
+    }
+}
+
+/// A plan-time scalar parameter (scale or zero point); `default` when the input is absent.
+fn plan_scalar(cx: &LowerCx, i: usize, default: Option<f64>, what: &str) -> Result<f64, String> {
+    match cx.inputs.get(i).and_then(|o| o.as_ref()) {
+        None => default.ok_or_else(|| format!("{what} (input {i}) is required")),
+        Some(o) => {
+            let v = o.value.as_ref().ok_or_else(|| format!("{what} is only known at run time: no GPU kernel"))?;
+            let f = v.to_f64_vec()?;
+            if f.len() != 1 {
+                return Err(format!("{what} must have one element, got {}", f.len()));
+            }
+            Ok(f[0])
+        }
+    }
+}
+
+pub fn lower_qlinear_binary(
+    _l: &GpuLowering,
+    cx: &LowerCx,
+    q: &crate::ops::contrib_quant::QLinearBinary,
+) -> Result<Lowered<GpuKernel>, String> {
+    use crate::tensor::shape::broadcast_strides;
+    let (a, b, c) = (cx.input(0)?, cx.input(3)?, cx.output(0)?);
+    let signed = signed_of(a.dtype, "QLinearAdd/QLinearMul")?;
+    if b.dtype != a.dtype || c.dtype != a.dtype {
+        return Err("QLinearAdd/QLinearMul need one data type".into());
+    }
+    let out = &c.shape;
+    let n: usize = out.iter().product();
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    let f = |i, d, w| plan_scalar(cx, i, d, w).map(|v| v as f32);
+    let p = QBinaryParams {
+        n: u32_of(n)?,
+        rank: u32_of(out.len())?,
+        dims: super::dims8(out)?,
+        sa: super::dims8(&broadcast_strides(&a.shape, out))?,
+        sb: super::dims8(&broadcast_strides(&b.shape, out))?,
+        a_scale: f(1, None, "A_scale")?,
+        a_zp: f(2, Some(0.0), "A_zero_point")?,
+        b_scale: f(4, None, "B_scale")?,
+        b_zp: f(5, Some(0.0), "B_zero_point")?,
+        c_scale: f(6, None, "C_scale")?,
+        c_zp: f(7, Some(0.0), "C_zero_point")?,
+        ..Default::default()
+    };
+    let kind = if q.mul { QLinearKernel::Mul } else { QLinearKernel::Add };
+    let key = KernelKey::Family(FamilyKey::ContribQuantQLinear(QLinearVariant { kind, signed }));
+    Ok(Lowered {
+        dispatches: vec![LoweredDispatch {
+            kernel: GpuKernel::new(key, &p, grid_1d(n, 256)),
+            bindings: vec![Ref::Input(0), Ref::Input(3), Ref::Output(0)],
+        }],
+        scratch: vec![],
+        consts: vec![],
+    })
+}
+
+pub fn lower_qlinear_softmax(
+    _l: &GpuLowering,
+    cx: &LowerCx,
+    q: &crate::ops::contrib_quant::QLinearSoftmax,
+) -> Result<Lowered<GpuKernel>, String> {
+    let x = cx.input(0)?;
+    let signed = signed_of(x.dtype, "QLinearSoftmax")?;
+    let shape = &x.shape;
+    let axis = q.norm_axis(shape.len())?;
+    let total: usize = shape.iter().product();
+    if total == 0 {
+        return Ok(Lowered::empty());
+    }
+    let (d, inner) = if q.opset < 13 {
+        (shape[axis..].iter().product::<usize>(), 1)
+    } else {
+        (shape.get(axis).copied().unwrap_or(1), shape[axis + 1..].iter().product::<usize>())
+    };
+    let x_s = plan_scalar(cx, 1, None, "X_scale")? as f32;
+    let y_s = plan_scalar(cx, 3, None, "Y_scale")? as f32;
+    let y_z = plan_scalar(cx, 4, Some(0.0), "Y_zero_point")? as i32;
+    let table = crate::ops::contrib_quant::exp_table(x_s, d, signed);
+    let p = QSoftmaxParams {
+        rows: u32_of(total / d)?,
+        d: u32_of(d)?,
+        inner: u32_of(inner)?,
+        y_zp: y_z,
+        y_scale: (1.0f32 / y_s).floor(),
+        ..Default::default()
+    };
+    u32_of(total)?;
+    let key =
+        KernelKey::Family(FamilyKey::ContribQuantQLinear(QLinearVariant { kind: QLinearKernel::Softmax, signed }));
+    Ok(Lowered {
+        dispatches: vec![LoweredDispatch {
+            kernel: GpuKernel::new(key, &p, grid_1d(total / d, 64)),
+            bindings: vec![Ref::Input(0), Ref::Const(0), Ref::Output(0)],
+        }],
+        scratch: vec![],
+        consts: vec![Tensor::new(&[256], table.to_vec())?],
+    })
+}
+
+#[cfg(test)]
+mod qlinear_tests {
+    use super::*;
+
+    #[test]
+    fn params_match_shaders() {
+        let k = |kind| KernelKey::Family(FamilyKey::ContribQuantQLinear(QLinearVariant { kind, signed: true }));
+        crate::backend::wgpu::kernels::tests::check::<QBinaryParams>(k(QLinearKernel::Add));
+        crate::backend::wgpu::kernels::tests::check::<QSoftmaxParams>(k(QLinearKernel::Softmax));
+    }
+}

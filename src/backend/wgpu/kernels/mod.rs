@@ -151,6 +151,7 @@ family_keys! {
     // --- end family keys (c1) ---
     // --- family keys (q1) ---
     ContribQuantNBits(contrib_quant::NBitsVariant),
+    ContribQuantQLinear(contrib_quant::QLinearVariant),
     // --- end family keys (q1) ---
 }
 
@@ -478,8 +479,8 @@ impl Lowering for GpuLowering {
             // --- end contrib ---
             // --- contrib quant (q1) ---
             Op::MatMulNBits(m) => contrib_quant::lower_matmul_n_bits(self, cx, m),
-            Op::QLinearBinary(_) => Err("QLinearAdd/QLinearMul have no GPU kernel yet".into()),
-            Op::QLinearSoftmax(_) => Err("QLinearSoftmax has no GPU kernel yet".into()),
+            Op::QLinearBinary(q) => contrib_quant::lower_qlinear_binary(self, cx, q),
+            Op::QLinearSoftmax(q) => contrib_quant::lower_qlinear_softmax(self, cx, q),
             // --- end contrib quant ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
