@@ -152,6 +152,9 @@ ops! {
     ContribAttention(contrib::ContribAttention),
     // --- end contrib ---
     // --- contrib quant (q1) ---
+    MatMulNBits(contrib_quant::MatMulNBits),
+    QLinearBinary(contrib_quant::QLinearBinary),
+    QLinearSoftmax(contrib_quant::QLinearSoftmax),
     // --- end contrib quant ---
     // --- control flow, sequences (core) ---
     If(control::If),

@@ -46,6 +46,7 @@ pub mod strings;
 pub mod contrib;
 // --- end contrib ---
 // --- contrib quant (q1) ---
+pub mod contrib_quant;
 // --- end contrib quant ---
 // --- control flow, sequences (core) ---
 pub mod control;

@@ -248,6 +248,10 @@ pub static TABLE: &[Row] = table! {
     "SimplifiedLayerNormalization" 1 => contrib::import_simplified_layer_norm,
     // --- end contrib ---
     // --- contrib quant (q1) ---
+    ["com.microsoft"] "MatMulNBits" 1 => contrib_quant::import_matmul_n_bits,
+    ["com.microsoft"] "QLinearAdd" 1 => contrib_quant::import_qlinear_add,
+    ["com.microsoft"] "QLinearMul" 1 => contrib_quant::import_qlinear_mul,
+    ["com.microsoft"] "QLinearSoftmax" 1 => contrib_quant::import_qlinear_softmax,
     // --- end contrib quant ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

@@ -115,6 +115,9 @@ shader_files! {
     CONTRIB_MASK_COUNT => "contrib/mask_count",
     // --- end shaders (c1) ---
     // --- shaders (q1) ---
+    CONTRIB_QUANT_MATMUL_NBITS => "contrib_quant/matmul_nbits",
+    CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
+    CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---
 }
 

@@ -37,6 +37,7 @@ pub mod recurrent;
 pub mod contrib;
 // --- end modules (c1) ---
 // --- modules (q1) ---
+pub mod contrib_quant;
 // --- end modules (q1) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
@@ -149,6 +150,8 @@ family_keys! {
     Contrib(contrib::ContribVariant),
     // --- end family keys (c1) ---
     // --- family keys (q1) ---
+    ContribQuantNBits(contrib_quant::NBitsVariant),
+    ContribQuantQLinear(contrib_quant::QLinearVariant),
     // --- end family keys (q1) ---
 }
 
@@ -475,6 +478,9 @@ impl Lowering for GpuLowering {
             Op::ContribAttention(a) => contrib::lower_attention(self, cx, a),
             // --- end contrib ---
             // --- contrib quant (q1) ---
+            Op::MatMulNBits(m) => contrib_quant::lower_matmul_n_bits(self, cx, m),
+            Op::QLinearBinary(q) => contrib_quant::lower_qlinear_binary(self, cx, q),
+            Op::QLinearSoftmax(q) => contrib_quant::lower_qlinear_softmax(self, cx, q),
             // --- end contrib quant ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
