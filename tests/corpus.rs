@@ -1,6 +1,6 @@
 //! Corpus integration tests (they need `../shared/corpus` or `$ONNX_WGPU_CORPUS`; without it
 //! they print why and pass). The model architectures (`models/`), the real trained models
-//! (`real/`), the ORT-fused BERT and ONNX's "light" models must pass on both backends (the GPU
+//! (`real/`), the fp16/int8/int4/ORT-fused variants that pass and ONNX's "light" models must pass on both backends (the GPU
 //! with no CPU fallback) against ONNX Runtime's stored outputs; ONNX's node-test suites must pass at least every
 //! case listed in `tests/expected/<suite>_<backend>.txt` (a regression fails, a new pass is
 //! reported so that the list can grow: `onnx-wgpu test … --write-passing FILE`).
@@ -33,7 +33,15 @@ fn models(backend: Backend) {
         eprintln!("SKIP: no corpus (set ONNX_WGPU_CORPUS)");
         return;
     };
-    for m in ["models", "real", "variants/bert_tiny-ort_fused", "onnx-node/light"] {
+    let variants = [
+        "variants/bert_tiny-ort_fused",
+        "variants/bert_tiny-int4_matmulnbits",
+        "variants/vit_tiny-int4_matmulnbits",
+        "variants/bert_tiny-int8_qop",
+        "variants/bert_tiny-int8_dynamic",
+        "variants/mobilenet_v2-fp16",
+    ];
+    for m in ["models", "real", "onnx-node/light"].into_iter().chain(variants) {
         run_all_pass(&root.join(m), backend);
     }
 }
