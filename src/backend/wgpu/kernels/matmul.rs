@@ -54,7 +54,7 @@ const TILE: usize = 64;
 fn float_type(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     let t = l.ty(cx.input(0)?)?;
     if !t.is_float() || t == GpuType::F64 {
-        return Err("integer matrix products have no GPU kernel yet".into());
+        return Err(format!("matrix products of {} have no GPU kernel yet", cx.input(0)?.dtype));
     }
     Ok(t)
 }

@@ -49,7 +49,7 @@ gpu_params!(
 fn float(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     let t = l.ty(cx.input(0)?)?;
     if !t.is_float() || t == GpuType::F64 {
-        return Err("needs a float input".into());
+        return Err(format!("{} input has no GPU kernel here (f32, f16 and bf16 do)", cx.input(0)?.dtype));
     }
     Ok(t)
 }
