@@ -1,6 +1,7 @@
 // Per-axis map gather: y[o_0, …, o_r] = x[Σ_a map[map_off_a + o_a] · x_stride_a], or fill[0]
 // where any axis's map entry is -1. Serves Pad (every mode, negative pads crop), CenterCropPad
-// and Tile: the lowering builds each axis's map of output → source coordinate at plan time.
+// and Tile (the lowering builds each axis's map of output → source coordinate at plan time), and
+// Resize's nearest mode (maps from plan time or computed on the device for a run-time roi).
 // Prelude: E (the element as bits: f16, u32 or vec2<u32>).
 struct Params {
     n: u32,

@@ -77,55 +77,9 @@ fn cubic(x: f32) -> f32 {
     return 0.0;
 }
 
-// Double-f32 arithmetic (as in resize_taps.wgsl), for nearest mode's coordinate: the f64
-// reference unnormalizes a single-precision grid value exactly, so halfway cases must be
-// decided on the exact value. Every intermediate whose rounding error is extracted passes
-// through opaque(), a multiplication by the uniform 1.0 the device cannot see through.
-fn opaque(x: f32) -> f32 {
-    return x * p.one;
-}
-
-fn df_two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    let bb = opaque(s - a);
-    return vec2<f32>(s, opaque(a - opaque(s - bb)) + opaque(b - bb));
-}
-
-fn df_fast(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    return vec2<f32>(s, b - opaque(s - a));
-}
-
-// Veltkamp's split into two halves of 12 bits.
-fn df_split(a: f32) -> vec2<f32> {
-    let c = opaque(4097.0 * a);
-    let hi = opaque(c - opaque(c - a));
-    return vec2<f32>(hi, a - hi);
-}
-
-// Dekker's exact product a·b = x + y (no fused multiply-add needed: some devices evaluate
-// fma unfused).
-fn df_two_prod(a: f32, b: f32) -> vec2<f32> {
-    let q = opaque(a * b);
-    let sa = df_split(a);
-    let sb = df_split(b);
-    let e1 = opaque(opaque(sa.x * sb.x) - q);
-    let e2 = opaque(e1 + opaque(sa.x * sb.y));
-    let e3 = opaque(e2 + opaque(sa.y * sb.x));
-    return vec2<f32>(q, e3 + opaque(sa.y * sb.y));
-}
-
-fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    let s = df_two_sum(a.x, b.x);
-    let t = df_two_sum(a.y, b.y);
-    let u = df_fast(s.x, s.y + t.x);
-    return df_fast(u.x, u.y + t.y);
-}
-
-fn df_mul_f(a: vec2<f32>, b: f32) -> vec2<f32> {
-    let q = df_two_prod(a.x, b);
-    return df_fast(q.x, q.y + a.y * b);
-}
+// Nearest mode decides halfway cases on the exact unnormalized coordinate (the f64
+// reference unnormalizes a single-precision grid value exactly), in double-f32 arithmetic from
+// types/df32.wgsl (Params.one must be 1.0).
 
 // The unnormalized coordinate of g, rounded half to even, from its exact value.
 fn nearest_coord(g: f32, n: f32) -> f32 {

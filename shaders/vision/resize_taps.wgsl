@@ -1,5 +1,5 @@
 // Resize with tf_crop_and_resize and a run-time roi: writes the tap tables of one axis (see
-// resize.wgsl / resize_nearest.wgsl) on the device. Output position o maps to the source
+// resize.wgsl / movement/axismap.wgsl) on the device. Output position o maps to the source
 // coordinate start + o·span·(len−1)/(out_w−1) of the crop [roi[roi_lo], roi[roi_hi]]
 // (evaluated in double-f32; outside the input: extrapolated, index −1); its `ntaps` taps sit
 // at base + first_rel + j with weights f((first_rel + j − ratio)·filt_s) (f: linear hat or
@@ -41,72 +41,8 @@ const MODE_NEAREST: u32 = 0u;
 const MODE_LINEAR: u32 = 1u;
 const MODE_IDENTITY: u32 = 3u;
 
-// Double-f32 arithmetic (a value is x + y, ~44 significant bits), so that the source coordinate
-// decides floor, ties and the input's bounds as the f64 reference does. Every intermediate whose
-// rounding error is extracted passes through opaque(), a multiplication by the uniform 1.0
-// the device cannot see through: compilers may otherwise simplify (a + b) − a to b.
-fn opaque(x: f32) -> f32 {
-    return x * p.one;
-}
-
-fn df_two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    let bb = opaque(s - a);
-    return vec2<f32>(s, opaque(a - opaque(s - bb)) + opaque(b - bb));
-}
-
-fn df_fast(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    return vec2<f32>(s, b - opaque(s - a));
-}
-
-// Veltkamp's split into two halves of 12 bits.
-fn df_split(a: f32) -> vec2<f32> {
-    let c = opaque(4097.0 * a);
-    let hi = opaque(c - opaque(c - a));
-    return vec2<f32>(hi, a - hi);
-}
-
-// Dekker's exact product a·b = x + y (no fused multiply-add needed: some devices evaluate
-// fma unfused).
-fn df_two_prod(a: f32, b: f32) -> vec2<f32> {
-    let q = opaque(a * b);
-    let sa = df_split(a);
-    let sb = df_split(b);
-    let e1 = opaque(opaque(sa.x * sb.x) - q);
-    let e2 = opaque(e1 + opaque(sa.x * sb.y));
-    let e3 = opaque(e2 + opaque(sa.y * sb.x));
-    return vec2<f32>(q, e3 + opaque(sa.y * sb.y));
-}
-
-fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    let s = df_two_sum(a.x, b.x);
-    let t = df_two_sum(a.y, b.y);
-    let u = df_fast(s.x, s.y + t.x);
-    return df_fast(u.x, u.y + t.y);
-}
-
-fn df_mul_f(a: vec2<f32>, b: f32) -> vec2<f32> {
-    let q = df_two_prod(a.x, b);
-    return df_fast(q.x, q.y + a.y * b);
-}
-
-fn df_div(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    let q1 = a.x / b.x;
-    let r1 = df_add(a, -df_mul_f(b, q1));
-    let q2 = r1.x / b.x;
-    let r2 = df_add(r1, -df_mul_f(b, q2));
-    let q3 = r2.x / b.x;
-    return df_add(df_fast(q1, q2), vec2<f32>(q3, 0.0));
-}
-
-fn df_lt(a: vec2<f32>, b: f32) -> bool {
-    return a.x < b || (a.x == b && a.y < 0.0);
-}
-
-fn df_gt(a: vec2<f32>, b: f32) -> bool {
-    return a.x > b || (a.x == b && a.y > 0.0);
-}
+// The source coordinate decides floor, ties and the input's bounds as the f64 reference does,
+// in double-f32 arithmetic from types/df32.wgsl (Params.one must be 1.0).
 
 fn filter_weight(j: u32, ratio: f32) -> f32 {
     let t = (f32(p.first_rel + i32(j)) - ratio) * p.filt_s;

@@ -25,59 +25,8 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Double-f32 arithmetic (a value is x + y, ~44 significant bits; as in resize_taps.wgsl).
-// Every intermediate whose rounding error is extracted passes through opaque(), a
-// multiplication by the uniform 1.0 the device cannot see through: compilers may otherwise
-// simplify (a + b) − a to b.
-fn opaque(x: f32) -> f32 {
-    return x * p.one;
-}
-
-fn df_two_sum(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    let bb = opaque(s - a);
-    return vec2<f32>(s, opaque(a - opaque(s - bb)) + opaque(b - bb));
-}
-
-fn df_fast(a: f32, b: f32) -> vec2<f32> {
-    let s = opaque(a + b);
-    return vec2<f32>(s, b - opaque(s - a));
-}
-
-// Veltkamp's split into two halves of 12 bits.
-fn df_split(a: f32) -> vec2<f32> {
-    let c = opaque(4097.0 * a);
-    let hi = opaque(c - opaque(c - a));
-    return vec2<f32>(hi, a - hi);
-}
-
-// Dekker's exact product a·b = x + y (no fused multiply-add needed: some devices evaluate
-// fma unfused).
-fn df_two_prod(a: f32, b: f32) -> vec2<f32> {
-    let q = opaque(a * b);
-    let sa = df_split(a);
-    let sb = df_split(b);
-    let e1 = opaque(opaque(sa.x * sb.x) - q);
-    let e2 = opaque(e1 + opaque(sa.x * sb.y));
-    let e3 = opaque(e2 + opaque(sa.y * sb.x));
-    return vec2<f32>(q, e3 + opaque(sa.y * sb.y));
-}
-
-fn df_add(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-    let s = df_two_sum(a.x, b.x);
-    let t = df_two_sum(a.y, b.y);
-    let u = df_fast(s.x, s.y + t.x);
-    return df_fast(u.x, u.y + t.y);
-}
-
-fn df_div_f(a: vec2<f32>, b: f32) -> vec2<f32> {
-    let q1 = a.x / b;
-    let r1 = df_add(a, -df_two_prod(b, q1));
-    let q2 = r1.x / b;
-    let r2 = df_add(r1, -df_two_prod(b, q2));
-    let q3 = r2.x / b;
-    return df_add(df_fast(q1, q2), vec2<f32>(q3, 0.0));
-}
+// Roi extents and adaptive sample counts in double-f32 arithmetic from types/df32.wgsl
+// (Params.one must be 1.0).
 
 // The roi's extent along an axis from its start and end coordinates (scaled and shifted).
 fn extent(lo: f32, hi: f32) -> vec2<f32> {

@@ -32,6 +32,7 @@ shader_files! {
     TYPE_SINT => "types/sint",
     TYPE_UINT => "types/uint",
     TYPE_INT64 => "types/int64",
+    TYPE_DF32 => "types/df32",
     UNARY => "elementwise/unary",
     BINARY => "elementwise/binary",
     COMPARE => "elementwise/compare",
@@ -89,7 +90,6 @@ shader_files! {
     // --- end shaders (g3) ---
     // --- shaders (g4) ---
     VISION_RESIZE => "vision/resize",
-    VISION_RESIZE_NEAREST => "vision/resize_nearest",
     VISION_RESIZE_TAPS => "vision/resize_taps",
     VISION_GRIDSAMPLE => "vision/gridsample",
     VISION_AFFINE_GRID => "vision/affine_grid",

@@ -405,27 +405,39 @@ fn axis_map(
             });
         }
     }
-    let rank = out.len().max(1);
     let (shape, offs) = if out.is_empty() { (vec![1], vec![0]) } else { (out.clone(), offs) };
     let xs = if x.shape.is_empty() { vec![0] } else { strides(&x.shape) };
     if flat.is_empty() {
         flat.push(0);
     }
     let map = add_const(&mut low, Tensor::new(&[flat.len()], flat)?);
-    let p = AxisMapParams {
-        n: u32_of(n)?,
-        rank: rank as u32,
-        pad0: 0,
-        pad1: 0,
-        shape: dims8(&shape)?,
-        map_off: dims8(&offs)?,
-        x_strides: dims8(&xs)?,
-    };
     // An empty input is never read (every map is None): bind the fill in its place.
     let src = if numel(&x.shape) == 0 { fill } else { Ref::Input(0) };
-    let k = GpuKernel::new(key(MoveVariant::AxisMap { elem: l.elem(y)? }), &p, grid_1d(n, 256));
+    let k = axis_map_kernel(l.elem(y)?, &shape, &offs, &xs)?;
     push(&mut low, k, vec![src, fill, map, Ref::Output(0)]);
     Ok(low)
+}
+
+/// The per-axis map gather over an output of `shape`: bindings `[x, fill, map, y]`, where
+/// axis a's map (i32, -1 for fill) starts at `map_off[a]` of `map` and `x_strides` are x's.
+/// Shared with Resize's nearest mode, whose maps may be computed on the device.
+pub fn axis_map_kernel(
+    elem: ElemBits,
+    shape: &[usize],
+    map_off: &[usize],
+    x_strides: &[usize],
+) -> Result<GpuKernel, String> {
+    let n = numel(shape);
+    let p = AxisMapParams {
+        n: u32_of(n)?,
+        rank: shape.len() as u32,
+        pad0: 0,
+        pad1: 0,
+        shape: dims8(shape)?,
+        map_off: dims8(map_off)?,
+        x_strides: dims8(x_strides)?,
+    };
+    Ok(GpuKernel::new(key(MoveVariant::AxisMap { elem }), &p, grid_1d(n, 256)))
 }
 
 fn zero_fill(low: &mut Lowered<GpuKernel>, d: DType) -> Result<Ref, String> {

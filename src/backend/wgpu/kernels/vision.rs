@@ -1,6 +1,7 @@
 //! Spatial sampling kernels (`shaders/vision/`): Resize and Upsample (per-axis tap tables built
 //! at plan time from the reference's own tap computation, or on the device for
-//! tf_crop_and_resize with a run-time roi; nearest moves raw bits so every dtype stays exact,
+//! tf_crop_and_resize with a run-time roi; nearest moves raw bits through the data-movement
+//! family's per-axis map gather, so every dtype stays exact,
 //! linear and cubic interpolate floats in f32), GridSample (N-D up to 3 spatial dims, every
 //! mode and padding), AffineGrid, RoiAlign (avg / max) and MaxUnpool (an atomic scatter that
 //! keeps the last writer, as the reference does).
@@ -21,8 +22,6 @@ const FLOATS: [GpuType; 3] = [GpuType::F32, GpuType::F16, GpuType::BF16];
 pub enum VisionVariant {
     /// Linear / cubic Resize from tap tables.
     Resize(GpuType),
-    /// Nearest Resize as a gather of raw elements.
-    ResizeNearest(ElemBits),
     /// The tap tables of one axis from a run-time roi (the roi's type).
     ResizeTaps(GpuType),
     GridSample(GpuType),
@@ -43,7 +42,6 @@ impl KernelVariant for VisionVariant {
     fn file(&self) -> &'static ShaderFile {
         match self {
             VisionVariant::Resize(_) => &shaders::VISION_RESIZE,
-            VisionVariant::ResizeNearest(_) => &shaders::VISION_RESIZE_NEAREST,
             VisionVariant::ResizeTaps(_) => &shaders::VISION_RESIZE_TAPS,
             VisionVariant::GridSample(_) => &shaders::VISION_GRIDSAMPLE,
             VisionVariant::AffineGrid(_) => &shaders::VISION_AFFINE_GRID,
@@ -54,16 +52,15 @@ impl KernelVariant for VisionVariant {
 
     fn prelude(&self, p: &mut Prelude) {
         match *self {
-            VisionVariant::Resize(t)
-            | VisionVariant::ResizeTaps(t)
-            | VisionVariant::GridSample(t)
-            | VisionVariant::AffineGrid(t) => t.lib(p),
+            VisionVariant::Resize(t) | VisionVariant::AffineGrid(t) => t.lib(p),
+            // These decide coordinates in double-f32 arithmetic.
+            VisionVariant::ResizeTaps(t) | VisionVariant::GridSample(t) => {
+                t.lib(p);
+                p.lib(&shaders::TYPE_DF32);
+            }
             VisionVariant::RoiAlign { t, idx64 } => {
                 t.lib(p);
-                p.bool("IDX64", idx64);
-            }
-            VisionVariant::ResizeNearest(e) => {
-                p.alias("E", e.wgsl());
+                p.lib(&shaders::TYPE_DF32).bool("IDX64", idx64);
             }
             VisionVariant::MaxUnpool { elem, idx64, pass } => {
                 p.alias("E", elem.wgsl()).bool("IDX64", idx64).u32("PASS", pass);
@@ -73,7 +70,7 @@ impl KernelVariant for VisionVariant {
 
     fn storage_bindings(&self) -> u32 {
         match self {
-            VisionVariant::Resize(_) | VisionVariant::ResizeNearest(_) => 4,
+            VisionVariant::Resize(_) => 4,
             VisionVariant::RoiAlign { .. } | VisionVariant::MaxUnpool { .. } => 4,
             VisionVariant::ResizeTaps(_) | VisionVariant::GridSample(_) => 3,
             VisionVariant::AffineGrid(_) => 2,
@@ -92,7 +89,6 @@ impl KernelVariant for VisionVariant {
             }
         }
         for e in [ElemBits::B16, ElemBits::B32, ElemBits::B64] {
-            v.push(VisionVariant::ResizeNearest(e));
             for idx64 in [false, true] {
                 for pass in 0..3 {
                     v.push(VisionVariant::MaxUnpool { elem: e, idx64, pass });
@@ -129,19 +125,6 @@ gpu_params!(
         out_shape: super::Dims8,
         in_strides: super::Dims8,
         taps: super::Dims8,
-        tab_off: super::Dims8,
-    }
-);
-
-gpu_params!(
-    /// `shaders/vision/resize_nearest.wgsl` Params.
-    ResizeNearestParams {
-        n: u32,
-        rank: u32,
-        pad0: u32,
-        pad1: u32,
-        out_shape: super::Dims8,
-        in_strides: super::Dims8,
         tab_off: super::Dims8,
     }
 );
@@ -317,16 +300,8 @@ pub fn lower_resize(l: &GpuLowering, cx: &LowerCx, r: &Resize) -> Result<Lowered
     let st8 = dims8(&in_strides)?;
     let off8 = dims8(&tab_off)?;
     let kernel = if nearest {
-        let p = ResizeNearestParams {
-            n: u32_of(n)?,
-            rank: rank as u32,
-            pad0: 0,
-            pad1: 0,
-            out_shape: out8,
-            in_strides: st8,
-            tab_off: off8,
-        };
-        GpuKernel::new(key(VisionVariant::ResizeNearest(l.elem(x)?)), &p, grid_1d(n, 256))
+        // Nearest moves raw bits through the per-axis map gather Pad and Tile use.
+        super::movement::axis_map_kernel(l.elem(x)?, &out_shape, &tab_off, &in_strides)?
     } else {
         let t = float_ty(l, x.dtype, "linear/cubic Resize")?;
         let combos = width.iter().try_fold(1usize, |acc, &k| acc.checked_mul(k).filter(|&c| c <= MAX_COMBOS));
@@ -350,7 +325,7 @@ pub fn lower_resize(l: &GpuLowering, cx: &LowerCx, r: &Resize) -> Result<Lowered
         Ref::Input(0)
     };
     let bindings = if nearest {
-        vec![Ref::Input(0), idx_ref, fill, Ref::Output(0)]
+        vec![Ref::Input(0), fill, idx_ref, Ref::Output(0)]
     } else {
         vec![Ref::Input(0), idx_ref, w_ref, Ref::Output(0)]
     };
@@ -618,7 +593,6 @@ mod tests {
     #[test]
     fn params_match_wgsl() {
         check::<ResizeParams>(key(VisionVariant::Resize(GpuType::F32)));
-        check::<ResizeNearestParams>(key(VisionVariant::ResizeNearest(ElemBits::B64)));
         check::<ResizeTapsParams>(key(VisionVariant::ResizeTaps(GpuType::F16)));
         check::<GridSampleParams>(key(VisionVariant::GridSample(GpuType::F32)));
         check::<AffineGridParams>(key(VisionVariant::AffineGrid(GpuType::BF16)));
