@@ -18,6 +18,23 @@ pub struct BatchNorm {
     pub epsilon: f32,
 }
 
+/// BatchNormalization's inputs 1..5 (scale, bias, mean, var): 1-D, one entry per channel.
+fn check_bn_params(cx: &InferCx) -> Result<(), String> {
+    let x = cx.input(0)?;
+    for i in 1..5 {
+        let p = cx.input(i)?;
+        if p.rank() != 1 {
+            return Err(format!("parameter input {i} must be 1-D, got rank {}", p.rank()));
+        }
+        if let (Some(a), Some(b)) = (p.dims[0].known(), x.dims[1].known()) {
+            if a != b {
+                return Err(format!("parameter input {i} has {a} entries for {b} channels"));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl OpSpec for BatchNorm {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         let x = cx.input(0)?;
@@ -27,17 +44,7 @@ impl OpSpec for BatchNorm {
         if x.rank() < 2 {
             return Err(format!("BatchNormalization needs rank ≥ 2, got {}", x.rank()));
         }
-        for i in 1..5 {
-            let p = cx.input(i)?;
-            if p.rank() != 1 {
-                return Err(format!("parameter input {i} must be 1-D, got rank {}", p.rank()));
-            }
-            if let (Some(a), Some(b)) = (p.dims[0].known(), x.dims[1].known()) {
-                if a != b {
-                    return Err(format!("parameter input {i} has {a} entries for {b} channels"));
-                }
-            }
-        }
+        check_bn_params(cx)?;
         if cx.n_outputs > 1 {
             return Err("training-mode outputs (running mean/var) are not supported".into());
         }
@@ -268,17 +275,7 @@ impl OpSpec for BatchNormTrain {
         if x.rank() < 2 {
             return Err(format!("BatchNormalization needs rank ≥ 2, got {}", x.rank()));
         }
-        for i in 1..5 {
-            let p = cx.input(i)?;
-            if p.rank() != 1 {
-                return Err(format!("parameter input {i} must be 1-D, got rank {}", p.rank()));
-            }
-            if let (Some(a), Some(b)) = (p.dims[0].known(), x.dims[1].known()) {
-                if a != b {
-                    return Err(format!("parameter input {i} has {a} entries for {b} channels"));
-                }
-            }
-        }
+        check_bn_params(cx)?;
         if cx.n_outputs > 3 {
             return Err(format!("BatchNormalization has at most 3 outputs, got {}", cx.n_outputs));
         }
