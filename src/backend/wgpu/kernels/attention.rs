@@ -668,24 +668,7 @@ pub fn lower_rotary(l: &GpuLowering, cx: &LowerCx, r: &RotaryEmbedding) -> Resul
 
 /// A dispatch converting `n` elements between two layouts (`from` → `to`), bindings [src, dst].
 fn convert(from: GpuType, to: GpuType, n: usize, src: Ref, dst: Ref) -> Result<LoweredDispatch<GpuKernel>, String> {
-    use super::elementwise::{CastParams, CastVariant};
-    let kernel = if from == to {
-        let elem = match from.bytes() {
-            2 => super::ElemBits::B16,
-            8 => super::ElemBits::B64,
-            _ => super::ElemBits::B32,
-        };
-        copy_kernel(elem, &[n], &[1], 0, &[1], 0)?
-    } else {
-        let v = CastVariant::try_new(from, to)?;
-        let invocations = if to == GpuType::F16 { n.div_ceil(2) } else { n };
-        GpuKernel::new(
-            KernelKey::Cast(v),
-            &CastParams { n: u32_of(n)?, pad0: 0, pad1: 0, pad2: 0 },
-            grid_1d(invocations, 256),
-        )
-    };
-    Ok(LoweredDispatch { kernel, bindings: vec![src, dst] })
+    Ok(LoweredDispatch { kernel: super::elementwise::cast_kernel(from, to, n)?, bindings: vec![src, dst] })
 }
 
 pub fn lower_linear_attention(
