@@ -19,6 +19,17 @@ fn erf_f32(x: f32) -> f32 {
     return select(-y, y, x >= 0.0);
 }
 
+// a / b rounded as IEEE division would be: WGSL lets `/` be off by 2.5 ulp (NVIDIA's Vulkan
+// driver is), which moves quantization and rounding boundaries. One FMA correction step: the
+// exact residual r = a - q*b, then q + r/b. Zeros, infinities and NaNs keep the plain quotient.
+fn div_f32(a: f32, b: f32) -> f32 {
+    let q = a / b;
+    if (q == 0.0 || is_inf_f32(q) || is_nan_f32(q)) {
+        return q;
+    }
+    return q + fma(-q, b, a) / b;
+}
+
 fn is_nan_f32(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }

@@ -19,7 +19,7 @@ fn t_highest() -> T { return bitcast<f32>(0x7f800000u); }
 fn t_add(a: T, b: T) -> T { return bf16_round(a + b); }
 fn t_sub(a: T, b: T) -> T { return bf16_round(a - b); }
 fn t_mul(a: T, b: T) -> T { return bf16_round(a * b); }
-fn t_div(a: T, b: T) -> T { return bf16_round(a / b); }
+fn t_div(a: T, b: T) -> T { return bf16_round(div_f32(a, b)); }
 fn t_rem(a: T, b: T) -> T {
     if (is_inf_f32(b) && !is_inf_f32(a) && !is_nan_f32(a)) { return a; }
     return bf16_round(a % b);

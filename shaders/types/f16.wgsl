@@ -13,7 +13,7 @@ fn t_highest() -> T { return f16(bitcast<f32>(0x7f800000u)); }
 fn t_add(a: T, b: T) -> T { return f16(f32(a) + f32(b)); }
 fn t_sub(a: T, b: T) -> T { return f16(f32(a) - f32(b)); }
 fn t_mul(a: T, b: T) -> T { return f16(f32(a) * f32(b)); }
-fn t_div(a: T, b: T) -> T { return f16(f32(a) / f32(b)); }
+fn t_div(a: T, b: T) -> T { return f16(div_f32(f32(a), f32(b))); }
 fn t_rem(a: T, b: T) -> T {
     let x = f32(a);
     let y = f32(b);
