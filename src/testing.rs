@@ -4,6 +4,7 @@
 //! tolerances: `|got − want| ≤ atol + rtol·|want|` for floats (looser for 16-bit floats), exact
 //! equality for integers, bools and strings; NaN must meet NaN and infinities must match.
 
+use crate::ir::Graph;
 use crate::onnx::proto::{OptionalProto, SequenceProto, TensorProto};
 use crate::onnx::tensor_proto::{to_tensor, ExternalBase};
 use crate::{Backend, DType, Data, Kind, Session, Tensor};
@@ -237,11 +238,57 @@ pub struct CaseOptions {
     /// Let the GPU place nodes without a GPU kernel on the CPU.
     pub cpu_fallback: bool,
     pub tolerance: Tolerance,
+    /// Reduced-precision models (fp16): also accept an absolute error of this fraction of the
+    /// reference output's range (max - min of its finite values).
+    pub range_atol: Option<f64>,
+    /// Quantized models: also accept this many quantization steps on an output computed by a
+    /// DequantizeLinear with a constant per-tensor scale (one step = that scale).
+    pub quant_steps: Option<f64>,
 }
 
 impl CaseOptions {
     pub fn new(backend: Backend) -> Self {
-        CaseOptions { backend, cpu_fallback: true, tolerance: Tolerance::default() }
+        CaseOptions {
+            backend,
+            cpu_fallback: true,
+            tolerance: Tolerance::default(),
+            range_atol: None,
+            quant_steps: None,
+        }
+    }
+
+    /// The tolerance for one output: the base one, widened by `range_atol` and `quant_steps`.
+    fn output_tolerance(&self, graph: &Graph, name: &str, want: &Data) -> Tolerance {
+        let mut tol = self.tolerance;
+        if let (Some(f), Data::Tensor(t)) = (self.range_atol, want) {
+            if let Ok(v) = t.to_f64_vec() {
+                let (lo, hi) =
+                    v.iter().filter(|x| x.is_finite()).fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+                if lo <= hi {
+                    tol.atol = tol.atol.max(f * (hi - lo));
+                }
+            }
+        }
+        if let Some(steps) = self.quant_steps {
+            if let Some(scale) = dequantize_scale(graph, name) {
+                tol.atol = tol.atol.max(steps * scale);
+            }
+        }
+        tol
+    }
+}
+
+/// The constant per-tensor scale of the DequantizeLinear that computes graph output `name`.
+fn dequantize_scale(graph: &Graph, name: &str) -> Option<f64> {
+    let out = graph.outputs.iter().find(|&&v| graph.value(v).name == name)?;
+    let node = graph.node(graph.value(*out).producer?);
+    if node.op_type != "DequantizeLinear" {
+        return None;
+    }
+    let scale = graph.value((*node.inputs.get(1)?)?).konst.as_ref()?;
+    match scale.to_f64_vec().ok()?.as_slice() {
+        [s] => Some(s.abs()),
+        _ => None,
     }
 }
 
@@ -261,7 +308,6 @@ pub fn run_case(case: &Case, opts: &CaseOptions) -> CaseResult {
 }
 
 fn run_case_inner(case: &Case, opts: &CaseOptions) -> Result<f64, Outcome> {
-    let tol = &opts.tolerance;
     let mut sets: Vec<PathBuf> = std::fs::read_dir(&case.dir)
         .map_err(|e| Outcome::Skip(e.to_string()))?
         .flatten()
@@ -301,7 +347,8 @@ fn run_case_inner(case: &Case, opts: &CaseOptions) -> Result<f64, Outcome> {
                 .map(|x| &x.1)
                 .ok_or_else(|| Outcome::Fail(format!("no output for {}", p.display())))?;
             let label = if name.is_empty() { format!("output {k}") } else { format!("output '{name}'") };
-            worst = worst.max(compare_data(got, &want, tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
+            let tol = opts.output_tolerance(session.graph(), &name, &want);
+            worst = worst.max(compare_data(got, &want, &tol).map_err(|e| Outcome::Fail(format!("{label}: {e}")))?);
         }
     }
     Ok(worst)

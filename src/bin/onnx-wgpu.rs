@@ -89,6 +89,14 @@ struct TestArgs {
     /// Absolute tolerance for float outputs.
     #[arg(long, default_value_t = 1e-4)]
     atol: f64,
+    /// Also accept an absolute error of this fraction of each reference output's range
+    /// (reduced-precision models: the fp16 cases use 1e-2).
+    #[arg(long, value_name = "FRACTION")]
+    range_atol: Option<f64>,
+    /// Also accept this many quantization steps on outputs computed by a DequantizeLinear with a
+    /// constant scale (quantized models: 1).
+    #[arg(long, value_name = "N")]
+    quant_steps: Option<f64>,
     /// Only cases whose name contains this text.
     #[arg(long)]
     filter: Option<String>,
@@ -453,6 +461,8 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
         backend: a.backend,
         cpu_fallback: !a.no_fallback,
         tolerance: Tolerance { rtol: a.rtol, atol: a.atol },
+        range_atol: a.range_atol,
+        quant_steps: a.quant_steps,
     };
     let mut cases = Vec::new();
     for p in &a.paths {
