@@ -93,5 +93,44 @@ pub fn describe<K: KernelInfo>(g: &Graph, stages: &[&Stage<K>]) -> String {
         m.weight_bytes,
         m.plan_const_bytes
     );
+    let by_op = weights_by_op(g, stages);
+    if !by_op.is_empty() {
+        let parts: Vec<String> =
+            by_op.iter().map(|(op, (n, bytes))| format!("{op} {bytes} B ({n} tensor{})", plural(*n))).collect();
+        let _ = writeln!(s, "weights by consuming op: {}", parts.join(", "));
+    }
     s
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Device weight bytes grouped by the op type of the first dispatch that binds each weight
+/// (so a 4-bit model's packed MatMulNBits weights show beside its float embedding tables).
+fn weights_by_op<K: KernelInfo>(g: &Graph, stages: &[&Stage<K>]) -> std::collections::BTreeMap<String, (usize, u64)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut by_op = std::collections::BTreeMap::<String, (usize, u64)>::new();
+    for st in stages {
+        for (nid, fate) in &st.fates {
+            let NodeFate::Dispatch(r) = fate else { continue };
+            for step in &st.steps[r.clone()] {
+                for b in &step.bindings {
+                    if let BufRef::GraphConst { value, .. } = b {
+                        if seen.insert(*value) {
+                            let bytes = g.value(*value).konst.as_ref().map(|k| k.byte_len() as u64).unwrap_or(0);
+                            let e = by_op.entry(g.node(*nid).op_type.clone()).or_default();
+                            e.0 += 1;
+                            e.1 += bytes;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    by_op
 }
