@@ -482,6 +482,11 @@ impl Lowering for GpuLowering {
             Op::QLinearBinary(q) => contrib_quant::lower_qlinear_binary(self, cx, q),
             Op::QLinearSoftmax(q) => contrib_quant::lower_qlinear_softmax(self, cx, q),
             // --- end contrib quant ---
+            // --- contrib attention (attn) ---
+            Op::MultiHeadAttention(_) => Err("MultiHeadAttention has no GPU kernel yet".into()),
+            Op::GroupQueryAttention(_) => Err("GroupQueryAttention has no GPU kernel yet".into()),
+            Op::ContribRotaryEmbedding(_) => Err("RotaryEmbedding (com.microsoft) has no GPU kernel yet".into()),
+            // --- end contrib attention (attn) ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
