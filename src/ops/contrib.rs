@@ -9,7 +9,7 @@
 //! and results are rounded to the output type once.
 
 use super::attention::{concat_seq, Heads};
-use super::contrib_attention::{attend, attention_bias, ort_mask};
+use super::contrib_attention::{attend, attention_bias, heads_of_rows, mask_plus_bias, ort_mask};
 use super::elementwise::erf;
 use super::{expect_float, need, vt, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Op, ValueType};
@@ -658,20 +658,7 @@ impl OpSpec for ContribAttention {
             }
         }
         // Q, K, V as [b, n, s, size] heads.
-        let part = |off: usize, width: usize| -> Heads {
-            let hs = width / n;
-            let mut data = vec![0.0; rows * width];
-            for bi in 0..b {
-                for si in 0..s {
-                    for hi in 0..n {
-                        let src = (bi * s + si) * wo + off + hi * hs;
-                        let dst = ((bi * n + hi) * s + si) * hs;
-                        data[dst..dst + hs].copy_from_slice(&qkv[src..src + hs]);
-                    }
-                }
-            }
-            Heads { data, b, h: n, s, d: hs }
-        };
+        let part = |off: usize, width: usize| heads_of_rows(&qkv, wo, off, b, s, n, width / n);
         let (q, k_new, v_new) = (part(0, d.q), part(d.q, d.k), part(d.q + d.k, d.v));
         let (pk, pv) = match past_t {
             Some(p) => {
@@ -686,13 +673,7 @@ impl OpSpec for ContribAttention {
         let k = concat_seq(pk.as_ref(), &k_new, "key")?;
         let v = concat_seq(pv.as_ref(), &v_new, "value")?;
         let scale = self.scale_for(&d) as f64;
-        let out = attend(&q, &k, &v, scale, 0.0, |bi, hi, i, j| {
-            let mut e = mask[(bi * s + i) * t + j];
-            if let Some((a, bs, hs)) = &ab {
-                e += a[bi * bs + hi * hs + i * t + j];
-            }
-            Some(e)
-        })?;
+        let out = attend(&q, &k, &v, scale, 0.0, mask_plus_bias(&mask, &ab, s, t))?;
         let mut res = vec![Tensor::from_f64(x.dtype(), &[b, s, d.v], &out)?];
         if n_out > 1 {
             let mut both = k.data;

@@ -178,17 +178,36 @@ fn add_bias(data: &mut [f64], bias: &[f64], off: usize, width: usize) -> Result<
 
 /// A [b, s, heads·d] buffer as [b, heads, s, d] heads.
 fn heads_of(data: &[f64], b: usize, s: usize, heads: usize, d: usize) -> Heads {
-    let mut out = vec![0.0; data.len()];
+    heads_of_rows(data, heads * d, 0, b, s, heads, d)
+}
+
+/// [b, heads, s, d] heads from the columns `[off, off + heads·d)` of a [b·s, row] buffer.
+pub(crate) fn heads_of_rows(data: &[f64], row: usize, off: usize, b: usize, s: usize, heads: usize, d: usize) -> Heads {
+    let mut out = vec![0.0; b * s * heads * d];
     for bi in 0..b {
         for si in 0..s {
             for hi in 0..heads {
-                let src = ((bi * s + si) * heads + hi) * d;
+                let src = (bi * s + si) * row + off + hi * d;
                 let dst = ((bi * heads + hi) * s + si) * d;
                 out[dst..dst + d].copy_from_slice(&data[src..src + d]);
             }
         }
     }
     Heads { data: out, b, h: heads, s, d }
+}
+
+/// The additive term of ORT's attention: the [b, s, t] key mask plus the attention bias
+/// `(values, batch stride, head stride)` when given.
+pub(crate) fn mask_plus_bias<'a>(
+    mask: &'a [f64],
+    bias: &'a Option<(Vec<f64>, usize, usize)>,
+    s: usize,
+    t: usize,
+) -> impl Fn(usize, usize, usize, usize) -> Option<f64> + 'a {
+    move |b, h, i, j| {
+        let x = mask[(b * s + i) * t + j];
+        Some(bias.as_ref().map_or(x, |(a, bs, hs)| x + a[b * bs + h * hs + i * t + j]))
+    }
 }
 
 fn opt_in<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> Option<&'a Tensor> {
@@ -334,13 +353,7 @@ impl OpSpec for MultiHeadAttention {
         let mask = ort_mask(opt_in(inputs, 4), b, s, past, t, self.mask_filter_value as f64, self.unidirectional)?;
         let ab = opt_in(inputs, 5).map(|x| attention_bias(x, b, n, s, t)).transpose()?;
         let scale = self.scale.map_or(1.0 / (hs as f64).sqrt(), |x| x as f64);
-        let y = attend(&q, &k, &v, scale, 0.0, |bi, hi, i, j| {
-            let mut x = mask[(bi * s + i) * t + j];
-            if let Some((a, bs, hstr)) = &ab {
-                x += a[bi * bs + hi * hstr + i * t + j];
-            }
-            Some(x)
-        })?;
+        let y = attend(&q, &k, &v, scale, 0.0, mask_plus_bias(&mask, &ab, s, t))?;
         let dt = qt.dtype();
         let mut out = vec![Tensor::from_f64(dt, &[b, s, n * v.d], &y)?];
         if n_outputs > 1 {

@@ -39,6 +39,9 @@ pub mod contrib;
 // --- modules (q1) ---
 pub mod contrib_quant;
 // --- end modules (q1) ---
+// --- modules (attn) ---
+pub mod contrib_attention;
+// --- end modules (attn) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -153,6 +156,9 @@ family_keys! {
     ContribQuantNBits(contrib_quant::NBitsVariant),
     ContribQuantQLinear(contrib_quant::QLinearVariant),
     // --- end family keys (q1) ---
+    // --- family keys (attn) ---
+    ContribAttention(contrib_attention::ContribAttnVariant),
+    // --- end family keys (attn) ---
 }
 
 impl KernelKey {
@@ -483,9 +489,9 @@ impl Lowering for GpuLowering {
             Op::QLinearSoftmax(q) => contrib_quant::lower_qlinear_softmax(self, cx, q),
             // --- end contrib quant ---
             // --- contrib attention (attn) ---
-            Op::MultiHeadAttention(_) => Err("MultiHeadAttention has no GPU kernel yet".into()),
-            Op::GroupQueryAttention(_) => Err("GroupQueryAttention has no GPU kernel yet".into()),
-            Op::ContribRotaryEmbedding(_) => Err("RotaryEmbedding (com.microsoft) has no GPU kernel yet".into()),
+            Op::MultiHeadAttention(m) => contrib_attention::lower_mha(self, cx, m),
+            Op::GroupQueryAttention(g) => contrib_attention::lower_gqa(self, cx, g),
+            Op::ContribRotaryEmbedding(r) => contrib_attention::lower_rotary(self, cx, r),
             // --- end contrib attention (attn) ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
