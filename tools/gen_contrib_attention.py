@@ -139,6 +139,15 @@ def rotary_cases(rng):
             [o("y")],
         )
     )
+    out.append(
+        Case(
+            "rotary_4d_pos_offset_inter1",
+            "RotaryEmbedding",
+            {"interleaved": 1},
+            [f("x", rnd(rng, b, n, s, h)), i64("pos", [2]), f("cos", cos), f("sin", sin)],
+            [o("y")],
+        )
+    )
     rd = 4
     for inter in (0, 1):
         out.append(
@@ -276,6 +285,27 @@ def mha_cases(rng):
             [o("y"), o("present_key"), o("present_value")],
         ),
         Case(
+            "mha_past_kpm_1d_bias_causal_scale",
+            "MultiHeadAttention",
+            {**A, "unidirectional": 1, "scale": 0.4},
+            [q(), k(s), v(s), None, i32("kpm", [5, 4]), f("ab", rnd(rng, 1, 1, s, t)), pk, pv],
+            [o("y"), o("present_key"), o("present_value")],
+        ),
+        Case(
+            "mha_kpm_2d_attn_bias",
+            "MultiHeadAttention",
+            A,
+            [q(), k(), v(), None, i32("kpm", [[1, 1, 1, 0], [0, 1, 1, 1]]), f("ab", rnd(rng, b, n, s, l))],
+            [o("y")],
+        ),
+        Case(
+            "mha_cross_bnsh_kpm",
+            "MultiHeadAttention",
+            A,
+            [q(), f("k", rnd(rng, b, n, l, h)), f("v", rnd(rng, b, n, l, h)), None, i32("kpm", [3, 4])],
+            [o("y")],
+        ),
+        Case(
             "mha_decode_causal",
             "MultiHeadAttention",
             {**A, "unidirectional": 1},
@@ -290,7 +320,7 @@ def mha_cases(rng):
 
 
 def gqa_cases(rng):
-    b, n, max_s = 2, 4, 16
+    b, n, max_s = 2, 4, 8
     A = {"num_heads": n}
     out = []
 
@@ -304,12 +334,13 @@ def gqa_cases(rng):
             return [f("qkv", rnd(rng, batch, s, d + 2 * kvd)), None, None]
         return [f("q", rnd(rng, batch, s, d)), f("k", rnd(rng, batch, s, kvd)), f("v", rnd(rng, batch, s, kvd))]
 
-    def prompt(name, attrs, s=3, h=8, kvn=2, rotary=False, packed=False, batch=b):
+    def prompt(name, attrs, s=3, h=8, kvn=2, rotary=False, packed=False, batch=b, extra=()):
         # ORT's CPU rotary needs a head size that is a multiple of 16.
         h = 16 if rotary else h
         ins = qkv(batch, s, h, kvn, packed)
         ins += [None, None, i32("seqlens_k", [s - 1] * batch), i32("total_seq", s)]
-        ins += caches(h) if rotary else []
+        ins += caches(h) if rotary else ([None, None] if extra else [])
+        ins += list(extra)
         attrs = {**A, "kv_num_heads": kvn, **attrs}
         return Case(name, "GroupQueryAttention", attrs, ins, [o("y"), o("present_key"), o("present_value")])
 
@@ -333,7 +364,11 @@ def gqa_cases(rng):
         prompt("gqa_prompt_local_window", {"local_window_size": 2}, s=5),
         prompt("gqa_prompt_softcap", {"softcap": 1.5}),
         prompt("gqa_prompt_scale", {"scale": 0.2}),
+        prompt("gqa_prompt_not_causal", {"causal": 0}),
+        prompt("gqa_prompt_attn_bias", {}, extra=[None, f("ab", rnd(rng, 1, n, 3, 3))]),
+        prompt("gqa_prompt_rotary_position_ids", {"do_rotary": 1}, rotary=True, extra=[i64("pos_ids", [[2, 3, 4], [0, 1, 2]])]),
         decode("gqa_decode", {}),
+        decode("gqa_decode_window_softcap_mqa", {"local_window_size": 3, "softcap": 1.0}, p=4, kvn=1),
         decode("gqa_decode_mha", {}, kvn=4),
         decode("gqa_decode_packed", {}, packed=True),
         decode("gqa_decode_rotary", {"do_rotary": 1}, rotary=True),
@@ -402,6 +437,20 @@ def attention_cases(rng):
             {**A, "unidirectional": 1},
             [x(), w(), bias(), None, None, f("ab", rnd(rng, 1, n, s, s))],
             outs,
+        ),
+        Case(
+            "attn_past_mask_2b_scale",
+            "Attention",
+            {**A, "scale": 0.5},
+            [x(), w(), bias(), i32("mask", [5, 4, 1, 0]), past()],
+            outs,
+        ),
+        Case(
+            "attn_qkv_sizes_attn_bias",
+            "Attention",
+            {**A, "qkv_hidden_sizes": [d, d, 2 * d]},
+            [x(), f("w", rnd(rng, hin, 4 * d) * 0.5), f("bias", rnd(rng, 4 * d)), None, None, f("ab", rnd(rng, b, 1, s, s))],
+            [o("y")],
         ),
         Case("attn_present_no_past", "Attention", {**A, "unidirectional": 1}, [x(), w(), bias()], outs),
         Case(

@@ -543,6 +543,8 @@ pub fn import_contrib_rotary(c: &NodeCtx) -> Result<Op, String> {
 /// rot/2), position_ids (B,S), attention_bias (B|1,N|1,S,T). Outputs: output (B,S,N·H),
 /// present_key/present_value (B,Nkv,max(P, total),H) with entry b's new keys at its past length
 /// `seqlens_k[b] + 1 − S` (0 for the first prompt, when S equals total_sequence_length).
+/// Rotary positions are `position_ids[b, s]` (on the first prompt `position_ids[0] + s`, as
+/// ORT reads only the first entry there), else the past length + s.
 #[derive(Clone, Debug)]
 pub struct GroupQueryAttention {
     pub num_heads: usize,
@@ -749,7 +751,10 @@ impl OpSpec for GroupQueryAttention {
             if pos_ids.as_ref().is_some_and(|p| p.len() != b * s) {
                 return Err(format!("position_ids must have {} entries", b * s));
             }
+            // Given position ids count from their first entry on the first prompt.
+            let first_prompt = s == total;
             let pos = |bi: usize, si: usize| match &pos_ids {
+                Some(p) if first_prompt => p[0] + si as i64,
                 Some(p) => p[bi * s + si],
                 None => (past[bi] + si) as i64,
             };

@@ -370,6 +370,8 @@ pub fn lower_gqa(l: &GpuLowering, cx: &LowerCx, g: &GroupQueryAttention) -> Resu
             }
             None => (pos, 1),
         };
+        // Given position ids count from their first entry on the first prompt.
+        let pos_offset = opt(cx, 9).is_some() && first_prompt;
         for (src, heads, is_q) in [(q_ref, n, true), (k_ref, kvn, false)] {
             let count = b * s * heads * h;
             let dst = c.scratch(GpuType::F32, count);
@@ -384,7 +386,7 @@ pub fn lower_gqa(l: &GpuLowering, cx: &LowerCx, g: &GroupQueryAttention) -> Resu
                 heads_first: 0,
                 pos_kind,
                 n_rows: u32_of(cos.shape[0])?,
-                pos_offset: 0,
+                pos_offset: pos_offset as u32,
                 pad1: 0,
             };
             c.push(rotary_kernel(GpuType::F32, &p), vec![src, Ref::Input(7), Ref::Input(8), pos_ref, dst]);
