@@ -4,7 +4,10 @@
 Each case is a one-node model (MultiHeadAttention, GroupQueryAttention, RotaryEmbedding or
 Attention with past/present, domain com.microsoft) run by ONNX Runtime's CPU provider on seeded
 random inputs; the folder holds `model.onnx` and `test_data_set_0/{input,output}_K.pb` in the
-ONNX backend-test layout. A case that ONNX Runtime rejects is reported and not written.
+ONNX backend-test layout. A case that ONNX Runtime rejects is reported and not written (so
+MultiHeadAttention's packed QKV / packed KV forms, which ORT's CPU provider does not implement,
+have no cases). Cases whose later outputs the operator leaves unspecified (GQA's present caches
+of a ragged batch) get reference data for the leading outputs only.
 
     python3 tools/gen_contrib_attention.py [--out tests/data/contrib_attention]
 """

@@ -1,6 +1,7 @@
 //! ONNX Runtime contrib operators (domain com.microsoft) that fused transformer models use:
 //! Attention (packed QKV projection + multi-head scaled dot-product attention with an optional
-//! key mask), SkipLayerNormalization / SkipSimplifiedLayerNormalization (residual add + layer /
+//! key mask, attention bias and past/present KV state; the attention core and ORT's mask rules
+//! live in `contrib_attention`), SkipLayerNormalization / SkipSimplifiedLayerNormalization (residual add + layer /
 //! RMS norm), SimplifiedLayerNormalization (RMS norm), EmbedLayerNormalization (the sum of
 //! word, position and segment embeddings, then layer norm; also the per-batch mask length), the GELU family
 //! (Gelu, BiasGelu, FastGelu, QuickGelu) and BiasAdd.
