@@ -213,6 +213,13 @@ def mha_cases(rng):
             [o("y")],
         ),
         Case(
+            "mha_kpm_3b2",
+            "MultiHeadAttention",
+            A,
+            [q(), k(), v(), None, i32("kpm", [3, 1, 0, 0, 2, 2, 4, 4])],
+            [o("y")],
+        ),
+        Case(
             "mha_kpm_2d",
             "MultiHeadAttention",
             A,

@@ -22,7 +22,7 @@ use crate::tensor::{DType, Dim, Tensor};
 pub const CAUSAL_FILL: f64 = f32::MIN as f64;
 
 /// ORT's additive key mask over [batch, seq, total] from `mask_index` / `key_padding_mask`:
-/// 1-D (B) exclusive end positions or (2B) end + inclusive start positions, 2-D (B, total) or
+/// 1-D (B or 3B+2) exclusive end positions or (2B) end + inclusive start positions, 2-D (B, total) or
 /// 3-D (B, seq, total) raw masks (0 = masked). Masked keys hold `filter`; with `causal`, keys
 /// after `past + query` hold [`CAUSAL_FILL`].
 pub fn ort_mask(
@@ -42,7 +42,8 @@ pub fn ort_mask(
         }
         let mv = mt.to_i64_vec()?;
         match *mt.shape() {
-            [n] if n == b || n == 2 * b => {
+            // (3B + 2): ORT's CPU provider reads the first B entries as end positions.
+            [n] if n == b || n == 2 * b || n == 3 * b + 2 => {
                 for bi in 0..b {
                     let end = mv[bi].clamp(0, t as i64) as usize;
                     let start = if n == 2 * b { mv[bi + b].clamp(0, t as i64) as usize } else { 0 };

