@@ -454,7 +454,7 @@ impl ContribRotary {
                 } else {
                     return Err("a 3-D input needs num_heads (or caches as wide as the head)".into());
                 };
-                if hidden % n != 0 {
+                if n == 0 || hidden % n != 0 {
                     return Err(format!("hidden size {hidden} does not split into {n} heads"));
                 }
                 (b, s, n, hidden / n, false)
@@ -603,6 +603,9 @@ impl GroupQueryAttention {
                 (h, false)
             }
         };
+        if head == 0 {
+            return Err("the head size is 0".into());
+        }
         let p = match past {
             None => 0,
             Some(&[pb, pn, p, ph]) if pb == b && pn == kvn && ph == head => p,
@@ -865,6 +868,15 @@ mod tests {
         // Causal: query 0 at position past=1 sees keys 0 and 1.
         let am = ort_mask(None, 1, 2, 1, 3, -5.0, true).unwrap();
         assert_eq!(am, vec![0.0, 0.0, CAUSAL_FILL, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn rotary_geometry() {
+        let r = ContribRotary { interleaved: false, num_heads: 0, rotary_dim: 0 };
+        assert_eq!(r.geometry(&[2, 3, 16], &[10, 4]).unwrap(), (2, 3, 2, 8, 8, false));
+        assert_eq!(r.geometry(&[2, 2, 3, 8], &[10, 4]).unwrap(), (2, 3, 2, 8, 8, true));
+        assert!(r.geometry(&[2, 3, 0], &[10, 4]).is_err());
+        assert!(r.geometry(&[2, 3, 12], &[10, 4]).is_err());
     }
 
     #[test]

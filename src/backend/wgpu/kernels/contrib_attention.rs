@@ -154,7 +154,7 @@ pub fn lower_mha(l: &GpuLowering, cx: &LowerCx, m: &MultiHeadAttention) -> Resul
         None => 0,
     };
     if let (Some(a), Some(c)) = (pk, pv) {
-        if a.shape[..3] != c.shape[..3] || c.shape[3] != hv {
+        if c.shape.len() != 4 || a.shape[..3] != c.shape[..3] || c.shape[3] != hv {
             return Err("past_value does not match past_key".into());
         }
     }
