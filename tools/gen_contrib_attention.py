@@ -142,6 +142,18 @@ def rotary_cases(rng):
             [o("y")],
         )
     )
+    h16 = lambda a: ("x", TensorProto.FLOAT16, a.astype(np.float16))
+    c16 = lambda n_, a: (n_, TensorProto.FLOAT16, a.astype(np.float16))
+    for inter in (0, 1):
+        out.append(
+            Case(
+                f"rotary_f16_3d_inter{inter}",
+                "RotaryEmbedding",
+                {"interleaved": inter},
+                [h16(rnd(rng, b, s, n * h)), i64("pos", pos), c16("cos", cos), c16("sin", sin)],
+                [("y", TensorProto.FLOAT16, None)],
+            )
+        )
     out.append(
         Case(
             "rotary_4d_pos_offset_inter1",

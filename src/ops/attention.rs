@@ -16,7 +16,7 @@ use crate::tensor::{DType, Dim, Tensor};
 use half::{bf16, f16};
 
 /// Rounds `x` to the precision of `dtype` (f32/f16/bf16; f64 unchanged).
-fn round_to(dtype: DType, x: f64) -> f64 {
+pub(crate) fn round_to(dtype: DType, x: f64) -> f64 {
     match dtype {
         DType::F32 => x as f32 as f64,
         DType::F16 => f16::from_f64(x).to_f64(),

@@ -674,7 +674,7 @@ impl OpSpec for ContribAttention {
         let k = concat_seq(pk.as_ref(), &k_new, "key")?;
         let v = concat_seq(pv.as_ref(), &v_new, "value")?;
         let scale = self.scale_for(&d) as f64;
-        let out = attend(&q, &k, &v, scale, 0.0, mask_plus_bias(&mask, &ab, s, t))?;
+        let out = attend(&q, &k, &v, (scale, 0.0, x.dtype()), mask_plus_bias(&mask, &ab, s, t))?;
         let mut res = vec![Tensor::from_f64(x.dtype(), &[b, s, d.v], &out)?];
         if n_out > 1 {
             let mut both = k.data;

@@ -13,7 +13,7 @@
 //! lowest f32, and the softmax runs over every key; GQA leaves keys past a query's causal
 //! length (or past `seqlens_k + 1`) out of the softmax. Math runs in f64.
 
-use super::attention::{concat_seq, Heads};
+use super::attention::{concat_seq, round_to, Heads};
 use super::{expect_float, need, vt, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Op, ValueType};
 use crate::tensor::{DType, Dim, Tensor};
@@ -110,13 +110,14 @@ pub fn attention_bias(
 /// `softmax(f(scale·q·kᵀ) + bias)·v` for every (batch, query head, query) with the KV head of
 /// each group of `q.h / k.h` query heads; `f` is the softcap (`c·tanh(x/c)`, when `c > 0`).
 /// `bias(b, h, i, j)` is the additive term of key `j`, or `None` to leave the key out of the
-/// softmax (a row without keys is zero). Returns [b, seq, heads·dv].
+/// softmax (a row without keys is zero). Each biased logit is rounded to `dt`, as ORT sums the
+/// mask into its `dt` score buffer (it decides rows whose keys are all masked by
+/// `mask_filter_value`). Returns [b, seq, heads·dv].
 pub(crate) fn attend(
     q: &Heads,
     k: &Heads,
     v: &Heads,
-    scale: f64,
-    softcap: f64,
+    (scale, softcap, dt): (f64, f64, DType),
     bias: impl Fn(usize, usize, usize, usize) -> Option<f64>,
 ) -> Result<Vec<f64>, String> {
     if k.b != q.b || v.b != q.b || k.h != v.h || k.s != v.s || k.d != q.d {
@@ -144,7 +145,7 @@ pub(crate) fn attend(
                         if softcap > 0.0 {
                             x = softcap * (x / softcap).tanh();
                         }
-                        x + bj
+                        round_to(dt, x + bj)
                     });
                 }
                 let mx = sc.iter().flatten().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -354,8 +355,8 @@ impl OpSpec for MultiHeadAttention {
         let mask = ort_mask(opt_in(inputs, 4), b, s, past, t, self.mask_filter_value as f64, self.unidirectional)?;
         let ab = opt_in(inputs, 5).map(|x| attention_bias(x, b, n, s, t)).transpose()?;
         let scale = self.scale.map_or(1.0 / (hs as f64).sqrt(), |x| x as f64);
-        let y = attend(&q, &k, &v, scale, 0.0, mask_plus_bias(&mask, &ab, s, t))?;
         let dt = qt.dtype();
+        let y = attend(&q, &k, &v, (scale, 0.0, dt), mask_plus_bias(&mask, &ab, s, t))?;
         let mut out = vec![Tensor::from_f64(dt, &[b, s, n * v.d], &y)?];
         if n_outputs > 1 {
             out.push(Tensor::from_f64(dt, &[b, n, t, k.d], &k.data)?);
@@ -795,7 +796,7 @@ impl OpSpec for GroupQueryAttention {
         let v = Heads { data: pvd, b, h: kvn, s: lp, d: h };
         let ab = opt_in(inputs, 10).map(|x| attention_bias(x, b, n, s, total)).transpose()?;
         let scale = self.scale.map_or(1.0 / (h as f64).sqrt(), |x| x as f64);
-        let y = attend(&q, &k, &v, scale, self.softcap as f64, |bi, hi, i, j| {
+        let y = attend(&q, &k, &v, (scale, self.softcap as f64, qt.dtype()), |bi, hi, i, j| {
             let limit = if self.causal { past[bi] + i + 1 } else { (seqlens[bi] + 1) as usize };
             // The local window holds the query's own position and the `local_window_size − 1`
             // before it.
