@@ -1,7 +1,8 @@
 // RotaryEmbedding: one invocation per output element of a [b, heads, seq, d] (heads_first) or
 // [b, seq, heads, d] input. Entries c < rot rotate in pairs (x[k], x[k + rot/2]) or, interleaved,
 // (x[2k], x[2k + 1]) by the angle of cache row position_ids[b, t] (or b·seq + t without
-// position ids; out-of-range ids are clamped); the rest pass through. Math runs in f32.
+// position ids, or position_ids[0] + t when `pos_offset` is set (ORT's 1-element form);
+// out-of-range ids are clamped); the rest pass through. Math runs in f32.
 // Prelude: a float type library (T).
 struct Params {
     n: u32,
@@ -14,7 +15,7 @@ struct Params {
     heads_first: u32,
     pos_kind: u32,
     n_rows: u32,
-    pad0: u32,
+    pos_offset: u32,
     pad1: u32,
 }
 
@@ -30,10 +31,11 @@ const POS_I32: u32 = 1u;
 
 // The cache row of token (b, t).
 fn cache_row(b: u32, t: u32) -> u32 {
-    let bt = b * p.seq + t;
     if (p.pos_kind == POS_NONE) {
-        return bt;
+        return b * p.seq + t;
     }
+    // The id's index: token (b, t), or the single offset entry.
+    let bt = select(b * p.seq + t, 0u, p.pos_offset != 0u);
     var r: i32;
     if (p.pos_kind == POS_I32) {
         r = bitcast<i32>(pos[bt]);
@@ -41,6 +43,9 @@ fn cache_row(b: u32, t: u32) -> u32 {
         let lo = pos[2u * bt];
         let hi = pos[2u * bt + 1u];
         r = select(select(0x7fffffff, 0, (hi & 0x80000000u) != 0u), i32(lo), hi == 0u && lo < 0x80000000u);
+    }
+    if (p.pos_offset != 0u) {
+        r = r + i32(min(t, 0x7fffffffu - u32(max(r, 0))));
     }
     return u32(clamp(r, 0, i32(p.n_rows) - 1));
 }

@@ -156,6 +156,11 @@ ops! {
     QLinearBinary(contrib_quant::QLinearBinary),
     QLinearSoftmax(contrib_quant::QLinearSoftmax),
     // --- end contrib quant ---
+    // --- contrib attention (attn) ---
+    MultiHeadAttention(contrib_attention::MultiHeadAttention),
+    GroupQueryAttention(contrib_attention::GroupQueryAttention),
+    ContribRotaryEmbedding(contrib_attention::ContribRotary),
+    // --- end contrib attention (attn) ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

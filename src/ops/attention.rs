@@ -16,7 +16,7 @@ use crate::tensor::{DType, Dim, Tensor};
 use half::{bf16, f16};
 
 /// Rounds `x` to the precision of `dtype` (f32/f16/bf16; f64 unchanged).
-fn round_to(dtype: DType, x: f64) -> f64 {
+pub(crate) fn round_to(dtype: DType, x: f64) -> f64 {
     match dtype {
         DType::F32 => x as f32 as f64,
         DType::F16 => f16::from_f64(x).to_f64(),
@@ -43,16 +43,16 @@ fn check_eq(a: &Dim, b: &Dim, what: &str) -> Result<(), String> {
 }
 
 /// A [b, heads, seq, head_size] view of a 3-D `[b, seq, heads·head_size]` or 4-D tensor.
-struct Heads {
-    data: Vec<f64>,
-    b: usize,
-    h: usize,
-    s: usize,
-    d: usize,
+pub(crate) struct Heads {
+    pub(crate) data: Vec<f64>,
+    pub(crate) b: usize,
+    pub(crate) h: usize,
+    pub(crate) s: usize,
+    pub(crate) d: usize,
 }
 
 impl Heads {
-    fn new(t: &Tensor, heads: Option<usize>, what: &str) -> Result<Heads, String> {
+    pub(crate) fn new(t: &Tensor, heads: Option<usize>, what: &str) -> Result<Heads, String> {
         let data = t.to_f64_vec()?;
         match *t.shape() {
             [b, h, s, d] => {
@@ -84,14 +84,14 @@ impl Heads {
         }
     }
 
-    fn row(&self, b: usize, h: usize, s: usize) -> &[f64] {
+    pub(crate) fn row(&self, b: usize, h: usize, s: usize) -> &[f64] {
         let o = ((b * self.h + h) * self.s + s) * self.d;
         &self.data[o..o + self.d]
     }
 }
 
 /// Concatenates `past` (4-D [b, h, p, d]) and `cur` along the sequence axis.
-fn concat_seq(past: Option<&Heads>, cur: &Heads, what: &str) -> Result<Heads, String> {
+pub(crate) fn concat_seq(past: Option<&Heads>, cur: &Heads, what: &str) -> Result<Heads, String> {
     let Some(p) = past else {
         return Ok(Heads { data: cur.data.clone(), b: cur.b, h: cur.h, s: cur.s, d: cur.d });
     };

@@ -1,6 +1,7 @@
 //! ONNX Runtime contrib operators (domain com.microsoft) that fused transformer models use:
 //! Attention (packed QKV projection + multi-head scaled dot-product attention with an optional
-//! key mask), SkipLayerNormalization / SkipSimplifiedLayerNormalization (residual add + layer /
+//! key mask, attention bias and past/present KV state; the attention core and ORT's mask rules
+//! live in `contrib_attention`), SkipLayerNormalization / SkipSimplifiedLayerNormalization (residual add + layer /
 //! RMS norm), SimplifiedLayerNormalization (RMS norm), EmbedLayerNormalization (the sum of
 //! word, position and segment embeddings, then layer norm; also the per-batch mask length), the GELU family
 //! (Gelu, BiasGelu, FastGelu, QuickGelu) and BiasAdd.
@@ -8,6 +9,8 @@
 //! Semantics follow ONNX Runtime's published contrib operator documentation; math runs in f64
 //! and results are rounded to the output type once.
 
+use super::attention::{concat_seq, Heads};
+use super::contrib_attention::{attend, attention_bias, heads_of_rows, mask_plus_bias, ort_mask};
 use super::elementwise::erf;
 use super::{expect_float, need, vt, InferCx, NodeCtx, OpSpec};
 use crate::ir::{Op, ValueType};
@@ -491,10 +494,11 @@ impl OpSpec for EmbedLayerNorm {
 
 /// com.microsoft Attention: `QKV = input·weights + bias` (packed, Q|K|V along the last axis),
 /// per head `softmax(scale·QKᵀ + mask)·V`, heads concatenated. Inputs: input (B,S,In),
-/// weights (In, Dq+Dk+Dv), bias (Dq+Dk+Dv), mask_index, past (unsupported),
-/// attention_bias (B|1, N, S, S). The key mask: 1-D (B) end positions or (2B) end + start
-/// positions; 2-D (B,S) / 3-D (B,S,S) raw masks (0 = masked). Masked scores get
-/// `mask_filter_value` added; `unidirectional` adds it to future keys too.
+/// weights (In, Dq+Dk+Dv), bias (Dq+Dk+Dv), mask_index, past (2,B,N,P,H: keys and values
+/// before this call), attention_bias (B|1, N|1, S, T); outputs: output, present (2,B,N,T,H)
+/// with T = P + S. The key mask (`contrib_attention::ort_mask`): 1-D (B) end positions or (2B)
+/// end + start positions; 2-D (B,T) / 3-D (B,S,T) raw masks (0 = masked). Masked scores get
+/// `mask_filter_value`; `unidirectional` masks keys after `P + query` with the lowest f32.
 #[derive(Clone, Debug)]
 pub struct ContribAttention {
     pub num_heads: usize,
@@ -562,58 +566,17 @@ impl ContribAttention {
         self.scale.unwrap_or(1.0 / (d.head_size() as f32).sqrt())
     }
 
-    /// The additive mask over (batch, query, key), `None` entries meaning 0.
-    pub fn additive_mask(&self, d: &AttnDims, mask: Option<&Tensor>) -> Result<Vec<f64>, String> {
-        let (b, s) = (d.batch, d.seq);
-        let f = self.mask_filter_value as f64;
-        let mut m = vec![0.0; b * s * s];
-        if let Some(mt) = mask {
-            let mv = mt.to_i64_vec()?;
-            match mt.shape() {
-                [n] if *n == b || *n == 2 * b => {
-                    for bi in 0..b {
-                        let end = mv[bi];
-                        let start = if *n == 2 * b { mv[bi + b] } else { 0 };
-                        for qi in 0..s {
-                            for ki in 0..s {
-                                if (ki as i64) >= end || (ki as i64) < start {
-                                    m[(bi * s + qi) * s + ki] = f;
-                                }
-                            }
-                        }
-                    }
+    /// The past sequence length of a `past` input (2, B, N, P, H) that fits `d`.
+    pub fn past_len(&self, d: &AttnDims, past: &[usize]) -> Result<usize, String> {
+        match *past {
+            [2, b, n, p, h] if b == d.batch && n == d.heads && h == d.head_size() => {
+                if d.q != d.v {
+                    return Err("with past state, Q, K and V must share one hidden size".into());
                 }
-                [mb, ms] if *mb == b && *ms == s => {
-                    for bi in 0..b {
-                        for qi in 0..s {
-                            for ki in 0..s {
-                                if mv[bi * s + ki] == 0 {
-                                    m[(bi * s + qi) * s + ki] = f;
-                                }
-                            }
-                        }
-                    }
-                }
-                [mb, m1, m2] if *mb == b && *m1 == s && *m2 == s => {
-                    for (o, &e) in m.iter_mut().zip(&mv) {
-                        if e == 0 {
-                            *o = f;
-                        }
-                    }
-                }
-                sh => return Err(format!("unsupported mask_index shape {sh:?}")),
+                Ok(p)
             }
+            _ => Err(format!("past must be [2, {}, {}, P, {}], got {past:?}", d.batch, d.heads, d.head_size())),
         }
-        if self.unidirectional {
-            for bi in 0..b {
-                for qi in 0..s {
-                    for ki in qi + 1..s {
-                        m[(bi * s + qi) * s + ki] += f;
-                    }
-                }
-            }
-        }
-        Ok(m)
     }
 }
 
@@ -625,41 +588,56 @@ impl OpSpec for ContribAttention {
         if x.rank() != 3 || w.rank() != 2 {
             return Err(format!("input must be 3-D and weights 2-D, got ranks {} and {}", x.rank(), w.rank()));
         }
-        if cx.opt(4).is_some() || cx.opt(6).is_some() || cx.n_outputs > 1 {
-            return Err("Attention with past/present state is not supported".into());
+        if cx.opt(6).is_some() || cx.inputs.len() > 7 {
+            return Err("Attention with past_sequence_length (buffer sharing) is not supported".into());
         }
-        if cx.inputs.len() > 7 {
-            return Err("Attention inputs past index 6 are not supported".into());
+        if cx.n_outputs > 2 {
+            return Err(format!("Attention has at most 2 outputs, got {}", cx.n_outputs));
         }
         let v = match (w.dims[1].known(), self.qkv_hidden_sizes) {
             (_, Some(s)) => Dim::Known(s[2]),
             (Some(n), None) => Dim::Known(n / 3),
             _ => Dim::Unknown,
         };
+        let mut present =
+            vec![Dim::Known(2), x.dims[0].clone(), Dim::Known(self.num_heads), Dim::Unknown, Dim::Unknown];
         if let (Some(a), Some(b)) = (x.shape(), w.shape()) {
-            self.dims(&a, &b)?;
+            let d = self.dims(&a, &b)?;
+            let past = match cx.opt(4).map(|p| p.shape()) {
+                None => Some(0),
+                Some(Some(ps)) => Some(self.past_len(&d, &ps)?),
+                Some(None) => None,
+            };
+            present[3] = past.map_or(Dim::Unknown, |p| Dim::Known(p + d.seq));
+            present[4] = Dim::Known(d.head_size());
         }
-        Ok(vec![vt(dt, vec![x.dims[0].clone(), x.dims[1].clone(), v])])
+        let mut out = vec![vt(dt, vec![x.dims[0].clone(), x.dims[1].clone(), v])];
+        if cx.n_outputs > 1 {
+            out.push(vt(dt, present));
+        }
+        Ok(out)
     }
 
-    fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
+    fn eval(&self, inputs: &[Option<&Tensor>], n_out: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
         let w = need(inputs, 1)?;
         let d = self.dims(x.shape(), w.shape())?;
         let wo = d.q + d.k + d.v;
         let bias = opt_vec(inputs, 2, wo)?;
-        let mask = self.additive_mask(&d, inputs.get(3).copied().flatten())?;
         let (b, s, n) = (d.batch, d.seq, d.heads);
-        let ab = match inputs.get(5).copied().flatten() {
-            None => None,
-            Some(t) => {
-                let sh = t.shape();
-                if sh.len() != 4 || !(sh[0] == b || sh[0] == 1) || sh[1] != n || sh[2] != s || sh[3] != s {
-                    return Err(format!("attention_bias shape {sh:?} must be ({b}|1, {n}, {s}, {s})"));
-                }
-                Some((t.to_f64_vec()?, sh[0] == 1))
-            }
-        };
+        let past_t = inputs.get(4).copied().flatten();
+        let past = past_t.map(|p| self.past_len(&d, p.shape())).transpose()?.unwrap_or(0);
+        let t = past + s;
+        let mask = ort_mask(
+            inputs.get(3).copied().flatten(),
+            b,
+            s,
+            past,
+            t,
+            self.mask_filter_value as f64,
+            self.unidirectional,
+        )?;
+        let ab = inputs.get(5).copied().flatten().map(|a| attention_bias(a, b, n, s, t)).transpose()?;
         let xv = x.to_f64_vec()?;
         let wv = w.to_f64_vec()?;
         // Projection: (B·S, In) × (In, wo).
@@ -680,41 +658,30 @@ impl OpSpec for ContribAttention {
                 }
             }
         }
-        let (hs, vhs) = (d.head_size(), d.v_head_size());
-        let scale = self.scale_for(&d) as f64;
-        let mut out = vec![0.0; rows * d.v];
-        let mut sc = vec![0.0; s];
-        for bi in 0..b {
-            for hi in 0..n {
-                for qi in 0..s {
-                    let qrow = &qkv[(bi * s + qi) * wo + hi * hs..][..hs];
-                    for (ki, e) in sc.iter_mut().enumerate() {
-                        let krow = &qkv[(bi * s + ki) * wo + d.q + hi * hs..][..hs];
-                        let dot: f64 = qrow.iter().zip(krow).map(|(a, c)| a * c).sum();
-                        let mut v = dot * scale + mask[(bi * s + qi) * s + ki];
-                        if let Some((abv, bc)) = &ab {
-                            let bb = if *bc { 0 } else { bi };
-                            v += abv[((bb * n + hi) * s + qi) * s + ki];
-                        }
-                        *e = v;
-                    }
-                    let mx = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let mut tot = 0.0;
-                    for e in sc.iter_mut() {
-                        *e = (*e - mx).exp();
-                        tot += *e;
-                    }
-                    let o = &mut out[(bi * s + qi) * d.v + hi * vhs..][..vhs];
-                    for (ki, &p) in sc.iter().enumerate() {
-                        let vrow = &qkv[(bi * s + ki) * wo + d.q + d.k + hi * vhs..][..vhs];
-                        for (oe, &ve) in o.iter_mut().zip(vrow) {
-                            *oe += p / tot * ve;
-                        }
-                    }
-                }
+        // Q, K, V as [b, n, s, size] heads.
+        let part = |off: usize, width: usize| heads_of_rows(&qkv, wo, off, b, s, n, width / n);
+        let (q, k_new, v_new) = (part(0, d.q), part(d.q, d.k), part(d.q + d.k, d.v));
+        let (pk, pv) = match past_t {
+            Some(p) => {
+                let pd = p.to_f64_vec()?;
+                let half = pd.len() / 2;
+                let hs = d.head_size();
+                let mk = |data: Vec<f64>| Heads { data, b, h: n, s: past, d: hs };
+                (Some(mk(pd[..half].to_vec())), Some(mk(pd[half..].to_vec())))
             }
+            None => (None, None),
+        };
+        let k = concat_seq(pk.as_ref(), &k_new, "key")?;
+        let v = concat_seq(pv.as_ref(), &v_new, "value")?;
+        let scale = self.scale_for(&d) as f64;
+        let out = attend(&q, &k, &v, (scale, 0.0, x.dtype()), mask_plus_bias(&mask, &ab, s, t))?;
+        let mut res = vec![Tensor::from_f64(x.dtype(), &[b, s, d.v], &out)?];
+        if n_out > 1 {
+            let mut both = k.data;
+            both.extend_from_slice(&v.data);
+            res.push(Tensor::from_f64(x.dtype(), &[2, b, n, t, d.head_size()], &both)?);
         }
-        Ok(vec![Tensor::from_f64(x.dtype(), &[b, s, d.v], &out)?])
+        Ok(res)
     }
 }
 
@@ -800,18 +767,16 @@ mod tests {
     }
 
     #[test]
-    fn one_d_mask_masks_keys_past_the_end() {
+    fn past_state_geometry() {
         let a = ContribAttention {
-            num_heads: 1,
+            num_heads: 2,
             scale: None,
             unidirectional: false,
             mask_filter_value: -10000.0,
             qkv_hidden_sizes: None,
         };
-        let d = a.dims(&[2, 3, 2], &[2, 6]).unwrap();
-        let m = Tensor::from_i64(DType::I32, &[2], &[3, 1]).unwrap();
-        let am = a.additive_mask(&d, Some(&m)).unwrap();
-        assert!(am[..9].iter().all(|&e| e == 0.0));
-        assert_eq!(&am[9..12], &[0.0, -10000.0, -10000.0]);
+        let d = a.dims(&[2, 3, 6], &[6, 24]).unwrap();
+        assert_eq!(a.past_len(&d, &[2, 2, 2, 5, 4]).unwrap(), 5);
+        assert!(a.past_len(&d, &[2, 2, 3, 5, 4]).is_err());
     }
 }

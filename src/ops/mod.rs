@@ -48,6 +48,9 @@ pub mod contrib;
 // --- contrib quant (q1) ---
 pub mod contrib_quant;
 // --- end contrib quant ---
+// --- contrib attention (attn) ---
+pub mod contrib_attention;
+// --- end contrib attention (attn) ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

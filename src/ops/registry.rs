@@ -253,6 +253,11 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "QLinearMul" 1 => contrib_quant::import_qlinear_mul,
     ["com.microsoft"] "QLinearSoftmax" 1 => contrib_quant::import_qlinear_softmax,
     // --- end contrib quant ---
+    // --- contrib attention (attn) ---
+    ["com.microsoft"] "MultiHeadAttention" 1 => contrib_attention::import_multi_head_attention,
+    ["com.microsoft"] "GroupQueryAttention" 1 => contrib_attention::import_group_query_attention,
+    ["com.microsoft"] "RotaryEmbedding" 1 => contrib_attention::import_contrib_rotary,
+    // --- end contrib attention (attn) ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,

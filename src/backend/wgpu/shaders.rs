@@ -119,6 +119,10 @@ shader_files! {
     CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
     CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---
+    // --- shaders (attn) ---
+    CONTRIB_GQA_MASK => "contrib_attention/gqa_mask",
+    CONTRIB_KV_APPEND => "contrib_attention/kv_append",
+    // --- end shaders (attn) ---
 }
 
 /// Helpers appended to every shader.

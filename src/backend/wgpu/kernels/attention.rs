@@ -152,7 +152,7 @@ gpu_params!(
         heads_first: u32,
         pos_kind: u32,
         n_rows: u32,
-        pad0: u32,
+        pos_offset: u32,
         pad1: u32,
     }
 );
@@ -658,12 +658,17 @@ pub fn lower_rotary(l: &GpuLowering, cx: &LowerCx, r: &RotaryEmbedding) -> Resul
         heads_first: heads_first as u32,
         pos_kind,
         n_rows: u32_of(n_rows)?,
-        pad0: 0,
+        pos_offset: 0,
         pad1: 0,
     };
     let pos_ref = if pos_kind != 0 { Ref::Input(3) } else { Ref::Input(0) };
-    let k = GpuKernel::new(key(AttnKernel::Rotary, t), &p, grid_1d(n, 256));
+    let k = rotary_kernel(t, &p);
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), pos_ref, Ref::Output(0)]))
+}
+
+/// The rotary kernel over `p.n` elements; bindings [x, cos_cache, sin_cache, position ids, y].
+pub(super) fn rotary_kernel(t: GpuType, p: &RotaryParams) -> GpuKernel {
+    GpuKernel::new(key(AttnKernel::Rotary, t), p, grid_1d(p.n as usize, 256))
 }
 
 /// A dispatch converting `n` elements between two layouts (`from` → `to`), bindings [src, dst].

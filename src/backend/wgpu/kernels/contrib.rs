@@ -2,8 +2,9 @@
 //! the existing kernels with scratch buffers: bias adds are broadcast binary adds, the GELU
 //! family the unary Gelu/GeluTanh and pointwise Swish kernels, the layer norms the row kernels
 //! of LayerNormalization / RMSNormalization, embeddings the Gather kernel, Attention a MatMul
-//! projection + strided copies splitting Q/K/V + the ONNX Attention kernels. Two small shaders
-//! of its own (`shaders/contrib/`): ORT Attention's additive key mask from `mask_index`, and
+//! projection + strided copies splitting Q/K/V (and the past state) + the ONNX Attention
+//! kernels. Two small shaders of its own (`shaders/contrib/`): ORT's additive key mask from
+//! `mask_index` / `key_padding_mask` (shared with `kernels::contrib_attention`), and
 //! EmbedLayerNormalization's per-batch mask length.
 
 use super::elementwise::{binary_kernel, unary_kernel};
@@ -52,7 +53,7 @@ impl KernelVariant for ContribVariant {
 
 gpu_params!(
     /// `shaders/contrib/attn_mask.wgsl` Params.
-    AttnMaskParams { n: u32, batch: u32, s: u32, kind: u32, causal: u32, fill: f32, pad0: u32, pad1: u32 }
+    AttnMaskParams { n: u32, batch: u32, s: u32, kind: u32, causal: u32, fill: f32, t: u32, past: u32 }
 );
 
 gpu_params!(
@@ -60,32 +61,32 @@ gpu_params!(
     MaskCountParams { batch: u32, s: u32, has_mask: u32, pad0: u32 }
 );
 
-fn key(kind: ContribKernel) -> KernelKey {
+pub(super) fn key(kind: ContribKernel) -> KernelKey {
     KernelKey::Family(FamilyKey::Contrib(ContribVariant { kind }))
 }
 
 /// A lowering assembled from several pieces.
-struct Compose {
-    low: Lowered<GpuKernel>,
+pub(super) struct Compose {
+    pub(super) low: Lowered<GpuKernel>,
 }
 
 impl Compose {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Compose { low: Lowered::empty() }
     }
 
     /// A scratch buffer of `n` elements of `t`.
-    fn scratch(&mut self, t: GpuType, n: usize) -> Ref {
+    pub(super) fn scratch(&mut self, t: GpuType, n: usize) -> Ref {
         self.low.scratch.push((n.max(1) * t.bytes()).max(16) as u64);
         Ref::Scratch(self.low.scratch.len() - 1)
     }
 
-    fn push(&mut self, kernel: GpuKernel, bindings: Vec<Ref>) {
+    pub(super) fn push(&mut self, kernel: GpuKernel, bindings: Vec<Ref>) {
         self.low.dispatches.push(LoweredDispatch { kernel, bindings });
     }
 
     /// Appends another lowering whose inputs are `ins` and outputs `outs` here.
-    fn sub(&mut self, sub: Lowered<GpuKernel>, ins: &[Ref], outs: &[Ref]) -> Result<(), String> {
+    pub(super) fn sub(&mut self, sub: Lowered<GpuKernel>, ins: &[Ref], outs: &[Ref]) -> Result<(), String> {
         let (sb, cb) = (self.low.scratch.len(), self.low.consts.len());
         for d in sub.dispatches {
             let bindings = d
@@ -107,19 +108,19 @@ impl Compose {
     }
 }
 
-fn opnd(dtype: DType, shape: &[usize]) -> Option<Operand> {
+pub(super) fn opnd(dtype: DType, shape: &[usize]) -> Option<Operand> {
     Some(Operand { dtype, shape: shape.to_vec(), value: None })
 }
 
-fn sub_cx<'a>(cx: &LowerCx<'a>, inputs: Vec<Option<Operand>>, outputs: Vec<Option<Operand>>) -> LowerCx<'a> {
+pub(super) fn sub_cx<'a>(cx: &LowerCx<'a>, inputs: Vec<Option<Operand>>, outputs: Vec<Option<Operand>>) -> LowerCx<'a> {
     LowerCx { node: cx.node, label: cx.label, inputs, outputs, limits: cx.limits }
 }
 
-fn opt<'a>(cx: &'a LowerCx, i: usize) -> Option<&'a Operand> {
+pub(super) fn opt<'a>(cx: &'a LowerCx, i: usize) -> Option<&'a Operand> {
     cx.inputs.get(i).and_then(|o| o.as_ref())
 }
 
-fn opt_out<'a>(cx: &'a LowerCx, i: usize) -> Option<&'a Operand> {
+pub(super) fn opt_out<'a>(cx: &'a LowerCx, i: usize) -> Option<&'a Operand> {
     cx.outputs.get(i).and_then(|o| o.as_ref())
 }
 
@@ -140,7 +141,7 @@ fn same(a: &Operand, b: &Operand, what: &str) -> Result<(), String> {
 }
 
 /// `dst = a + b` (b broadcast onto `shape`).
-fn add(
+pub(super) fn add(
     c: &mut Compose,
     t: GpuType,
     shape: &[usize],
@@ -381,16 +382,25 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
         return Err(format!("Attention on {} has no GPU kernel", x.dtype));
     }
     same(x, w, "weights")?;
-    if opt(cx, 4).is_some() || opt(cx, 6).is_some() || opt_out(cx, 1).is_some() {
-        return Err("Attention with past state has no GPU kernel".into());
+    if opt(cx, 6).is_some() {
+        return Err("Attention with past_sequence_length (buffer sharing) has no GPU kernel".into());
     }
     let d = a.dims(&x.shape, &w.shape)?;
     let (b, s) = (d.batch, d.seq);
     let wo = d.q + d.k + d.v;
     let rows = b * s;
     let mut c = Compose::new();
+    let hs = d.head_size();
+    let past = match opt(cx, 4) {
+        Some(p) => {
+            same(x, p, "past")?;
+            a.past_len(&d, &p.shape)?
+        }
+        None => 0,
+    };
+    let total = past + s;
     if rows == 0 {
-        return Ok(c.low);
+        return Err("Attention over an empty batch or sequence has no GPU kernel".into());
     }
     // QKV = X·W (+ bias).
     let qkv = c.scratch(t, rows * wo);
@@ -406,73 +416,44 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
     }
     // Split into contiguous Q, K, V.
     let elem = l.elem(x)?;
-    let mut parts = Vec::new();
+    let mut ins = Vec::new();
     for (off, width) in [(0, d.q), (d.q, d.k), (d.q + d.k, d.v)] {
         let dst = c.scratch(t, rows * width);
         let k = copy_kernel(elem, &[rows, width], &[wo as isize, 1], off, &[width, 1], 0)?;
         c.push(k, vec![qkv, dst]);
-        parts.push(dst);
-    }
-    // The additive mask [b, 1, s, s].
-    let mask = opt(cx, 3);
-    let mut ins = vec![parts[0], parts[1], parts[2]];
-    let mut inputs = vec![opnd(x.dtype, &[b, s, d.q]), opnd(x.dtype, &[b, s, d.k]), opnd(x.dtype, &[b, s, d.v])];
-    if mask.is_some() || a.unidirectional {
-        let kind = match mask {
-            None => 0,
-            Some(m) => {
-                if m.dtype != DType::I32 {
-                    return Err(format!("a {} mask_index has no GPU kernel", m.dtype));
-                }
-                match m.shape[..] {
-                    [n] if n == b => 1,
-                    [n] if n == 2 * b => 2,
-                    [mb, ms] if mb == b && ms == s => 3,
-                    [mb, m1, m2] if mb == b && m1 == s && m2 == s => 4,
-                    _ => return Err(format!("mask_index shape {:?} has no GPU kernel", m.shape)),
-                }
-            }
-        };
-        let n = b * s * s;
-        let dst = c.scratch(GpuType::F32, n);
-        let p = AttnMaskParams {
-            n: u32_of(n)?,
-            batch: u32_of(b)?,
-            s: u32_of(s)?,
-            kind,
-            causal: a.unidirectional as u32,
-            fill: a.mask_filter_value,
-            pad0: 0,
-            pad1: 0,
-        };
-        let src = if mask.is_some() { Ref::Input(3) } else { Ref::Input(0) };
-        c.push(GpuKernel::new(key(ContribKernel::AttnMask), &p, grid_1d(n, 256)), vec![src, dst]);
         ins.push(dst);
-        inputs.push(opnd(DType::F32, &[b, 1, s, s]));
     }
-    // attention_bias (B|1, N, S, S) joins the mask (the ONNX kernel takes one additive mask).
-    if let Some(ab) = opt(cx, 5) {
-        same(x, ab, "attention_bias")?;
-        let sh = &ab.shape;
-        if sh.len() != 4 || !(sh[0] == b || sh[0] == 1) || sh[1] != d.heads || sh[2] != s || sh[3] != s {
-            return Err(format!("attention_bias shape {sh:?} has no GPU kernel"));
+    let mut inputs = vec![opnd(x.dtype, &[b, s, d.q]), opnd(x.dtype, &[b, s, d.k]), opnd(x.dtype, &[b, s, d.v])];
+    // ORT's key mask and the attention bias, as one additive mask.
+    let geom = MaskGeom { batch: b, seq: s, heads: d.heads, past, total };
+    let mask = ort_mask_bias(&mut c, cx, Some(3), Some(5), &geom, a.mask_filter_value, a.unidirectional)?;
+    match mask {
+        Some((r, o)) => {
+            ins.push(r);
+            inputs.push(Some(o));
         }
-        match ins.pop() {
-            Some(m) if ins.len() == 3 => {
-                let full = [b, d.heads, s, s];
-                let dst = c.scratch(GpuType::F32, full.iter().product());
-                let k = binary_kernel(BinaryOp::Add, t, &[b, 1, s, s], sh, &full)?;
-                c.push(k, vec![m, Ref::Input(5), dst]);
-                ins.push(dst);
-                inputs.pop();
-                inputs.push(opnd(DType::F32, &full));
-            }
-            Some(m) => {
-                ins.push(m);
-                ins.push(Ref::Input(5));
-                inputs.push(opnd(ab.dtype, sh));
-            }
-            None => return Err("internal: no Q/K/V parts".into()),
+        None => {
+            ins.push(Ref::Input(0));
+            inputs.push(None);
+        }
+    }
+    // past (2, B, N, P, H) → key and value caches; present (2, B, N, T, H) from two halves.
+    let cache = b * d.heads * hs;
+    if past > 0 {
+        for half in 0..2 {
+            let dst = c.scratch(t, cache * past);
+            c.push(copy_kernel(elem, &[cache * past], &[1], half * cache * past, &[1], 0)?, vec![Ref::Input(4), dst]);
+            ins.push(dst);
+            inputs.push(opnd(x.dtype, &[b, d.heads, past, hs]));
+        }
+    }
+    let present = opt_out(cx, 1).is_some();
+    let mut outs = vec![Ref::Output(0)];
+    let mut outputs = vec![opnd(x.dtype, &[b, s, d.v])];
+    if present {
+        for _ in 0..2 {
+            outs.push(c.scratch(t, cache * total));
+            outputs.push(opnd(x.dtype, &[b, d.heads, total, hs]));
         }
     }
     let attn = Attention {
@@ -486,10 +467,102 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
         left_window: -1,
         right_window: -1,
     };
-    let scx = sub_cx(cx, inputs, vec![opnd(x.dtype, &[b, s, d.v])]);
+    let scx = sub_cx(cx, inputs, outputs);
     let sub = super::attention::lower_attention(l, &scx, &attn)?;
-    c.sub(sub, &ins, &[Ref::Output(0)])?;
+    c.sub(sub, &ins, &outs)?;
+    if present {
+        for (half, src) in outs[1..].iter().enumerate() {
+            let k = copy_kernel(elem, &[cache * total], &[1], 0, &[1], half * cache * total)?;
+            c.push(k, vec![*src, Ref::Output(1)]);
+        }
+    }
     Ok(c.low)
+}
+
+/// The geometry of an ORT attention mask: [batch, seq, total] keys, `past` of them cached.
+pub(super) struct MaskGeom {
+    pub batch: usize,
+    pub seq: usize,
+    pub heads: usize,
+    pub past: usize,
+    pub total: usize,
+}
+
+/// ORT's additive key mask (`crate::ops::contrib_attention::ort_mask`) from the int32 mask
+/// input `mask_i` and `causal`, plus the attention bias input `bias_i` (B|1, N|1, S, T), as one
+/// f32 operand for the ONNX Attention kernel's mask input; `None` when there is neither.
+pub(super) fn ort_mask_bias(
+    c: &mut Compose,
+    cx: &LowerCx,
+    mask_i: Option<usize>,
+    bias_i: Option<usize>,
+    g: &MaskGeom,
+    filter: f32,
+    causal: bool,
+) -> Result<Option<(Ref, Operand)>, String> {
+    let (b, s, t) = (g.batch, g.seq, g.total);
+    let mask = mask_i.and_then(|i| opt(cx, i));
+    let mut out = None;
+    if mask.is_some() || causal {
+        let kind = match mask {
+            None => 0,
+            Some(m) => {
+                if m.dtype != DType::I32 {
+                    return Err(format!("a {} attention mask has no GPU kernel", m.dtype));
+                }
+                match m.shape[..] {
+                    [n] if n == b || n == 3 * b + 2 => 1,
+                    [n] if n == 2 * b => 2,
+                    [mb, mt] if mb == b && mt == t => 3,
+                    [mb, ms, mt] if mb == b && ms == s && mt == t => 4,
+                    _ => return Err(format!("mask shape {:?} has no GPU kernel", m.shape)),
+                }
+            }
+        };
+        let n = b * s * t;
+        let dst = c.scratch(GpuType::F32, n);
+        let p = AttnMaskParams {
+            n: u32_of(n)?,
+            batch: u32_of(b)?,
+            s: u32_of(s)?,
+            kind,
+            causal: causal as u32,
+            fill: filter,
+            t: u32_of(t)?,
+            past: u32_of(g.past)?,
+        };
+        let src = match mask_i {
+            Some(i) if mask.is_some() => Ref::Input(i),
+            _ => Ref::Input(0),
+        };
+        if n > 0 {
+            c.push(GpuKernel::new(key(ContribKernel::AttnMask), &p, grid_1d(n, 256)), vec![src, dst]);
+        }
+        out = Some((dst, Operand { dtype: DType::F32, shape: vec![b, 1, s, t], value: None }));
+    }
+    if let Some((i, ab)) = bias_i.and_then(|i| opt(cx, i).map(|o| (i, o))) {
+        if ab.dtype != DType::F32 {
+            return Err(format!("a {} attention_bias has no GPU kernel", ab.dtype));
+        }
+        let sh = &ab.shape;
+        if sh.len() != 4 || !(sh[0] == b || sh[0] == 1) || !(sh[1] == g.heads || sh[1] == 1) || sh[2] != s || sh[3] != t
+        {
+            return Err(format!("attention_bias shape {sh:?} must be ({b} or 1, {} or 1, {s}, {t})", g.heads));
+        }
+        out = Some(match out {
+            None => (Ref::Input(i), Operand { value: None, ..ab.clone() }),
+            Some((m, _)) => {
+                let full = [b, sh[1], s, t];
+                let dst = c.scratch(GpuType::F32, full.iter().product());
+                if full.iter().product::<usize>() > 0 {
+                    let k = binary_kernel(BinaryOp::Add, GpuType::F32, sh, &[b, 1, s, t], &full)?;
+                    c.push(k, vec![Ref::Input(i), m, dst]);
+                }
+                (dst, Operand { dtype: DType::F32, shape: full.to_vec(), value: None })
+            }
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub mod contrib;
 // --- modules (q1) ---
 pub mod contrib_quant;
 // --- end modules (q1) ---
+// --- modules (attn) ---
+pub mod contrib_attention;
+// --- end modules (attn) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -153,6 +156,9 @@ family_keys! {
     ContribQuantNBits(contrib_quant::NBitsVariant),
     ContribQuantQLinear(contrib_quant::QLinearVariant),
     // --- end family keys (q1) ---
+    // --- family keys (attn) ---
+    ContribAttention(contrib_attention::ContribAttnVariant),
+    // --- end family keys (attn) ---
 }
 
 impl KernelKey {
@@ -482,6 +488,11 @@ impl Lowering for GpuLowering {
             Op::QLinearBinary(q) => contrib_quant::lower_qlinear_binary(self, cx, q),
             Op::QLinearSoftmax(q) => contrib_quant::lower_qlinear_softmax(self, cx, q),
             // --- end contrib quant ---
+            // --- contrib attention (attn) ---
+            Op::MultiHeadAttention(m) => contrib_attention::lower_mha(self, cx, m),
+            Op::GroupQueryAttention(g) => contrib_attention::lower_gqa(self, cx, g),
+            Op::ContribRotaryEmbedding(r) => contrib_attention::lower_rotary(self, cx, r),
+            // --- end contrib attention (attn) ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),

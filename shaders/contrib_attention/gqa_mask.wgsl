@@ -1,0 +1,42 @@
+// GroupQueryAttention's key limits as an additive f32 mask y[b, q, k] (batch·s·t entries, t =
+// present cache length) and the rotary position of each query, pos[b, q] (i32), from seqlens_k
+// (i32 [batch]: total length − 1). Entry b's past length is 0 on the first prompt, else
+// seqlens_k[b] + 1 − s. Key k is visible (0) when k ≤ past + q (causal) or k ≤ seqlens_k[b]
+// (not causal), and, with a local window w ≥ 0, past + q − k < w; otherwise −∞.
+// No prelude inputs.
+struct Params {
+    n: u32,
+    s: u32,
+    t: u32,
+    first_prompt: u32,
+    causal: u32,
+    window: i32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> seqlens: array<i32>;
+@group(0) @binding(1) var<storage, read_write> pos: array<i32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg, 256u);
+    if (i >= p.n) {
+        return;
+    }
+    let k = i32(i % p.t);
+    let q = i32((i / p.t) % p.s);
+    let b = i / (p.s * p.t);
+    let sl = seqlens[b];
+    let past = select(sl + 1 - i32(p.s), 0, p.first_prompt != 0u);
+    var visible = select(k <= sl, k <= past + q, p.causal != 0u);
+    if (p.window >= 0 && past + q - k >= p.window) {
+        visible = false;
+    }
+    y[i] = select(bitcast<f32>(0xff800000u), 0.0, visible);
+    if (k == 0) {
+        pos[b * p.s + u32(q)] = past + q;
+    }
+}
