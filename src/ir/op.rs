@@ -156,6 +156,13 @@ ops! {
     QLinearBinary(contrib_quant::QLinearBinary),
     QLinearSoftmax(contrib_quant::QLinearSoftmax),
     // --- end contrib quant ---
+    // --- qoperator (quant) ---
+    QLinearLookup(qoperator::QLinearLookup),
+    QLinearConcat(qoperator::QLinearConcat),
+    QLinearGlobalAveragePool(qoperator::QLinearGlobalAveragePool),
+    QGemm(qoperator::QGemm),
+    MatMulIntegerToFloat(qoperator::MatMulIntegerToFloat),
+    // --- end qoperator (quant) ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

@@ -13,12 +13,12 @@ use crate::ir::{Op, ValueType};
 use crate::tensor::shape::broadcast_dims;
 use crate::tensor::{DType, Dim, Tensor};
 
-fn opt<'t>(inputs: &[Option<&'t Tensor>], i: usize) -> Option<&'t Tensor> {
+pub(crate) fn opt<'t>(inputs: &[Option<&'t Tensor>], i: usize) -> Option<&'t Tensor> {
     inputs.get(i).copied().flatten()
 }
 
 /// A scalar (one-element) parameter as f64; `default` when the optional input is absent.
-fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str, default: Option<f64>) -> Result<f64, String> {
+pub(crate) fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str, default: Option<f64>) -> Result<f64, String> {
     match opt(inputs, i) {
         None => default.ok_or_else(|| format!("{what} (input {i}) is required")),
         Some(t) if t.numel() != 1 => Err(format!("{what} (input {i}) must have one element, got {}", t.numel())),
@@ -26,7 +26,7 @@ fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str, default: Option<f64>
     }
 }
 
-fn int8_range(d: DType) -> Result<(f64, f64), String> {
+pub(crate) fn int8_range(d: DType) -> Result<(f64, f64), String> {
     match d {
         DType::U8 => Ok((0.0, 255.0)),
         DType::I8 => Ok((-128.0, 127.0)),

@@ -48,6 +48,9 @@ pub mod contrib;
 // --- contrib quant (q1) ---
 pub mod contrib_quant;
 // --- end contrib quant ---
+// --- qoperator (quant) ---
+pub mod qoperator;
+// --- end qoperator (quant) ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

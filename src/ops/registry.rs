@@ -253,6 +253,15 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "QLinearMul" 1 => contrib_quant::import_qlinear_mul,
     ["com.microsoft"] "QLinearSoftmax" 1 => contrib_quant::import_qlinear_softmax,
     // --- end contrib quant ---
+    // --- qoperator (quant) ---
+    ["com.microsoft"] "QLinearSigmoid" 1 => qoperator::import_qlinear_sigmoid,
+    ["com.microsoft"] "QLinearLeakyRelu" 1 => qoperator::import_qlinear_leaky_relu,
+    ["com.microsoft"] "QLinearConcat" 1 => qoperator::import_qlinear_concat,
+    ["com.microsoft"] "QLinearGlobalAveragePool" 1 => qoperator::import_qlinear_global_average_pool,
+    ["com.microsoft"] "QGemm" 1 => qoperator::import_qgemm,
+    ["com.microsoft"] "MatMulIntegerToFloat" 1 => qoperator::import_matmul_integer_to_float,
+    ["com.microsoft"] "DynamicQuantizeMatMul" 1 => qoperator::import_dynamic_quantize_matmul,
+    // --- end qoperator (quant) ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,

@@ -119,6 +119,12 @@ shader_files! {
     CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
     CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---
+    // --- shaders (quant) ---
+    QOP_LOOKUP => "qoperator/lookup",
+    QOP_GLOBAL_AVG_POOL => "qoperator/global_avg_pool",
+    QOP_QGEMM => "qoperator/qgemm",
+    QOP_INT_TO_FLOAT => "qoperator/int_to_float",
+    // --- end shaders (quant) ---
 }
 
 /// Helpers appended to every shader.

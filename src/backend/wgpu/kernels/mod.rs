@@ -39,6 +39,9 @@ pub mod contrib;
 // --- modules (q1) ---
 pub mod contrib_quant;
 // --- end modules (q1) ---
+// --- modules (quant) ---
+pub mod qoperator;
+// --- end modules (quant) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -153,6 +156,12 @@ family_keys! {
     ContribQuantNBits(contrib_quant::NBitsVariant),
     ContribQuantQLinear(contrib_quant::QLinearVariant),
     // --- end family keys (q1) ---
+    // --- family keys (quant) ---
+    QopLookup(qoperator::LookupVariant),
+    QopGlobalAvgPool(qoperator::GlobalAvgPoolVariant),
+    QopQGemm(qoperator::QGemmVariant),
+    QopIntToFloat(qoperator::IntToFloatVariant),
+    // --- end family keys (quant) ---
 }
 
 impl KernelKey {
@@ -482,6 +491,13 @@ impl Lowering for GpuLowering {
             Op::QLinearBinary(q) => contrib_quant::lower_qlinear_binary(self, cx, q),
             Op::QLinearSoftmax(q) => contrib_quant::lower_qlinear_softmax(self, cx, q),
             // --- end contrib quant ---
+            // --- qoperator (quant) ---
+            Op::QLinearLookup(q) => qoperator::lower_qlinear_lookup(self, cx, q),
+            Op::QLinearConcat(q) => qoperator::lower_qlinear_concat(self, cx, q),
+            Op::QLinearGlobalAveragePool(q) => qoperator::lower_qlinear_global_average_pool(self, cx, q),
+            Op::QGemm(q) => qoperator::lower_qgemm(self, cx, q),
+            Op::MatMulIntegerToFloat(q) => qoperator::lower_matmul_integer_to_float(self, cx, q),
+            // --- end qoperator (quant) ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),
