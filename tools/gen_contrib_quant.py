@@ -224,6 +224,37 @@ def main():
             c.const("bias", rng.uniform(-1, 1, n).astype(np.float32))
         write(root, c, TensorProto.FLOAT)
 
+    # ---- MatMulNBits: A, B (N, blocks, blob) uint8, scales, zero_points?, g_idx?, bias? ----
+    # M = 1 rows exercise the GPU's GEMV kernel, M > 1 its tiled kernel.
+    nbits = [
+        # name, bits, A shape, K, N, block, zero points ("packed", "float" or None), bias
+        ("matmul_nbits_4b_gemv_zp", 4, (1, 64), 64, 24, 32, "packed", False),
+        ("matmul_nbits_4b_gemv_nozp_bias_k_tail", 4, (1, 1, 72), 72, 10, 16, None, True),
+        ("matmul_nbits_4b_tiled_zp_bias", 4, (2, 9, 48), 48, 37, 16, "packed", True),
+        ("matmul_nbits_4b_tiled_float_zp", 4, (5, 40), 40, 18, 32, "float", False),
+        ("matmul_nbits_8b_gemv_zp", 8, (1, 48), 48, 12, 16, "packed", False),
+        ("matmul_nbits_8b_tiled_nozp", 8, (3, 80), 80, 20, 32, None, True),
+        ("matmul_nbits_2b_gemv_zp", 2, (1, 64), 64, 8, 32, "packed", False),
+        ("matmul_nbits_2b_tiled_nozp", 2, (4, 96), 96, 17, 32, None, False),
+    ]
+    for name, bits, ash, k, n, block, zp, bias in nbits:
+        nb = (k + block - 1) // block
+        blob = block * bits // 8
+        c = Case(name, "MatMulNBits", {"K": k, "N": n, "bits": bits, "block_size": block})
+        c.data("a", rng.uniform(-1, 1, ash).astype(np.float32))
+        c.const("b", rng.integers(0, 256, (n, nb, blob)).astype(np.uint8))
+        c.const("scales", rng.uniform(0.01, 0.1, n * nb).astype(np.float32))
+        if zp == "packed":
+            c.const("zp", rng.integers(0, 256, n * ((nb * bits + 7) // 8)).astype(np.uint8))
+        elif zp == "float":
+            c.const("zp", rng.uniform(0, 2 ** bits - 1, n * nb).astype(np.float32))
+        elif bias:
+            c.absent()
+        if bias:
+            c.absent()  # g_idx
+            c.const("bias", rng.uniform(-1, 1, n).astype(np.float32))
+        write(root, c, TensorProto.FLOAT)
+
 
 if __name__ == "__main__":
     main()

@@ -3,8 +3,7 @@
 // B is stored (N, blocks, block_size * BITS / 8) bytes, one u32 word per byte (uint8 is widened);
 // element j of a block sits at bit j * BITS of the block's bytes (little-endian nibbles).
 // Prelude: the type library of A / scales / bias / y (T, t_to_f32, t_from_f32), BITS (2, 4 or 8),
-// ZP_MODE (0: none, zero point 2^(BITS-1); 1: packed uint8, one u32 word per byte; 2: f32 words,
-// only with T = f32), HAS_BIAS.
+// ZP_MODE and nbits_lib.wgsl (nbits_zero_point), HAS_BIAS.
 struct Params {
     m: u32,
     n: u32,
@@ -24,17 +23,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> y: array<T>;
 @group(0) @binding(6) var<uniform> p: Params;
 
-fn zero_point(col: u32, blk: u32) -> f32 {
-    let mask = (1u << BITS) - 1u;
-    if (ZP_MODE == 1u) {
-        let bit = blk * BITS;
-        return f32((u32(zp[col * p.zp_row + bit / 8u]) >> (bit % 8u)) & mask);
-    } else if (ZP_MODE == 2u) {
-        return bitcast<f32>(zp[col * p.nblocks + blk]);
-    }
-    return f32(1u << (BITS - 1u));
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg, 256u);
@@ -47,7 +35,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var acc = 0.0;
     for (var blk = 0u; blk < p.nblocks; blk = blk + 1u) {
         let s = t_to_f32(sc[col * p.nblocks + blk]);
-        let z = zero_point(col, blk);
+        let z = nbits_zero_point(col, blk);
         let base = (col * p.nblocks + blk) * p.blob;
         let k0 = blk * p.block;
         let kend = min(k0 + p.block, p.k);

@@ -116,6 +116,9 @@ shader_files! {
     // --- end shaders (c1) ---
     // --- shaders (q1) ---
     CONTRIB_QUANT_MATMUL_NBITS => "contrib_quant/matmul_nbits",
+    CONTRIB_QUANT_MATMUL_NBITS_GEMV => "contrib_quant/matmul_nbits_gemv",
+    CONTRIB_QUANT_MATMUL_NBITS_TILED => "contrib_quant/matmul_nbits_tiled",
+    CONTRIB_QUANT_NBITS_LIB => "contrib_quant/nbits_lib",
     CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
     CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---

@@ -1,8 +1,12 @@
 //! GPU lowerings of the ONNX Runtime contrib quantized operators (`crate::ops::contrib_quant`):
-//! MatMulNBits, with its own shader (`shaders/contrib_quant/matmul_nbits.wgsl`) that dequantizes
-//! the packed 2/4/8-bit weights on the fly, one invocation per output element.
+//! MatMulNBits dequantizes the packed 2/4/8-bit weights on the fly. With plan-time weights (the
+//! usual initializer) they are repacked four bytes per u32 word and run by a GEMV kernel for one
+//! row of A (`matmul_nbits_gemv.wgsl`: a workgroup per column, every packed word read once) or a
+//! tiled kernel for several rows (`matmul_nbits_tiled.wgsl`: 16 x 16 output tiles, B's slices
+//! dequantized once per tile into workgroup memory); run-time weights use the one-invocation-
+//! per-output kernel (`matmul_nbits.wgsl`) on the byte-per-word storage.
 
-use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
+use super::{grid_1d, grid_groups, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::contrib_quant::MatMulNBits;
@@ -20,6 +24,17 @@ pub enum ZpMode {
     Float = 2,
 }
 
+/// Which MatMulNBits kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NBitsKernel {
+    /// One invocation per output element; B one word per byte.
+    Element,
+    /// M = 1: a workgroup per column; B packed four bytes per word.
+    Gemv,
+    /// M > 1: 16 x 16 output tiles; B packed four bytes per word.
+    Tiled,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NBitsVariant {
     /// Type of A, the scales, the bias and Y.
@@ -27,14 +42,20 @@ pub struct NBitsVariant {
     pub bits: u32,
     pub zp: ZpMode,
     pub bias: bool,
+    pub kernel: NBitsKernel,
 }
 
 impl KernelVariant for NBitsVariant {
     fn file(&self) -> &'static ShaderFile {
-        &shaders::CONTRIB_QUANT_MATMUL_NBITS
+        match self.kernel {
+            NBitsKernel::Element => &shaders::CONTRIB_QUANT_MATMUL_NBITS,
+            NBitsKernel::Gemv => &shaders::CONTRIB_QUANT_MATMUL_NBITS_GEMV,
+            NBitsKernel::Tiled => &shaders::CONTRIB_QUANT_MATMUL_NBITS_TILED,
+        }
     }
     fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
+        p.lib(&shaders::CONTRIB_QUANT_NBITS_LIB);
         p.u32("BITS", self.bits).u32("ZP_MODE", self.zp as u32).bool("HAS_BIAS", self.bias);
     }
     fn storage_bindings(&self) -> u32 {
@@ -49,7 +70,9 @@ impl KernelVariant for NBitsVariant {
                         continue;
                     }
                     for bias in [false, true] {
-                        v.push(NBitsVariant { t, bits, zp, bias });
+                        for kernel in [NBitsKernel::Element, NBitsKernel::Gemv, NBitsKernel::Tiled] {
+                            v.push(NBitsVariant { t, bits, zp, bias, kernel });
+                        }
                     }
                 }
             }
@@ -142,16 +165,36 @@ pub fn lower_matmul_n_bits(l: &GpuLowering, cx: &LowerCx, op: &MatMulNBits) -> R
     };
     u32_of(total)?;
     u32_of(bn)?;
-    let v = NBitsVariant { t, bits: op.bits as u32, zp, bias };
-    let kernel = GpuKernel::new(KernelKey::Family(FamilyKey::ContribQuantNBits(v)), &p, grid_1d(total, 256));
+    // Plan-time weights are repacked four bytes per word for the GEMV and tiled kernels.
+    let (kernel, bind_b, grid) = match &b.value {
+        Some(bv) => {
+            consts.push(pack_bytes(bv.as_slice::<u8>()?)?);
+            let bref = Ref::Const(consts.len() - 1);
+            if m == 1 {
+                (NBitsKernel::Gemv, bref, grid_groups(n))
+            } else {
+                (NBitsKernel::Tiled, bref, grid_groups(m.div_ceil(16) * n.div_ceil(16)))
+            }
+        }
+        None => (NBitsKernel::Element, Ref::Input(1), grid_1d(total, 256)),
+    };
+    let v = NBitsVariant { t, bits: op.bits as u32, zp, bias, kernel };
+    let kernel = GpuKernel::new(KernelKey::Family(FamilyKey::ContribQuantNBits(v)), &p, grid);
     Ok(Lowered {
         dispatches: vec![LoweredDispatch {
             kernel,
-            bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), zref, bref, Ref::Output(0)],
+            bindings: vec![Ref::Input(0), bind_b, Ref::Input(2), zref, bref, Ref::Output(0)],
         }],
         scratch: vec![],
         consts,
     })
+}
+
+/// Bytes packed four per u32 word, little-endian (the last word zero-padded).
+fn pack_bytes(bytes: &[u8]) -> Result<Tensor, String> {
+    let words: Vec<u32> =
+        bytes.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &b)| w | (b as u32) << (8 * i))).collect();
+    Tensor::new(&[words.len().max(1)], if words.is_empty() { vec![0] } else { words })
 }
 
 #[cfg(test)]
@@ -160,8 +203,12 @@ mod tests {
 
     #[test]
     fn params_match_shader() {
-        let v = NBitsVariant { t: GpuType::F32, bits: 4, zp: ZpMode::Packed, bias: true };
-        crate::backend::wgpu::kernels::tests::check::<NBitsParams>(KernelKey::Family(FamilyKey::ContribQuantNBits(v)));
+        for kernel in [NBitsKernel::Element, NBitsKernel::Gemv, NBitsKernel::Tiled] {
+            let v = NBitsVariant { t: GpuType::F32, bits: 4, zp: ZpMode::Packed, bias: true, kernel };
+            crate::backend::wgpu::kernels::tests::check::<NBitsParams>(KernelKey::Family(
+                FamilyKey::ContribQuantNBits(v),
+            ));
+        }
     }
 }
 
