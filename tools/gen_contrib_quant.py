@@ -55,6 +55,11 @@ class Case:
         self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
         return self
 
+    def const_proto(self, t):
+        self.node_inputs.append(t.name)
+        self.inits.append(t)
+        return self
+
     def absent(self):
         self.node_inputs.append("")
         return self
@@ -254,6 +259,47 @@ def main():
             c.absent()  # g_idx
             c.const("bias", rng.uniform(-1, 1, n).astype(np.float32))
         write(root, c, TensorProto.FLOAT)
+
+    # ---- GatherBlockQuantized: data, indices, scales, zero_points? ----
+    gbq = [
+        # name, data type, bits, logical data shape, gather_axis, quantize_axis, block, zp, indices, scale type
+        ("gbq_u8_4b_zp_i64", "u8", 4, (10, 64), 0, 1, 32, True, np.array([[3, -1, 0], [9, 4, 3]], np.int64), np.float32),
+        ("gbq_u8_4b_nozp_i32", "u8", 4, (6, 48), 0, 1, 16, False, np.array([5, 0, 2], np.int32), np.float32),
+        ("gbq_u8_8b_zp", "u8", 8, (7, 40), 0, 1, 16, True, np.array([6, 1], np.int64), np.float32),
+        ("gbq_u8_2b_zp", "u8", 2, (5, 64), 0, 1, 32, True, np.array([[4], [2]], np.int32), np.float32),
+        ("gbq_u8_4b_zp_3d", "u8", 4, (4, 3, 32), 0, 2, 16, True, np.array([1, 3], np.int64), np.float32),
+        ("gbq_u8_4b_out_of_range_index", "u8", 4, (4, 32), 0, 1, 16, True, np.array([1, 7, -9, 2], np.int64), np.float32),
+        ("gbq_u8_4b_zp_f16_scales", "u8", 4, (8, 64), 0, 1, 32, True, np.array([7, 2, 2], np.int64), np.float16),
+        ("gbq_int4_zp_axis0", "i4", 4, (9, 40), 0, 1, 16, True, np.array([8, 0, -2], np.int64), np.float32),
+        ("gbq_int4_nozp", "i4", 4, (6, 32), 0, 1, 16, False, np.array([[1, 5]], np.int32), np.float32),
+        ("gbq_uint4_zp_gather1_quant0", "u4", 4, (48, 5), 1, 0, 16, True, np.array([4, 1], np.int64), np.float32),
+    ]
+    for name, dt, bits, shape, ga, qa, block, zp, idx, st in gbq:
+        comps = 8 // bits if dt == "u8" else 1
+        c = Case(name, "GatherBlockQuantized",
+                 {"gather_axis": ga, "quantize_axis": qa, "block_size": block, "bits": bits})
+        sshape = list(shape)
+        sshape[qa] = (shape[qa] + block - 1) // block
+        if dt == "u8":
+            pshape = list(shape)
+            pshape[-1] //= comps
+            c.const("data", rng.integers(0, 256, pshape).astype(np.uint8))
+        else:
+            lo, hi = (-8, 8) if dt == "i4" else (0, 16)
+            code = TensorProto.INT4 if dt == "i4" else TensorProto.UINT4
+            c.const_proto(helper.make_tensor("data", code, shape, rng.integers(lo, hi, shape).flatten().tolist()))
+        c.data("indices", idx)
+        c.const("scales", rng.uniform(0.01, 0.2, sshape).astype(st))
+        if zp:
+            if dt == "u8":
+                zshape = list(sshape)
+                zshape[-1] = (zshape[-1] + comps - 1) // comps
+                c.const("zp", rng.integers(0, 256, zshape).astype(np.uint8))
+            else:
+                lo, hi = (-8, 8) if dt == "i4" else (0, 16)
+                code = TensorProto.INT4 if dt == "i4" else TensorProto.UINT4
+                c.const_proto(helper.make_tensor("zp", code, sshape, rng.integers(lo, hi, sshape).flatten().tolist()))
+        write(root, c, TensorProto.FLOAT if st == np.float32 else TensorProto.FLOAT16)
 
 
 if __name__ == "__main__":

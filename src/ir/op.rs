@@ -162,6 +162,7 @@ ops! {
     QLinearGlobalAveragePool(qoperator::QLinearGlobalAveragePool),
     QGemm(qoperator::QGemm),
     MatMulIntegerToFloat(qoperator::MatMulIntegerToFloat),
+    GatherBlockQuantized(qoperator::GatherBlockQuantized),
     // --- end qoperator (quant) ---
     // --- control flow, sequences (core) ---
     If(control::If),

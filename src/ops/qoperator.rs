@@ -1,7 +1,8 @@
 //! ONNX Runtime's QOperator contrib ops (domain com.microsoft) that its quantizer writes, beyond
 //! `contrib_quant`'s QLinearAdd/Mul/Softmax: QLinearSigmoid and QLinearLeakyRelu (256-entry
 //! lookup tables), QLinearConcat, QLinearGlobalAveragePool (NCHW and channels_last), QGemm,
-//! MatMulIntegerToFloat and DynamicQuantizeMatMul.
+//! MatMulIntegerToFloat, DynamicQuantizeMatMul and GatherBlockQuantized (int4/uint4 data, or
+//! uint8 holding 2/4/8-bit values).
 //!
 //! The CPU kernels reproduce ONNX Runtime's (MLAS) integer arithmetic exactly: int32
 //! accumulation of zero-point-adjusted products, then requantization in f32 as MLAS does it
@@ -644,6 +645,212 @@ pub fn import_matmul_integer_to_float(_: &NodeCtx) -> Result<Op, String> {
 
 pub fn import_dynamic_quantize_matmul(_: &NodeCtx) -> Result<Op, String> {
     Ok(Op::MatMulIntegerToFloat(MatMulIntegerToFloat { dynamic: true }))
+}
+
+// ---- GatherBlockQuantized -------------------------------------------------------------------
+
+/// GatherBlockQuantized: inputs (data, indices, scales, zero_points?); gathers along
+/// `gather_axis` and dequantizes `(q - zero_point) · scale` with one scale per `block_size`
+/// elements along `quantize_axis`. Data is int4/uint4 (logical shape; zero point default 0) or
+/// uint8 packing `8 / bits` values per byte along its last axis (then gather_axis 0 and
+/// quantize_axis last; zero points packed the same way, default `2^(bits-1)`). Indices out of
+/// range give zeros, as in ONNX Runtime.
+#[derive(Clone, Debug)]
+pub struct GatherBlockQuantized {
+    pub gather_axis: i64,
+    pub quantize_axis: i64,
+    pub block_size: usize,
+    pub bits: usize,
+}
+
+/// The geometry of one GatherBlockQuantized call (ONNX Runtime's reshapes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GbqGeometry {
+    /// Logical values per byte of uint8 data (1 for int4/uint4).
+    pub comps: usize,
+    /// Elements after the gather axis (logical), the gather axis' length, and the number of indices.
+    pub gather_block: usize,
+    pub axis_dim: usize,
+    pub n_idx: usize,
+    /// The quantize axis' logical length and the elements after it.
+    pub qdim: usize,
+    pub qn: usize,
+    /// Scales per slab before the quantize axis: blocks · qn.
+    pub scale_full_block: usize,
+    /// Packed zero-point bytes per scale row (uint8 data).
+    pub zp_row: usize,
+    pub out_shape: Vec<usize>,
+}
+
+impl GatherBlockQuantized {
+    pub fn geometry(
+        &self,
+        data: DType,
+        shape: &[usize],
+        idx: &[usize],
+        scales: &[usize],
+    ) -> Result<GbqGeometry, String> {
+        let rank = shape.len();
+        if rank == 0 {
+            return Err("data must have rank ≥ 1".into());
+        }
+        let ga = norm_axis(self.gather_axis, rank)?;
+        let qa = norm_axis(self.quantize_axis, rank)?;
+        let comps = match data {
+            DType::U8 => {
+                if ga != 0 || qa != rank - 1 {
+                    return Err("uint8 data needs gather_axis 0 and quantize_axis the last axis".into());
+                }
+                8 / self.bits
+            }
+            DType::I4 | DType::U4 => {
+                if self.bits != 4 {
+                    return Err(format!("int4/uint4 data needs bits 4, got {}", self.bits));
+                }
+                1
+            }
+            d => return Err(format!("data must be uint8, int4 or uint4, got {d}")),
+        };
+        let mut out_shape: Vec<usize> = shape[..ga].to_vec();
+        out_shape.extend_from_slice(idx);
+        out_shape.extend_from_slice(&shape[ga + 1..]);
+        if let Some(l) = out_shape.last_mut() {
+            *l *= comps;
+        }
+        let qdim = shape[qa] * comps;
+        let nblocks = qdim.div_ceil(self.block_size);
+        if scales.len() != rank || (0..rank).any(|d| scales[d] != if d == qa { nblocks } else { shape[d] }) {
+            return Err(format!(
+                "scales of shape {scales:?} do not match data {shape:?} with block_size {}",
+                self.block_size
+            ));
+        }
+        let qn: usize = shape[qa + 1..].iter().product();
+        Ok(GbqGeometry {
+            comps,
+            gather_block: shape[ga + 1..].iter().product::<usize>() * comps,
+            axis_dim: shape[ga],
+            n_idx: idx.iter().product(),
+            qdim,
+            qn,
+            scale_full_block: nblocks * qn,
+            zp_row: (nblocks * qn).div_ceil(comps),
+            out_shape,
+        })
+    }
+}
+
+impl OpSpec for GatherBlockQuantized {
+    fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
+        let (d, i, s) = (cx.input(0)?, cx.input(1)?, cx.input(2)?);
+        if !matches!(i.dtype, DType::I32 | DType::I64) {
+            return Err(format!("indices must be int32 or int64, got {}", i.dtype));
+        }
+        if !matches!(s.dtype, DType::F32 | DType::F16) {
+            return Err(format!("scales must be float32 or float16, got {}", s.dtype));
+        }
+        let rank = d.rank();
+        if rank == 0 {
+            return Err("data must have rank ≥ 1".into());
+        }
+        let ga = norm_axis(self.gather_axis, rank)?;
+        let comps = if d.dtype == DType::U8 { 8 / self.bits } else { 1 };
+        let mut dims: Vec<Dim> = d.dims[..ga].to_vec();
+        dims.extend(i.dims.iter().cloned());
+        dims.extend(d.dims[ga + 1..].iter().cloned());
+        if let Some(l) = dims.last_mut() {
+            *l = match l.known() {
+                Some(v) => Dim::Known(v * comps),
+                None if comps == 1 => l.clone(),
+                None => Dim::Unknown,
+            };
+        }
+        Ok(vec![vt(s.dtype, dims)])
+    }
+
+    fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
+        let (data, idx, sc) = (need(inputs, 0)?, need(inputs, 1)?, need(inputs, 2)?);
+        let g = self.geometry(data.dtype(), data.shape(), idx.shape(), sc.shape())?;
+        let iv = idx.to_i64_vec()?;
+        let sv = sc.to_f64_vec()?;
+        let packed = data.dtype() == DType::U8;
+        let bits = if packed { self.bits } else { 4 };
+        let mask = (1i64 << bits) - 1;
+        // Logical value of data element `k`.
+        let dv: Vec<i64> = if packed {
+            let b = data.as_slice::<u8>()?;
+            (0..b.len() * g.comps).map(|k| (b[k / g.comps] as i64 >> ((k % g.comps) * bits)) & mask).collect()
+        } else {
+            data.to_i64_vec()?
+        };
+        let zp = match opt(inputs, 3) {
+            None => None,
+            Some(z) if z.dtype() != data.dtype() => {
+                return Err(format!("zero_points is {}, data {}", z.dtype(), data.dtype()))
+            }
+            Some(z) if packed => {
+                let zb = z.as_slice::<u8>()?;
+                let rows = sv.len() / g.scale_full_block.max(1);
+                if zb.len() != rows * g.zp_row {
+                    return Err(format!("zero_points has {} bytes, expected {}", zb.len(), rows * g.zp_row));
+                }
+                Some(
+                    (0..sv.len())
+                        .map(|si| {
+                            let (row, q) = (si / g.scale_full_block, si % g.scale_full_block);
+                            (zb[row * g.zp_row + q / g.comps] as i64 >> ((q % g.comps) * bits)) & mask
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            }
+            Some(z) => {
+                let v = z.to_i64_vec()?;
+                if v.len() != sv.len() {
+                    return Err(format!("zero_points has {} values, scales {}", v.len(), sv.len()));
+                }
+                Some(v)
+            }
+        };
+        let default_zp = if packed { 1i64 << (bits - 1) } else { 0 };
+        let n: usize = g.out_shape.iter().product();
+        let mut out = vec![0f64; n];
+        for (i, o) in out.iter_mut().enumerate() {
+            let (blk, ele) = (i / g.gather_block, i % g.gather_block);
+            let (gm, gn) = (blk / g.n_idx, blk % g.n_idx);
+            let mut ix = iv[gn];
+            let len = g.axis_dim as i64;
+            if ix < -len || ix >= len {
+                continue;
+            }
+            if ix < 0 {
+                ix += len;
+            }
+            let di = gm * g.axis_dim * g.gather_block + ix as usize * g.gather_block + ele;
+            let qfull = g.qdim * g.qn;
+            let (x, y, z) = (di / qfull, di % qfull / g.qn, di % g.qn);
+            let si = x * g.scale_full_block + y / self.block_size * g.qn + z;
+            let zv = zp.as_ref().map(|v| v[si]).unwrap_or(default_zp);
+            *o = ((dv[di] - zv) as f32 * sv[si] as f32) as f64;
+        }
+        Ok(vec![Tensor::from_f64(sc.dtype(), &g.out_shape, &out)?])
+    }
+}
+
+pub fn import_gather_block_quantized(c: &NodeCtx) -> Result<Op, String> {
+    let block = c.attrs.int("block_size", 128)?;
+    if block < 16 || (block & (block - 1)) != 0 {
+        return Err(format!("block_size must be a power of two ≥ 16, got {block}"));
+    }
+    let bits = c.attrs.int("bits", 4)?;
+    if !matches!(bits, 2 | 4 | 8) {
+        return Err(format!("bits must be 2, 4 or 8, got {bits}"));
+    }
+    Ok(Op::GatherBlockQuantized(GatherBlockQuantized {
+        gather_axis: c.attrs.int("gather_axis", 0)?,
+        quantize_axis: c.attrs.int("quantize_axis", 1)?,
+        block_size: block as usize,
+        bits: bits as usize,
+    }))
 }
 
 #[cfg(test)]

@@ -261,6 +261,7 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "QGemm" 1 => qoperator::import_qgemm,
     ["com.microsoft"] "MatMulIntegerToFloat" 1 => qoperator::import_matmul_integer_to_float,
     ["com.microsoft"] "DynamicQuantizeMatMul" 1 => qoperator::import_dynamic_quantize_matmul,
+    ["com.microsoft"] "GatherBlockQuantized" 1 => qoperator::import_gather_block_quantized,
     // --- end qoperator (quant) ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,

@@ -127,6 +127,7 @@ shader_files! {
     QOP_GLOBAL_AVG_POOL => "qoperator/global_avg_pool",
     QOP_QGEMM => "qoperator/qgemm",
     QOP_INT_TO_FLOAT => "qoperator/int_to_float",
+    QOP_GATHER_BLOCK_QUANTIZED => "qoperator/gather_block_quantized",
     // --- end shaders (quant) ---
 }
 

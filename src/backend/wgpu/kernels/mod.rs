@@ -161,6 +161,7 @@ family_keys! {
     QopGlobalAvgPool(qoperator::GlobalAvgPoolVariant),
     QopQGemm(qoperator::QGemmVariant),
     QopIntToFloat(qoperator::IntToFloatVariant),
+    QopGatherBlockQuantized(qoperator::GbqVariant),
     // --- end family keys (quant) ---
 }
 
@@ -497,6 +498,7 @@ impl Lowering for GpuLowering {
             Op::QLinearGlobalAveragePool(q) => qoperator::lower_qlinear_global_average_pool(self, cx, q),
             Op::QGemm(q) => qoperator::lower_qgemm(self, cx, q),
             Op::MatMulIntegerToFloat(q) => qoperator::lower_matmul_integer_to_float(self, cx, q),
+            Op::GatherBlockQuantized(q) => qoperator::lower_gather_block_quantized(self, cx, q),
             // --- end qoperator (quant) ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),

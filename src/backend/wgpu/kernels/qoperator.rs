@@ -10,18 +10,21 @@
 //! - MatMulIntegerToFloat / DynamicQuantizeMatMul: MatMulInteger's kernel
 //!   (`quant::matmul_integer_dispatch`) into an int32 scratch, then a float epilogue; the
 //!   dynamic form first runs DynamicQuantizeLinear's kernels (`quant::dynamic_quantize_dispatches`)
-//!   on A, so its scale and zero point never leave the GPU.
+//!   on A, so its scale and zero point never leave the GPU;
+//! - GatherBlockQuantized: one invocation per output element, dequantizing the gathered
+//!   int4/uint4 words or 2/4/8-bit values of uint8 bytes with their block's scale and zero point.
 //!
 //! Scales and zero points of the table, pool and QGemm kernels must be known at plan time
 //! (initializers, as ORT's quantizer writes them); otherwise the lowering refuses.
 
 use super::quant::{dynamic_quantize_dispatches, matmul_integer_dispatch};
-use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, KernelKey, KernelVariant};
+use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::contrib_quant::int8_range;
 use crate::ops::qoperator::{
-    gemm_bias_strides, MatMulIntegerToFloat, QGemm, QLinearConcat, QLinearGlobalAveragePool, QLinearLookup,
+    gemm_bias_strides, GatherBlockQuantized, MatMulIntegerToFloat, QGemm, QLinearConcat, QLinearGlobalAveragePool,
+    QLinearLookup,
 };
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
 use crate::tensor::shape::norm_axis;
@@ -494,6 +497,131 @@ pub fn lower_matmul_integer_to_float(
     Ok(Lowered { dispatches, scratch, consts })
 }
 
+// ---- GatherBlockQuantized ------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GbqVariant {
+    /// Type of the scales and the output (f32 or f16).
+    pub t: GpuType,
+    pub idx64: bool,
+}
+
+impl KernelVariant for GbqVariant {
+    fn file(&self) -> &'static ShaderFile {
+        &shaders::QOP_GATHER_BLOCK_QUANTIZED
+    }
+    fn prelude(&self, p: &mut Prelude) {
+        self.t.lib(p);
+        p.bool("IDX64", self.idx64);
+    }
+    fn storage_bindings(&self) -> u32 {
+        5
+    }
+    fn all() -> Vec<Self> {
+        let mut v = Vec::new();
+        for t in [GpuType::F32, GpuType::F16] {
+            for idx64 in [false, true] {
+                v.push(GbqVariant { t, idx64 });
+            }
+        }
+        v
+    }
+}
+
+gpu_params!(
+    /// `shaders/qoperator/gather_block_quantized.wgsl` Params.
+    GbqParams {
+        n: u32,
+        gather_block: u32,
+        n_idx: u32,
+        axis_dim: u32,
+        qdim: u32,
+        qn: u32,
+        block: u32,
+        sfb: u32,
+        zp_row: u32,
+        zp_mode: u32,
+        packed: u32,
+        bits: u32,
+        comps: u32,
+        default_zp: i32,
+        pad0: u32,
+        pad1: u32,
+    }
+);
+
+pub fn lower_gather_block_quantized(
+    l: &GpuLowering,
+    cx: &LowerCx,
+    q: &GatherBlockQuantized,
+) -> Result<Lowered<GpuKernel>, String> {
+    let (d, idx, s, y) = (cx.input(0)?, cx.input(1)?, cx.input(2)?, cx.output(0)?);
+    let g = q.geometry(d.dtype, &d.shape, &idx.shape, &s.shape)?;
+    let t = l.ty(s)?;
+    if !matches!(t, GpuType::F32 | GpuType::F16) || y.dtype != s.dtype {
+        return Err(format!("GatherBlockQuantized to {} has no GPU kernel", y.dtype));
+    }
+    let idx64 = match idx.dtype {
+        DType::I64 => true,
+        DType::I32 => false,
+        dt => return Err(format!("GatherBlockQuantized with {dt} indices has no GPU kernel")),
+    };
+    let packed = d.dtype == DType::U8;
+    let bits = if packed { q.bits } else { 4 };
+    let sn: usize = s.shape.iter().product();
+    let mut consts = Vec::new();
+    let (zref, zp_mode) = match cx.inputs.get(3).and_then(|o| o.as_ref()) {
+        None => {
+            consts.push(Tensor::zeros(DType::U32, &[1])?);
+            (Ref::Const(0), 0)
+        }
+        Some(z) => {
+            let zn: usize = z.shape.iter().product();
+            let want = if packed { sn / g.scale_full_block.max(1) * g.zp_row } else { sn };
+            if z.dtype != d.dtype || zn != want {
+                return Err(format!("zero_points must be {} with {want} elements", d.dtype));
+            }
+            (Ref::Input(3), if packed { 1 } else { 2 })
+        }
+    };
+    let n: usize = g.out_shape.iter().product();
+    let p = GbqParams {
+        n: u32_of(n)?,
+        gather_block: u32_of(g.gather_block.max(1))?,
+        n_idx: u32_of(g.n_idx.max(1))?,
+        axis_dim: u32_of(g.axis_dim)?,
+        qdim: u32_of(g.qdim.max(1))?,
+        qn: u32_of(g.qn.max(1))?,
+        block: u32_of(q.block_size)?,
+        sfb: u32_of(g.scale_full_block.max(1))?,
+        zp_row: u32_of(g.zp_row)?,
+        zp_mode,
+        packed: packed as u32,
+        bits: bits as u32,
+        comps: u32_of(g.comps)?,
+        default_zp: if packed { 1 << (bits - 1) } else { 0 },
+        ..Default::default()
+    };
+    u32_of(d.shape.iter().product::<usize>() * g.comps)?;
+    u32_of(g.axis_dim * g.gather_block * (n / g.gather_block.max(1) / g.n_idx.max(1)).max(1))?;
+    if n == 0 {
+        return Ok(Lowered::empty());
+    }
+    let k = GpuKernel::new(
+        KernelKey::Family(FamilyKey::QopGatherBlockQuantized(GbqVariant { t, idx64 })),
+        &p,
+        grid_1d(n, 256),
+    );
+    Ok(Lowered {
+        dispatches: vec![LoweredDispatch {
+            kernel: k,
+            bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), zref, Ref::Output(0)],
+        }],
+        scratch: vec![],
+        consts,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +633,7 @@ mod tests {
         check::<GlobalAvgPoolParams>(KernelKey::Family(FamilyKey::QopGlobalAvgPool(GlobalAvgPoolVariant)));
         check::<QGemmParams>(KernelKey::Family(FamilyKey::QopQGemm(QGemmVariant { requant: true })));
         check::<IntToFloatParams>(KernelKey::Family(FamilyKey::QopIntToFloat(IntToFloatVariant)));
+        let v = GbqVariant { t: GpuType::F16, idx64: true };
+        check::<GbqParams>(KernelKey::Family(FamilyKey::QopGatherBlockQuantized(v)));
     }
 }
