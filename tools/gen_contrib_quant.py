@@ -242,7 +242,14 @@ def main():
         ("matmul_nbits_2b_gemv_zp", 2, (1, 64), 64, 8, 32, "packed", False),
         ("matmul_nbits_2b_tiled_nozp", 2, (4, 96), 96, 17, 32, None, False),
     ]
-    for name, bits, ash, k, n, block, zp, bias in nbits:
+    # g_idx (each row k's scale/zero-point group). Only without zero points or with float ones:
+    # with uint8 zero points ORT 1.32's g_idx path ignores them (its reorder kernel never
+    # assigns the unpacked zero point, so it dequantizes with 8), which is not the op's definition.
+    nbits += [
+        ("matmul_nbits_4b_gidx_nozp", 4, (3, 64), 64, 6, 16, None, False, "gidx"),
+        ("matmul_nbits_4b_gidx_float_zp_bias", 4, (1, 48), 48, 5, 16, "float", True, "gidx"),
+    ]
+    for name, bits, ash, k, n, block, zp, bias, *extra in nbits:
         nb = (k + block - 1) // block
         blob = block * bits // 8
         c = Case(name, "MatMulNBits", {"K": k, "N": n, "bits": bits, "block_size": block})
@@ -253,10 +260,13 @@ def main():
             c.const("zp", rng.integers(0, 256, n * ((nb * bits + 7) // 8)).astype(np.uint8))
         elif zp == "float":
             c.const("zp", rng.uniform(0, 2 ** bits - 1, n * nb).astype(np.float32))
+        elif bias or extra:
+            c.absent()
+        if extra:
+            c.const("g_idx", rng.integers(0, nb, k).astype(np.int32))
         elif bias:
             c.absent()
         if bias:
-            c.absent()  # g_idx
             c.const("bias", rng.uniform(-1, 1, n).astype(np.float32))
         write(root, c, TensorProto.FLOAT)
 

@@ -23,7 +23,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> zp: array<u32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<T>;
 @group(0) @binding(5) var<storage, read_write> y: array<T>;
-@group(0) @binding(6) var<uniform> p: Params;
+// g_idx (int32; a one-word dummy unless GIDX): the scale/zero-point group of each row k.
+@group(0) @binding(6) var<storage, read_write> gidx: array<i32>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 const TM: u32 = 16u;
 const TN: u32 = 16u;

@@ -43,6 +43,8 @@ pub struct NBitsVariant {
     pub zp: ZpMode,
     pub bias: bool,
     pub kernel: NBitsKernel,
+    /// A `g_idx` input (Element kernel only).
+    pub gidx: bool,
 }
 
 impl KernelVariant for NBitsVariant {
@@ -57,9 +59,10 @@ impl KernelVariant for NBitsVariant {
         self.t.lib(p);
         p.lib(&shaders::CONTRIB_QUANT_NBITS_LIB);
         p.u32("BITS", self.bits).u32("ZP_MODE", self.zp as u32).bool("HAS_BIAS", self.bias);
+        p.bool("GIDX", self.gidx);
     }
     fn storage_bindings(&self) -> u32 {
-        6
+        7
     }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
@@ -71,8 +74,9 @@ impl KernelVariant for NBitsVariant {
                     }
                     for bias in [false, true] {
                         for kernel in [NBitsKernel::Element, NBitsKernel::Gemv, NBitsKernel::Tiled] {
-                            v.push(NBitsVariant { t, bits, zp, bias, kernel });
+                            v.push(NBitsVariant { t, bits, zp, bias, kernel, gidx: false });
                         }
+                        v.push(NBitsVariant { t, bits, zp, bias, kernel: NBitsKernel::Element, gidx: true });
                     }
                 }
             }
@@ -100,9 +104,6 @@ pub fn lower_matmul_n_bits(l: &GpuLowering, cx: &LowerCx, op: &MatMulNBits) -> R
     }
     if b.dtype != DType::U8 {
         return Err(format!("MatMulNBits needs uint8 B, got {}", b.dtype));
-    }
-    if cx.inputs.get(4).and_then(|o| o.as_ref()).is_some() {
-        return Err("MatMulNBits with g_idx has no GPU kernel".into());
     }
     let (k, n, nb, blob) = (op.k, op.n, op.n_blocks(), op.blob_size());
     if a.shape.last() != Some(&k) {
@@ -165,9 +166,23 @@ pub fn lower_matmul_n_bits(l: &GpuLowering, cx: &LowerCx, op: &MatMulNBits) -> R
     };
     u32_of(total)?;
     u32_of(bn)?;
+    let gidx = match cx.inputs.get(4).and_then(|o| o.as_ref()) {
+        None => None,
+        Some(g) => {
+            // Validated on the host: an out-of-range group would index past the scales.
+            let v = g.value.as_ref().ok_or("MatMulNBits with a run-time g_idx has no GPU kernel")?;
+            let groups = op.groups(Some(v))?;
+            consts.push(Tensor::new(&[k], groups.iter().map(|&x| x as i32).collect::<Vec<_>>())?);
+            Some(Ref::Const(consts.len() - 1))
+        }
+    };
+    let gref = match gidx {
+        Some(r) => r,
+        None => dummy(&mut consts, DType::I32)?,
+    };
     // Plan-time weights are repacked four bytes per word for the GEMV and tiled kernels.
     let (kernel, bind_b, grid) = match &b.value {
-        Some(bv) => {
+        Some(bv) if gidx.is_none() => {
             consts.push(pack_bytes(bv.as_slice::<u8>()?)?);
             let bref = Ref::Const(consts.len() - 1);
             if m == 1 {
@@ -176,14 +191,14 @@ pub fn lower_matmul_n_bits(l: &GpuLowering, cx: &LowerCx, op: &MatMulNBits) -> R
                 (NBitsKernel::Tiled, bref, grid_groups(m.div_ceil(16) * n.div_ceil(16)))
             }
         }
-        None => (NBitsKernel::Element, Ref::Input(1), grid_1d(total, 256)),
+        _ => (NBitsKernel::Element, Ref::Input(1), grid_1d(total, 256)),
     };
-    let v = NBitsVariant { t, bits: op.bits as u32, zp, bias, kernel };
+    let v = NBitsVariant { t, bits: op.bits as u32, zp, bias, kernel, gidx: gidx.is_some() };
     let kernel = GpuKernel::new(KernelKey::Family(FamilyKey::ContribQuantNBits(v)), &p, grid);
     Ok(Lowered {
         dispatches: vec![LoweredDispatch {
             kernel,
-            bindings: vec![Ref::Input(0), bind_b, Ref::Input(2), zref, bref, Ref::Output(0)],
+            bindings: vec![Ref::Input(0), bind_b, Ref::Input(2), zref, bref, Ref::Output(0), gref],
         }],
         scratch: vec![],
         consts,
@@ -204,7 +219,7 @@ mod tests {
     #[test]
     fn params_match_shader() {
         for kernel in [NBitsKernel::Element, NBitsKernel::Gemv, NBitsKernel::Tiled] {
-            let v = NBitsVariant { t: GpuType::F32, bits: 4, zp: ZpMode::Packed, bias: true, kernel };
+            let v = NBitsVariant { t: GpuType::F32, bits: 4, zp: ZpMode::Packed, bias: true, kernel, gidx: false };
             crate::backend::wgpu::kernels::tests::check::<NBitsParams>(KernelKey::Family(
                 FamilyKey::ContribQuantNBits(v),
             ));
