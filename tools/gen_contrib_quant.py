@@ -19,7 +19,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 MS = "com.microsoft"
-NP2ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.uint8): TensorProto.UINT8,
+NP2ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+           np.dtype(np.uint8): TensorProto.UINT8,
            np.dtype(np.int8): TensorProto.INT8, np.dtype(np.int32): TensorProto.INT32,
            np.dtype(np.int64): TensorProto.INT64}
 
@@ -249,13 +250,18 @@ def main():
         ("matmul_nbits_4b_gidx_nozp", 4, (3, 64), 64, 6, 16, None, False, "gidx"),
         ("matmul_nbits_4b_gidx_float_zp_bias", 4, (1, 48), 48, 5, 16, "float", True, "gidx"),
     ]
+    nbits += [
+        ("matmul_nbits_4b_gemv_f16_zp_bias", 4, (1, 64), 64, 12, 32, "packed", True, np.float16),
+        ("matmul_nbits_4b_tiled_f16", 4, (3, 64), 64, 20, 16, None, False, np.float16),
+    ]
     for name, bits, ash, k, n, block, zp, bias, *extra in nbits:
+        ft = extra.pop() if extra and extra[-1] is np.float16 else np.float32
         nb = (k + block - 1) // block
         blob = block * bits // 8
         c = Case(name, "MatMulNBits", {"K": k, "N": n, "bits": bits, "block_size": block})
-        c.data("a", rng.uniform(-1, 1, ash).astype(np.float32))
+        c.data("a", rng.uniform(-1, 1, ash).astype(ft))
         c.const("b", rng.integers(0, 256, (n, nb, blob)).astype(np.uint8))
-        c.const("scales", rng.uniform(0.01, 0.1, n * nb).astype(np.float32))
+        c.const("scales", rng.uniform(0.01, 0.1, n * nb).astype(ft))
         if zp == "packed":
             c.const("zp", rng.integers(0, 256, n * ((nb * bits + 7) // 8)).astype(np.uint8))
         elif zp == "float":
@@ -267,8 +273,8 @@ def main():
         elif bias:
             c.absent()
         if bias:
-            c.const("bias", rng.uniform(-1, 1, n).astype(np.float32))
-        write(root, c, TensorProto.FLOAT)
+            c.const("bias", rng.uniform(-1, 1, n).astype(ft))
+        write(root, c, TensorProto.FLOAT if ft == np.float32 else TensorProto.FLOAT16)
 
     # ---- GatherBlockQuantized: data, indices, scales, zero_points? ----
     gbq = [
