@@ -3,8 +3,8 @@
 // B is stored (N, blocks, block_size * BITS / 8) bytes, one u32 word per byte (uint8 is widened);
 // element j of a block sits at bit j * BITS of the block's bytes (little-endian nibbles).
 // Prelude: the type library of A / scales / bias / y (T, t_to_f32, t_from_f32), BITS (2, 4 or 8),
-// ZP_MODE (0: none, zero point 2^(BITS-1); 1: packed uint8, one u32 word per byte; 2: f32 words,
-// only with T = f32), HAS_BIAS.
+// ZP_MODE and nbits_lib.wgsl (nbits_zero_point), HAS_BIAS, GIDX (row k uses group gidx[k]
+// instead of k / block).
 struct Params {
     m: u32,
     n: u32,
@@ -22,18 +22,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> zp: array<u32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<T>;
 @group(0) @binding(5) var<storage, read_write> y: array<T>;
-@group(0) @binding(6) var<uniform> p: Params;
-
-fn zero_point(col: u32, blk: u32) -> f32 {
-    let mask = (1u << BITS) - 1u;
-    if (ZP_MODE == 1u) {
-        let bit = blk * BITS;
-        return f32((u32(zp[col * p.zp_row + bit / 8u]) >> (bit % 8u)) & mask);
-    } else if (ZP_MODE == 2u) {
-        return bitcast<f32>(zp[col * p.nblocks + blk]);
-    }
-    return f32(1u << (BITS - 1u));
-}
+// g_idx (int32; a one-word dummy unless GIDX): the scale/zero-point group of each row k.
+@group(0) @binding(6) var<storage, read_write> gidx: array<i32>;
+@group(0) @binding(7) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -45,9 +36,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let col = i % p.n;
     let mask = (1u << BITS) - 1u;
     var acc = 0.0;
+    if (GIDX) {
+        // Each row k has its own group: scale and zero point per element.
+        for (var kk = 0u; kk < p.k; kk = kk + 1u) {
+            let g = u32(gidx[kk]);
+            let blk = kk / p.block;
+            let bit = (kk - blk * p.block) * BITS;
+            let q = f32((b[(col * p.nblocks + blk) * p.blob + bit / 8u] >> (bit % 8u)) & mask);
+            acc = acc + t_to_f32(a[row * p.k + kk]) * (q - nbits_zero_point(col, g)) * t_to_f32(sc[col * p.nblocks + g]);
+        }
+        if (HAS_BIAS) {
+            acc = acc + t_to_f32(bias[col]);
+        }
+        y[i] = t_from_f32(acc);
+        return;
+    }
     for (var blk = 0u; blk < p.nblocks; blk = blk + 1u) {
         let s = t_to_f32(sc[col * p.nblocks + blk]);
-        let z = zero_point(col, blk);
+        let z = nbits_zero_point(col, blk);
         let base = (col * p.nblocks + blk) * p.blob;
         let k0 = blk * p.block;
         let kend = min(k0 + p.block, p.k);

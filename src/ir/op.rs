@@ -161,6 +161,14 @@ ops! {
     GroupQueryAttention(contrib_attention::GroupQueryAttention),
     ContribRotaryEmbedding(contrib_attention::ContribRotary),
     // --- end contrib attention (attn) ---
+    // --- qoperator (quant) ---
+    QLinearLookup(qoperator::QLinearLookup),
+    QLinearConcat(qoperator::QLinearConcat),
+    QLinearGlobalAveragePool(qoperator::QLinearGlobalAveragePool),
+    QGemm(qoperator::QGemm),
+    MatMulIntegerToFloat(qoperator::MatMulIntegerToFloat),
+    GatherBlockQuantized(qoperator::GatherBlockQuantized),
+    // --- end qoperator (quant) ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

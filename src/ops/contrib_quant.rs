@@ -1,5 +1,6 @@
 //! ONNX Runtime contrib quantized operators (domain com.microsoft): MatMulNBits (a matrix
-//! product with block-quantized 2/4/8-bit weights dequantized on the fly), QLinearAdd and
+//! product with block-quantized 2/4/8-bit weights dequantized on the fly, optionally with
+//! `g_idx` assigning each row of B its scale/zero-point group), QLinearAdd and
 //! QLinearMul (broadcasting quantized arithmetic) and QLinearSoftmax (ORT's lookup-table softmax
 //! on uint8/int8 data).
 //!
@@ -13,12 +14,12 @@ use crate::ir::{Op, ValueType};
 use crate::tensor::shape::broadcast_dims;
 use crate::tensor::{DType, Dim, Tensor};
 
-fn opt<'t>(inputs: &[Option<&'t Tensor>], i: usize) -> Option<&'t Tensor> {
+pub(crate) fn opt<'t>(inputs: &[Option<&'t Tensor>], i: usize) -> Option<&'t Tensor> {
     inputs.get(i).copied().flatten()
 }
 
 /// A scalar (one-element) parameter as f64; `default` when the optional input is absent.
-fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str, default: Option<f64>) -> Result<f64, String> {
+pub(crate) fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str, default: Option<f64>) -> Result<f64, String> {
     match opt(inputs, i) {
         None => default.ok_or_else(|| format!("{what} (input {i}) is required")),
         Some(t) if t.numel() != 1 => Err(format!("{what} (input {i}) must have one element, got {}", t.numel())),
@@ -26,7 +27,7 @@ fn scalar(inputs: &[Option<&Tensor>], i: usize, what: &str, default: Option<f64>
     }
 }
 
-fn int8_range(d: DType) -> Result<(f64, f64), String> {
+pub(crate) fn int8_range(d: DType) -> Result<(f64, f64), String> {
     match d {
         DType::U8 => Ok((0.0, 255.0)),
         DType::I8 => Ok((-128.0, 127.0)),
@@ -60,8 +61,39 @@ impl MatMulNBits {
         (self.n_blocks() * self.bits).div_ceil(8)
     }
 
-    /// The dequantized weight as a row-major (K, N) matrix.
-    pub fn dequantize(&self, b: &Tensor, scales: &Tensor, zp: Option<&Tensor>) -> Result<Vec<f64>, String> {
+    /// The group (scale and zero-point block) of each row k of B from the optional `g_idx`
+    /// input; `k / block_size` without it.
+    pub fn groups(&self, g_idx: Option<&Tensor>) -> Result<Vec<usize>, String> {
+        match g_idx {
+            None => Ok((0..self.k).map(|k| k / self.block_size).collect()),
+            Some(g) => {
+                let v = g.to_i64_vec()?;
+                if v.len() != self.k {
+                    return Err(format!("g_idx has {} entries, expected K = {}", v.len(), self.k));
+                }
+                let nb = self.n_blocks() as i64;
+                v.iter()
+                    .map(|&x| {
+                        if (0..nb).contains(&x) {
+                            Ok(x as usize)
+                        } else {
+                            Err(format!("g_idx value {x} is outside [0, {nb})"))
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The dequantized weight as a row-major (K, N) matrix; row k uses the scale and zero point
+    /// of block `groups[k]` (see [`MatMulNBits::groups`]).
+    pub fn dequantize(
+        &self,
+        b: &Tensor,
+        scales: &Tensor,
+        zp: Option<&Tensor>,
+        groups: &[usize],
+    ) -> Result<Vec<f64>, String> {
         let (k, n, nb, blob, bits) = (self.k, self.n, self.n_blocks(), self.blob_size(), self.bits);
         if b.dtype() != DType::U8 {
             return Err(format!("B must be uint8, got {}", b.dtype()));
@@ -110,9 +142,10 @@ impl MatMulNBits {
                 let bit = j * bits;
                 let byte = bq[(c * nb + blk) * blob + bit / 8] as u32;
                 let q = ((byte >> (bit % 8)) & mask) as f64;
-                let s = sv[c * nb + blk];
+                let g = groups[kk];
+                let s = sv[c * nb + g];
                 // Float zero points are applied as `(q - zp) * scale` just like integer ones.
-                w[kk * n + c] = (q - zpv[c * nb + blk]) * s;
+                w[kk * n + c] = (q - zpv[c * nb + g]) * s;
             }
         }
         Ok(w)
@@ -131,9 +164,6 @@ impl OpSpec for MatMulNBits {
                 return Err(format!("A's last dim is {kd}, attribute K is {}", self.k));
             }
         }
-        if cx.opt(4).is_some() {
-            return Err("MatMulNBits with g_idx is not supported".into());
-        }
         let mut dims = a.dims.clone();
         let r = dims.len();
         dims[r - 1] = Dim::Known(self.n);
@@ -142,10 +172,8 @@ impl OpSpec for MatMulNBits {
 
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let a = need(inputs, 0)?;
-        if opt(inputs, 4).is_some() {
-            return Err("MatMulNBits with g_idx is not supported".into());
-        }
-        let w = self.dequantize(need(inputs, 1)?, need(inputs, 2)?, opt(inputs, 3))?;
+        let groups = self.groups(opt(inputs, 4))?;
+        let w = self.dequantize(need(inputs, 1)?, need(inputs, 2)?, opt(inputs, 3), &groups)?;
         let (k, n) = (self.k, self.n);
         let shape = a.shape();
         if shape.last() != Some(&k) {
@@ -392,12 +420,13 @@ mod tests {
         }
         let b = Tensor::new(&[2, 1, 8], bytes).unwrap();
         let s = Tensor::new(&[2, 1], vec![1.0f32, 0.5]).unwrap();
-        let w = op.dequantize(&b, &s, None).unwrap();
+        let g = op.groups(None).unwrap();
+        let w = op.dequantize(&b, &s, None, &g).unwrap();
         assert_eq!(w[0], -8.0); // q0 col0 = 0 - 8
         assert_eq!(w[15 * 2], 7.0);
         assert_eq!(w[1], 3.5); // (15 - 8) * 0.5
         let zp = Tensor::new(&[2], vec![3u8, 0x0f]).unwrap();
-        let w = op.dequantize(&b, &s, Some(&zp)).unwrap();
+        let w = op.dequantize(&b, &s, Some(&zp), &g).unwrap();
         assert_eq!(w[0], -3.0);
         assert_eq!(w[1], 0.0);
     }

@@ -51,6 +51,9 @@ pub mod contrib_quant;
 // --- contrib attention (attn) ---
 pub mod contrib_attention;
 // --- end contrib attention (attn) ---
+// --- qoperator (quant) ---
+pub mod qoperator;
+// --- end qoperator (quant) ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

@@ -360,18 +360,24 @@ impl OpSpec for DynamicQuantizeLinear {
 
     fn eval(&self, inputs: &[Option<&Tensor>], _n: usize) -> Result<Vec<Tensor>, String> {
         let x = need(inputs, 0)?;
-        let xv = x.as_slice::<f32>()?;
-        let max = xv.iter().fold(0.0f32, |m, &v| if v > m { v } else { m });
-        let min = xv.iter().fold(0.0f32, |m, &v| if v < m { v } else { m });
-        let scale = if max == min { 1.0f32 } else { max - min } / 255.0;
-        let zp = (0.0f32 - min / scale).clamp(0.0, 255.0).round_ties_even();
-        let y: Vec<u8> = xv.iter().map(|&v| ((v / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8).collect();
-        Ok(vec![Tensor::new(x.shape(), y)?, Tensor::scalar(scale), Tensor::scalar(zp as u8)])
+        let (y, scale, zp) = dynamic_quantize_u8(x.as_slice::<f32>()?);
+        Ok(vec![Tensor::new(x.shape(), y)?, Tensor::scalar(scale), Tensor::scalar(zp)])
     }
 }
 
+/// DynamicQuantizeLinear's arithmetic (also ONNX Runtime's DynamicQuantizeMatMul's): the
+/// uint8 data, scale and zero point of `xv`.
+pub fn dynamic_quantize_u8(xv: &[f32]) -> (Vec<u8>, f32, u8) {
+    let max = xv.iter().fold(0.0f32, |m, &v| if v > m { v } else { m });
+    let min = xv.iter().fold(0.0f32, |m, &v| if v < m { v } else { m });
+    let scale = if max == min { 1.0f32 } else { max - min } / 255.0;
+    let zp = (0.0f32 - min / scale).clamp(0.0, 255.0).round_ties_even();
+    let y: Vec<u8> = xv.iter().map(|&v| ((v / scale).round_ties_even() + zp).clamp(0.0, 255.0) as u8).collect();
+    (y, scale, zp as u8)
+}
+
 /// Output dims of another op's shape rule applied to float stand-ins of these inputs.
-fn geometry(spec: &dyn OpSpec, ins: &[Option<&InferIn>]) -> Result<Vec<Dim>, String> {
+pub(crate) fn geometry(spec: &dyn OpSpec, ins: &[Option<&InferIn>]) -> Result<Vec<Dim>, String> {
     let cx = InferCx {
         inputs: ins
             .iter()

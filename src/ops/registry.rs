@@ -258,6 +258,16 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "GroupQueryAttention" 1 => contrib_attention::import_group_query_attention,
     ["com.microsoft"] "RotaryEmbedding" 1 => contrib_attention::import_contrib_rotary,
     // --- end contrib attention (attn) ---
+    // --- qoperator (quant) ---
+    ["com.microsoft"] "QLinearSigmoid" 1 => qoperator::import_qlinear_sigmoid,
+    ["com.microsoft"] "QLinearLeakyRelu" 1 => qoperator::import_qlinear_leaky_relu,
+    ["com.microsoft"] "QLinearConcat" 1 => qoperator::import_qlinear_concat,
+    ["com.microsoft"] "QLinearGlobalAveragePool" 1 => qoperator::import_qlinear_global_average_pool,
+    ["com.microsoft"] "QGemm" 1 => qoperator::import_qgemm,
+    ["com.microsoft"] "MatMulIntegerToFloat" 1 => qoperator::import_matmul_integer_to_float,
+    ["com.microsoft"] "DynamicQuantizeMatMul" 1 => qoperator::import_dynamic_quantize_matmul,
+    ["com.microsoft"] "GatherBlockQuantized" 1 => qoperator::import_gather_block_quantized,
+    // --- end qoperator (quant) ---
     // --- control flow, sequences (core) ---
     "If" 1 => control::import_if,
     "Loop" 1 => control::import_loop,

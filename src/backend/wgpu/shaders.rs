@@ -116,6 +116,9 @@ shader_files! {
     // --- end shaders (c1) ---
     // --- shaders (q1) ---
     CONTRIB_QUANT_MATMUL_NBITS => "contrib_quant/matmul_nbits",
+    CONTRIB_QUANT_MATMUL_NBITS_GEMV => "contrib_quant/matmul_nbits_gemv",
+    CONTRIB_QUANT_MATMUL_NBITS_TILED => "contrib_quant/matmul_nbits_tiled",
+    CONTRIB_QUANT_NBITS_LIB => "contrib_quant/nbits_lib",
     CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
     CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---
@@ -123,6 +126,13 @@ shader_files! {
     CONTRIB_GQA_MASK => "contrib_attention/gqa_mask",
     CONTRIB_KV_APPEND => "contrib_attention/kv_append",
     // --- end shaders (attn) ---
+    // --- shaders (quant) ---
+    QOP_LOOKUP => "qoperator/lookup",
+    QOP_GLOBAL_AVG_POOL => "qoperator/global_avg_pool",
+    QOP_QGEMM => "qoperator/qgemm",
+    QOP_INT_TO_FLOAT => "qoperator/int_to_float",
+    QOP_GATHER_BLOCK_QUANTIZED => "qoperator/gather_block_quantized",
+    // --- end shaders (quant) ---
 }
 
 /// Helpers appended to every shader.

@@ -1,8 +1,12 @@
 //! GPU lowerings of the ONNX Runtime contrib quantized operators (`crate::ops::contrib_quant`):
-//! MatMulNBits, with its own shader (`shaders/contrib_quant/matmul_nbits.wgsl`) that dequantizes
-//! the packed 2/4/8-bit weights on the fly, one invocation per output element.
+//! MatMulNBits dequantizes the packed 2/4/8-bit weights on the fly. With plan-time weights (the
+//! usual initializer) they are repacked four bytes per u32 word and run by a GEMV kernel for one
+//! row of A (`matmul_nbits_gemv.wgsl`: a workgroup per column, every packed word read once) or a
+//! tiled kernel for several rows (`matmul_nbits_tiled.wgsl`: 16 x 16 output tiles, B's slices
+//! dequantized once per tile into workgroup memory); run-time weights use the one-invocation-
+//! per-output kernel (`matmul_nbits.wgsl`) on the byte-per-word storage.
 
-use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
+use super::{grid_1d, grid_groups, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::contrib_quant::MatMulNBits;
@@ -20,6 +24,17 @@ pub enum ZpMode {
     Float = 2,
 }
 
+/// Which MatMulNBits kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NBitsKernel {
+    /// One invocation per output element; B one word per byte.
+    Element,
+    /// M = 1: a workgroup per column; B packed four bytes per word.
+    Gemv,
+    /// M > 1: 16 x 16 output tiles; B packed four bytes per word.
+    Tiled,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NBitsVariant {
     /// Type of A, the scales, the bias and Y.
@@ -27,18 +42,27 @@ pub struct NBitsVariant {
     pub bits: u32,
     pub zp: ZpMode,
     pub bias: bool,
+    pub kernel: NBitsKernel,
+    /// A `g_idx` input (Element kernel only).
+    pub gidx: bool,
 }
 
 impl KernelVariant for NBitsVariant {
     fn file(&self) -> &'static ShaderFile {
-        &shaders::CONTRIB_QUANT_MATMUL_NBITS
+        match self.kernel {
+            NBitsKernel::Element => &shaders::CONTRIB_QUANT_MATMUL_NBITS,
+            NBitsKernel::Gemv => &shaders::CONTRIB_QUANT_MATMUL_NBITS_GEMV,
+            NBitsKernel::Tiled => &shaders::CONTRIB_QUANT_MATMUL_NBITS_TILED,
+        }
     }
     fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
+        p.lib(&shaders::CONTRIB_QUANT_NBITS_LIB);
         p.u32("BITS", self.bits).u32("ZP_MODE", self.zp as u32).bool("HAS_BIAS", self.bias);
+        p.bool("GIDX", self.gidx);
     }
     fn storage_bindings(&self) -> u32 {
-        6
+        7
     }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
@@ -49,7 +73,10 @@ impl KernelVariant for NBitsVariant {
                         continue;
                     }
                     for bias in [false, true] {
-                        v.push(NBitsVariant { t, bits, zp, bias });
+                        for kernel in [NBitsKernel::Element, NBitsKernel::Gemv, NBitsKernel::Tiled] {
+                            v.push(NBitsVariant { t, bits, zp, bias, kernel, gidx: false });
+                        }
+                        v.push(NBitsVariant { t, bits, zp, bias, kernel: NBitsKernel::Element, gidx: true });
                     }
                 }
             }
@@ -77,9 +104,6 @@ pub fn lower_matmul_n_bits(l: &GpuLowering, cx: &LowerCx, op: &MatMulNBits) -> R
     }
     if b.dtype != DType::U8 {
         return Err(format!("MatMulNBits needs uint8 B, got {}", b.dtype));
-    }
-    if cx.inputs.get(4).and_then(|o| o.as_ref()).is_some() {
-        return Err("MatMulNBits with g_idx has no GPU kernel".into());
     }
     let (k, n, nb, blob) = (op.k, op.n, op.n_blocks(), op.blob_size());
     if a.shape.last() != Some(&k) {
@@ -142,16 +166,50 @@ pub fn lower_matmul_n_bits(l: &GpuLowering, cx: &LowerCx, op: &MatMulNBits) -> R
     };
     u32_of(total)?;
     u32_of(bn)?;
-    let v = NBitsVariant { t, bits: op.bits as u32, zp, bias };
-    let kernel = GpuKernel::new(KernelKey::Family(FamilyKey::ContribQuantNBits(v)), &p, grid_1d(total, 256));
+    let gidx = match cx.inputs.get(4).and_then(|o| o.as_ref()) {
+        None => None,
+        Some(g) => {
+            // Validated on the host: an out-of-range group would index past the scales.
+            let v = g.value.as_ref().ok_or("MatMulNBits with a run-time g_idx has no GPU kernel")?;
+            let groups = op.groups(Some(v))?;
+            consts.push(Tensor::new(&[k], groups.iter().map(|&x| x as i32).collect::<Vec<_>>())?);
+            Some(Ref::Const(consts.len() - 1))
+        }
+    };
+    let gref = match gidx {
+        Some(r) => r,
+        None => dummy(&mut consts, DType::I32)?,
+    };
+    // Plan-time weights are repacked four bytes per word for the GEMV and tiled kernels.
+    let (kernel, bind_b, grid) = match &b.value {
+        Some(bv) if gidx.is_none() => {
+            consts.push(pack_bytes(bv.as_slice::<u8>()?)?);
+            let bref = Ref::Const(consts.len() - 1);
+            if m == 1 {
+                (NBitsKernel::Gemv, bref, grid_groups(n))
+            } else {
+                (NBitsKernel::Tiled, bref, grid_groups(m.div_ceil(16) * n.div_ceil(16)))
+            }
+        }
+        _ => (NBitsKernel::Element, Ref::Input(1), grid_1d(total, 256)),
+    };
+    let v = NBitsVariant { t, bits: op.bits as u32, zp, bias, kernel, gidx: gidx.is_some() };
+    let kernel = GpuKernel::new(KernelKey::Family(FamilyKey::ContribQuantNBits(v)), &p, grid);
     Ok(Lowered {
         dispatches: vec![LoweredDispatch {
             kernel,
-            bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Input(2), zref, bref, Ref::Output(0)],
+            bindings: vec![Ref::Input(0), bind_b, Ref::Input(2), zref, bref, Ref::Output(0), gref],
         }],
         scratch: vec![],
         consts,
     })
+}
+
+/// Bytes packed four per u32 word, little-endian (the last word zero-padded).
+fn pack_bytes(bytes: &[u8]) -> Result<Tensor, String> {
+    let words: Vec<u32> =
+        bytes.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &b)| w | (b as u32) << (8 * i))).collect();
+    Tensor::new(&[words.len().max(1)], if words.is_empty() { vec![0] } else { words })
 }
 
 #[cfg(test)]
@@ -160,8 +218,12 @@ mod tests {
 
     #[test]
     fn params_match_shader() {
-        let v = NBitsVariant { t: GpuType::F32, bits: 4, zp: ZpMode::Packed, bias: true };
-        crate::backend::wgpu::kernels::tests::check::<NBitsParams>(KernelKey::Family(FamilyKey::ContribQuantNBits(v)));
+        for kernel in [NBitsKernel::Element, NBitsKernel::Gemv, NBitsKernel::Tiled] {
+            let v = NBitsVariant { t: GpuType::F32, bits: 4, zp: ZpMode::Packed, bias: true, kernel, gidx: false };
+            crate::backend::wgpu::kernels::tests::check::<NBitsParams>(KernelKey::Family(
+                FamilyKey::ContribQuantNBits(v),
+            ));
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub mod contrib_quant;
 // --- modules (attn) ---
 pub mod contrib_attention;
 // --- end modules (attn) ---
+// --- modules (quant) ---
+pub mod qoperator;
+// --- end modules (quant) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -159,6 +162,13 @@ family_keys! {
     // --- family keys (attn) ---
     ContribAttention(contrib_attention::ContribAttnVariant),
     // --- end family keys (attn) ---
+    // --- family keys (quant) ---
+    QopLookup(qoperator::LookupVariant),
+    QopGlobalAvgPool(qoperator::GlobalAvgPoolVariant),
+    QopQGemm(qoperator::QGemmVariant),
+    QopIntToFloat(qoperator::IntToFloatVariant),
+    QopGatherBlockQuantized(qoperator::GbqVariant),
+    // --- end family keys (quant) ---
 }
 
 impl KernelKey {
@@ -493,6 +503,14 @@ impl Lowering for GpuLowering {
             Op::GroupQueryAttention(g) => contrib_attention::lower_gqa(self, cx, g),
             Op::ContribRotaryEmbedding(r) => contrib_attention::lower_rotary(self, cx, r),
             // --- end contrib attention (attn) ---
+            // --- qoperator (quant) ---
+            Op::QLinearLookup(q) => qoperator::lower_qlinear_lookup(self, cx, q),
+            Op::QLinearConcat(q) => qoperator::lower_qlinear_concat(self, cx, q),
+            Op::QLinearGlobalAveragePool(q) => qoperator::lower_qlinear_global_average_pool(self, cx, q),
+            Op::QGemm(q) => qoperator::lower_qgemm(self, cx, q),
+            Op::MatMulIntegerToFloat(q) => qoperator::lower_matmul_integer_to_float(self, cx, q),
+            Op::GatherBlockQuantized(q) => qoperator::lower_gather_block_quantized(self, cx, q),
+            // --- end qoperator (quant) ---
             // --- control flow, sequences (core) ---
             Op::If(_) => Err("If is planned by inlining the taken branch".into()),
             Op::Loop(_) | Op::Scan(_) | Op::SequenceMap(_) => Err("Loop, Scan and SequenceMap run on the CPU".into()),

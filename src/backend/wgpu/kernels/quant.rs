@@ -422,13 +422,29 @@ pub fn lower_dynamic_quantize(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<G
         }
     };
     let (s, z) = (out_or_scratch(1), out_or_scratch(2));
+    let y = cx.outputs.first().and_then(|o| o.as_ref()).map(|_| Ref::Output(0));
+    let dispatches = dynamic_quantize_dispatches(l, n, Ref::Input(0), y, s, z)?;
+    Ok(Lowered { dispatches, scratch, consts: vec![] })
+}
+
+/// DynamicQuantizeLinear of `n` float32 values at `x`: the range pass writing the scale (f32
+/// bits) to word 0 of `s` and the zero point to word 0 of `z`, then (when `y` is given) the
+/// uint8 data, one word per element.
+pub fn dynamic_quantize_dispatches(
+    l: &GpuLowering,
+    n: usize,
+    x: Ref,
+    y: Option<Ref>,
+    s: Ref,
+    z: Ref,
+) -> Result<Vec<LoweredDispatch<GpuKernel>>, String> {
     let range = GpuKernel::new(
         KernelKey::Family(super::FamilyKey::QuantDynamicRange(DynamicRangeVariant)),
         &DynamicRangeParams { n: u32_of(n)?, pad0: 0, pad1: 0, pad2: 0 },
         [1, 1, 1],
     );
-    let mut dispatches = vec![LoweredDispatch { kernel: range, bindings: vec![Ref::Input(0), s, z] }];
-    if cx.outputs.first().and_then(|o| o.as_ref()).is_some() && n > 0 {
+    let mut dispatches = vec![LoweredDispatch { kernel: range, bindings: vec![x, s, z] }];
+    if let (Some(y), true) = (y, n > 0) {
         let f32r = Repr::of(DType::F32, l)?;
         let pl = ParamLayout { inner: 1, axis_len: 1, block: 1, ..Default::default() };
         let k = quantize_kernel(
@@ -443,9 +459,9 @@ pub fn lower_dynamic_quantize(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<G
             true,
             pl,
         )?;
-        dispatches.push(LoweredDispatch { kernel: k, bindings: vec![Ref::Input(0), s, z, Ref::Output(0)] });
+        dispatches.push(LoweredDispatch { kernel: k, bindings: vec![x, s, z, y] });
     }
-    Ok(Lowered { dispatches, scratch, consts: vec![] })
+    Ok(dispatches)
 }
 
 // ---- integer products -----------------------------------------------------------------
@@ -564,6 +580,43 @@ gpu_params!(
     }
 );
 
+/// The product geometry of MatMulInteger's kernel; zero points per row of A / column of B.
+fn matmul_int_params(
+    g: &crate::ops::matmul::MatMulShape,
+    az_row: bool,
+    bz_col: bool,
+) -> Result<MatMulIntParams, String> {
+    Ok(MatMulIntParams {
+        n: u32_of(g.out.iter().product())?,
+        m: u32_of(g.m)?,
+        k: u32_of(g.k)?,
+        cols: u32_of(g.n)?,
+        batch_rank: g.batch.len() as u32,
+        az_row: az_row as u32,
+        bz_col: bz_col as u32,
+        batch: super::dims8(&g.batch)?,
+        a_strides: super::dims8(&g.a_batch_strides)?,
+        b_strides: super::dims8(&g.b_batch_strides)?,
+        ..Default::default()
+    })
+}
+
+/// MatMulInteger's int32 sums `(A - az) @ (B - bz)` into `y` as one dispatch: `az` is one word,
+/// `bz` one word or (with `bz_col`) one per column; A and B int8/uint8 words. Adds four
+/// one-element dummies to `consts` for the unused requantization bindings.
+pub fn matmul_integer_dispatch(
+    g: &crate::ops::matmul::MatMulShape,
+    [a, b, az, bz, y]: [Ref; 5],
+    bz_col: bool,
+    consts: &mut Vec<Tensor>,
+) -> Result<LoweredDispatch<GpuKernel>, String> {
+    let p = matmul_int_params(g, false, bz_col)?;
+    let d: Vec<Ref> = (0..4).map(|_| dummy(consts, DType::F32)).collect::<Result<_, _>>()?;
+    let v = MatMulIntVariant { requant: false, s_layout: Layout::Word };
+    let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantMatMulInt(v)), &p, grid_1d(p.n as usize, 256));
+    Ok(LoweredDispatch { kernel: k, bindings: vec![a, b, az, bz, d[0], d[1], d[2], d[3], y] })
+}
+
 /// MatMulInteger (`requant` false) and QLinearMatMul.
 pub fn lower_matmul_int(l: &GpuLowering, cx: &LowerCx, requant: bool) -> Result<Lowered<GpuKernel>, String> {
     let (ai, bi) = if requant { (0, 3) } else { (0, 1) };
@@ -577,19 +630,7 @@ pub fn lower_matmul_int(l: &GpuLowering, cx: &LowerCx, requant: bool) -> Result<
     let cols = (b.shape.len() >= 2).then_some(g.n);
     let (az, az_row) = int_zero_point(cx, 2, a, rows, &mut consts, "a_zero_point")?;
     let (bz, bz_col) = int_zero_point(cx, if requant { 5 } else { 3 }, b, cols, &mut consts, "b_zero_point")?;
-    let mut p = MatMulIntParams {
-        n: u32_of(n)?,
-        m: u32_of(g.m)?,
-        k: u32_of(g.k)?,
-        cols: u32_of(g.n)?,
-        batch_rank: g.batch.len() as u32,
-        az_row: az_row as u32,
-        bz_col: bz_col as u32,
-        batch: super::dims8(&g.batch)?,
-        a_strides: super::dims8(&g.a_batch_strides)?,
-        b_strides: super::dims8(&g.b_batch_strides)?,
-        ..Default::default()
-    };
+    let mut p = matmul_int_params(&g, az_row, bz_col)?;
     u32_of(a.shape.iter().product::<usize>())?;
     u32_of(b.shape.iter().product::<usize>())?;
     let (bindings, s_layout) = if requant {

@@ -1,0 +1,1 @@
+ByJ0søÄAŸ%B¨óÄAcXBQA’3B7½§AŸx2BZ<,B—bBR£;BÒ1JB

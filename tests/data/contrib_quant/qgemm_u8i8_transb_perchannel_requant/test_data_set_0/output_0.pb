@@ -1,0 +1,1 @@
+ByJ~~ko|w‚„m€txltyp|ˆiw€w

@@ -1,0 +1,1 @@
+%ByJ”cccÿŒÿ“bÈ’ˆÌc®c§æÿccê¤ıbdcÿñcccccccı¸ìcbÌdˆã®cbdêÖêcÿd±¾ccdºd°³ÿbômdØdd£cc÷éÿcÙc“dbbcÓÙ ©dbdddªcködµÎcıdccccö³dÿdÿcdbdÿccÑchg|Èÿ—cbÛécÿ»ådbÿ°dÙ~cö

@@ -1,0 +1,1 @@
+%ByJ”;ÿC“…6^ÿƒ@Xÿ9@?½ØßI=PÎÉQGG4àNDq©=ÿ‰éÝn3OÂ]àÿŸ«½US‚4éƒ™öO3M÷Feûÿ<b4ÿÛ5Vâ>öIÿN¤LÛÿþCÿ{u7³ÙZ>ñúØX·‚¡ÿR<RGÿxoœ®BÿMÖc\ÿàOM1Yö–\8HìgrÎIbÛI2GÿªFc[Uº´´3ðtO
