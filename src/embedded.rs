@@ -2,6 +2,9 @@
 //! depthwise Conv → Clip → Conv → GlobalAveragePool → Flatten → Gemm → Softmax) with seeded
 //! weights, written by this crate's own model builder. `cargo run --release` runs it;
 //! `assets/tiny_cnn.onnx` is the committed file, checked against [`build`] by a test.
+//! [`decoder`] holds a tiny GPT-style decoder with a KV cache and its greedy decode loops.
+
+pub mod decoder;
 
 use crate::onnx::builder::ModelBuilder;
 use crate::tensor::{DType, Tensor};

@@ -11,6 +11,9 @@
 //! # Ok::<(), onnx_wgpu::Error>(())
 //! ```
 //!
+//! Outputs can stay on the device and feed the next run without a host round trip (an
+//! IO binding, see [`IoBinding`]); [`Session::transfer_stats`] counts the transfers.
+//!
 //! The data flows one way: bytes ─[`onnx`]→ [`ir::Graph`] ─[`opt`]→ graph ─[`plan`]→ plan ─
 //! [`backend`]→ outputs.
 
@@ -29,10 +32,12 @@ pub mod plan;
 pub mod tensor;
 pub mod testing;
 
+pub use backend::resident::{DeviceTensor, TransferStats, Value};
 pub use backend::PlanReport;
 pub use error::{Error, Result, UnsupportedOp};
 pub use tensor::{DType, Data, Dim, Element, Kind, Tensor};
 
+use backend::resident::Bound;
 use backend::{cpu::CpuEngine, wgpu::device::GpuContext, wgpu::GpuEngine, Engine};
 use ir::Graph;
 use std::collections::HashMap;
@@ -268,11 +273,12 @@ impl Session {
         self.inputs.iter().map(|i| if i.kind.is_tensor() { tensor::shape::concrete(&i.dims) } else { None }).collect()
     }
 
-    /// Checks named inputs against the declared ones and orders them like the graph.
-    fn bind(&self, inputs: &[(&str, Data)]) -> Result<Vec<Data>> {
-        let mut ordered: Vec<Option<Data>> = vec![None; self.inputs.len()];
+    /// Checks named inputs (host data or device tensors) against the declared ones and orders
+    /// them like the graph.
+    fn bind(&self, inputs: Vec<(&str, Bound)>) -> Result<Vec<Bound>> {
+        let mut ordered: Vec<Option<Bound>> = vec![None; self.inputs.len()];
         for (name, t) in inputs {
-            let i = self.inputs.iter().position(|x| x.name == *name).ok_or_else(|| {
+            let i = self.inputs.iter().position(|x| x.name == name).ok_or_else(|| {
                 Error::input(
                     name,
                     format!(
@@ -284,41 +290,45 @@ impl Session {
             if ordered[i].is_some() {
                 return Err(Error::input(name, "given twice"));
             }
-            ordered[i] = Some(t.clone());
+            ordered[i] = Some(t);
         }
         let mut syms: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::with_capacity(ordered.len());
         for (info, d) in self.inputs.iter().zip(ordered) {
             let d = d.ok_or_else(|| Error::input(&info.name, "missing"))?;
-            let t = match (&d, &info.kind) {
-                (Data::Tensor(t), Kind::Tensor) => t,
-                (Data::Sequence(_), Kind::Sequence(_)) | (Data::Optional(_), Kind::Optional(_)) => {
+            let (dtype, shape) = match (&d, &info.kind) {
+                (Bound::Host(Data::Tensor(t)), Kind::Tensor) => (t.dtype(), t.shape()),
+                (Bound::Device(t), Kind::Tensor) => (t.dtype(), t.shape()),
+                (Bound::Host(Data::Sequence(_)), Kind::Sequence(_))
+                | (Bound::Host(Data::Optional(_)), Kind::Optional(_)) => {
                     out.push(d);
                     continue;
                 }
-                (d, k) => return Err(Error::input(&info.name, format!("expected a {k}, got a {}", d.kind_name()))),
+                (Bound::Host(d), k) => {
+                    return Err(Error::input(&info.name, format!("expected a {k}, got a {}", d.kind_name())))
+                }
+                (Bound::Device(_), k) => {
+                    return Err(Error::input(&info.name, format!("expected a {k}, got a device tensor")))
+                }
             };
-            if t.dtype() != info.dtype {
-                return Err(Error::input(&info.name, format!("expected {}, got {}", info.dtype, t.dtype())));
+            if dtype != info.dtype {
+                return Err(Error::input(&info.name, format!("expected {}, got {}", info.dtype, dtype)));
             }
-            if t.rank() != info.dims.len() {
+            if shape.len() != info.dims.len() {
                 return Err(Error::input(
                     &info.name,
                     format!(
                         "expected rank {} {}, got shape {:?}",
                         info.dims.len(),
                         tensor::shape::fmt_dims(&info.dims),
-                        t.shape()
+                        shape
                     ),
                 ));
             }
-            for (k, (d, &s)) in info.dims.iter().zip(t.shape()).enumerate() {
+            for (k, (d, &s)) in info.dims.iter().zip(shape).enumerate() {
                 match d {
                     Dim::Known(n) if *n != s => {
-                        return Err(Error::input(
-                            &info.name,
-                            format!("dim {k} must be {n}, got {s} (shape {:?})", t.shape()),
-                        ))
+                        return Err(Error::input(&info.name, format!("dim {k} must be {n}, got {s} (shape {shape:?})")))
                     }
                     Dim::Sym(name) => {
                         if let Some(&prev) = syms.get(name.as_ref()) {
@@ -355,14 +365,168 @@ impl Session {
 
     /// Runs the model on named values of any kind (tensors, sequences, optionals).
     pub fn run_data(&self, inputs: &[(&str, Data)]) -> Result<Vec<(String, Data)>> {
-        let ordered = self.bind(inputs)?;
+        let ordered = self.bind(inputs.iter().map(|(n, d)| (*n, Bound::Host(d.clone()))).collect())?;
+        let ordered: Vec<Data> = ordered
+            .into_iter()
+            .map(|b| match b {
+                Bound::Host(d) => d,
+                Bound::Device(_) => unreachable!("host inputs only"),
+            })
+            .collect();
         let outs = self.engine.run(&ordered)?;
         Ok(self.outputs.iter().map(|o| o.name.clone()).zip(outs).collect())
+    }
+
+    /// Runs the model on the inputs bound in `io` (host tensors or [`DeviceTensor`]s of this
+    /// session's device) and stores the outputs in `io`: on the device those bound there, on
+    /// the host the others. Device inputs enter the run as device-to-device copies; device
+    /// outputs are copied out of the run's working memory, so they stay valid across later
+    /// runs. Inputs are checked like [`Session::run`]'s (same errors); a device tensor of
+    /// another device is refused.
+    pub fn run_binding(&self, io: &mut IoBinding) -> Result<()> {
+        io.outputs.clear();
+        for (name, _) in &io.placement {
+            if !self.outputs.iter().any(|o| &o.name == name) {
+                return Err(Error::Usage(format!(
+                    "the model has no output '{name}' (its outputs: {})",
+                    self.outputs.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let inputs: Vec<(&str, Bound)> = io
+            .inputs
+            .iter()
+            .map(|(n, v)| {
+                let b = match v {
+                    Value::Host(t) => Bound::Host(Data::Tensor(t.clone())),
+                    Value::Device(t) => Bound::Device(t.clone()),
+                };
+                (n.as_str(), b)
+            })
+            .collect();
+        let ordered = self.bind(inputs)?;
+        let device: Vec<bool> = self.outputs.iter().map(|o| io.on_device(&o.name)).collect();
+        let outs = self.engine.io().run_io(ordered, &device)?;
+        for (o, b) in self.outputs.iter().zip(outs) {
+            let v = match b {
+                Bound::Device(t) => Value::Device(t),
+                Bound::Host(d) => Value::Host(
+                    d.into_tensor()
+                        .map_err(|e| Error::Usage(format!("output '{}': {e}; use Session::run_data", o.name)))?,
+                ),
+            };
+            io.outputs.push((o.name.clone(), v));
+        }
+        Ok(())
+    }
+
+    /// Copies a host tensor to this session's device (one counted upload on the GPU; the CPU
+    /// backend's device tensors are host tensors).
+    pub fn to_device(&self, t: &Tensor) -> Result<DeviceTensor> {
+        self.engine.io().to_device(t)
+    }
+
+    /// Host↔device transfers of run-time data this session has made so far (zero on the CPU
+    /// backend). Subtract two readings for the transfers in between.
+    pub fn transfer_stats(&self) -> TransferStats {
+        self.engine.io().transfer_stats()
     }
 
     /// The plan the backend uses for these input shapes (in input order).
     pub fn plan_report(&self, shapes: &[Vec<usize>]) -> Result<PlanReport> {
         self.engine.describe(shapes)
+    }
+}
+
+/// The inputs of a run and where its outputs go, reused across runs (ONNX Runtime's
+/// IoBinding): inputs are host tensors or device tensors; outputs stay on the host unless
+/// bound to the device. [`Session::run_binding`] fills the outputs; [`IoBinding::feed`] binds
+/// an output of the last run as the next run's input, so a decode loop keeps its KV cache on
+/// the device:
+///
+/// ```no_run
+/// use onnx_wgpu::{IoBinding, Session, Tensor};
+/// let session = Session::from_file("decoder.onnx")?;
+/// let mut io = IoBinding::new();
+/// io.bind_input("input_ids", Tensor::new(&[1, 1], vec![0i64]).unwrap())
+///     .bind_input("past_key", Tensor::zeros(onnx_wgpu::DType::F32, &[1, 4, 0, 8]).unwrap())
+///     .bind_input("past_value", Tensor::zeros(onnx_wgpu::DType::F32, &[1, 4, 0, 8]).unwrap())
+///     .bind_outputs_to_device();                   // every output stays on the device
+/// for _ in 0..16 {
+///     session.run_binding(&mut io)?;
+///     io.feed("next_token", "input_ids")?.feed("present_key", "past_key")?.feed("present_value", "past_value")?;
+/// }
+/// let last_token = io.output("next_token").unwrap().to_host()?;  // one download
+/// println!("{:?}, {:?}", last_token.to_vec::<i64>(), session.transfer_stats());
+/// # Ok::<(), onnx_wgpu::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct IoBinding {
+    inputs: Vec<(String, Value)>,
+    /// Outputs bound by name (true: on the device), over `all_on_device`.
+    placement: Vec<(String, bool)>,
+    all_on_device: bool,
+    outputs: Vec<(String, Value)>,
+}
+
+impl IoBinding {
+    pub fn new() -> IoBinding {
+        IoBinding::default()
+    }
+    /// Binds an input (a host [`Tensor`] or a [`DeviceTensor`]), replacing an earlier binding
+    /// of the same name.
+    pub fn bind_input(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
+        let value = value.into();
+        match self.inputs.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.inputs.push((name.to_string(), value)),
+        }
+        self
+    }
+    /// Removes every input binding.
+    pub fn clear_inputs(&mut self) -> &mut Self {
+        self.inputs.clear();
+        self
+    }
+    fn place(&mut self, name: &str, device: bool) -> &mut Self {
+        match self.placement.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = device,
+            None => self.placement.push((name.to_string(), device)),
+        }
+        self
+    }
+    /// Keeps output `name` on the device.
+    pub fn bind_output_to_device(&mut self, name: &str) -> &mut Self {
+        self.place(name, true)
+    }
+    /// Brings output `name` to the host (the default).
+    pub fn bind_output_to_host(&mut self, name: &str) -> &mut Self {
+        self.place(name, false)
+    }
+    /// Keeps every output not bound by name on the device.
+    pub fn bind_outputs_to_device(&mut self) -> &mut Self {
+        self.all_on_device = true;
+        self
+    }
+    fn on_device(&self, name: &str) -> bool {
+        self.placement.iter().find(|(n, _)| n == name).map_or(self.all_on_device, |p| p.1)
+    }
+    /// The last run's outputs, in the graph's output order.
+    pub fn outputs(&self) -> &[(String, Value)] {
+        &self.outputs
+    }
+    /// One output of the last run.
+    pub fn output(&self, name: &str) -> Option<&Value> {
+        self.outputs.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+    /// Binds output `output` of the last run as input `input` (no copy: a device tensor is
+    /// shared, and it is never written after it is made).
+    pub fn feed(&mut self, output: &str, input: &str) -> Result<&mut Self> {
+        let v = self
+            .output(output)
+            .cloned()
+            .ok_or_else(|| Error::Usage(format!("no output '{output}' from the last run to feed as '{input}'")))?;
+        Ok(self.bind_input(input, v))
     }
 }
 

@@ -1,15 +1,18 @@
 //! Backends execute chains of [`Stage`]s: [`cpu`] with the ops' reference kernels, [`wgpu`]
 //! with WGSL compute shaders. [`Driver`] holds what they share: the stage tree cache (one
 //! root per input-shape signature, one child per set of values read back at a barrier), the
-//! run loop, and the CPU execution of host-placed nodes.
+//! run loop, and the CPU execution of host-placed nodes. [`resident`] holds the device-resident
+//! tensors a run may take as inputs and keep as outputs (IO binding).
 
 pub mod cpu;
+pub mod resident;
 pub mod wgpu;
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
-use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
+use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Slot, Stage, StageEnd};
 use crate::tensor::{Data, Tensor};
+use resident::{Bound, DeviceTensor, TransferStats};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +20,8 @@ use std::sync::{Arc, Mutex};
 pub(crate) trait Engine: Send + Sync {
     /// Runs the graph; `inputs` follow `graph.inputs` order and are already validated.
     fn run(&self, inputs: &[Data]) -> Result<Vec<Data>>;
+    /// Device-resident inputs and outputs (the engine's driver).
+    fn io(&self) -> &dyn DriverIo;
     /// Builds (and caches) the first stage for these input shapes ahead of the first run.
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()>;
     /// The plan for these input shapes, as far as it can be planned without running.
@@ -26,6 +31,29 @@ pub(crate) trait Engine: Send + Sync {
     /// Compute pipelines compiled so far on the device (none for the CPU).
     fn pipelines_compiled(&self) -> Option<usize> {
         None
+    }
+}
+
+/// The IO-binding entry points of a driver.
+pub(crate) trait DriverIo: Send + Sync {
+    /// Runs the graph on host or device inputs (`graph.inputs` order, validated); the outputs
+    /// flagged in `device_outputs` (graph output order) stay on the device.
+    fn run_io(&self, inputs: Vec<Bound>, device_outputs: &[bool]) -> Result<Vec<Bound>>;
+    /// Uploads a tensor to the session's device.
+    fn to_device(&self, t: &Tensor) -> Result<DeviceTensor>;
+    /// Host↔device transfers so far.
+    fn transfer_stats(&self) -> TransferStats;
+}
+
+impl<B: StageBackend> DriverIo for Driver<B> {
+    fn run_io(&self, inputs: Vec<Bound>, device_outputs: &[bool]) -> Result<Vec<Bound>> {
+        Driver::run_io(self, inputs, device_outputs)
+    }
+    fn to_device(&self, t: &Tensor) -> Result<DeviceTensor> {
+        self.backend.upload(t)
+    }
+    fn transfer_stats(&self) -> TransferStats {
+        self.backend.transfer_stats()
     }
 }
 
@@ -56,13 +84,44 @@ pub(crate) trait StageBackend: Send + Sync {
     fn prepare(&self, g: &Graph, stage: Stage<Self::Kernel>, chain: &[&Self::Prepared]) -> Result<Self::Prepared>;
     fn stage<'a>(&self, p: &'a Self::Prepared) -> &'a Stage<Self::Kernel>;
     /// Uploads, device steps and read-backs of one stage.
+    /// `dev` holds the run's device-resident inputs (uploads of those are device copies).
     fn run_device(
         &self,
         g: &Graph,
         p: &Self::Prepared,
         host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
         state: &mut Self::RunState,
     ) -> Result<()>;
+    /// Why a device tensor cannot be an input of this backend (it lives on another device).
+    fn check_device(&self, t: &DeviceTensor) -> std::result::Result<(), String>;
+    /// Reads a device input to the host (a counted download).
+    fn download(&self, t: &DeviceTensor) -> Result<Tensor>;
+    /// Puts a host tensor on the device (a counted upload).
+    fn upload(&self, t: &Tensor) -> Result<DeviceTensor>;
+    /// Copies values the finished run holds on the device (`slots`, in the arenas of `last`'s
+    /// chain) into device tensors of their own.
+    fn export(&self, last: &Self::Prepared, state: &Self::RunState, slots: &[&Slot]) -> Result<Vec<DeviceTensor>>;
+    fn transfer_stats(&self) -> TransferStats;
+}
+
+/// The device input whose bytes `v` holds (itself, or through host aliases such as a Reshape
+/// of a graph input), unless the value is on the host.
+pub(crate) fn device_source<'a>(
+    env: &PlanEnv,
+    host: &HashMap<ValueId, Data>,
+    dev: &'a HashMap<ValueId, DeviceTensor>,
+    mut v: ValueId,
+) -> Option<&'a DeviceTensor> {
+    loop {
+        if let Some(t) = dev.get(&v) {
+            return Some(t);
+        }
+        if host.contains_key(&v) || env.known[v.idx()].is_some() {
+            return None;
+        }
+        v = env.host_alias[v.idx()]?;
+    }
 }
 
 /// A prepared stage and its children, keyed by the values read back at its barrier.
@@ -97,7 +156,8 @@ fn key_bytes(t: &Tensor) -> Vec<u8> {
 pub(crate) struct Driver<B: StageBackend> {
     pub graph: Arc<Graph>,
     pub backend: B,
-    roots: Mutex<HashMap<Vec<Vec<usize>>, (Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)>>,
+    /// Keyed by the input shapes and which outputs stay on the device.
+    roots: Mutex<HashMap<(Vec<Vec<usize>>, Vec<bool>), (Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)>>,
 }
 
 impl<B: StageBackend> Driver<B> {
@@ -105,51 +165,113 @@ impl<B: StageBackend> Driver<B> {
         Driver { graph, backend, roots: Mutex::new(HashMap::new()) }
     }
 
-    fn root(&self, shapes: &[Vec<usize>]) -> Result<(Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)> {
-        if let Some(r) = self.roots.lock().unwrap().get(shapes) {
+    fn root(
+        &self,
+        shapes: &[Vec<usize>],
+        device_outputs: &[bool],
+    ) -> Result<(Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)> {
+        let key = (shapes.to_vec(), device_outputs.to_vec());
+        if let Some(r) = self.roots.lock().unwrap().get(&key) {
             return Ok(r.clone());
         }
-        let env = PlanEnv::start(&self.graph, shapes);
+        let env = PlanEnv::start(&self.graph, shapes).keep_on_device(device_outputs);
         let st = self.backend.plan(&self.graph, &env)?;
         let node =
             Arc::new(StageNode { prepared: self.backend.prepare(&self.graph, st, &[])?, children: Default::default() });
         let entry = (node, Arc::new(Mutex::new(())));
-        self.roots.lock().unwrap().insert(shapes.to_vec(), entry.clone());
+        self.roots.lock().unwrap().insert(key, entry.clone());
         Ok(entry)
     }
 
     pub fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
-        self.root(shapes).map(|_| ())
+        self.root(shapes, &vec![false; self.graph.outputs.len()]).map(|_| ())
     }
 
     pub fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
+        let outs =
+            self.run_io(inputs.iter().cloned().map(Bound::Host).collect(), &vec![false; self.graph.outputs.len()])?;
+        outs.into_iter()
+            .map(|b| match b {
+                Bound::Host(d) => Ok(d),
+                Bound::Device(t) => self.backend.download(&t).map(Data::Tensor),
+            })
+            .collect()
+    }
+
+    /// Downloads the device input behind `v` (if any, and not already on the host) so that
+    /// `host_value` finds it.
+    fn materialize(
+        &self,
+        env: &PlanEnv,
+        host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
+        v: ValueId,
+    ) -> Result<()> {
+        let mut u = v;
+        loop {
+            if host.contains_key(&u) || env.known[u.idx()].is_some() {
+                return Ok(());
+            }
+            if let Some(t) = dev.get(&u) {
+                host.insert(u, Data::Tensor(self.backend.download(t)?));
+                return Ok(());
+            }
+            match env.host_alias[u.idx()] {
+                Some(s) => u = s,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    pub fn run_io(&self, inputs: Vec<Bound>, device_outputs: &[bool]) -> Result<Vec<Bound>> {
         let g = &*self.graph;
         let shapes: Vec<Vec<usize>> = inputs
             .iter()
             .map(|d| match d {
-                Data::Tensor(t) => t.shape().to_vec(),
+                Bound::Host(Data::Tensor(t)) => t.shape().to_vec(),
+                Bound::Device(t) => t.shape().to_vec(),
                 _ => vec![],
             })
             .collect();
-        let (root, lock) = self.root(&shapes)?;
+        let mut host: HashMap<ValueId, Data> = HashMap::new();
+        let mut dev: HashMap<ValueId, DeviceTensor> = HashMap::new();
+        for (&v, b) in g.inputs.iter().zip(inputs) {
+            match b {
+                Bound::Host(d) => {
+                    host.insert(v, d);
+                }
+                Bound::Device(t) => {
+                    self.backend.check_device(&t).map_err(|e| Error::input(&g.value(v).name, e))?;
+                    dev.insert(v, t);
+                }
+            }
+        }
+        let (root, lock) = self.root(&shapes, device_outputs)?;
         // Runs of one shape signature share the stages' buffers: one at a time.
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut host: HashMap<ValueId, Data> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
         let mut state = B::RunState::default();
         let mut chain: Vec<Arc<StageNode<B::Prepared>>> = vec![root];
         loop {
             let node = chain.last().unwrap().clone();
             let st = self.backend.stage(&node.prepared);
-            self.backend.run_device(g, &node.prepared, &mut host, &mut state)?;
+            self.backend.run_device(g, &node.prepared, &mut host, &dev, &mut state)?;
             for &n in &st.host_nodes {
+                for v in g.node(n).reads() {
+                    self.materialize(&st.env, &mut host, &dev, v)?;
+                }
                 run_host_node(g, n, &st.env, &mut host)?;
+            }
+            if let StageEnd::Next { key, shapes } = &st.end {
+                for &v in key.iter().chain(shapes) {
+                    self.materialize(&st.env, &mut host, &dev, v)?;
+                }
             }
             let get = |v: &ValueId| {
                 host_value(&st.env, &host, *v)
                     .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))
             };
             match &st.end {
-                StageEnd::Done => return g.outputs.iter().map(get).collect(),
+                StageEnd::Done => return self.finish(&st.env, &node.prepared, &state, &mut host, &dev, device_outputs),
                 StageEnd::Next { key, shapes } => {
                     let tensor = |v: &ValueId| {
                         get(v)?.into_tensor().map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))
@@ -189,6 +311,65 @@ impl<B: StageBackend> Driver<B> {
                 }
             }
         }
+    }
+
+    /// The graph outputs of a finished run: device tensors where asked for (a device input, or
+    /// a view of one, passed through; else copied out of the arenas; else uploaded), the others
+    /// on the host (read back by the last stage, or downloaded from a device input).
+    fn finish(
+        &self,
+        env: &PlanEnv,
+        last: &B::Prepared,
+        state: &B::RunState,
+        host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
+        device_outputs: &[bool],
+    ) -> Result<Vec<Bound>> {
+        let g = &*self.graph;
+        let mut outs: Vec<Option<Bound>> = vec![None; g.outputs.len()];
+        let mut exports: Vec<(usize, &Slot)> = Vec::new();
+        for (i, &v) in g.outputs.iter().enumerate() {
+            if !device_outputs.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let name = &g.value(v).name;
+            if !g.value(v).kind.is_tensor() {
+                return Err(Error::Usage(format!(
+                    "output '{name}' is a {}: only tensors stay on the device",
+                    g.value(v).kind
+                )));
+            }
+            if env.known[v.idx()].is_none() {
+                if let Some(t) = device_source(env, host, dev, v) {
+                    let shape =
+                        env.types[v.idx()].as_ref().map(|(_, s)| s.clone()).unwrap_or_else(|| t.shape().to_vec());
+                    outs[i] = Some(Bound::Device(t.reshaped(&shape)?));
+                    continue;
+                }
+                if let Some(slot) = &env.on_device[v.idx()] {
+                    exports.push((i, slot));
+                    continue;
+                }
+            }
+            let t = host_value(env, host, v)
+                .ok_or_else(|| Error::Model(format!("'{name}' is not on the host")))?
+                .into_tensor()
+                .map_err(|e| Error::Model(format!("'{name}': {e}")))?;
+            outs[i] = Some(Bound::Device(self.backend.upload(&t)?));
+        }
+        let slots: Vec<&Slot> = exports.iter().map(|(_, s)| *s).collect();
+        for ((i, _), t) in exports.iter().zip(self.backend.export(last, state, &slots)?) {
+            outs[*i] = Some(Bound::Device(t));
+        }
+        for (i, &v) in g.outputs.iter().enumerate() {
+            if outs[i].is_none() {
+                self.materialize(env, host, dev, v)?;
+                let d = host_value(env, host, v)
+                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(v).name)))?;
+                outs[i] = Some(Bound::Host(d));
+            }
+        }
+        Ok(outs.into_iter().flatten().collect())
     }
 
     /// Plans (without preparing) the stages that need no run-time values.

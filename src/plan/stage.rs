@@ -36,6 +36,8 @@ pub struct PlanEnv {
     pub frames: Vec<Frame>,
     /// The index of the next stage.
     pub stage: u32,
+    /// Per graph output: the caller keeps it on the device (no read-back at the end).
+    pub device_outputs: Arc<Vec<bool>>,
     needed: Arc<Vec<bool>>,
     order: Arc<Order>,
 }
@@ -131,6 +133,7 @@ impl PlanEnv {
             host_alias: vec![None; nv],
             frames: vec![Frame { list: 0, index: 0, owner: None }],
             stage: 0,
+            device_outputs: Arc::new(vec![false; g.outputs.len()]),
             needed: Arc::new(needed_values(g)),
             order: Arc::new(Order::new(g)),
         };
@@ -146,6 +149,13 @@ impl PlanEnv {
             env.on_host[v.idx()] = true;
         }
         env
+    }
+
+    /// Marks the graph outputs (by position) the caller keeps on the device: the stage that
+    /// computes one keeps it alive in its arena to the end instead of reading it back.
+    pub fn keep_on_device(mut self, device_outputs: &[bool]) -> PlanEnv {
+        self.device_outputs = Arc::new(device_outputs.to_vec());
+        self
     }
 
     /// Records a run-time value read back at a barrier.
@@ -606,9 +616,15 @@ pub fn build_stage<L: Lowering>(
     };
 
     // Graph outputs computed on the device come back to the host at the end of the stage that
-    // made them.
+    // made them, unless the caller keeps every use of them on the device.
     for &o in &g.outputs {
-        if env.known[o.idx()].is_none() && !env.on_host[o.idx()] && root_of[o.idx()].is_some() && !readback.contains(&o)
+        let to_host =
+            g.outputs.iter().enumerate().any(|(i, &x)| x == o && !env.device_outputs.get(i).copied().unwrap_or(false));
+        if to_host
+            && env.known[o.idx()].is_none()
+            && !env.on_host[o.idx()]
+            && root_of[o.idx()].is_some()
+            && !readback.contains(&o)
         {
             readback.push(o);
         }

@@ -1,8 +1,10 @@
 //! The CPU backend: executes the same stages as the GPU, step by step, with the ops'
 //! reference kernels. Activations live in host arenas at the offsets the allocator chose, so
-//! every run also exercises the memory plan.
+//! every run also exercises the memory plan. Its device tensors are host tensors, so device
+//! inputs and outputs move no data between memories (its transfer statistics stay zero).
 
-use super::{Driver, Engine, PlanReport, StageBackend};
+use super::resident::{DeviceData, DeviceTensor, TransferStats};
+use super::{Driver, DriverIo, Engine, PlanReport, StageBackend};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{
@@ -123,10 +125,15 @@ impl StageBackend for CpuBackend {
         g: &Graph,
         st: &Stage<CpuKernel>,
         host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
         run: &mut CpuRun,
     ) -> Result<()> {
         run.arenas.insert(st.index, st.arenas.iter().map(|&s| vec![0u64; (s as usize).div_ceil(8)]).collect());
         for (v, slot) in &st.uploads {
+            if let Some(d) = super::device_source(&st.env, host, dev, *v) {
+                run.write(slot.buf, &self.download(d)?);
+                continue;
+            }
             let t = crate::plan::host_value(&st.env, host, *v)
                 .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
                 .into_tensor()
@@ -173,6 +180,35 @@ impl StageBackend for CpuBackend {
         }
         Ok(())
     }
+
+    fn check_device(&self, t: &DeviceTensor) -> std::result::Result<(), String> {
+        match &t.data {
+            DeviceData::Host(_) => Ok(()),
+            DeviceData::Gpu(_) => Err(format!(
+                "a device tensor on {} cannot feed a session on the CPU (download it with to_host)",
+                t.device()
+            )),
+        }
+    }
+
+    fn download(&self, t: &DeviceTensor) -> Result<Tensor> {
+        match &t.data {
+            DeviceData::Host(h) => Ok(h.clone()),
+            DeviceData::Gpu(_) => Err(Error::Usage(format!("the CPU backend cannot read a tensor on {}", t.device()))),
+        }
+    }
+
+    fn upload(&self, t: &Tensor) -> Result<DeviceTensor> {
+        Ok(DeviceTensor::new(t.dtype(), t.shape().to_vec(), DeviceData::Host(t.clone())))
+    }
+
+    fn export(&self, _last: &Stage<CpuKernel>, run: &CpuRun, slots: &[&Slot]) -> Result<Vec<DeviceTensor>> {
+        slots.iter().map(|s| self.upload(&run.read(s)?)).collect()
+    }
+
+    fn transfer_stats(&self) -> TransferStats {
+        TransferStats::default()
+    }
 }
 
 pub(crate) struct CpuEngine {
@@ -188,6 +224,9 @@ impl CpuEngine {
 impl Engine for CpuEngine {
     fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         self.driver.run(inputs)
+    }
+    fn io(&self) -> &dyn DriverIo {
+        &self.driver
     }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
         self.driver.prepare(shapes)

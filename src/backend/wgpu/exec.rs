@@ -2,15 +2,19 @@
 //! buffers, uploads its plan constants, writes every dispatch's params into one uniform buffer
 //! and builds all bind groups (binding earlier stages' arenas for values they hold). A run
 //! writes the uploads, records every dispatch into one compute pass of one command encoder,
-//! copies only the read-backs to a reused staging buffer, submits once and maps it.
+//! copies only the read-backs to a reused staging buffer, submits once and maps it. Device-
+//! resident inputs are copied buffer-to-buffer into the arena in the same encoder; uploads and
+//! read-backs are counted in the session's transfer counters.
 
 use super::device::GpuContext;
 use super::kernels::GpuKernel;
+use crate::backend::resident::{DeviceData, DeviceTensor, TransferCounters};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{BufRef, Slot, Stage};
 use crate::tensor::Data;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::types::{from_gpu_bytes, to_gpu_bytes};
@@ -29,6 +33,8 @@ pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: &[u8]) -> ::wgpu::Bu
 #[derive(Default)]
 pub struct WeightCache {
     map: Mutex<HashMap<ValueId, Arc<::wgpu::Buffer>>>,
+    /// Bytes uploaded so far.
+    uploaded: AtomicU64,
 }
 
 impl WeightCache {
@@ -39,8 +45,14 @@ impl WeightCache {
         }
         let t = g.value(v).konst.as_ref().expect("a graph constant");
         let b = Arc::new(storage_buffer(ctx, &g.value(v).name, &to_gpu_bytes(t, ctx.caps())?));
+        self.uploaded.fetch_add(b.size(), Ordering::Relaxed);
         m.insert(v, b.clone());
         Ok(b)
+    }
+
+    /// Bytes of weights uploaded so far.
+    pub fn uploaded(&self) -> u64 {
+        self.uploaded.load(Ordering::Relaxed)
     }
 }
 
@@ -208,8 +220,25 @@ impl Prepared {
         })
     }
 
-    /// Uploads, device steps and read-backs of this stage.
-    pub fn run(&self, ctx: &GpuContext, g: &Graph, host: &mut HashMap<ValueId, Data>) -> Result<()> {
+    /// The buffer of arena `arena` of stage `stage` of this stage's chain.
+    pub fn arena(&self, stage: u32, arena: u32) -> Option<&::wgpu::Buffer> {
+        self.chain_arenas.get(&stage)?.get(arena as usize)
+    }
+
+    /// Bytes this stage uploaded when prepared: plan constants and kernel parameters.
+    pub fn prepared_bytes(&self) -> u64 {
+        self._consts.iter().map(|b| b.size()).sum::<u64>() + self._uniform.as_ref().map_or(0, |u| u.size())
+    }
+
+    /// Uploads (device inputs: buffer copies), device steps and read-backs of this stage.
+    pub(crate) fn run(
+        &self,
+        ctx: &GpuContext,
+        g: &Graph,
+        host: &mut HashMap<ValueId, Data>,
+        dev_inputs: &HashMap<ValueId, DeviceTensor>,
+        counters: &TransferCounters,
+    ) -> Result<()> {
         ctx.check_lost()?;
         let st = &self.stage;
         if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
@@ -218,7 +247,15 @@ impl Prepared {
         let dev = &ctx.device;
         let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
+        let mut copies: Vec<(&::wgpu::Buffer, &::wgpu::Buffer, u64, u64)> = Vec::new();
         for (v, slot) in &st.uploads {
+            if let Some(d) = crate::backend::device_source(&st.env, host, dev_inputs, *v) {
+                let (DeviceData::Gpu(src), BufRef::Arena { stage, arena, offset, size }) = (&d.data, slot.buf) else {
+                    return Err(Error::Gpu(format!("'{}' is not a GPU tensor", g.value(*v).name)));
+                };
+                copies.push((&src.buffer, &self.chain_arenas[&stage][arena as usize], offset, size.min(src.size())));
+                continue;
+            }
             let t = crate::plan::host_value(&st.env, host, *v)
                 .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
                 .into_tensor()
@@ -229,9 +266,14 @@ impl Prepared {
                     offset,
                     &to_gpu_bytes(&t, ctx.caps())?,
                 );
+                counters.upload(t.byte_len() as u64);
             }
         }
         let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
+        for (src, dst, offset, size) in copies {
+            enc.copy_buffer_to_buffer(src, 0, dst, offset, size);
+            counters.device_copy(size);
+        }
         if !self.dispatches.is_empty() {
             let mut pass =
                 enc.begin_compute_pass(&::wgpu::ComputePassDescriptor { label: Some("stage"), timestamp_writes: None });
@@ -267,15 +309,9 @@ impl Prepared {
                     staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?;
                 for ((v, slot), (_, _, size, at)) in st.readbacks.iter().zip(&self.readback) {
                     let Slot { dtype, shape, .. } = slot;
-                    host.insert(
-                        *v,
-                        Data::Tensor(from_gpu_bytes(
-                            *dtype,
-                            shape,
-                            &view[*at as usize..(*at + *size) as usize],
-                            ctx.caps(),
-                        )?),
-                    );
+                    let t = from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize], ctx.caps())?;
+                    counters.download(t.byte_len() as u64);
+                    host.insert(*v, Data::Tensor(t));
                 }
             }
             staging.unmap();

@@ -1,20 +1,23 @@
 //! The wgpu backend: runs stages as WGSL compute shaders on Vulkan, Metal, DX12 (or GL when
 //! asked for). [`device`] opens the shared device, [`shaders`] holds the WGSL table and
 //! prelude, [`pipeline`] caches pipelines and layouts, [`kernels`] lowers ops to dispatches and
-//! [`exec`] prepares and runs stages. Only this module imports wgpu.
+//! [`exec`] prepares and runs stages; [`resident`] holds device-resident tensors' buffers. Only
+//! this module imports wgpu.
 
 pub mod device;
 pub mod exec;
 pub mod kernels;
 pub mod pipeline;
+pub mod resident;
 pub mod shaders;
 pub mod types;
 
-use super::{Driver, Engine, PlanReport, StageBackend};
-use crate::error::Result;
+use super::resident::{DeviceData, DeviceTensor, TransferCounters, TransferStats};
+use super::{Driver, DriverIo, Engine, PlanReport, StageBackend};
+use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
-use crate::plan::{build_stage, PlanEnv, PlanLimits, PlanOptions, Stage};
-use crate::tensor::Data;
+use crate::plan::{build_stage, BufRef, PlanEnv, PlanLimits, PlanOptions, Slot, Stage};
+use crate::tensor::{Data, Tensor};
 use device::GpuContext;
 use exec::{Prepared, WeightCache};
 use kernels::{GpuKernel, GpuLowering};
@@ -35,6 +38,7 @@ pub(crate) struct GpuBackend {
     lowering: GpuLowering,
     weights: WeightCache,
     opts: GpuOptions,
+    counters: Arc<TransferCounters>,
 }
 
 impl GpuBackend {
@@ -58,15 +62,64 @@ impl StageBackend for GpuBackend {
     }
 
     fn prepare(&self, g: &Graph, stage: Stage<GpuKernel>, chain: &[&Prepared]) -> Result<Prepared> {
-        Prepared::new(&self.ctx, g, stage, chain, &self.weights)
+        let before = self.weights.uploaded();
+        let p = Prepared::new(&self.ctx, g, stage, chain, &self.weights)?;
+        self.counters.plan_stage(p.prepared_bytes() + self.weights.uploaded().saturating_sub(before));
+        Ok(p)
     }
 
     fn stage<'a>(&self, p: &'a Prepared) -> &'a Stage<GpuKernel> {
         &p.stage
     }
 
-    fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Data>, _: &mut ()) -> Result<()> {
-        p.run(&self.ctx, g, host)
+    fn run_device(
+        &self,
+        g: &Graph,
+        p: &Prepared,
+        host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
+        _: &mut (),
+    ) -> Result<()> {
+        p.run(&self.ctx, g, host, dev, &self.counters)
+    }
+
+    fn check_device(&self, t: &DeviceTensor) -> std::result::Result<(), String> {
+        match &t.data {
+            DeviceData::Gpu(b) if Arc::ptr_eq(&b.ctx, &self.ctx) => Ok(()),
+            _ => Err(format!(
+                "a device tensor on {} cannot feed a session on {} (download it with to_host)",
+                t.device(),
+                self.ctx.describe()
+            )),
+        }
+    }
+
+    fn download(&self, t: &DeviceTensor) -> Result<Tensor> {
+        match &t.data {
+            DeviceData::Gpu(b) => b.download(t.dtype(), t.shape(), Some(&self.counters)),
+            DeviceData::Host(h) => Ok(h.clone()),
+        }
+    }
+
+    fn upload(&self, t: &Tensor) -> Result<DeviceTensor> {
+        resident::GpuBuffer::upload(&self.ctx, t, &self.counters)
+    }
+
+    fn export(&self, last: &Prepared, _: &(), slots: &[&Slot]) -> Result<Vec<DeviceTensor>> {
+        let mut sources = Vec::with_capacity(slots.len());
+        for s in slots {
+            let BufRef::Arena { stage, arena, offset, size } = s.buf else {
+                return Err(Error::Gpu("a device output outside the activation arenas".into()));
+            };
+            let buf =
+                last.arena(stage, arena).ok_or_else(|| Error::Gpu(format!("stage {stage} has no arena {arena}")))?;
+            sources.push((buf, offset, size, s.dtype, s.shape.clone()));
+        }
+        resident::export(&self.ctx, &sources, &self.counters)
+    }
+
+    fn transfer_stats(&self) -> TransferStats {
+        self.counters.snapshot()
     }
 }
 
@@ -77,13 +130,21 @@ pub(crate) struct GpuEngine {
 impl GpuEngine {
     pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, opts: GpuOptions) -> Self {
         let lowering = GpuLowering { caps: ctx.caps() };
-        GpuEngine { driver: Driver::new(graph, GpuBackend { ctx, lowering, weights: WeightCache::default(), opts }) }
+        GpuEngine {
+            driver: Driver::new(
+                graph,
+                GpuBackend { ctx, lowering, weights: WeightCache::default(), opts, counters: Default::default() },
+            ),
+        }
     }
 }
 
 impl Engine for GpuEngine {
     fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         self.driver.run(inputs)
+    }
+    fn io(&self) -> &dyn DriverIo {
+        &self.driver
     }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
         self.driver.prepare(shapes)
