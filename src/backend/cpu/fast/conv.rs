@@ -106,16 +106,52 @@ fn pad_plane(g: &Geo, src: &[f32], pad: &mut Vec<f32>, fill: f32) -> usize {
     wp
 }
 
+/// One output row of a 3×3 depthwise conv from three padded input rows, stride `S` known to
+/// the compiler (so unit stride vectorizes).
+#[inline(always)]
+fn dw3x3<const S: usize>(orow: &mut [f32], r: [&[f32]; 3], wk: &[f32], bias: f32) {
+    dw3x3_any(orow, r, wk, bias, S)
+}
+
+#[inline(always)]
+fn dw3x3_any(orow: &mut [f32], r: [&[f32]; 3], wk: &[f32], bias: f32, s: usize) {
+    let [r0, r1, r2] = r;
+    let wk = &wk[..9];
+    for (ow, o) in orow.iter_mut().enumerate() {
+        let i = ow * s;
+        *o = bias
+            + wk[0] * r0[i]
+            + wk[1] * r0[i + 1]
+            + wk[2] * r0[i + 2]
+            + wk[3] * r1[i]
+            + wk[4] * r1[i + 1]
+            + wk[5] * r1[i + 2]
+            + wk[6] * r2[i]
+            + wk[7] * r2[i + 1]
+            + wk[8] * r2[i + 2];
+    }
+}
+
+/// The larger of two floats, NaN winning (as the reference's MaxPool), as selects.
+#[inline(always)]
+fn mx(a: f32, b: f32) -> f32 {
+    let m = if b > a { b } else { a };
+    if b.is_nan() {
+        b
+    } else {
+        m
+    }
+}
+
 /// Clamps in place (a fused Clip/Relu).
 pub fn clamp(y: &mut [f32], lo: f32, hi: f32) {
-    // In Clip's order: with lo > hi everything ends at hi.
+    // In Clip's order: with lo > hi everything ends at hi. Selects, not branches, so the
+    // loop vectorizes.
     for e in y {
-        if *e < lo {
-            *e = lo;
-        }
-        if *e > hi {
-            *e = hi;
-        }
+        let mut v = *e;
+        v = if v < lo { lo } else { v };
+        v = if v > hi { hi } else { v };
+        *e = v;
     }
 }
 
@@ -291,20 +327,12 @@ impl ConvPlan {
                 };
                 for (oh, orow) in out.chunks_mut(g.ow).enumerate() {
                     if g.kh == 3 && g.kw == 3 && g.dw == 1 {
-                        let (r0, r1, r2) = (row(0, oh), row(1, oh), row(2, oh));
-                        let sw = g.sw;
-                        for (ow, o) in orow.iter_mut().enumerate() {
-                            let i = ow * sw;
-                            *o = bias
-                                + wk[0] * r0[i]
-                                + wk[1] * r0[i + 1]
-                                + wk[2] * r0[i + 2]
-                                + wk[3] * r1[i]
-                                + wk[4] * r1[i + 1]
-                                + wk[5] * r1[i + 2]
-                                + wk[6] * r2[i]
-                                + wk[7] * r2[i + 1]
-                                + wk[8] * r2[i + 2];
+                        let need = (g.ow - 1) * g.sw + 3;
+                        let rs = [&row(0, oh)[..need], &row(1, oh)[..need], &row(2, oh)[..need]];
+                        match g.sw {
+                            1 => dw3x3::<1>(orow, rs, wk, bias),
+                            2 => dw3x3::<2>(orow, rs, wk, bias),
+                            _ => dw3x3_any(orow, rs, wk, bias, g.sw),
                         }
                     } else {
                         orow.fill(bias);
@@ -357,17 +385,30 @@ impl PoolPlan {
         y.par_chunks_mut(ohw).enumerate().for_each_init(Vec::new, |pad, (p, out)| {
             let wp = pad_plane(&g, &x[p * hw..(p + 1) * hw], pad, f32::NEG_INFINITY);
             for (oh, orow) in out.chunks_mut(g.ow).enumerate() {
+                let row = |ki: usize| {
+                    let at = (oh * g.sh + ki * g.dh) * wp;
+                    &pad[at..at + wp]
+                };
+                if g.kh == 3 && g.kw == 3 && g.dw == 1 {
+                    let (r0, r1, r2) = (row(0), row(1), row(2));
+                    let need = (g.ow - 1) * g.sw + 3;
+                    let (r0, r1, r2) = (&r0[..need], &r1[..need], &r2[..need]);
+                    for (ow, o) in orow.iter_mut().enumerate() {
+                        let i = ow * g.sw;
+                        let a = mx(mx(r0[i], r0[i + 1]), r0[i + 2]);
+                        let b = mx(mx(r1[i], r1[i + 1]), r1[i + 2]);
+                        let c = mx(mx(r2[i], r2[i + 1]), r2[i + 2]);
+                        *o = mx(mx(a, b), c);
+                    }
+                    continue;
+                }
                 orow.fill(f32::NEG_INFINITY);
                 for ki in 0..g.kh {
-                    let at = (oh * g.sh + ki * g.dh) * wp;
-                    let r = &pad[at..at + wp];
+                    let r = row(ki);
                     for kj in 0..g.kw {
                         let r = &r[kj * g.dw..];
                         for (ow, o) in orow.iter_mut().enumerate() {
-                            let v = r[ow * g.sw];
-                            if v > *o || v.is_nan() {
-                                *o = v;
-                            }
+                            *o = mx(*o, r[ow * g.sw]);
                         }
                     }
                 }
