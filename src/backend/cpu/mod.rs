@@ -165,7 +165,7 @@ impl Drop for CpuRun {
         }
         if let Some(p) = self.profile.take() {
             let mut rows: Vec<_> = p.into_iter().collect();
-            rows.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.1 .1));
             let total: Duration = rows.iter().map(|r| r.1 .1).sum();
             eprintln!("cpu profile: {:.3} ms in kernels", total.as_secs_f64() * 1e3);
             for (k, (n, t)) in rows {

@@ -254,9 +254,7 @@ impl ConvPlan {
                 // SAFETY: the slices above have exactly the sizes the strides describe.
                 unsafe {
                     sgemm(
-                        mg,
-                        kdim,
-                        ohw,
+                        (mg, kdim, ohw),
                         Mat { ptr: wg.as_ptr(), rs: kdim as isize, cs: 1 },
                         Mat { ptr: bmat.as_ptr(), rs: ohw as isize, cs: 1 },
                         yg.as_mut_ptr(),

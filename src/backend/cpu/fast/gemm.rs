@@ -9,6 +9,13 @@ pub struct Ptr<T>(pub *mut T);
 unsafe impl<T> Send for Ptr<T> {}
 unsafe impl<T> Sync for Ptr<T> {}
 
+impl<T> Ptr<T> {
+    /// The pointer (a method call, so closures capture the whole `Send` wrapper).
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// One operand: base pointer with row and column strides (in elements).
 #[derive(Clone, Copy)]
 pub struct Mat {
@@ -22,13 +29,15 @@ unsafe impl Sync for Mat {}
 /// Multiply-adds below which splitting over threads costs more than it saves.
 const PAR_MIN_WORK: usize = 1 << 17;
 
-/// `C = A·B + beta·C` for an m×k A, k×n B and m×n C (row stride `ldc`, unit column stride).
+/// `C = A·B + beta·C` for `(m, k, n)`: an m×k A, k×n B and m×n C (row stride `ldc`, unit
+/// column stride).
 /// `par`: split over the current pool's threads (false inside an already parallel loop).
 ///
 /// # Safety
 /// The pointers must address the whole matrices their strides describe, and C must not
 /// overlap A or B.
-pub unsafe fn sgemm(m: usize, k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, ldc: usize, beta: f32, par: bool) {
+pub unsafe fn sgemm(mkn: (usize, usize, usize), a: Mat, b: Mat, c: *mut f32, ldc: usize, beta: f32, par: bool) {
+    let (m, k, n) = mkn;
     if m == 0 || n == 0 {
         return;
     }

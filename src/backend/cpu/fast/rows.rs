@@ -51,17 +51,14 @@ impl MatMulPlan {
         }
         let c = Ptr(out.as_mut_ptr());
         let one = |i: usize, par: bool| {
-            let c = c;
             let (ao, bo) = self.batches[i];
             // SAFETY: offsets and sizes were checked above; each batch writes its own block.
             unsafe {
                 sgemm(
-                    m,
-                    k,
-                    n,
+                    (m, k, n),
                     Mat { ptr: a.as_ptr().add(ao), rs: k as isize, cs: 1 },
                     Mat { ptr: b.as_ptr().add(bo), rs: n as isize, cs: 1 },
-                    c.0.add(i * m * n),
+                    c.get().add(i * m * n),
                     n,
                     0.0,
                     par,
@@ -132,11 +129,11 @@ impl GemmPlan {
         };
         if self.alpha == 1.0 {
             // SAFETY: sizes checked above.
-            unsafe { sgemm(m, k, n, am, bm, out.as_mut_ptr(), n, beta, true) };
+            unsafe { sgemm((m, k, n), am, bm, out.as_mut_ptr(), n, beta, true) };
         } else {
             // alpha scales the product only: compute it apart, then add.
             let mut t = vec![0.0f32; m * n];
-            unsafe { sgemm(m, k, n, am, bm, t.as_mut_ptr(), n, 0.0, true) };
+            unsafe { sgemm((m, k, n), am, bm, t.as_mut_ptr(), n, 0.0, true) };
             for (o, t) in out.iter_mut().zip(&t) {
                 *o = if beta == 0.0 { self.alpha * t } else { *o + self.alpha * t };
             }
