@@ -86,6 +86,7 @@ pub struct SessionBuilder {
     optimize: bool,
     max_binding_bytes: Option<u64>,
     cpu_fallback: bool,
+    threads: Option<usize>,
 }
 
 impl Default for SessionBuilder {
@@ -96,6 +97,7 @@ impl Default for SessionBuilder {
             optimize: true,
             max_binding_bytes: None,
             cpu_fallback: true,
+            threads: None,
         }
     }
 }
@@ -123,6 +125,12 @@ impl SessionBuilder {
     /// this are bound in slices where the kernel supports it). For testing and diagnosis.
     pub fn max_binding_bytes(mut self, n: u64) -> Self {
         self.max_binding_bytes = Some(n);
+        self
+    }
+
+    /// Threads of the CPU backend's kernels (default: one per available core).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = Some(n.max(1));
         self
     }
 
@@ -158,13 +166,13 @@ impl SessionBuilder {
         }
         let graph = Arc::new(g);
         let (engine, backend): (Box<dyn Engine>, Backend) = match self.backend {
-            Backend::Cpu => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
+            Backend::Cpu => (Box::new(CpuEngine::new(graph.clone(), self.threads)?), Backend::Cpu),
             Backend::Gpu => {
                 (Box::new(GpuEngine::new(graph.clone(), GpuContext::shared()?, self.gpu_options())), Backend::Gpu)
             }
             Backend::Auto => match GpuContext::shared() {
                 Ok(ctx) => (Box::new(GpuEngine::new(graph.clone(), ctx, self.gpu_options())), Backend::Gpu),
-                Err(_) => (Box::new(CpuEngine::new(graph.clone())), Backend::Cpu),
+                Err(_) => (Box::new(CpuEngine::new(graph.clone(), self.threads)?), Backend::Cpu),
             },
         };
         let info = |v: ir::ValueId| {

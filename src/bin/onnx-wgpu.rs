@@ -59,6 +59,9 @@ struct RunArgs {
     /// Timed runs after the first.
     #[arg(long, default_value_t = 3)]
     iterations: usize,
+    /// Threads of the CPU backend (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -244,7 +247,11 @@ fn run_default() -> Result<ExitCode, Error> {
 
 fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
     let t0 = Instant::now();
-    let s = Session::builder().backend(a.backend).from_file(&a.model)?;
+    let mut b = Session::builder().backend(a.backend);
+    if let Some(n) = a.threads {
+        b = b.threads(n);
+    }
+    let s = b.from_file(&a.model)?;
     let load = t0.elapsed();
     let given: HashMap<String, PathBuf> = a
         .inputs

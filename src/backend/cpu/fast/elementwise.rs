@@ -1,0 +1,302 @@
+//! Elementwise f32 kernels: unary functions, binary arithmetic with broadcasting, Clip and
+//! Where. Broadcasts are resolved at plan time into collapsed dims and per-input strides; the
+//! output is cut into chunks over the pool, and each chunk walks contiguous runs of the last
+//! dim with index math once per run.
+
+use super::{chunk_len, f32s_mut};
+use crate::ops::elementwise::{BinaryOp, Unary, UnaryOp};
+use crate::tensor::shape::broadcast_strides;
+use crate::tensor::DType;
+use rayon::prelude::*;
+
+/// Elements per task below which splitting is not worth it.
+const MIN_CHUNK: usize = 1 << 14;
+
+/// A broadcast of several inputs onto one output, with unit dims dropped and mergeable dims
+/// merged.
+#[derive(Debug, Clone)]
+pub struct Bcast {
+    pub dims: Vec<usize>,
+    /// Per input, its stride (elements) along each of `dims` (0 = broadcast).
+    pub strides: Vec<Vec<usize>>,
+    pub n: usize,
+}
+
+impl Bcast {
+    pub fn new(ins: &[&[usize]], out: &[usize]) -> Option<Bcast> {
+        let full: Vec<Vec<usize>> = ins.iter().map(|s| broadcast_strides(s, out)).collect();
+        let mut dims: Vec<usize> = Vec::new();
+        let mut strides: Vec<Vec<usize>> = vec![Vec::new(); ins.len()];
+        for (d, &e) in out.iter().enumerate() {
+            if e == 1 {
+                continue;
+            }
+            let merge = !dims.is_empty() && full.iter().zip(&strides).all(|(f, s)| s.last().copied() == Some(f[d] * e));
+            if merge {
+                *dims.last_mut()? *= e;
+                for (f, s) in full.iter().zip(strides.iter_mut()) {
+                    *s.last_mut()? = f[d];
+                }
+            } else {
+                dims.push(e);
+                for (f, s) in full.iter().zip(strides.iter_mut()) {
+                    s.push(f[d]);
+                }
+            }
+        }
+        if dims.is_empty() {
+            dims.push(1);
+            strides.iter_mut().for_each(|s| s.push(0));
+        }
+        Some(Bcast { n: out.iter().product(), dims, strides })
+    }
+
+    /// Calls `f(out_offset, input_offsets, len, input_inner_strides)` for each contiguous run of
+    /// output elements in `[start, end)`.
+    fn segments(&self, start: usize, end: usize, mut f: impl FnMut(usize, &[usize], usize, &[usize])) {
+        let r = self.dims.len();
+        let inner = self.dims[r - 1];
+        let inner_st: Vec<usize> = self.strides.iter().map(|s| s[r - 1]).collect();
+        let mut offs = vec![0usize; self.strides.len()];
+        let mut pos = start;
+        while pos < end {
+            let (mut row, col) = (pos / inner, pos % inner);
+            for (o, s) in offs.iter_mut().zip(&self.strides) {
+                *o = col * s[r - 1];
+            }
+            for d in (0..r - 1).rev() {
+                let i = row % self.dims[d];
+                row /= self.dims[d];
+                for (o, s) in offs.iter_mut().zip(&self.strides) {
+                    *o += i * s[d];
+                }
+            }
+            let len = (inner - col).min(end - pos);
+            f(pos, &offs, len, &inner_st);
+            pos += len;
+        }
+    }
+
+    /// Runs `f` on chunks of the output in parallel; `f(chunk_start, chunk)`.
+    fn par_chunks<T: Send>(&self, out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync + Send) {
+        let cl = chunk_len(self.n, MIN_CHUNK);
+        out.par_chunks_mut(cl).enumerate().for_each(|(c, o)| f(c * cl, o));
+    }
+}
+
+#[inline(always)]
+fn seg2(o: &mut [f32], a: &[f32], sa: usize, b: &[f32], sb: usize, f: impl Fn(f32, f32) -> f32) {
+    let n = o.len();
+    match (sa, sb) {
+        (1, 1) => {
+            for ((o, &x), &y) in o.iter_mut().zip(&a[..n]).zip(&b[..n]) {
+                *o = f(x, y);
+            }
+        }
+        (1, 0) => {
+            let y = b[0];
+            for (o, &x) in o.iter_mut().zip(&a[..n]) {
+                *o = f(x, y);
+            }
+        }
+        (0, 1) => {
+            let x = a[0];
+            for (o, &y) in o.iter_mut().zip(&b[..n]) {
+                *o = f(x, y);
+            }
+        }
+        _ => {
+            for (i, o) in o.iter_mut().enumerate() {
+                *o = f(a[i * sa], b[i * sb]);
+            }
+        }
+    }
+}
+
+/// Binary arithmetic on f32 with broadcasting.
+#[derive(Debug)]
+pub struct BinaryPlan {
+    pub op: BinaryOp,
+    pub b: Bcast,
+}
+
+impl BinaryPlan {
+    pub fn new(op: BinaryOp, a: &[usize], b: &[usize], out: &[usize]) -> Option<BinaryPlan> {
+        if op.is_comparison() || op.is_logic() || op.is_bitwise() {
+            return None;
+        }
+        if op == BinaryOp::PRelu && b.len() > a.len() {
+            return None;
+        }
+        Some(BinaryPlan { op, b: Bcast::new(&[a, b], out)? })
+    }
+
+    pub fn run(&self, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), String> {
+        if out.len() != self.b.n {
+            return Err("binary: output size differs from the plan".into());
+        }
+        match self.op {
+            BinaryOp::Add => self.go(a, b, out, |x, y| x + y),
+            BinaryOp::Sub => self.go(a, b, out, |x, y| x - y),
+            BinaryOp::Mul => self.go(a, b, out, |x, y| x * y),
+            BinaryOp::Div => self.go(a, b, out, |x, y| x / y),
+            // The reference's f64 function, rounded once: the same result.
+            op => self.go(a, b, out, move |x, y| op.apply(x as f64, y as f64) as f32),
+        }
+        Ok(())
+    }
+
+    fn go(&self, a: &[f32], b: &[f32], out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync + Send + Copy) {
+        self.b.par_chunks(out, |start, o| {
+            self.b.segments(start, start + o.len(), |pos, offs, len, st| {
+                let o = &mut o[pos - start..pos - start + len];
+                seg2(o, &a[offs[0]..], st[0], &b[offs[1]..], st[1], f);
+            });
+        });
+    }
+}
+
+/// Where(cond, x, y) on f32 with broadcasting.
+pub fn where_f32(bc: &Bcast, c: &[u8], x: &[f32], y: &[f32], out: &mut [f32]) -> Result<(), String> {
+    if out.len() != bc.n {
+        return Err("Where: output size differs from the plan".into());
+    }
+    bc.par_chunks(out, |start, o| {
+        bc.segments(start, start + o.len(), |pos, offs, len, st| {
+            let o = &mut o[pos - start..pos - start + len];
+            for (i, o) in o.iter_mut().enumerate() {
+                *o = if c[offs[0] + i * st[0]] != 0 { x[offs[1] + i * st[1]] } else { y[offs[2] + i * st[2]] };
+            }
+        });
+    });
+    Ok(())
+}
+
+/// Clip with bounds from attributes (or, when `None` here, from run-time inputs).
+#[derive(Debug)]
+pub struct ClipPlan {
+    pub min: Option<f32>,
+    pub max: Option<f32>,
+}
+
+pub fn clip(x: &[f32], lo: Option<f32>, hi: Option<f32>, out: &mut [f32]) {
+    // A missing bound never clamps (NaN compares false).
+    let (lo, hi) = (lo.unwrap_or(f32::NAN), hi.unwrap_or(f32::NAN));
+    let cl = chunk_len(out.len(), MIN_CHUNK);
+    out.par_chunks_mut(cl).zip(x.par_chunks(cl)).for_each(|(o, x)| {
+        o.copy_from_slice(x);
+        super::conv::clamp(o, lo, hi);
+    });
+}
+
+/// A unary function on f32 (bool out for IsNaN/IsInf).
+#[derive(Debug)]
+pub struct UnaryPlan {
+    pub op: UnaryOp,
+    pub alpha: f32,
+    pub beta: f32,
+    pub bool_out: bool,
+}
+
+impl UnaryPlan {
+    pub fn new(u: &Unary, out: DType) -> Option<UnaryPlan> {
+        let bool_out = matches!(u.op, UnaryOp::IsNaN | UnaryOp::IsInf);
+        if u.op == UnaryOp::Not || (bool_out && out != DType::Bool) || (!bool_out && out != DType::F32) {
+            return None;
+        }
+        Some(UnaryPlan { op: u.op, alpha: u.alpha, beta: u.beta, bool_out })
+    }
+
+    pub fn run(&self, x: &[f32], out: &mut [u8]) -> Result<(), String> {
+        let (a, b) = (self.alpha as f64, self.beta as f64);
+        let op = self.op;
+        if self.bool_out {
+            if out.len() != x.len() {
+                return Err("unary: output size differs from the input".into());
+            }
+            let cl = chunk_len(x.len(), MIN_CHUNK);
+            out.par_chunks_mut(cl).zip(x.par_chunks(cl)).for_each(|(o, x)| {
+                if op == UnaryOp::IsNaN {
+                    for (o, &e) in o.iter_mut().zip(x) {
+                        *o = e.is_nan() as u8;
+                    }
+                } else {
+                    for (o, &e) in o.iter_mut().zip(x) {
+                        *o = (op.apply(e as f64, a, b) != 0.0) as u8;
+                    }
+                }
+            });
+            return Ok(());
+        }
+        let out = f32s_mut(out)?;
+        if out.len() != x.len() {
+            return Err("unary: output size differs from the input".into());
+        }
+        match op {
+            UnaryOp::Relu => map(x, out, |e| if e > 0.0 || e.is_nan() { e } else { 0.0 }),
+            UnaryOp::Neg => map(x, out, |e| -e),
+            UnaryOp::Abs => map(x, out, |e| e.abs()),
+            UnaryOp::Sqrt => map(x, out, |e| e.sqrt()),
+            UnaryOp::Erf => map(x, out, erf_f32),
+            UnaryOp::Gelu => map(x, out, |e| 0.5 * e * (1.0 + erf_f32(e * std::f32::consts::FRAC_1_SQRT_2))),
+            // The reference's f64 function, rounded once.
+            _ => map(x, out, move |e| op.apply(e as f64, a, b) as f32),
+        }
+        Ok(())
+    }
+}
+
+fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
+    let cl = chunk_len(x.len(), MIN_CHUNK);
+    out.par_chunks_mut(cl).zip(x.par_chunks(cl)).for_each(|(o, x)| {
+        for (o, &e) in o.iter_mut().zip(x) {
+            *o = f(e);
+        }
+    });
+}
+
+/// erf in f32: a rational approximation on [-4, 4] (Eigen's `generic_fast_erf_float`), within a
+/// few ulp; ±1 outside.
+pub fn erf_f32(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    // Plain multiply-adds: `mul_add` is a libm call without a target FMA.
+    let mut p = -2.726_142_3e-10_f32;
+    for c in [2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_600_5e-3, -1.609_603_3e-2] {
+        p = p * x2 + c;
+    }
+    let mut q = -1.456_607_2e-5_f32;
+    for c in [-2.133_740_6e-4, -1.682_827e-3, -7.373_329_4e-3, -1.426_474e-2] {
+        q = q * x2 + c;
+    }
+    x * p / q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::elementwise::erf;
+
+    #[test]
+    fn erf_matches_reference() {
+        let mut worst = 0.0f64;
+        for i in -6000..=6000 {
+            let x = i as f32 / 1000.0;
+            let d = (erf_f32(x) as f64 - erf(x as f64)).abs();
+            worst = worst.max(d);
+        }
+        assert!(worst < 1e-6, "max abs error {worst}");
+    }
+
+    #[test]
+    fn bcast_collapses() {
+        let b = Bcast::new(&[&[1, 3, 4, 5], &[3, 1, 1]], &[1, 3, 4, 5]).unwrap();
+        assert_eq!(b.dims, vec![3, 20]);
+        assert_eq!(b.strides, vec![vec![20, 1], vec![1, 0]]);
+        let b = Bcast::new(&[&[2, 3], &[2, 3]], &[2, 3]).unwrap();
+        assert_eq!(b.dims, vec![6]);
+    }
+}

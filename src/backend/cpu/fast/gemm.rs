@@ -1,0 +1,110 @@
+//! The f32 matrix product under MatMul, Gemm and Conv: `matrixmultiply`'s packed,
+//! cache-blocked sgemm, split into column (or row) panels over the session's rayon pool.
+
+use rayon::prelude::*;
+
+/// A raw pointer that may cross to pool threads; every task writes a disjoint block.
+#[derive(Clone, Copy)]
+pub struct Ptr<T>(pub *mut T);
+unsafe impl<T> Send for Ptr<T> {}
+unsafe impl<T> Sync for Ptr<T> {}
+
+impl<T> Ptr<T> {
+    /// The pointer (a method call, so closures capture the whole `Send` wrapper).
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// One operand: base pointer with row and column strides (in elements).
+#[derive(Clone, Copy)]
+pub struct Mat {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+unsafe impl Send for Mat {}
+unsafe impl Sync for Mat {}
+
+/// Multiply-adds below which splitting over threads costs more than it saves.
+const PAR_MIN_WORK: usize = 1 << 17;
+
+/// `C = A·B + beta·C` for `(m, k, n)`: an m×k A, k×n B and m×n C (row stride `ldc`, unit
+/// column stride).
+/// `par`: split over the current pool's threads (false inside an already parallel loop).
+///
+/// # Safety
+/// The pointers must address the whole matrices their strides describe, and C must not
+/// overlap A or B.
+pub unsafe fn sgemm(mkn: (usize, usize, usize), a: Mat, b: Mat, c: *mut f32, ldc: usize, beta: f32, par: bool) {
+    let (m, k, n) = mkn;
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            let row = std::slice::from_raw_parts_mut(c.add(i * ldc), n);
+            if beta == 0.0 {
+                row.fill(0.0);
+            } else {
+                row.iter_mut().for_each(|x| *x *= beta);
+            }
+        }
+        return;
+    }
+    let threads = if par { rayon::current_num_threads() } else { 1 };
+    let work = m * n * k;
+    if threads <= 1 || work < PAR_MIN_WORK {
+        matrixmultiply::sgemm(m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, beta, c, ldc as isize, 1);
+        return;
+    }
+    let c = Ptr(c);
+    // Column panels keep A (usually the weights) shared; fall back to row panels for thin C.
+    if n >= 64 * threads || n >= m {
+        let step = n.div_ceil(threads).next_multiple_of(16).min(n);
+        (0..n.div_ceil(step)).into_par_iter().for_each(|t| {
+            let j0 = t * step;
+            let w = step.min(n - j0);
+            let (a, b, c) = (a, b, c);
+            matrixmultiply::sgemm(
+                m,
+                k,
+                w,
+                1.0,
+                a.ptr,
+                a.rs,
+                a.cs,
+                b.ptr.offset(j0 as isize * b.cs),
+                b.rs,
+                b.cs,
+                beta,
+                c.0.add(j0),
+                ldc as isize,
+                1,
+            );
+        });
+    } else {
+        let step = m.div_ceil(threads).next_multiple_of(8).min(m);
+        (0..m.div_ceil(step)).into_par_iter().for_each(|t| {
+            let i0 = t * step;
+            let h = step.min(m - i0);
+            let (a, b, c) = (a, b, c);
+            matrixmultiply::sgemm(
+                h,
+                k,
+                n,
+                1.0,
+                a.ptr.offset(i0 as isize * a.rs),
+                a.rs,
+                a.cs,
+                b.ptr,
+                b.rs,
+                b.cs,
+                beta,
+                c.0.add(i0 * ldc),
+                ldc as isize,
+                1,
+            );
+        });
+    }
+}

@@ -1,0 +1,202 @@
+//! Fast f32 kernels of the CPU backend. The reference kernels in `ops/` stay the oracle
+//! (f64 math, every dtype); where a node's tensors are f32 (bool for masks) and its geometry
+//! is one these kernels cover, the CPU lowering picks a [`Fast`] kernel at plan time with the
+//! geometry resolved, and the backend runs it on the arena slices directly (no copies, no
+//! f64 round trip), split over the session's rayon pool. MatMul/Gemm/Conv use a packed GEMM
+//! (`matrixmultiply`) accumulating in f32; elementwise arithmetic gives the reference's
+//! results bit for bit; reductions accumulate in f64.
+
+pub mod conv;
+pub mod elementwise;
+pub mod gemm;
+pub mod rows;
+
+use crate::ir::Op;
+use crate::plan::LowerCx;
+use crate::tensor::DType;
+
+/// A node's fast kernel with its plan-time geometry.
+#[derive(Debug)]
+pub enum Fast {
+    MatMul(rows::MatMulPlan),
+    Gemm(rows::GemmPlan),
+    Conv(conv::ConvPlan),
+    MaxPool(conv::PoolPlan),
+    Unary(elementwise::UnaryPlan),
+    Binary(elementwise::BinaryPlan),
+    Where(elementwise::Bcast),
+    Clip(elementwise::ClipPlan),
+    Softmax(rows::SoftmaxPlan),
+    LayerNorm(rows::LayerNormPlan),
+    Reduce(rows::ReducePlan),
+    Transpose(rows::TransposePlan),
+    Concat(rows::ConcatPlan),
+}
+
+impl Fast {
+    /// A short name for plan listings.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Fast::MatMul(_) => "sgemm",
+            Fast::Gemm(_) => "sgemm",
+            Fast::Conv(p) => p.label(),
+            Fast::MaxPool(_) => "maxpool2d_f32",
+            Fast::Unary(_) => "unary_f32",
+            Fast::Binary(_) => "binary_f32",
+            Fast::Where(_) => "where_f32",
+            Fast::Clip(_) => "clip_f32",
+            Fast::Softmax(_) => "softmax_f32",
+            Fast::LayerNorm(_) => "layernorm_f32",
+            Fast::Reduce(_) => "reduce_f32",
+            Fast::Transpose(_) => "transpose",
+            Fast::Concat(_) => "concat",
+        }
+    }
+
+    /// True for kernels that may take a fused Clip/Relu on their f32 result.
+    pub fn fusable(&self) -> bool {
+        matches!(self, Fast::Conv(_) | Fast::MatMul(_) | Fast::Gemm(_))
+    }
+
+    /// Picks a fast kernel for a node, or `None` (the reference kernel runs).
+    pub fn select(cx: &LowerCx) -> Option<Fast> {
+        // Only nodes whose declared outputs are all computed here, other than the first, are
+        // candidates when they have a single output.
+        let n_out = cx.outputs.iter().filter(|o| o.is_some()).count();
+        if n_out != 1 || cx.outputs[0].is_none() {
+            return None;
+        }
+        let out = cx.outputs[0].as_ref()?;
+        if out.shape.iter().product::<usize>() == 0 {
+            return None;
+        }
+        let f32_in = |i: usize| cx.inputs.get(i).and_then(|o| o.as_ref()).is_some_and(|o| o.dtype == DType::F32);
+        let shape = |i: usize| cx.inputs.get(i).and_then(|o| o.as_ref()).map(|o| o.shape.as_slice());
+        match &cx.node.op {
+            Op::MatMul(_) if f32_in(0) && f32_in(1) => rows::MatMulPlan::new(shape(0)?, shape(1)?).map(Fast::MatMul),
+            Op::Gemm(g) if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) => {
+                rows::GemmPlan::new(g, shape(0)?, shape(1)?, shape(2)).map(Fast::Gemm)
+            }
+            Op::Conv(c) if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) => {
+                conv::ConvPlan::new(c, shape(0)?, shape(1)?, shape(2), &out.shape).map(Fast::Conv)
+            }
+            Op::Pool(p) if f32_in(0) => conv::PoolPlan::new(p, shape(0)?, &out.shape).map(Fast::MaxPool),
+            Op::Unary(u) if f32_in(0) => elementwise::UnaryPlan::new(u, out.dtype).map(Fast::Unary),
+            Op::Binary(b) if f32_in(0) && f32_in(1) && out.dtype == DType::F32 => {
+                elementwise::BinaryPlan::new(b.op, shape(0)?, shape(1)?, &out.shape).map(Fast::Binary)
+            }
+            Op::Where(_)
+                if cx.input(0).ok()?.dtype == DType::Bool && f32_in(1) && f32_in(2) && out.dtype == DType::F32 =>
+            {
+                elementwise::Bcast::new(&[shape(0)?, shape(1)?, shape(2)?], &out.shape).map(Fast::Where)
+            }
+            Op::Clip(c) if f32_in(0) => {
+                let bound = |i: usize, attr: Option<f32>| -> Option<Option<f32>> {
+                    match cx.inputs.get(i).and_then(|o| o.as_ref()) {
+                        None => Some(attr),
+                        // Run-time bounds: read at run time (scalars).
+                        Some(o) if o.dtype == DType::F32 && o.shape.iter().product::<usize>() == 1 => Some(None),
+                        Some(_) => None,
+                    }
+                };
+                Some(Fast::Clip(elementwise::ClipPlan { min: bound(1, c.min)?, max: bound(2, c.max)? }))
+            }
+            Op::Softmax(s) if f32_in(0) => rows::SoftmaxPlan::new(s, shape(0)?).map(Fast::Softmax),
+            Op::LayerNorm(l)
+                if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) =>
+            {
+                rows::LayerNormPlan::new(l, shape(0)?, shape(1)?, shape(2)).map(Fast::LayerNorm)
+            }
+            Op::Reduce(r) if f32_in(0) => {
+                let axes_t = if r.axes_input {
+                    cx.inputs.get(1).and_then(|o| o.as_ref()).map(|o| o.value.as_ref())
+                } else {
+                    None
+                };
+                if r.axes_input && axes_t.is_some_and(|v| v.is_none()) {
+                    return None;
+                }
+                rows::ReducePlan::new(r, shape(0)?, axes_t.flatten()).map(Fast::Reduce)
+            }
+            Op::Transpose(t) => {
+                let x = cx.input(0).ok()?;
+                rows::TransposePlan::new(t, &x.shape, x.dtype).map(Fast::Transpose)
+            }
+            Op::Concat(c) => {
+                let ins: Option<Vec<&crate::plan::Operand>> = cx.inputs.iter().map(|o| o.as_ref()).collect();
+                rows::ConcatPlan::new(c, &ins?, &out.shape).map(Fast::Concat)
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs the kernel: `ins` holds every input slot's bytes (`None` = omitted), `out` the
+    /// first output's bytes; `scratch` is reused between steps and runs; `act`: clamp bounds
+    /// of a Clip/Relu fused onto this node's (f32) result.
+    pub fn run(
+        &self,
+        ins: &[Option<&[u8]>],
+        out: &mut [u8],
+        scratch: &mut Vec<f32>,
+        act: Option<(f32, f32)>,
+    ) -> Result<(), String> {
+        if let Fast::Conv(p) = self {
+            return p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, act);
+        }
+        self.run_plain(ins, out, scratch)?;
+        if let Some((lo, hi)) = act {
+            conv::clamp(f32s_mut(out)?, lo, hi);
+        }
+        Ok(())
+    }
+
+    fn run_plain(&self, ins: &[Option<&[u8]>], out: &mut [u8], scratch: &mut Vec<f32>) -> Result<(), String> {
+        match self {
+            Fast::MatMul(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, f32s_mut(out)?),
+            Fast::Gemm(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?),
+            Fast::Conv(p) => {
+                p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, None)
+            }
+            Fast::MaxPool(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
+            Fast::Unary(p) => p.run(f32s(req(ins, 0)?)?, out),
+            Fast::Binary(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, f32s_mut(out)?),
+            Fast::Where(b) => {
+                elementwise::where_f32(b, req(ins, 0)?, f32s(req(ins, 1)?)?, f32s(req(ins, 2)?)?, f32s_mut(out)?)
+            }
+            Fast::Clip(p) => {
+                let lo = opt_f32s(ins, 1)?.and_then(|v| v.first().copied()).or(p.min);
+                let hi = opt_f32s(ins, 2)?.and_then(|v| v.first().copied()).or(p.max);
+                elementwise::clip(f32s(req(ins, 0)?)?, lo, hi, f32s_mut(out)?);
+                Ok(())
+            }
+            Fast::Softmax(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
+            Fast::LayerNorm(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?),
+            Fast::Reduce(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
+            Fast::Transpose(p) => p.run(req(ins, 0)?, out),
+            Fast::Concat(p) => p.run(ins, out),
+        }
+    }
+}
+
+fn req<'a>(ins: &[Option<&'a [u8]>], i: usize) -> Result<&'a [u8], String> {
+    ins.get(i).copied().flatten().ok_or_else(|| format!("input {i} is required"))
+}
+
+pub(crate) fn f32s(b: &[u8]) -> Result<&[f32], String> {
+    bytemuck::try_cast_slice(b).map_err(|e| format!("f32 view of {} bytes: {e}", b.len()))
+}
+
+pub(crate) fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32], String> {
+    let n = b.len();
+    bytemuck::try_cast_slice_mut(b).map_err(|e| format!("f32 view of {n} bytes: {e}"))
+}
+
+fn opt_f32s<'a>(ins: &[Option<&'a [u8]>], i: usize) -> Result<Option<&'a [f32]>, String> {
+    ins.get(i).copied().flatten().map(f32s).transpose()
+}
+
+/// Splits `0..n` into about one chunk per pool thread (at least `min` items each).
+pub(crate) fn chunk_len(n: usize, min: usize) -> usize {
+    let t = rayon::current_num_threads().max(1);
+    n.div_ceil(t).max(min).max(1)
+}
