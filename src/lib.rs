@@ -83,11 +83,21 @@ pub struct SessionBuilder {
     cpu_fallback: bool,
 }
 
+/// The default [`SessionBuilder::max_memory_bytes`]: half the host's physical memory (from
+/// `/proc/meminfo`), or 4 GiB where that cannot be read.
+pub fn default_max_memory_bytes() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib.saturating_mul(1024))
+    });
+    total.map(|t| t / 2).unwrap_or(4 << 30)
+}
+
 impl Default for SessionBuilder {
     fn default() -> Self {
         SessionBuilder {
             backend: Backend::Auto,
-            load: Default::default(),
+            load: onnx::LoadOptions { max_memory_bytes: default_max_memory_bytes(), ..Default::default() },
             optimize: true,
             max_binding_bytes: None,
             cpu_fallback: true,
@@ -111,6 +121,17 @@ impl SessionBuilder {
     /// Largest element count accepted for one tensor of the model.
     pub fn max_tensor_elements(mut self, n: usize) -> Self {
         self.load.max_tensor_elements = n;
+        self
+    }
+
+    /// Bounds the memory a model may make the engine allocate: the initializers' total bytes,
+    /// every tensor that constant folding or planning sizes (inferred output shapes, including
+    /// shapes computed from run-time values), and each stage's planned activation arena plus the
+    /// weights it binds. Exceeding it is an [`Error::Limit`] naming the node or tensor, raised
+    /// before the allocation. Default: [`default_max_memory_bytes`] (half the host's memory); on
+    /// the GPU the adapter's buffer limits apply as well.
+    pub fn max_memory_bytes(mut self, n: u64) -> Self {
+        self.load.max_memory_bytes = n;
         self
     }
 
@@ -138,12 +159,12 @@ impl SessionBuilder {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-        self.build(&bytes, dir)
+        error::guard("loading the model", || self.build(&bytes, dir))
     }
 
     /// Loads a model from memory (external data is refused).
     pub fn from_bytes(self, bytes: &[u8]) -> Result<Session> {
-        self.build(bytes, None)
+        error::guard("loading the model", || self.build(bytes, None))
     }
 
     fn build(self, bytes: &[u8], dir: Option<&Path>) -> Result<Session> {
@@ -356,13 +377,13 @@ impl Session {
     /// Runs the model on named values of any kind (tensors, sequences, optionals).
     pub fn run_data(&self, inputs: &[(&str, Data)]) -> Result<Vec<(String, Data)>> {
         let ordered = self.bind(inputs)?;
-        let outs = self.engine.run(&ordered)?;
+        let outs = error::guard("running the model", || self.engine.run(&ordered))?;
         Ok(self.outputs.iter().map(|o| o.name.clone()).zip(outs).collect())
     }
 
     /// The plan the backend uses for these input shapes (in input order).
     pub fn plan_report(&self, shapes: &[Vec<usize>]) -> Result<PlanReport> {
-        self.engine.describe(shapes)
+        error::guard("planning", || self.engine.describe(shapes))
     }
 }
 

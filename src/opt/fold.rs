@@ -24,6 +24,17 @@ impl Pass for ConstantFold {
             }
             let label = node.label(g).to_string();
             let all_const = node.inputs.iter().flatten().all(|v| g.value(*v).konst.is_some());
+            // Bound what folding would allocate by the inferred output sizes.
+            for v in node.outputs.iter().flatten() {
+                let val = g.value(*v);
+                if let Some(s) =
+                    val.ty.as_ref().and_then(|t| crate::tensor::shape::concrete(&t.dims).map(|s| (t.dtype, s)))
+                {
+                    g.limits
+                        .check_tensor(&format!("output '{}'", val.name), s.0, &s.1)
+                        .map_err(|e| Error::Limit(format!("node '{label}' ({}): {e}", node.op_type)))?;
+                }
+            }
             let outs = if all_const {
                 let ins: Vec<Option<&crate::tensor::Tensor>> =
                     node.inputs.iter().map(|s| s.map(|v| g.value(v).konst.as_ref().unwrap())).collect();

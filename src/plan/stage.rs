@@ -482,6 +482,9 @@ pub fn build_stage<L: Lowering>(
                 let ty = out.get(k).ok_or_else(|| node_err(g, node, "the op yields fewer outputs than declared"))?;
                 let s = crate::tensor::shape::concrete(&ty.dims)
                     .ok_or_else(|| node_err(g, node, format!("could not determine a concrete output shape ({ty})")))?;
+                g.limits
+                    .check_tensor(&format!("output '{}'", g.value(*v).name), ty.dtype, &s)
+                    .map_err(|e| Error::Limit(format!("node '{}' ({}): {e}", node.label(g), node.op_type)))?;
                 env.types[v.idx()] = Some((ty.dtype, s));
             }
         }
@@ -751,6 +754,11 @@ pub fn build_stage<L: Lowering>(
         weight_bytes: graph_consts.iter().map(|c| g.value(*c).konst.as_ref().unwrap().byte_len() as u64).sum(),
         plan_const_bytes: plan_consts.iter().map(|c| c.byte_len() as u64).sum(),
     };
+    let stage_bytes =
+        memory.peak_activation_bytes.saturating_add(memory.weight_bytes).saturating_add(memory.plan_const_bytes);
+    g.limits
+        .check_bytes(&format!("stage {} (activations, weights and plan constants)", env.stage), stage_bytes)
+        .map_err(Error::Limit)?;
     if let StageEnd::Next { key, shapes } = &end {
         let stuck = env.frames == start_frames && steps.is_empty() && host_nodes.is_empty() && shapes.is_empty();
         if stuck && key.iter().all(|v| env.known[v.idx()].is_some()) {

@@ -66,6 +66,7 @@ impl StageBackend for GpuBackend {
     }
 
     fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Data>, _: &mut ()) -> Result<()> {
+        super::check_host_indices(g, &p.stage, host)?;
         p.run(&self.ctx, g, host)
     }
 }

@@ -61,7 +61,7 @@ impl PipelineCache {
 
     /// The pipeline for `key`, compiled on first use.
     pub fn get(&self, device: &::wgpu::Device, key: &KernelKey) -> Result<Arc<::wgpu::ComputePipeline>> {
-        if let Some(p) = self.pipelines.lock().unwrap().get(key) {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
             return Ok(p.clone());
         }
         let layout = self.layout(device, key.storage_bindings());
@@ -85,7 +85,7 @@ impl PipelineCache {
         }
         self.created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = Arc::new(pipeline);
-        self.pipelines.lock().unwrap().insert(key.clone(), p.clone());
+        self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), p.clone());
         Ok(p)
     }
 
