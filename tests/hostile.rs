@@ -609,3 +609,36 @@ fn internal_panic_becomes_an_error() {
 }
 
 // ---- fuzzing reproducers --------------------------------------------------------------------
+
+/// The `run` fuzz target's model (Gather → Reshape → Softmax → Expand with caller inputs).
+fn fuzz_run_model() -> Session {
+    let sym = |n: &str| DimSpec::Name(n.into());
+    let mut b = ModelBuilder::new(17);
+    b.input_dims("x", DType::F32, &[sym("a"), sym("b")]);
+    b.input_dims("idx", DType::I64, &[sym("k")]);
+    b.input_dims("shape", DType::I64, &[DimSpec::Size(2)]);
+    b.input_dims("e", DType::I64, &[DimSpec::Size(2)]);
+    b.node("Gather", &["x", "idx"], &["g"], &[("axis", 0i64.into())]);
+    b.node("Reshape", &["g", "shape"], &["r"], &[]);
+    b.node("Softmax", &["r"], &["y"], &[("axis", (-1i64).into())]);
+    b.node("Expand", &["y", "e"], &["z"], &[]);
+    b.output_dims("z", DType::F32, &[sym("p"), sym("q")]);
+    Session::builder().backend(Backend::Cpu).max_memory_bytes(64 << 20).from_bytes(&b.to_bytes()).unwrap()
+}
+
+/// fuzz/artifacts/run/timeout-475c94…: Reshape of an empty tensor to [0x003F0015FC3F0015, 0],
+/// then Softmax looped over 1.8e16 empty rows (a hang). Zero-element outputs are now known
+/// from their shapes without running a kernel.
+#[test]
+fn fuzz_run_empty_tensor_with_huge_dim_does_not_hang() {
+    let s = fuzz_run_model();
+    let t = |sh: &[usize], v: Vec<i64>| Tensor::new(sh, v).unwrap();
+    let start = std::time::Instant::now();
+    let r = s.run(&[
+        ("x", Tensor::new(&[0, 0], Vec::<f32>::new()).unwrap()),
+        ("idx", t(&[0], vec![])),
+        ("shape", t(&[2], vec![0x003F_0015_FC3F_0015, 0])),
+        ("e", t(&[2], vec![0, 0])),
+    ]);
+    assert!(start.elapsed().as_secs() < 10, "took {:?}: {:?}", start.elapsed(), r.map(|_| ()));
+}
