@@ -642,3 +642,23 @@ fn fuzz_run_empty_tensor_with_huge_dim_does_not_hang() {
     ]);
     assert!(start.elapsed().as_secs() < 10, "took {:?}: {:?}", start.elapsed(), r.map(|_| ()));
 }
+
+/// fuzz/artifacts/run/crash-b596a5…: a Reshape target whose dims multiply past usize
+/// overflowed in the shape rule (a panic under debug assertions, a wrong check without).
+#[test]
+fn fuzz_run_reshape_target_overflow_is_an_error() {
+    let s = fuzz_run_model();
+    let t = |sh: &[usize], v: Vec<i64>| Tensor::new(sh, v).unwrap();
+    for target in [vec![i64::MAX, 4], vec![-1, i64::MAX], vec![1 << 40, 1 << 40]] {
+        let e = s
+            .run(&[
+                ("x", Tensor::new(&[1, 1], vec![1f32]).unwrap()),
+                ("idx", t(&[1], vec![0])),
+                ("shape", t(&[2], target.clone())),
+                ("e", t(&[2], vec![1, 1])),
+            ])
+            .expect_err("an impossible Reshape ran");
+        let m = e.to_string();
+        assert!(m.contains("Reshape_r") && !m.contains("internal"), "{target:?}: {m}");
+    }
+}
