@@ -73,6 +73,10 @@ pub enum Error {
     /// A caller used the API wrongly (unknown output name, bad option).
     #[error("{0}")]
     Usage(String),
+    /// A bug inside the engine (a panic caught at the API boundary by [`guard`]); the session
+    /// that raised it stays usable.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -88,3 +92,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Runs `f`, turning a panic inside it into [`Error::Internal`] naming `what`, so that a bug in
+/// a kernel or a shape rule cannot take down the host process. The public entry points
+/// (`SessionBuilder::from_*`, `Session::run*`, `Session::plan_report`) go through it. Locks a
+/// panic poisoned are recovered by their users (`lock().unwrap_or_else(|e| e.into_inner())`
+/// where a run holds them); panics with `panic = "abort"` cannot be caught.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(Error::Internal(format!("{what}: {msg}")))
+        }
+    }
+}

@@ -89,11 +89,21 @@ pub struct SessionBuilder {
     threads: Option<usize>,
 }
 
+/// The default [`SessionBuilder::max_memory_bytes`]: half the host's physical memory (from
+/// `/proc/meminfo`), or 4 GiB where that cannot be read.
+pub fn default_max_memory_bytes() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib.saturating_mul(1024))
+    });
+    total.map(|t| t / 2).unwrap_or(4 << 30)
+}
+
 impl Default for SessionBuilder {
     fn default() -> Self {
         SessionBuilder {
             backend: Backend::Auto,
-            load: Default::default(),
+            load: onnx::LoadOptions { max_memory_bytes: default_max_memory_bytes(), ..Default::default() },
             optimize: true,
             max_binding_bytes: None,
             cpu_fallback: true,
@@ -118,6 +128,17 @@ impl SessionBuilder {
     /// Largest element count accepted for one tensor of the model.
     pub fn max_tensor_elements(mut self, n: usize) -> Self {
         self.load.max_tensor_elements = n;
+        self
+    }
+
+    /// Bounds the memory a model may make the engine allocate: the initializers' total bytes,
+    /// every tensor that constant folding or planning sizes (inferred output shapes, including
+    /// shapes computed from run-time values), and each stage's planned activation arena plus the
+    /// weights it binds. Exceeding it is an [`Error::Limit`] naming the node or tensor, raised
+    /// before the allocation. Default: [`default_max_memory_bytes`] (half the host's memory); on
+    /// the GPU the adapter's buffer limits apply as well.
+    pub fn max_memory_bytes(mut self, n: u64) -> Self {
+        self.load.max_memory_bytes = n;
         self
     }
 
@@ -151,12 +172,12 @@ impl SessionBuilder {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
-        self.build(&bytes, dir)
+        error::guard("loading the model", || self.build(&bytes, dir))
     }
 
     /// Loads a model from memory (external data is refused).
     pub fn from_bytes(self, bytes: &[u8]) -> Result<Session> {
-        self.build(bytes, None)
+        error::guard("loading the model", || self.build(bytes, None))
     }
 
     fn build(self, bytes: &[u8], dir: Option<&Path>) -> Result<Session> {
@@ -381,7 +402,7 @@ impl Session {
                 Bound::Device(_) => unreachable!("host inputs only"),
             })
             .collect();
-        let outs = self.engine.run(&ordered)?;
+        let outs = error::guard("running the model", || self.engine.run(&ordered))?;
         Ok(self.outputs.iter().map(|o| o.name.clone()).zip(outs).collect())
     }
 
@@ -414,7 +435,7 @@ impl Session {
             .collect();
         let ordered = self.bind(inputs)?;
         let device: Vec<bool> = self.outputs.iter().map(|o| io.on_device(&o.name)).collect();
-        let outs = self.engine.io().run_io(ordered, &device)?;
+        let outs = error::guard("running the model", || self.engine.io().run_io(ordered, &device))?;
         for (o, b) in self.outputs.iter().zip(outs) {
             let v = match b {
                 Bound::Device(t) => Value::Device(t),
@@ -442,7 +463,7 @@ impl Session {
 
     /// The plan the backend uses for these input shapes (in input order).
     pub fn plan_report(&self, shapes: &[Vec<usize>]) -> Result<PlanReport> {
-        self.engine.describe(shapes)
+        error::guard("planning", || self.engine.describe(shapes))
     }
 }
 

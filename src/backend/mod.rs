@@ -171,7 +171,7 @@ impl<B: StageBackend> Driver<B> {
         device_outputs: &[bool],
     ) -> Result<(Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)> {
         let key = (shapes.to_vec(), device_outputs.to_vec());
-        if let Some(r) = self.roots.lock().unwrap().get(&key) {
+        if let Some(r) = self.roots.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(r.clone());
         }
         let env = PlanEnv::start(&self.graph, shapes).keep_on_device(device_outputs);
@@ -179,7 +179,7 @@ impl<B: StageBackend> Driver<B> {
         let node =
             Arc::new(StageNode { prepared: self.backend.prepare(&self.graph, st, &[])?, children: Default::default() });
         let entry = (node, Arc::new(Mutex::new(())));
-        self.roots.lock().unwrap().insert(key, entry.clone());
+        self.roots.lock().unwrap_or_else(|e| e.into_inner()).insert(key, entry.clone());
         Ok(entry)
     }
 
@@ -283,7 +283,7 @@ impl<B: StageBackend> Driver<B> {
                         shapes.iter().copied().filter(|v| g.value(*v).kind.is_tensor()).collect();
                     let mut k: Vec<Vec<u8>> = vals.iter().map(key_bytes).collect();
                     k.extend(shaped.iter().map(shape_bytes));
-                    let existing = node.children.lock().unwrap().get(&k).cloned();
+                    let existing = node.children.lock().unwrap_or_else(|e| e.into_inner()).get(&k).cloned();
                     let child = match existing {
                         Some(c) => c,
                         None => {
@@ -300,7 +300,7 @@ impl<B: StageBackend> Driver<B> {
                                 prepared: self.backend.prepare(g, s, &prev)?,
                                 children: Default::default(),
                             });
-                            node.children.lock().unwrap().insert(k, c.clone());
+                            node.children.lock().unwrap_or_else(|e| e.into_inner()).insert(k, c.clone());
                             c
                         }
                     };
@@ -408,6 +408,28 @@ impl<B: StageBackend> Driver<B> {
             complete,
         })
     }
+}
+
+/// Checks the indices of every gather/scatter step of `st` whose index tensor is on the host
+/// (graph inputs, values of CPU-placed nodes, read-backs) before the stage runs on a device
+/// whose kernels cannot report an out-of-range index (see
+/// [`crate::ops::gather_scatter::validate_indices`]). Indices computed on the device itself are
+/// not seen here: the shaders read zero or skip the write for those, never out of bounds.
+pub(crate) fn check_host_indices<K>(g: &Graph, st: &Stage<K>, host: &HashMap<ValueId, Data>) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for step in &st.steps {
+        if !seen.insert(step.node) {
+            continue;
+        }
+        let node = g.node(step.node);
+        let (Some(Some(data)), Some(Some(idx))) = (node.inputs.first(), node.inputs.get(1)) else { continue };
+        let Some(Data::Tensor(t)) = host.get(idx) else { continue };
+        let Some((_, shape)) = &st.env.types[data.idx()] else { continue };
+        if let Some(Err(e)) = crate::ops::gather_scatter::validate_indices(&node.op, shape, t) {
+            return Err(Error::node(node.label(g), &node.op_type, e));
+        }
+    }
+    Ok(())
 }
 
 /// Runs one node on the CPU with host inputs (run-time values or plan-time constants).

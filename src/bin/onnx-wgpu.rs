@@ -124,6 +124,13 @@ fn main() -> ExitCode {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     let cli = Cli::parse();
+    // Panics inside the library come back as `Error::Internal` (see `error::guard`) and are
+    // printed on one line below; the default hook's multi-line report only with RUST_BACKTRACE.
+    std::panic::set_hook(Box::new(|info| {
+        if std::env::var_os("RUST_BACKTRACE").is_some() {
+            eprintln!("{info}");
+        }
+    }));
 
     let r = std::panic::catch_unwind(|| match cli.command {
         None => run_default(),

@@ -123,6 +123,46 @@ pub struct Graph {
     pub opsets: BTreeMap<String, i64>,
     /// Nested graphs, referenced by index from control-flow ops.
     pub subgraphs: Vec<SubGraph>,
+    /// Resource bounds the session imposes while folding and planning.
+    pub limits: Limits,
+}
+
+/// Resource bounds for one session (see `SessionBuilder::max_memory_bytes`): initializers,
+/// every tensor that inference, folding or planning sizes, and a stage's planned memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_memory_bytes: u64,
+}
+
+impl Default for Limits {
+    /// Unbounded: a graph built in code. Sessions set their own bound.
+    fn default() -> Self {
+        Limits { max_memory_bytes: u64::MAX }
+    }
+}
+
+impl Limits {
+    /// The bytes of a `dtype` tensor of `shape`, or an error when they overflow or exceed the
+    /// bound. `what` names the tensor for the message.
+    pub fn check_tensor(&self, what: &str, dtype: crate::tensor::DType, shape: &[usize]) -> Result<u64, String> {
+        let bytes = crate::tensor::shape::checked_numel(shape)
+            .and_then(|n| u64::try_from((n as u128 * dtype.bits().max(1) as u128).div_ceil(8)).ok())
+            .ok_or_else(|| format!("{what} of shape {shape:?} has more elements than memory can address"))?;
+        self.check_bytes(&format!("{what} ({dtype}, shape {shape:?})"), bytes)?;
+        Ok(bytes)
+    }
+
+    /// An error when `bytes` exceed the bound.
+    pub fn check_bytes(&self, what: &str, bytes: u64) -> Result<(), String> {
+        if bytes > self.max_memory_bytes {
+            return Err(format!(
+                "{what} needs {bytes} bytes, over the session's max_memory_bytes of {} \
+                 (SessionBuilder::max_memory_bytes)",
+                self.max_memory_bytes
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Graph {

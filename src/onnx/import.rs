@@ -19,11 +19,14 @@ use std::path::Path;
 pub struct LoadOptions {
     /// Largest element count accepted for one tensor (initializer, attribute, input).
     pub max_tensor_elements: usize,
+    /// Bound on the initializers' total bytes, and (through [`crate::ir::Limits`]) on every
+    /// tensor folding or planning sizes.
+    pub max_memory_bytes: u64,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { max_tensor_elements: 1 << 32 }
+        LoadOptions { max_tensor_elements: 1 << 32, max_memory_bytes: u64::MAX }
     }
 }
 
@@ -115,16 +118,19 @@ fn type_kind(tp: &super::proto::TypeProto) -> Result<(Option<ValueType>, Kind), 
                     .iter()
                     .map(|d| match &d.value {
                         Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
-                            Dim::Known(*v as usize)
+                            Ok(Dim::Known(*v as usize))
+                        }
+                        Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(v)) => {
+                            Err(format!("negative dim {v}"))
                         }
                         Some(super::proto::tensor_shape_proto::dimension::Value::DimParam(p))
                             if !p.is_empty() && p != "?" =>
                         {
-                            Dim::Sym(p.as_str().into())
+                            Ok(Dim::Sym(p.as_str().into()))
                         }
-                        _ => Dim::Unknown,
+                        _ => Ok(Dim::Unknown),
                     })
-                    .collect(),
+                    .collect::<Result<_, String>>()?,
             };
             Ok((Some(ValueType { dtype, dims }), Kind::Tensor))
         }
@@ -180,6 +186,8 @@ struct Importer<'a> {
     opts: &'a LoadOptions,
     scopes: Vec<HashMap<String, ValueId>>,
     unsupported: BTreeMap<(String, String, i64), Vec<String>>,
+    /// Bytes of initializers and constant attributes decoded so far.
+    const_bytes: u64,
 }
 
 /// An imported graph body.
@@ -224,6 +232,21 @@ impl Importer<'_> {
     fn body_in_scope(&mut self, gp: &GraphProto, main: bool) -> Result<Body> {
         let (base, opts) = (self.base, self.opts);
         for init in &gp.initializer {
+            // Size the tensor from its declared dims before decoding (external data is read
+            // only after this check).
+            let shape = super::tensor_proto::dims_of(init, opts.max_tensor_elements)?;
+            if let Some(dt) = DType::from_onnx(init.data_type()) {
+                let bytes = self
+                    .g
+                    .limits
+                    .check_tensor("initializer", dt, &shape)
+                    .map_err(|e| Error::Limit(format!("tensor '{}': {e}", init.name())))?;
+                self.const_bytes = self.const_bytes.saturating_add(bytes);
+                self.g
+                    .limits
+                    .check_bytes("the initializers together", self.const_bytes)
+                    .map_err(|e| Error::Limit(format!("tensor '{}': {e}", init.name())))?;
+            }
             let t = to_tensor(init, base, opts.max_tensor_elements)?;
             let ty = ValueType { dtype: t.dtype(), dims: t.shape().iter().map(|&d| Dim::Known(d)).collect() };
             self.define(init.name(), Some(ty), Some(t), "initializer")?;
@@ -239,6 +262,14 @@ impl Importer<'_> {
             let (ty, kind) = value_info_kind(vi)?;
             if main && ty.is_none() && kind.is_tensor() {
                 return Err(Error::Model(format!("graph input '{}' has no tensor type", vi.name())));
+            }
+            if let Some(t) = &ty {
+                // The declared sizes alone must fit (unknown dims count as 1).
+                let known: Vec<usize> = t.dims.iter().map(|d| d.known().unwrap_or(1)).collect();
+                self.g
+                    .limits
+                    .check_tensor("its declared shape", t.dtype, &known)
+                    .map_err(|e| Error::Limit(format!("graph input '{}': {e}", vi.name())))?;
             }
             let id = self.define(vi.name(), ty, None, "graph input")?;
             self.g.values[id.idx()].kind = kind;
@@ -389,7 +420,9 @@ fn import_graph(
     base: &ExternalBase<'_>,
     opts: &LoadOptions,
 ) -> Result<Graph> {
-    let mut im = Importer { g: Graph::default(), opsets, base, opts, scopes: vec![], unsupported: BTreeMap::new() };
+    let mut g = Graph::default();
+    g.limits.max_memory_bytes = opts.max_memory_bytes;
+    let mut im = Importer { g, opsets, base, opts, scopes: vec![], unsupported: BTreeMap::new(), const_bytes: 0 };
     let body = im.body(gp, true)?;
     if !im.unsupported.is_empty() {
         return Err(Error::Unsupported(

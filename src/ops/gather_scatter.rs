@@ -437,6 +437,42 @@ pub fn import_tensor_scatter(c: &NodeCtx) -> Result<Op, String> {
     Ok(Op::TensorScatter(TensorScatter { axis: c.attrs.int("axis", -2)?, circular }))
 }
 
+// ---- index validation for backends that do not check ---------------------------------------
+
+/// Checks the indices of an index-consuming node (Gather, GatherElements, GatherND,
+/// ScatterElements/Scatter, ScatterND: the indices are input 1) against the data shape,
+/// exactly as the CPU kernels do; `None` for other ops. The GPU backend runs this on index
+/// tensors that are on the host before it uploads them, since its shaders can only read zero
+/// (gathers) or skip the write (scatters) for an out-of-range index.
+pub fn validate_indices(op: &Op, data: &[usize], idx: &Tensor) -> Option<Result<(), String>> {
+    let r = data.len();
+    let check = || -> Result<(), String> {
+        let ind = int_indices(idx)?;
+        match op {
+            Op::Gather(g) => {
+                let axis = norm_axis(g.axis, r)?;
+                for &k in &ind {
+                    norm_index(k, data[axis], axis)?;
+                }
+                Ok(())
+            }
+            Op::GatherElements(GatherElements { axis }) | Op::ScatterElements(ScatterElements { axis, .. }) => {
+                let axis = norm_axis(*axis, r)?;
+                elements_positions(data, idx.shape(), &ind, axis).map(|_| ())
+            }
+            Op::GatherND(GatherND { batch_dims }) => nd_offsets(data, idx.shape(), &ind, *batch_dims).map(|_| ()),
+            Op::ScatterND(_) => nd_offsets(data, idx.shape(), &ind, 0).map(|_| ()),
+            _ => Ok(()),
+        }
+    };
+    match op {
+        Op::Gather(_) | Op::GatherElements(_) | Op::ScatterElements(_) | Op::GatherND(_) | Op::ScatterND(_) => {
+            Some(check())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,7 +36,8 @@ pub struct Reshape {
 impl Reshape {
     /// Resolves a target shape against concrete input dims.
     pub fn resolve(&self, input: &[usize], target: &[i64]) -> Result<Vec<usize>, String> {
-        let total: usize = input.iter().product();
+        let overflow = || format!("reshaping {input:?} to {target:?}: the element count overflows");
+        let total = crate::tensor::shape::checked_numel(input).ok_or_else(overflow)?;
         let mut out = Vec::with_capacity(target.len());
         let mut infer_at = None;
         for (i, &t) in target.iter().enumerate() {
@@ -55,13 +56,18 @@ impl Reshape {
             }
         }
         if let Some(i) = infer_at {
-            let rest: usize = out.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, d)| d).product();
+            let rest = out
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .try_fold(1usize, |acc, (_, &d)| acc.checked_mul(d))
+                .ok_or_else(overflow)?;
             if rest == 0 || total % rest != 0 {
                 return Err(format!("cannot reshape {input:?} to {target:?}"));
             }
             out[i] = total / rest;
         }
-        if out.iter().product::<usize>() != total {
+        if crate::tensor::shape::checked_numel(&out) != Some(total) {
             return Err(format!("cannot reshape {input:?} ({total} elements) to {target:?}"));
         }
         Ok(out)

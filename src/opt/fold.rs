@@ -24,7 +24,31 @@ impl Pass for ConstantFold {
             }
             let label = node.label(g).to_string();
             let all_const = node.inputs.iter().flatten().all(|v| g.value(*v).konst.is_some());
-            let outs = if all_const {
+            // Bound what folding would allocate by the inferred output sizes.
+            for v in node.outputs.iter().flatten() {
+                let val = g.value(*v);
+                if let Some(s) =
+                    val.ty.as_ref().and_then(|t| crate::tensor::shape::concrete(&t.dims).map(|s| (t.dtype, s)))
+                {
+                    g.limits
+                        .check_tensor(&format!("output '{}'", val.name), s.0, &s.1)
+                        .map_err(|e| Error::Limit(format!("node '{label}' ({}): {e}", node.op_type)))?;
+                }
+            }
+            // Zero-element outputs are known from their types alone (evaluating a kernel over
+            // a huge outer dim of an empty tensor could hang).
+            let empty: Option<Vec<crate::tensor::Tensor>> = node
+                .outputs
+                .iter()
+                .map(|slot| {
+                    let t = g.value((*slot)?).ty.as_ref()?;
+                    let s = crate::tensor::shape::concrete(&t.dims).filter(|s| s.contains(&0))?;
+                    crate::tensor::Tensor::zeros(t.dtype, &s).ok()
+                })
+                .collect();
+            let outs = if let Some(e) = empty.filter(|e| !e.is_empty() && all_const) {
+                Some(e)
+            } else if all_const {
                 let ins: Vec<Option<&crate::tensor::Tensor>> =
                     node.inputs.iter().map(|s| s.map(|v| g.value(v).konst.as_ref().unwrap())).collect();
                 Some(spec.eval(&ins, node.outputs.len()).map_err(|e| Error::node(&label, &node.op_type, e))?)

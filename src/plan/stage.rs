@@ -492,6 +492,9 @@ pub fn build_stage<L: Lowering>(
                 let ty = out.get(k).ok_or_else(|| node_err(g, node, "the op yields fewer outputs than declared"))?;
                 let s = crate::tensor::shape::concrete(&ty.dims)
                     .ok_or_else(|| node_err(g, node, format!("could not determine a concrete output shape ({ty})")))?;
+                g.limits
+                    .check_tensor(&format!("output '{}'", g.value(*v).name), ty.dtype, &s)
+                    .map_err(|e| Error::Limit(format!("node '{}' ({}): {e}", node.label(g), node.op_type)))?;
                 env.types[v.idx()] = Some((ty.dtype, s));
             }
         }
@@ -503,7 +506,21 @@ pub fn build_stage<L: Lowering>(
 
         // 2. Host folding: every input known while planning.
         let all_known = node.inputs.iter().flatten().all(|v| env.known[v.idx()].is_some());
-        let folded = if all_known && spec.foldable() {
+        // Outputs without elements need no kernel (and a kernel looping over a huge outer dim
+        // of a zero-element tensor would hang): they are known from their shapes.
+        let all_empty = node.outputs.iter().flatten().next().is_some()
+            && node.outputs.iter().flatten().all(|v| env.types[v.idx()].as_ref().is_some_and(|(_, s)| s.contains(&0)));
+        let folded = if all_empty {
+            let mut outs = Vec::with_capacity(node.outputs.len());
+            for slot in &node.outputs {
+                let (d, s) = match slot.and_then(|v| env.types[v.idx()].clone()) {
+                    Some(t) => t,
+                    None => (crate::tensor::DType::F32, vec![0]),
+                };
+                outs.push(Tensor::zeros(d, &s).map_err(|e| node_err(g, node, e))?);
+            }
+            Some(outs)
+        } else if all_known && spec.foldable() {
             let ins: Vec<Option<&Tensor>> =
                 node.inputs.iter().map(|s| s.and_then(|v| env.known[v.idx()].as_ref())).collect();
             Some(spec.eval(&ins, node.outputs.len()).map_err(|e| node_err(g, node, e))?)
@@ -767,6 +784,11 @@ pub fn build_stage<L: Lowering>(
         weight_bytes: graph_consts.iter().map(|c| g.value(*c).konst.as_ref().unwrap().byte_len() as u64).sum(),
         plan_const_bytes: plan_consts.iter().map(|c| c.byte_len() as u64).sum(),
     };
+    let stage_bytes =
+        memory.peak_activation_bytes.saturating_add(memory.weight_bytes).saturating_add(memory.plan_const_bytes);
+    g.limits
+        .check_bytes(&format!("stage {} (activations, weights and plan constants)", env.stage), stage_bytes)
+        .map_err(Error::Limit)?;
     if let StageEnd::Next { key, shapes } = &end {
         let stuck = env.frames == start_frames && steps.is_empty() && host_nodes.is_empty() && shapes.is_empty();
         if stuck && key.iter().all(|v| env.known[v.idx()].is_some()) {

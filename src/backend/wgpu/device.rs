@@ -99,14 +99,14 @@ impl GpuContext {
             let (lost, why) = (lost.clone(), lost_reason.clone());
             device.set_device_lost_callback(move |reason, msg| {
                 lost.store(true, Ordering::SeqCst);
-                *why.lock().unwrap() = format!("{reason:?}: {msg}");
+                *why.lock().unwrap_or_else(|e| e.into_inner()) = format!("{reason:?}: {msg}");
             });
         }
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         {
             let sink = uncaptured.clone();
             device.on_uncaptured_error(Arc::new(move |e: ::wgpu::Error| {
-                let mut s = sink.lock().unwrap();
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
                 if s.len() < 16 {
                     s.push(e.to_string());
                 }
@@ -128,7 +128,7 @@ impl GpuContext {
     /// The process-wide shared context, created on first use and recreated after device loss.
     pub fn shared() -> Result<Arc<GpuContext>> {
         static SHARED: Mutex<Option<Arc<GpuContext>>> = Mutex::new(None);
-        let mut g = SHARED.lock().unwrap();
+        let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = g.as_ref() {
             if !c.is_lost() {
                 return Ok(c.clone());
@@ -148,7 +148,7 @@ impl GpuContext {
         if self.is_lost() {
             return Err(Error::Gpu(format!(
                 "device lost ({}); create a new session",
-                self.lost_reason.lock().unwrap()
+                self.lost_reason.lock().unwrap_or_else(|e| e.into_inner())
             )));
         }
         Ok(())
@@ -156,7 +156,7 @@ impl GpuContext {
 
     /// Errors the device reported outside any error scope since the last call.
     pub fn take_uncaptured(&self) -> Vec<String> {
-        std::mem::take(&mut *self.uncaptured.lock().unwrap())
+        std::mem::take(&mut *self.uncaptured.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn has_f16(&self) -> bool {

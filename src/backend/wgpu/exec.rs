@@ -39,7 +39,7 @@ pub struct WeightCache {
 
 impl WeightCache {
     pub fn get(&self, ctx: &GpuContext, g: &Graph, v: ValueId) -> Result<Arc<::wgpu::Buffer>> {
-        let mut m = self.map.lock().unwrap();
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(b) = m.get(&v) {
             return Ok(b.clone());
         }

@@ -80,6 +80,7 @@ impl StageBackend for GpuBackend {
         dev: &HashMap<ValueId, DeviceTensor>,
         _: &mut (),
     ) -> Result<()> {
+        super::check_host_indices(g, &p.stage, host)?;
         p.run(&self.ctx, g, host, dev, &self.counters)
     }
 

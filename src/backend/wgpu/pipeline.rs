@@ -61,12 +61,15 @@ impl PipelineCache {
 
     /// The pipeline for `key`, compiled on first use.
     pub fn get(&self, device: &::wgpu::Device, key: &KernelKey) -> Result<Arc<::wgpu::ComputePipeline>> {
-        if let Some(p) = self.pipelines.lock().unwrap().get(key) {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).get(key) {
             return Ok(p.clone());
         }
         let layout = self.layout(device, key.storage_bindings());
         let source = key.source();
         let label = key.label();
+        // Validation errors (the WGSL or the layout) and internal ones (the driver's compiler
+        // failing on valid WGSL) both come back naming the kernel.
+        let internal = device.push_error_scope(::wgpu::ErrorFilter::Internal);
         let scope = device.push_error_scope(::wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(::wgpu::ShaderModuleDescriptor {
             label: Some(&label),
@@ -80,12 +83,14 @@ impl PipelineCache {
             compilation_options: Default::default(),
             cache: None,
         });
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        let validation = pollster::block_on(scope.pop());
+        let driver = pollster::block_on(internal.pop());
+        if let Some(e) = validation.or(driver) {
             return Err(Error::Kernel { kernel: label, reason: e.to_string() });
         }
         self.created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = Arc::new(pipeline);
-        self.pipelines.lock().unwrap().insert(key.clone(), p.clone());
+        self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), p.clone());
         Ok(p)
     }
 

@@ -1,0 +1,664 @@
+//! Hostile models: files written to crash, hang, exhaust memory or escape the model folder.
+//! Every case must end in a typed error that names the node (where there is one) and the
+//! reason — never a panic, an abort or an unbounded allocation. `tests/errors.rs` holds the
+//! plain malformed-model cases (truncation, cycles, undefined and duplicate names, unsupported
+//! ops, opset 999); this file adds the adversarial ones, built with the project's own
+//! `ModelBuilder` or, where the builder cannot express the corruption, raw prost messages.
+//! Reproducers found by fuzzing (`fuzz/`) are kept at the end.
+
+use onnx_wgpu::onnx::builder::{Attr, DimSpec, ModelBuilder};
+use onnx_wgpu::onnx::proto::{
+    attribute_proto::AttributeType, tensor_proto::DataLocation, AttributeProto, GraphProto, NodeProto,
+    StringStringEntryProto, TensorProto,
+};
+use onnx_wgpu::{Backend, DType, Error, Session, Tensor};
+use prost::Message;
+
+fn cpu(bytes: &[u8]) -> Result<Session, Error> {
+    Session::builder().backend(Backend::Cpu).from_bytes(bytes)
+}
+
+/// Loads `bytes` on the CPU and returns the error message; the load must fail.
+fn load_err(bytes: &[u8]) -> (Error, String) {
+    match cpu(bytes) {
+        Ok(_) => panic!("the hostile model loaded"),
+        Err(e) => {
+            let s = e.to_string();
+            (e, s)
+        }
+    }
+}
+
+fn relu_model() -> ModelBuilder {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[2, 3]);
+    b.node("Relu", &["x"], &["y"], &[]);
+    b.output("y", DType::F32, &[2, 3]);
+    b
+}
+
+// ---- protobuf-level corruption ----------------------------------------------------------------
+
+#[test]
+fn wrong_wire_types_are_decode_errors() {
+    // Field 7 (graph) sent as a varint, field 1 (ir_version) as a length-delimited blob, and a
+    // length prefix that claims more bytes than follow.
+    for bytes in [&[0x38u8, 0x01][..], &[0x0a, 0x02, 0x01, 0x02][..], &[0x3a, 0xff, 0xff, 0xff, 0x0f, 0x00][..]] {
+        let (e, s) = load_err(bytes);
+        assert!(matches!(e, Error::Decode(_)), "{s}");
+    }
+    // A valid model whose graph's node list is re-tagged as a fixed64 field.
+    let mut m = relu_model().to_bytes();
+    let pos = m.iter().position(|&b| b == 0x3a).expect("graph tag");
+    m[pos] = 0x39;
+    let (e, s) = load_err(&m);
+    assert!(matches!(e, Error::Decode(_) | Error::Model(_)), "{s}");
+}
+
+#[test]
+fn every_truncation_of_a_model_fails_cleanly() {
+    let mut b = relu_model();
+    b.initializer("w", Tensor::new(&[2, 3], vec![1f32; 6]).unwrap());
+    b.node("Add", &["y", "w"], &["z"], &[]);
+    b.output("z", DType::F32, &[2, 3]);
+    let m = b.to_bytes();
+    for cut in 0..m.len() {
+        // Some prefixes are themselves valid models (protobuf has no end marker); they must
+        // load or fail, never panic.
+        let _ = cpu(&m[..cut]);
+    }
+}
+
+#[test]
+fn self_loop_is_a_cycle() {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[2]);
+    b.node("Add", &["x", "a"], &["a"], &[]);
+    b.output("a", DType::F32, &[2]);
+    let (e, s) = load_err(&b.to_bytes());
+    assert!(matches!(e, Error::Model(_)) && s.contains("cycle") && s.contains("Add_a"), "{s}");
+}
+
+#[test]
+fn duplicate_graph_outputs_and_node_outputs() {
+    let mut b = relu_model();
+    b.output("y", DType::F32, &[2, 3]);
+    let (_, s) = load_err(&b.to_bytes());
+    assert!(s.contains("'y'") && s.contains("listed twice"), "{s}");
+
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[4]);
+    b.node("Split", &["x"], &["a", "a"], &[("axis", 0i64.into())]);
+    b.output("a", DType::F32, &[2]);
+    let (_, s) = load_err(&b.to_bytes());
+    assert!(s.contains("'a'") && s.contains("already defined"), "{s}");
+}
+
+#[test]
+fn output_nobody_produces() {
+    let mut b = relu_model();
+    b.output("phantom", DType::F32, &[2, 3]);
+    let (_, s) = load_err(&b.to_bytes());
+    assert!(s.contains("'phantom'") && s.contains("not produced"), "{s}");
+}
+
+// ---- sizes ----------------------------------------------------------------------------------
+
+/// A graph input of 2^40 f32 elements: 4 TiB of activations.
+#[test]
+fn huge_input_shape_is_refused_at_load() {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[1 << 20, 1 << 20]);
+    b.node("Relu", &["x"], &["y"], &[]);
+    b.output("y", DType::F32, &[1 << 20, 1 << 20]);
+    let (e, s) = load_err(&b.to_bytes());
+    assert!(matches!(e, Error::Limit(_)) && s.contains("'x'") && s.contains("max_memory_bytes"), "{s}");
+}
+
+/// ConstantOfShape of a constant 2^40-element shape: folding it would allocate 4 TiB.
+#[test]
+fn huge_folded_constant_is_refused() {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[1]);
+    b.initializer("shape", Tensor::new(&[2], vec![1i64 << 20, 1 << 20]).unwrap());
+    b.node("ConstantOfShape", &["shape"], &["big"], &[]);
+    b.node("Add", &["x", "big"], &["y"], &[]);
+    b.output("y", DType::F32, &[1 << 20, 1 << 20]);
+    let (e, s) = load_err(&b.to_bytes());
+    assert!(matches!(e, Error::Limit(_)) && s.contains("ConstantOfShape_big"), "{s}");
+}
+
+/// Expand to a run-time shape: the shape is only known when the run reads it back.
+#[test]
+fn huge_run_time_shape_is_refused() {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[1]);
+    b.input("shape", DType::I64, &[2]);
+    b.node("Expand", &["x", "shape"], &["y"], &[]);
+    b.output_dims("y", DType::F32, &[DimSpec::Name("a".into()), DimSpec::Name("b".into())]);
+    let s = cpu(&b.to_bytes()).unwrap();
+    let x = Tensor::new(&[1], vec![1f32]).unwrap();
+    let shape = Tensor::new(&[2], vec![1i64 << 20, 1 << 20]).unwrap();
+    let e = s.run(&[("x", x.clone()), ("shape", shape)]).expect_err("4 TiB Expand ran");
+    let m = e.to_string();
+    assert!(matches!(e, Error::Limit(_)) && m.contains("Expand_y"), "{m}");
+    let small = Tensor::new(&[2], vec![2i64, 3]).unwrap();
+    assert_eq!(s.run(&[("x", x), ("shape", small)]).unwrap()[0].shape(), &[2, 3]);
+}
+
+#[test]
+fn max_memory_bytes_is_configurable() {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[256, 256]);
+    b.initializer("w", Tensor::new(&[256, 256], vec![0.5f32; 65536]).unwrap());
+    b.node("MatMul", &["x", "w"], &["y"], &[]);
+    b.output("y", DType::F32, &[256, 256]);
+    let m = b.to_bytes();
+    // 256 KiB of weights: refused under a 64 KiB budget, accepted under 16 MiB.
+    let e = Session::builder().backend(Backend::Cpu).max_memory_bytes(64 << 10).from_bytes(&m).err().unwrap();
+    let s = e.to_string();
+    assert!(matches!(e, Error::Limit(_)) && s.contains("'w'") && s.contains("max_memory_bytes"), "{s}");
+    assert!(Session::builder().backend(Backend::Cpu).max_memory_bytes(16 << 20).from_bytes(&m).is_ok());
+    // Activations: 256 KiB weights + 256 KiB input + 256 KiB output fit 1 MiB, not 600 KiB.
+    let e = Session::builder().backend(Backend::Cpu).max_memory_bytes(600 << 10).from_bytes(&m).err().unwrap();
+    assert!(matches!(e, Error::Limit(_)), "{e}");
+}
+
+fn raw_initializer(name: &str, dims: &[i64], f: impl FnOnce(&mut TensorProto)) -> TensorProto {
+    let mut t = TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DType::F32.onnx_code()),
+        ..Default::default()
+    };
+    f(&mut t);
+    t
+}
+
+fn with_initializer(t: TensorProto) -> Vec<u8> {
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[4]);
+    b.graph().initializer.push(t);
+    b.node("Add", &["x", "w"], &["y"], &[]);
+    b.output("y", DType::F32, &[4]);
+    b.to_bytes()
+}
+
+#[test]
+fn initializer_size_disagrees_with_data() {
+    let cases: Vec<(TensorProto, &str)> = vec![
+        (raw_initializer("w", &[4], |t| t.raw_data = Some(vec![0; 8])), "8"),
+        (raw_initializer("w", &[4], |t| t.float_data = vec![1.0; 3]), "3"),
+        (raw_initializer("w", &[1 << 40], |t| t.raw_data = Some(vec![0; 16])), "w"),
+        (raw_initializer("w", &[-4], |t| t.raw_data = Some(vec![0; 16])), "negative"),
+        (raw_initializer("w", &[i64::MAX, i64::MAX], |t| t.raw_data = Some(vec![0; 16])), "overflow"),
+        (raw_initializer("w", &[4], |t| t.data_type = Some(12345)), "data_type"),
+    ];
+    for (t, want) in cases {
+        let (e, s) = load_err(&with_initializer(t));
+        assert!(matches!(e, Error::Tensor { .. } | Error::Limit(_)) && s.contains("'w'") && s.contains(want), "{s}");
+    }
+}
+
+#[test]
+fn negative_and_absurd_declared_dims() {
+    let mut b = ModelBuilder::new(13);
+    b.input_dims("x", DType::F32, &[DimSpec::Size(-3)]);
+    b.node("Relu", &["x"], &["y"], &[]);
+    b.output("y", DType::F32, &[3]);
+    let (_, s) = load_err(&b.to_bytes());
+    assert!(s.contains("'x'") && s.contains("negative"), "{s}");
+
+    let mut b = ModelBuilder::new(13);
+    b.input_dims("x", DType::F32, &[DimSpec::Size(i64::MAX), DimSpec::Size(i64::MAX)]);
+    b.node("Relu", &["x"], &["y"], &[]);
+    b.output("y", DType::F32, &[1]);
+    let (e, s) = load_err(&b.to_bytes());
+    assert!(matches!(e, Error::Limit(_) | Error::Model(_)), "{s}");
+
+    // Reshape to a negative size other than -1.
+    let mut b = ModelBuilder::new(13);
+    b.input("x", DType::F32, &[6]);
+    b.initializer("s", Tensor::new(&[2], vec![-2i64, -3]).unwrap());
+    b.node("Reshape", &["x", "s"], &["y"], &[]);
+    b.output("y", DType::F32, &[2, 3]);
+    let (_, s) = load_err(&b.to_bytes());
+    assert!(s.contains("Reshape_y"), "{s}");
+}
+
+// ---- external data --------------------------------------------------------------------------
+
+#[test]
+fn external_data_cannot_leave_the_model_folder() {
+    let root = std::env::temp_dir().join(format!("onnx_wgpu_hostile_{}", std::process::id()));
+    let dir = root.join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(root.join("secret.bin"), [0u8; 16]).unwrap();
+    std::fs::write(dir.join("ok.bin"), [0u8; 16]).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.join("secret.bin"), dir.join("link.bin")).unwrap();
+    let ext = |loc: &str| {
+        raw_initializer("w", &[4], |t| {
+            t.data_location = Some(DataLocation::External as i32);
+            t.external_data = vec![StringStringEntryProto { key: Some("location".into()), value: Some(loc.into()) }];
+        })
+    };
+    let path = dir.join("m.onnx");
+    let mut cases = vec![
+        ("/etc/passwd", "absolute"),
+        ("../../etc/passwd", "escapes"),
+        ("../secret.bin", "escapes"),
+        ("sub/../../secret.bin", "escapes"),
+        ("missing.bin", "missing.bin"),
+    ];
+    if cfg!(unix) {
+        cases.push(("link.bin", "outside"));
+    }
+    for (loc, want) in cases {
+        std::fs::write(&path, with_initializer(ext(loc))).unwrap();
+        let e = Session::builder().backend(Backend::Cpu).from_file(&path).err().expect(loc);
+        let s = e.to_string();
+        assert!(matches!(e, Error::Tensor { .. }) && s.contains("'w'") && s.contains(want), "{loc}: {s}");
+    }
+    std::fs::write(&path, with_initializer(ext("ok.bin"))).unwrap();
+    Session::builder().backend(Backend::Cpu).from_file(&path).unwrap();
+    // From bytes there is no folder: external data is refused.
+    let e = cpu(&with_initializer(ext("ok.bin"))).err().unwrap();
+    assert!(e.to_string().contains("folder"), "{e}");
+    std::fs::remove_dir_all(&root).ok();
+}
+
+// ---- nesting --------------------------------------------------------------------------------
+
+/// Wraps `inner` (an encoded GraphProto) as the `then_branch`/`else_branch` of an If node of a
+/// new graph, without recursion (so that the test itself cannot overflow the stack).
+fn nest_if(depth: usize) -> Vec<u8> {
+    let leaf = GraphProto {
+        name: Some("leaf".into()),
+        node: vec![NodeProto {
+            op_type: Some("Identity".into()),
+            input: vec!["c".into()],
+            output: vec!["o0".into()],
+            ..Default::default()
+        }],
+        output: vec![onnx_wgpu::onnx::proto::ValueInfoProto { name: Some("o0".into()), ..Default::default() }],
+        ..Default::default()
+    };
+    let leaf_bytes = leaf.encode_to_vec();
+    use prost::encoding::{encode_key, encode_varint, WireType::LengthDelimited};
+    let field = |out: &mut Vec<u8>, tag: u32, len: usize| {
+        encode_key(tag, LengthDelimited, out);
+        encode_varint(len as u64, out);
+    };
+    let attr = |name: &str| {
+        AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Graph as i32), ..Default::default() }
+            .encode_to_vec()
+    };
+    // Level k's graph is `before[k] + graph(k-1) + after[k]`: collect the pieces inside-out
+    // (lengths only), then concatenate once, so that building 10,000 levels stays linear.
+    let mut else_attr = attr("else_branch");
+    field(&mut else_attr, 6, leaf_bytes.len());
+    else_attr.extend_from_slice(&leaf_bytes);
+    let mut after = Vec::new();
+    field(&mut after, 5, else_attr.len());
+    after.extend_from_slice(&else_attr);
+    let mut befores: Vec<Vec<u8>> = Vec::with_capacity(depth);
+    let mut inner_len = leaf_bytes.len();
+    for level in 1..=depth {
+        let node = NodeProto {
+            name: Some(format!("if{level}")),
+            op_type: Some("If".into()),
+            input: vec!["c".into()],
+            output: vec![format!("o{level}")],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut then_head = attr("then_branch");
+        field(&mut then_head, 6, inner_len);
+        let then_len = then_head.len() + inner_len;
+        let mut node_head = node;
+        field(&mut node_head, 5, then_len);
+        let node_len = node_head.len() + then_len + after.len();
+        let mut before = GraphProto {
+            name: Some(format!("g{level}")),
+            output: vec![onnx_wgpu::onnx::proto::ValueInfoProto {
+                name: Some(format!("o{level}")),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        field(&mut before, 1, node_len);
+        before.extend_from_slice(&node_head);
+        before.extend_from_slice(&then_head);
+        inner_len = before.len() + inner_len + after.len();
+        befores.push(before);
+    }
+    let mut g = Vec::with_capacity(inner_len);
+    for b in befores.iter().rev() {
+        g.extend_from_slice(b);
+    }
+    g.extend_from_slice(&leaf_bytes);
+    for _ in 0..depth {
+        g.extend_from_slice(&after);
+    }
+    assert_eq!(g.len(), inner_len);
+    // The model: opset 13 and the nested graph as field 7, with a bool input "c".
+    let mut b = ModelBuilder::new(13);
+    b.input("c", DType::Bool, &[]);
+    let mut m = b.to_bytes();
+    // Drop the builder's graph and splice ours in, then append the input declaration.
+    let mut model = onnx_wgpu::onnx::proto::ModelProto::decode(&m[..]).unwrap();
+    let input = model.graph.take().unwrap().input;
+    m = model.encode_to_vec();
+    let mut graph = g;
+    for vi in input {
+        let v = vi.encode_to_vec();
+        prost::encoding::encode_key(11, prost::encoding::WireType::LengthDelimited, &mut graph);
+        prost::encoding::encode_varint(v.len() as u64, &mut graph);
+        graph.extend_from_slice(&v);
+    }
+    prost::encoding::encode_key(7, prost::encoding::WireType::LengthDelimited, &mut m);
+    prost::encoding::encode_varint(graph.len() as u64, &mut m);
+    m.extend_from_slice(&graph);
+    m
+}
+
+#[test]
+fn deeply_nested_subgraphs_are_refused_without_stack_overflow() {
+    // Shallow nesting loads (the depth limit is not hit by ordinary models).
+    let ok = nest_if(3);
+    cpu(&ok).unwrap_or_else(|e| panic!("3 nested Ifs: {e}"));
+    for depth in [40, 200, 10_000] {
+        let m = nest_if(depth);
+        // Run on a small stack: the loader must not recurse without bound.
+        let h = std::thread::Builder::new().stack_size(1 << 20).spawn(move || cpu(&m).err().map(|e| e.to_string()));
+        let s = h.unwrap().join().expect("loading nested subgraphs panicked").expect("deep nesting loaded");
+        assert!(s.contains("nest") || s.contains("recursion"), "depth {depth}: {s}");
+    }
+}
+
+// ---- attributes, opsets, domains --------------------------------------------------------------
+
+#[test]
+fn attribute_of_the_wrong_type() {
+    type Case<'a> = (&'a str, &'a [&'a str], Vec<(&'a str, Attr)>, &'a str);
+    let cases: Vec<Case> = vec![
+        ("Transpose", &["x"], vec![("perm", Attr::Float(1.0))], "perm"),
+        ("Softmax", &["x"], vec![("axis", Attr::Str("one".into()))], "axis"),
+        ("LeakyRelu", &["x"], vec![("alpha", Attr::Ints(vec![1, 2]))], "alpha"),
+        ("Transpose", &["x"], vec![("perm", Attr::Ints(vec![0, 0]))], "perm"),
+    ];
+    for (op, ins, attrs, want) in cases {
+        let mut b = ModelBuilder::new(13);
+        b.input("x", DType::F32, &[2, 3]);
+        b.node(op, ins, &["y"], &attrs);
+        b.output("y", DType::F32, &[3, 2]);
+        let (e, s) = load_err(&b.to_bytes());
+        assert!(matches!(e, Error::Node { .. }) && s.contains(&format!("{op}_y")) && s.contains(want), "{s}");
+    }
+    // An attribute whose declared type disagrees with the field that carries it.
+    let mut b = relu_model();
+    b.graph().node[0].attribute.push(AttributeProto {
+        name: Some("alpha".into()),
+        r#type: Some(AttributeType::Tensor as i32),
+        f: Some(1.0),
+        ..Default::default()
+    });
+    b.graph().node[0].op_type = Some("LeakyRelu".into());
+    let (_, s) = load_err(&b.to_bytes());
+    assert!(s.contains("Relu_y") && s.contains("alpha"), "{s}");
+}
+
+#[test]
+fn opset_and_domain_mismatches() {
+    for v in [0i64, -1, 999, i64::MAX] {
+        let mut b = relu_model();
+        b.model.opset_import[0].version = Some(v);
+        let (_, s) = load_err(&b.to_bytes());
+        assert!(s.contains(&format!("opset {v}")), "{s}");
+    }
+    let mut b = relu_model();
+    b.model
+        .opset_import
+        .push(onnx_wgpu::onnx::proto::OperatorSetIdProto { domain: Some("com.evil".into()), version: Some(1) });
+    b.graph().node[0].domain = Some("com.evil".into());
+    match cpu(&b.to_bytes()) {
+        Err(e @ Error::Unsupported(_)) => {
+            let s = e.to_string();
+            assert!(s.contains("com.evil") && s.contains("Relu_y"), "{s}");
+        }
+        other => panic!("expected Unsupported, got {:?}", other.err()),
+    }
+}
+
+// ---- run-time input -------------------------------------------------------------------------
+
+fn gather_model(op: &str, data: &[usize], idx: &[usize], out: &[usize]) -> Vec<u8> {
+    let mut b = ModelBuilder::new(13);
+    b.input("data", DType::F32, data);
+    b.input("idx", DType::I64, idx);
+    b.node(op, &["data", "idx"], &["y"], &[("axis", 0i64.into())]);
+    b.output("y", DType::F32, out);
+    b.to_bytes()
+}
+
+fn scatter_nd_model() -> Vec<u8> {
+    let mut b = ModelBuilder::new(13);
+    b.input("data", DType::F32, &[4]);
+    b.input("idx", DType::I64, &[1, 1]);
+    b.input("upd", DType::F32, &[1]);
+    b.node("ScatterND", &["data", "idx", "upd"], &["y"], &[]);
+    b.output("y", DType::F32, &[4]);
+    b.to_bytes()
+}
+
+/// Out-of-range indices supplied by the caller: an error naming the node on both backends
+/// (the GPU checks index tensors that are known on the host before they are uploaded).
+pub fn out_of_range_indices_on(backend: Backend) {
+    let data = Tensor::new(&[4], vec![1f32, 2., 3., 4.]).unwrap();
+    for (op, bad) in [("Gather", 4i64), ("Gather", -5), ("GatherElements", 7), ("GatherElements", i64::MIN)] {
+        let s = Session::builder().backend(backend).from_bytes(&gather_model(op, &[4], &[2], &[2])).unwrap();
+        let ok = Tensor::new(&[2], vec![0i64, -1]).unwrap();
+        let y = s.run(&[("data", data.clone()), ("idx", ok)]).unwrap();
+        assert_eq!(y[0].as_slice::<f32>().unwrap(), &[1., 4.]);
+        let idx = Tensor::new(&[2], vec![1i64, bad]).unwrap();
+        let e = s.run(&[("data", data.clone()), ("idx", idx)]).err().unwrap_or_else(|| panic!("{op} index {bad}"));
+        let m = e.to_string();
+        assert!(m.contains(&format!("{op}_y")) && m.contains("out of range"), "{backend:?} {op} {bad}: {m}");
+    }
+    let s = Session::builder().backend(backend).from_bytes(&scatter_nd_model()).unwrap();
+    let upd = Tensor::new(&[1], vec![9f32]).unwrap();
+    let idx = Tensor::new(&[1, 1], vec![2i64]).unwrap();
+    let y = s.run(&[("data", data.clone()), ("idx", idx), ("upd", upd.clone())]).unwrap();
+    assert_eq!(y[0].as_slice::<f32>().unwrap(), &[1., 2., 9., 4.]);
+    let idx = Tensor::new(&[1, 1], vec![4i64]).unwrap();
+    let e = s.run(&[("data", data), ("idx", idx), ("upd", upd)]).expect_err("ScatterND index 4");
+    assert!(e.to_string().contains("ScatterND_y") && e.to_string().contains("out of range"), "{e}");
+}
+
+#[test]
+fn out_of_range_indices_cpu() {
+    out_of_range_indices_on(Backend::Cpu);
+}
+
+mod common;
+
+#[test]
+fn out_of_range_indices_gpu() {
+    if common::gpu_available("out_of_range_indices_gpu") {
+        out_of_range_indices_on(Backend::Gpu);
+    }
+}
+
+/// NaN and infinities propagate by IEEE rules, as ONNX Runtime computes them.
+fn nan_inf_on(backend: Backend) {
+    let nan = f32::NAN;
+    let inf = f32::INFINITY;
+    let a = vec![nan, inf, -inf, 1.0, 0.0, inf];
+    let b = vec![1.0, -inf, 1.0, nan, 0.0, 0.0];
+    // (op, expected) for op(a, b) elementwise, or op(a) for unary ops.
+    let binary: Vec<(&str, Vec<f32>)> = vec![
+        ("Add", vec![nan, nan, -inf, nan, 0.0, inf]),
+        ("Mul", vec![nan, -inf, -inf, nan, 0.0, nan]),
+        ("Div", vec![nan, nan, -inf, nan, nan, inf]),
+        ("Sub", vec![nan, inf, -inf, nan, 0.0, inf]),
+    ];
+    let unary: Vec<(&str, Vec<f32>)> = vec![
+        ("Relu", vec![nan, inf, 0.0, 1.0, 0.0, inf]),
+        ("Exp", vec![nan, inf, 0.0, std::f32::consts::E, 1.0, inf]),
+        ("Sqrt", vec![nan, inf, nan, 1.0, 0.0, inf]),
+        ("Neg", vec![nan, -inf, inf, -1.0, -0.0, -inf]),
+        ("Abs", vec![nan, inf, inf, 1.0, 0.0, inf]),
+        ("Sigmoid", vec![nan, 1.0, 0.0, 0.731_058_6, 0.5, 1.0]),
+    ];
+    let same = |got: &[f32], want: &[f32]| {
+        got.iter().zip(want).all(|(g, w)| (g.is_nan() && w.is_nan()) || (g == w) || ((g - w).abs() <= 1e-6 * w.abs()))
+    };
+    for (op, want) in binary.iter().chain(&unary) {
+        let is_bin = binary.iter().any(|(o, _)| o == op);
+        let mut m = ModelBuilder::new(13);
+        m.input("a", DType::F32, &[6]);
+        if is_bin {
+            m.input("b", DType::F32, &[6]);
+            m.node(op, &["a", "b"], &["y"], &[]);
+        } else {
+            m.node(op, &["a"], &["y"], &[]);
+        }
+        m.output("y", DType::F32, &[6]);
+        let s = Session::builder().backend(backend).from_bytes(&m.to_bytes()).unwrap();
+        let ta = Tensor::new(&[6], a.clone()).unwrap();
+        let tb = Tensor::new(&[6], b.clone()).unwrap();
+        let ins: Vec<(&str, Tensor)> = if is_bin { vec![("a", ta), ("b", tb)] } else { vec![("a", ta)] };
+        let y = s.run(&ins).unwrap();
+        let got = y[0].as_slice::<f32>().unwrap();
+        assert!(same(got, want), "{backend:?} {op}: got {got:?}, want {want:?}");
+    }
+}
+
+#[test]
+fn nan_and_inf_propagate_cpu() {
+    nan_inf_on(Backend::Cpu);
+}
+
+#[test]
+fn nan_and_inf_propagate_gpu() {
+    if common::gpu_available("nan_and_inf_propagate_gpu") {
+        nan_inf_on(Backend::Gpu);
+    }
+}
+
+// ---- CLI ------------------------------------------------------------------------------------
+
+#[test]
+fn cli_refuses_hostile_files_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("onnx_wgpu_cli_hostile_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cycle = ModelBuilder::new(13);
+    cycle.input("x", DType::F32, &[2]);
+    cycle.node("Add", &["x", "a"], &["a"], &[]);
+    cycle.output("a", DType::F32, &[2]);
+    let mut huge = ModelBuilder::new(13);
+    huge.input("x", DType::F32, &[1 << 20, 1 << 20]);
+    huge.node("Relu", &["x"], &["y"], &[]);
+    huge.output("y", DType::F32, &[1 << 20, 1 << 20]);
+    let mut escape_b = ModelBuilder::new(13);
+    escape_b.input("x", DType::F32, &[4]);
+    escape_b.graph().initializer.push(raw_initializer("w", &[4], |t| {
+        t.data_location = Some(DataLocation::External as i32);
+        t.external_data =
+            vec![StringStringEntryProto { key: Some("location".into()), value: Some("../../etc/passwd".into()) }];
+    }));
+    escape_b.node("Add", &["x", "w"], &["y"], &[]);
+    escape_b.output("y", DType::F32, &[4]);
+    let files = [
+        ("cycle.onnx", cycle.to_bytes()),
+        ("huge.onnx", huge.to_bytes()),
+        ("escape.onnx", escape_b.to_bytes()),
+        ("nested.onnx", nest_if(10_000)),
+        ("truncated.onnx", relu_model().to_bytes()[..20].to_vec()),
+    ];
+    let bin = env!("CARGO_BIN_EXE_onnx-wgpu");
+    for (name, bytes) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        for cmd in [&["run", p.to_str().unwrap(), "--backend", "cpu"][..], &["info", p.to_str().unwrap(), "--plan"][..]]
+        {
+            let out = std::process::Command::new(bin).args(cmd).output().unwrap();
+            let code = out.status.code().expect("killed by a signal");
+            assert!(code != 0 && code != 101, "{cmd:?}: exit {code}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.trim().lines().count(), 1, "{cmd:?}: stderr was {err:?}");
+            assert!(err.starts_with("error: "), "{err}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- panics inside the engine ---------------------------------------------------------------
+
+/// A panic inside a kernel (a bug, not a model error) surfaces as `Error::Internal`; the
+/// session stays usable.
+#[test]
+fn internal_panic_becomes_an_error() {
+    let s = cpu(&relu_model().to_bytes()).unwrap();
+    let e = onnx_wgpu::error::guard("test", || -> onnx_wgpu::Result<()> { panic!("kernel bug") }).err().unwrap();
+    assert!(matches!(e, Error::Internal(_)) && e.to_string().contains("kernel bug"), "{e}");
+    let x = Tensor::new(&[2, 3], vec![1f32; 6]).unwrap();
+    assert!(s.run(&[("x", x)]).is_ok());
+}
+
+// ---- fuzzing reproducers --------------------------------------------------------------------
+
+/// The `run` fuzz target's model (Gather → Reshape → Softmax → Expand with caller inputs).
+fn fuzz_run_model() -> Session {
+    let sym = |n: &str| DimSpec::Name(n.into());
+    let mut b = ModelBuilder::new(17);
+    b.input_dims("x", DType::F32, &[sym("a"), sym("b")]);
+    b.input_dims("idx", DType::I64, &[sym("k")]);
+    b.input_dims("shape", DType::I64, &[DimSpec::Size(2)]);
+    b.input_dims("e", DType::I64, &[DimSpec::Size(2)]);
+    b.node("Gather", &["x", "idx"], &["g"], &[("axis", 0i64.into())]);
+    b.node("Reshape", &["g", "shape"], &["r"], &[]);
+    b.node("Softmax", &["r"], &["y"], &[("axis", (-1i64).into())]);
+    b.node("Expand", &["y", "e"], &["z"], &[]);
+    b.output_dims("z", DType::F32, &[sym("p"), sym("q")]);
+    Session::builder().backend(Backend::Cpu).max_memory_bytes(64 << 20).from_bytes(&b.to_bytes()).unwrap()
+}
+
+/// fuzz/artifacts/run/timeout-475c94…: Reshape of an empty tensor to [0x003F0015FC3F0015, 0],
+/// then Softmax looped over 1.8e16 empty rows (a hang). Zero-element outputs are now known
+/// from their shapes without running a kernel.
+#[test]
+fn fuzz_run_empty_tensor_with_huge_dim_does_not_hang() {
+    let s = fuzz_run_model();
+    let t = |sh: &[usize], v: Vec<i64>| Tensor::new(sh, v).unwrap();
+    let start = std::time::Instant::now();
+    let r = s.run(&[
+        ("x", Tensor::new(&[0, 0], Vec::<f32>::new()).unwrap()),
+        ("idx", t(&[0], vec![])),
+        ("shape", t(&[2], vec![0x003F_0015_FC3F_0015, 0])),
+        ("e", t(&[2], vec![0, 0])),
+    ]);
+    assert!(start.elapsed().as_secs() < 10, "took {:?}: {:?}", start.elapsed(), r.map(|_| ()));
+}
+
+/// fuzz/artifacts/run/crash-b596a5…: a Reshape target whose dims multiply past usize
+/// overflowed in the shape rule (a panic under debug assertions, a wrong check without).
+#[test]
+fn fuzz_run_reshape_target_overflow_is_an_error() {
+    let s = fuzz_run_model();
+    let t = |sh: &[usize], v: Vec<i64>| Tensor::new(sh, v).unwrap();
+    for target in [vec![i64::MAX, 4], vec![-1, i64::MAX], vec![1 << 40, 1 << 40]] {
+        let e = s
+            .run(&[
+                ("x", Tensor::new(&[1, 1], vec![1f32]).unwrap()),
+                ("idx", t(&[1], vec![0])),
+                ("shape", t(&[2], target.clone())),
+                ("e", t(&[2], vec![1, 1])),
+            ])
+            .expect_err("an impossible Reshape ran");
+        let m = e.to_string();
+        assert!(m.contains("Reshape_r") && !m.contains("internal"), "{target:?}: {m}");
+    }
+}
