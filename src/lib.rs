@@ -29,6 +29,7 @@ pub mod plan;
 pub mod tensor;
 pub mod testing;
 
+pub use backend::profile::{Clock, OpTime, Profile, StepTiming};
 pub use backend::PlanReport;
 pub use error::{Error, Result, UnsupportedOp};
 pub use tensor::{DType, Data, Dim, Element, Kind, Tensor};
@@ -81,6 +82,7 @@ pub struct SessionBuilder {
     optimize: bool,
     max_binding_bytes: Option<u64>,
     cpu_fallback: bool,
+    profile: bool,
 }
 
 impl Default for SessionBuilder {
@@ -91,6 +93,7 @@ impl Default for SessionBuilder {
             optimize: true,
             max_binding_bytes: None,
             cpu_fallback: true,
+            profile: false,
         }
     }
 }
@@ -126,6 +129,14 @@ impl SessionBuilder {
     /// GPU coverage.
     pub fn cpu_fallback(mut self, on: bool) -> Self {
         self.cpu_fallback = on;
+        self
+    }
+
+    /// Records per-step timings of every run (GPU timestamp queries, or the wall clock on the
+    /// CPU), read with [`Session::last_profile`]; off by default. A profiled GPU run puts each
+    /// dispatch in its own compute pass, so it is a little slower than an unprofiled one.
+    pub fn profile(mut self, on: bool) -> Self {
+        self.profile = on;
         self
     }
 
@@ -172,6 +183,7 @@ impl SessionBuilder {
         };
         let inputs = graph.inputs.iter().map(|&v| info(v)).collect();
         let outputs = graph.outputs.iter().map(|&v| info(v)).collect();
+        engine.set_profiling(self.profile);
         let s = Session { graph, engine, backend, inputs, outputs };
         // With static input shapes, plan (and compile pipelines) now rather than on first run.
         if let Some(shapes) = s.static_shapes() {
@@ -258,6 +270,15 @@ impl Session {
     /// shapes, so new input shapes compile nothing new.
     pub fn pipelines_compiled(&self) -> Option<usize> {
         self.engine.pipelines_compiled()
+    }
+    /// Switches per-step profiling of the following runs on or off (see
+    /// [`SessionBuilder::profile`]).
+    pub fn set_profiling(&self, on: bool) {
+        self.engine.set_profiling(on)
+    }
+    /// The step timings of the last run made with profiling on (`None` before one).
+    pub fn last_profile(&self) -> Option<Profile> {
+        self.engine.last_profile()
     }
     /// The optimized graph.
     pub fn graph(&self) -> &Graph {

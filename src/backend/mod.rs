@@ -4,13 +4,16 @@
 //! run loop, and the CPU execution of host-placed nodes.
 
 pub mod cpu;
+pub mod profile;
 pub mod wgpu;
 
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Stage, StageEnd};
 use crate::tensor::{Data, Tensor};
+use profile::{host_now_ns, Clock, Profile, RawTiming, StepTiming};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A backend bound to one graph.
@@ -27,6 +30,10 @@ pub(crate) trait Engine: Send + Sync {
     fn pipelines_compiled(&self) -> Option<usize> {
         None
     }
+    /// Records per-step timings of the following runs (see [`profile`]).
+    fn set_profiling(&self, on: bool);
+    /// The timings of the last run made with profiling on.
+    fn last_profile(&self) -> Option<Profile>;
 }
 
 /// What `info --plan` prints.
@@ -63,6 +70,22 @@ pub(crate) trait StageBackend: Send + Sync {
         host: &mut HashMap<ValueId, Data>,
         state: &mut Self::RunState,
     ) -> Result<()>;
+    /// `run_device`, also timing each step: (step index, start, duration) on [`Self::clock`],
+    /// and why there are no timings where there are none.
+    fn run_device_profiled(
+        &self,
+        g: &Graph,
+        p: &Self::Prepared,
+        host: &mut HashMap<ValueId, Data>,
+        state: &mut Self::RunState,
+    ) -> Result<(Vec<RawTiming>, Option<String>)> {
+        self.run_device(g, p, host, state)?;
+        Ok((vec![], Some("this backend does not time its steps".into())))
+    }
+    /// The clock of `run_device_profiled`'s timings.
+    fn clock(&self) -> Clock {
+        Clock::Host
+    }
 }
 
 /// A prepared stage and its children, keyed by the values read back at its barrier.
@@ -98,11 +121,27 @@ pub(crate) struct Driver<B: StageBackend> {
     pub graph: Arc<Graph>,
     pub backend: B,
     roots: Mutex<HashMap<Vec<Vec<usize>>, (Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)>>,
+    profiling: AtomicBool,
+    last_profile: Mutex<Option<Profile>>,
 }
 
 impl<B: StageBackend> Driver<B> {
     pub fn new(graph: Arc<Graph>, backend: B) -> Self {
-        Driver { graph, backend, roots: Mutex::new(HashMap::new()) }
+        Driver {
+            graph,
+            backend,
+            roots: Mutex::new(HashMap::new()),
+            profiling: AtomicBool::new(false),
+            last_profile: Mutex::new(None),
+        }
+    }
+
+    pub fn set_profiling(&self, on: bool) {
+        self.profiling.store(on, Ordering::SeqCst);
+    }
+
+    pub fn last_profile(&self) -> Option<Profile> {
+        self.last_profile.lock().unwrap().clone()
     }
 
     fn root(&self, shapes: &[Vec<usize>]) -> Result<(Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)> {
@@ -137,19 +176,61 @@ impl<B: StageBackend> Driver<B> {
         let mut host: HashMap<ValueId, Data> = g.inputs.iter().copied().zip(inputs.iter().cloned()).collect();
         let mut state = B::RunState::default();
         let mut chain: Vec<Arc<StageNode<B::Prepared>>> = vec![root];
+        let mut prof = self.profiling.load(Ordering::SeqCst).then(|| (host_now_ns(), Profile::default()));
         loop {
             let node = chain.last().unwrap().clone();
             let st = self.backend.stage(&node.prepared);
-            self.backend.run_device(g, &node.prepared, &mut host, &mut state)?;
-            for &n in &st.host_nodes {
-                run_host_node(g, n, &st.env, &mut host)?;
+            match &mut prof {
+                None => {
+                    self.backend.run_device(g, &node.prepared, &mut host, &mut state)?;
+                    for &n in &st.host_nodes {
+                        run_host_node(g, n, &st.env, &mut host)?;
+                    }
+                }
+                Some((_, p)) => {
+                    let (raw, note) = self.backend.run_device_profiled(g, &node.prepared, &mut host, &mut state)?;
+                    p.note = p.note.take().or(note);
+                    for (i, start, nanos) in raw {
+                        let s = &st.steps[i];
+                        p.steps.push(step_timing(
+                            g,
+                            st.index,
+                            i,
+                            s.node,
+                            s.kernel.label(),
+                            start,
+                            nanos,
+                            self.backend.clock(),
+                        ));
+                    }
+                    for (k, &n) in st.host_nodes.iter().enumerate() {
+                        let t0 = host_now_ns();
+                        run_host_node(g, n, &st.env, &mut host)?;
+                        let t1 = host_now_ns();
+                        let i = st.steps.len() + k;
+                        p.steps.push(step_timing(g, st.index, i, n, "host".into(), t0, t1 - t0, Clock::Host));
+                    }
+                }
             }
             let get = |v: &ValueId| {
                 host_value(&st.env, &host, *v)
                     .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))
             };
             match &st.end {
-                StageEnd::Done => return g.outputs.iter().map(get).collect(),
+                StageEnd::Done => {
+                    let outs = g.outputs.iter().map(get).collect();
+                    if let Some((t0, mut p)) = prof {
+                        p.wall_ns = host_now_ns() - t0;
+                        for clock in [Clock::Gpu, Clock::Host] {
+                            let origin = p.steps.iter().filter(|s| s.clock == clock).map(|s| s.start_ns).min();
+                            for s in p.steps.iter_mut().filter(|s| s.clock == clock) {
+                                s.start_ns -= origin.unwrap_or(0);
+                            }
+                        }
+                        *self.last_profile.lock().unwrap() = Some(p);
+                    }
+                    return outs;
+                }
                 StageEnd::Next { key, shapes } => {
                     let tensor = |v: &ValueId| {
                         get(v)?.into_tensor().map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))
@@ -226,6 +307,31 @@ impl<B: StageBackend> Driver<B> {
             nodes_on_cpu: count(|f| matches!(f, NodeFate::Host(_))),
             complete,
         })
+    }
+}
+
+/// A timing with the node's name and op type.
+#[allow(clippy::too_many_arguments)]
+fn step_timing(
+    g: &Graph,
+    stage: u32,
+    step: usize,
+    n: crate::ir::NodeId,
+    kernel: String,
+    start_ns: u64,
+    nanos: u64,
+    clock: Clock,
+) -> StepTiming {
+    let node = g.node(n);
+    StepTiming {
+        stage,
+        step,
+        node: node.label(g).to_string(),
+        op_type: node.op_type.clone(),
+        kernel,
+        start_ns,
+        nanos,
+        clock,
     }
 }
 

@@ -64,6 +64,8 @@ pub(crate) struct CpuBackend;
 #[derive(Default)]
 pub(crate) struct CpuRun {
     arenas: HashMap<u32, Vec<Vec<u64>>>,
+    /// Wall-clock (step, start, duration) of each step, when profiling.
+    timings: Option<Vec<super::profile::RawTiming>>,
 }
 
 impl CpuRun {
@@ -133,7 +135,8 @@ impl StageBackend for CpuBackend {
                 .map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))?;
             run.write(slot.buf, &t);
         }
-        for step in &st.steps {
+        for (i, step) in st.steps.iter().enumerate() {
+            let t0 = run.timings.is_some().then(super::profile::host_now_ns);
             let node = g.node(step.node);
             let mut ins: Vec<Option<Tensor>> = Vec::with_capacity(node.inputs.len());
             for (k, present) in step.kernel.inputs.iter().enumerate() {
@@ -167,11 +170,27 @@ impl StageBackend for CpuBackend {
                 }
                 run.write(slot.buf, t);
             }
+            if let (Some(t0), Some(tm)) = (t0, run.timings.as_mut()) {
+                tm.push((i, t0, super::profile::host_now_ns() - t0));
+            }
         }
         for (v, slot) in &st.readbacks {
             host.insert(*v, Data::Tensor(run.read(slot)?));
         }
         Ok(())
+    }
+
+    fn run_device_profiled(
+        &self,
+        g: &Graph,
+        st: &Stage<CpuKernel>,
+        host: &mut HashMap<ValueId, Data>,
+        run: &mut CpuRun,
+    ) -> Result<(Vec<super::profile::RawTiming>, Option<String>)> {
+        run.timings = Some(Vec::new());
+        let r = self.run_device(g, st, host, run);
+        let t = run.timings.take().unwrap_or_default();
+        r.map(|_| (t, None))
     }
 }
 
@@ -197,5 +216,11 @@ impl Engine for CpuEngine {
     }
     fn device_name(&self) -> String {
         "CPU (reference kernels)".into()
+    }
+    fn set_profiling(&self, on: bool) {
+        self.driver.set_profiling(on)
+    }
+    fn last_profile(&self) -> Option<super::profile::Profile> {
+        self.driver.last_profile()
     }
 }

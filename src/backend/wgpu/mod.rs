@@ -7,6 +7,7 @@ pub mod device;
 pub mod exec;
 pub mod kernels;
 pub mod pipeline;
+pub mod profile;
 pub mod shaders;
 pub mod types;
 
@@ -68,6 +69,20 @@ impl StageBackend for GpuBackend {
     fn run_device(&self, g: &Graph, p: &Prepared, host: &mut HashMap<ValueId, Data>, _: &mut ()) -> Result<()> {
         p.run(&self.ctx, g, host)
     }
+
+    fn run_device_profiled(
+        &self,
+        g: &Graph,
+        p: &Prepared,
+        host: &mut HashMap<ValueId, Data>,
+        _: &mut (),
+    ) -> Result<(Vec<crate::backend::profile::RawTiming>, Option<String>)> {
+        p.run_timed(&self.ctx, g, host, true)
+    }
+
+    fn clock(&self) -> crate::backend::profile::Clock {
+        crate::backend::profile::Clock::Gpu
+    }
 }
 
 pub(crate) struct GpuEngine {
@@ -96,5 +111,11 @@ impl Engine for GpuEngine {
     }
     fn pipelines_compiled(&self) -> Option<usize> {
         Some(self.driver.backend.ctx.pipelines.created())
+    }
+    fn set_profiling(&self, on: bool) {
+        self.driver.set_profiling(on)
+    }
+    fn last_profile(&self) -> Option<crate::backend::profile::Profile> {
+        self.driver.last_profile()
     }
 }

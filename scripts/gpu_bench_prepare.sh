@@ -1,0 +1,57 @@
+#!/bin/bash
+# Prepares gpubench/ (ignored by git) for scripts/gpu_bench.sh on a lent GPU machine, which gets
+# only the working tree and the carried paths (no ../shared, no crates registry, no compiler):
+#   gpubench/onnx-wgpu.gz   the release CLI (stripped, gzipped)
+#   gpubench/kernels.gz     the criterion kernel benchmarks (`cargo bench --no-run`), likewise
+#   gpubench/node/          a few hundred small ONNX node tests that pass on the GPU without fallback
+#   gpubench/models/NAME/   corpus models with their test_data_set_0 (a correctness case and a
+#                           bench model at once), added while the folder stays under 60 MiB
+#   gpubench/copy_bandwidth.onnx  8 chained Neg over 2^26 floats (scripts/make_bandwidth_model.py)
+# Then, on the device (carry [".gl", "gpubench"], .gl from ../shared/gpu/prepare-vulkan-loader.sh):
+#   <loader prefix> bash scripts/gpu_bench.sh
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+corpus=${ONNX_WGPU_CORPUS:-../shared/corpus}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+limit=$((60 * 1024 * 1024))
+
+cargo build --release --bin onnx-wgpu
+exe=$(cargo bench --bench kernels --no-run --message-format=json |
+    python3 -c 'import json, sys
+for l in sys.stdin:
+    j = json.loads(l)
+    if j.get("reason") == "compiler-artifact" and j.get("executable") and j["target"]["name"] == "kernels":
+        print(j["executable"])' | tail -1)
+[ -x "$exe" ] || { echo "no kernels bench executable" >&2; exit 1; }
+
+rm -rf gpubench
+mkdir -p gpubench/node gpubench/models
+for f in "$CARGO_TARGET_DIR/release/onnx-wgpu:onnx-wgpu" "$exe:kernels"; do
+    src=${f%%:*}
+    name=${f##*:}
+    strip -o "gpubench/$name" "$src"
+    gzip -9 "gpubench/$name"
+done
+
+# Node tests that pass on the GPU without fallback, in the families the models use, 64 KiB at most each.
+grep -E '^node/test_(matmul|gemm|conv|softmax|layer_norm|gelu|attention|relu|add|mul|reduce_mean|transpose|gather|concat|resize|averagepool|maxpool|batchnorm|cast|dequantizelinear|qlinearmatmul|matmulinteger|lstm|gru|einsum|rotary|rms|erf|sqrt|div|sub|where|slice|reshape|clip|sigmoid|tanh)' \
+    tests/expected/node_gpu.txt | sed 's|^node/||' | while read -r c; do
+    d="$corpus/onnx-node/node/$c"
+    [ -d "$d" ] && [ "$(du -sk "$d" | cut -f1)" -le 64 ] && cp -r "$d" gpubench/node/
+done
+
+python3 scripts/make_bandwidth_model.py gpubench/copy_bandwidth.onnx $((1 << 26))
+
+for m in squeezenet1_1 bert_tiny mobilenet_v2 vit_tiny; do
+    src="$corpus/models/$m"
+    need=$(( $(du -sb "$src/model.onnx" | cut -f1) + $(du -sb "$src/test_data_set_0" | cut -f1) ))
+    have=$(du -sb gpubench | cut -f1)
+    if [ $((have + need)) -le $limit ]; then
+        mkdir -p "gpubench/models/$m"
+        cp -r "$src/model.onnx" "$src/test_data_set_0" "gpubench/models/$m/"
+    else
+        echo "skipped model $m: gpubench would exceed 60 MiB" >&2
+    fi
+done
+echo "gpubench: $(du -sh gpubench | cut -f1), $(ls gpubench/node | wc -l) node tests, models: $(ls gpubench/models | tr '\n' ' ')"
