@@ -9,7 +9,7 @@
 //! `--dim NAME=N`.
 
 use onnx_wgpu::embedded::Rng;
-use onnx_wgpu::{Backend, Clock, DType, Dim, Session, Tensor};
+use onnx_wgpu::{Backend, DType, Dim, Session, Tensor};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -108,19 +108,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         timed as f64 / 1e6,
         p.steps.len()
     );
-    println!("{:<28} {:>5} {:>6} {:>10} {:>7}", "op", "clock", "steps", "ms", "share");
-    for o in p.by_op() {
-        println!(
-            "{:<28} {:>5} {:>6} {:>10.3} {:>6.1}%",
-            o.op_type,
-            if o.clock == Clock::Gpu { "gpu" } else { "host" },
-            o.steps,
-            o.nanos as f64 / 1e6,
-            100.0 * o.nanos as f64 / timed.max(1) as f64
-        );
-    }
+    print!("{}", p.op_table(usize::MAX, ""));
     let mut slow = p.steps.clone();
-    slow.sort_by(|a, b| b.nanos.cmp(&a.nanos));
+    slow.sort_by_key(|s| std::cmp::Reverse(s.nanos));
     println!("slowest steps:");
     for st in slow.iter().take(5) {
         println!("  {:>9.3} ms  {} ({}, {})", st.nanos as f64 / 1e6, st.node, st.op_type, st.kernel);

@@ -6,12 +6,14 @@
 #   bench.json   `onnx-wgpu bench --json` of the models;  trace.json  their Chrome trace
 #   test.txt, bench.txt, kernels.txt   the raw outputs
 # Environment: OUT (default /tmp/gpu_bench), KERNELS_FULL (1: the large shapes, default 1),
-# BACKEND (default gpu). Local check on lavapipe: OUT=/tmp/x KERNELS_FULL=0 bash scripts/gpu_bench.sh
+# BACKEND (default gpu), ITER and WARMUP (model bench runs, default 30 and 5). Local check on lavapipe: OUT=/tmp/x KERNELS_FULL=0 bash scripts/gpu_bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_bench}
 KERNELS_FULL=${KERNELS_FULL:-1}
 BACKEND=${BACKEND:-gpu}
+ITER=${ITER:-30}
+WARMUP=${WARMUP:-5}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 mkdir -p "$OUT"
 G=gpubench
@@ -48,12 +50,12 @@ echo "exit $?" >> "$OUT/test.txt"
 } >> "$S"
 
 step models
-timeout 150 "$CLI" bench --backend "$BACKEND" $G/models/*/model.onnx --iterations 30 --warmup 5 \
+timeout 150 "$CLI" bench --backend "$BACKEND" $G/models/*/model.onnx --iterations "$ITER" --warmup "$WARMUP" \
     --json "$OUT/bench.json" --profile "$OUT/trace.json" > "$OUT/bench.txt" 2>&1
 echo "exit $?" >> "$OUT/bench.txt"
 {
     echo
-    echo "## Models (\`onnx-wgpu bench --backend $BACKEND --iterations 30 --warmup 5\`)"
+    echo "## Models (\`onnx-wgpu bench --backend $BACKEND --iterations $ITER --warmup $WARMUP\`)"
     echo
     sed -n '/^| model/,$p' "$OUT/bench.txt" | grep '^|'
     echo

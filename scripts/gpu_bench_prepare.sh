@@ -9,6 +9,9 @@
 #   gpubench/copy_bandwidth.onnx  8 chained Neg over 2^26 floats (scripts/make_bandwidth_model.py)
 # Then, on the device (carry [".gl", "gpubench"], .gl from ../shared/gpu/prepare-vulkan-loader.sh):
 #   <loader prefix> bash scripts/gpu_bench.sh
+# GPU_BENCH_MODELS (default "squeezenet1_1 bert_tiny mobilenet_v2 vit_tiny") and BW_ELEMS (default
+# 2^26) change what is packed; GPU_BENCH_DEBUG=1 packs the debug builds instead (a quick local check of gpu_bench.sh only:
+# never for timings).
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
@@ -16,8 +19,16 @@ corpus=${ONNX_WGPU_CORPUS:-../shared/corpus}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 limit=$((60 * 1024 * 1024))
 
-cargo build --release --bin onnx-wgpu
-exe=$(cargo bench --bench kernels --no-run --message-format=json |
+if [ "${GPU_BENCH_DEBUG:-0}" = 1 ]; then
+    cargo build --bin onnx-wgpu
+    cli="$CARGO_TARGET_DIR/debug/onnx-wgpu"
+    build=(cargo test)
+else
+    cargo build --release --bin onnx-wgpu
+    cli="$CARGO_TARGET_DIR/release/onnx-wgpu"
+    build=(cargo bench)
+fi
+exe=$("${build[@]}" --bench kernels --no-run --message-format=json |
     python3 -c 'import json, sys
 for l in sys.stdin:
     j = json.loads(l)
@@ -27,7 +38,7 @@ for l in sys.stdin:
 
 rm -rf gpubench
 mkdir -p gpubench/node gpubench/models
-for f in "$CARGO_TARGET_DIR/release/onnx-wgpu:onnx-wgpu" "$exe:kernels"; do
+for f in "$cli:onnx-wgpu" "$exe:kernels"; do
     src=${f%%:*}
     name=${f##*:}
     strip -o "gpubench/$name" "$src"
@@ -41,9 +52,9 @@ grep -E '^node/test_(matmul|gemm|conv|softmax|layer_norm|gelu|attention|relu|add
     [ -d "$d" ] && [ "$(du -sk "$d" | cut -f1)" -le 64 ] && cp -r "$d" gpubench/node/
 done
 
-python3 scripts/make_bandwidth_model.py gpubench/copy_bandwidth.onnx $((1 << 26))
+python3 scripts/make_bandwidth_model.py gpubench/copy_bandwidth.onnx "${BW_ELEMS:-$((1 << 26))}"
 
-for m in squeezenet1_1 bert_tiny mobilenet_v2 vit_tiny; do
+for m in ${GPU_BENCH_MODELS:-squeezenet1_1 bert_tiny mobilenet_v2 vit_tiny}; do
     src="$corpus/models/$m"
     need=$(( $(du -sb "$src/model.onnx" | cut -f1) + $(du -sb "$src/test_data_set_0" | cut -f1) ))
     have=$(du -sb gpubench | cut -f1)

@@ -76,6 +76,24 @@ impl Profile {
         v
     }
 
+    /// The `top` rows of [`Profile::by_op`] as a text table (op, clock, steps, ms, share of the
+    /// timed total), each line starting with `indent`.
+    pub fn op_table(&self, top: usize, indent: &str) -> String {
+        let timed: u64 = self.steps.iter().map(|s| s.nanos).sum();
+        let mut t = format!("{indent}{:<28} {:>5} {:>6} {:>11} {:>7}\n", "op", "clock", "steps", "total ms", "share");
+        for o in self.by_op().iter().take(top) {
+            t += &format!(
+                "{indent}{:<28} {:>5} {:>6} {:>11.3} {:>6.1}%\n",
+                o.op_type,
+                if o.clock == Clock::Gpu { "gpu" } else { "host" },
+                o.steps,
+                o.nanos as f64 / 1e6,
+                100.0 * o.nanos as f64 / timed.max(1) as f64
+            );
+        }
+        t
+    }
+
     /// Chrome trace events (`"ph": "X"`, microseconds) of this run under process `pid` named
     /// `process`: GPU steps on thread 0, host steps on thread 1. Load the document
     /// `{"traceEvents": [...]}` in chrome://tracing or Perfetto.
@@ -150,5 +168,8 @@ mod tests {
         assert_eq!(ev.iter().filter(|e| e["ph"] == "X").count(), 4);
         assert_eq!(ev[4]["dur"], 0.03);
         assert_eq!(ev[6]["tid"], 1);
+        let t = p.op_table(2, "  ");
+        assert_eq!(t.lines().count(), 3);
+        assert!(t.lines().nth(1).unwrap().trim_start().starts_with("Shape"), "{t}");
     }
 }

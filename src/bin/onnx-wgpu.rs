@@ -659,7 +659,7 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
         println!("{name} ({})", path.display());
         println!("  backend: {:?} on {}", s.backend(), s.device_name());
         println!(
-            "  session {create_ms:.1} ms, first run {first_ms:.2} ms; {} runs: median {median:.3} ms, p90 {p90:.3} ms, min {min:.3} ms, mean {mean:.3} ms, {:.1} inferences/s",
+            "  session {create_ms:.1} ms, first run {first_ms:.2} ms; {} runs: median {median:.3} ms, p90 {p90:.3} ms, min {min:.3} ms, mean {mean:.3} ms, {:.3} inferences/s",
             lat.len(),
             1e3 / mean
         );
@@ -682,17 +682,7 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
                 timed as f64 / 1e6,
                 profile.steps.len()
             );
-            println!("  {:<28} {:>5} {:>6} {:>11} {:>7}", "op", "clock", "steps", "total ms", "share");
-            for o in ops.iter().take(a.top) {
-                println!(
-                    "  {:<28} {:>5} {:>6} {:>11.3} {:>6.1}%",
-                    o.op_type,
-                    if o.clock == onnx_wgpu::Clock::Gpu { "gpu" } else { "host" },
-                    o.steps,
-                    o.nanos as f64 / 1e6,
-                    100.0 * o.nanos as f64 / timed.max(1) as f64
-                );
-            }
+            print!("{}", profile.op_table(a.top, "  "));
         }
         trace.extend(profile.chrome_trace(mi as u32, &format!("{name} ({:?})", s.backend())));
         reports.push(serde_json::json!({
@@ -735,7 +725,7 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
         println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &reports {
             println!(
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} | {} | {:.2} |",
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.2} |",
                 r["model"].as_str().unwrap_or(""),
                 r["backend"].as_str().unwrap_or(""),
                 r["median_ms"].as_f64().unwrap_or(f64::NAN),
