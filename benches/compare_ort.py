@@ -3,10 +3,9 @@
 
 For each model: ONNX Runtime (CPU execution provider, graph optimizations ENABLE_ALL) with
 intra-op threads 1 and 2, timed like `onnx-wgpu bench` (warm-up runs, then the median of the
-timed runs) on seeded random inputs of the same shapes (floats uniform in [-1, 1), bools 50/50,
-integers in [0, 2) where onnx-wgpu uses [0, 4): ONNX Runtime's Gather rejects out-of-range
-indices such as bert_tiny's token type 2); then `onnx-wgpu bench --json` on the same models
-(or the report given with --ours-json).
+timed runs) on seeded random inputs of the same shapes and ranges as onnx-wgpu's (floats
+uniform in [-1, 1), integers and bools 0 or 1); then `onnx-wgpu bench --json` on the same
+models (or the report given with --ours-json).
 Prints a Markdown table: our median, ORT's medians, the ratios (ours / ORT: above 1 means ORT is
 faster), and ORT's node count after ENABLE_ALL (the optimized model saved with
 optimized_model_filepath) beside our dispatches per inference.

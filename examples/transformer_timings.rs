@@ -24,7 +24,7 @@ fn input(dtype: DType, shape: &[usize], rng: &mut Rng) -> Result<Tensor, String>
     if dtype.is_float() {
         Tensor::from_f64(dtype, shape, &(0..n).map(|_| rng.uniform() as f64).collect::<Vec<_>>())
     } else {
-        Tensor::from_i64(dtype, shape, &(0..n).map(|_| (rng.next_u64() % 4) as i64).collect::<Vec<_>>())
+        Tensor::from_i64(dtype, shape, &(0..n).map(|_| (rng.next_u64() % 2) as i64).collect::<Vec<_>>())
     }
 }
 

@@ -34,7 +34,7 @@ def main():
     print("|---|---:|---:|")
     for n, us, g in rows:
         t = f"{us / 1e3:.3f} ms" if us >= 1000 else f"{us:.1f} µs"
-        print(f"| {n} | {t} | {'' if g is None else f'{g:.3f}'} |")
+        print(f"| {n} | {t} | {'' if g is None else f'{g:.4g}'} |")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@
 #   bench.json   `onnx-wgpu bench --json` of the models;  trace.json  their Chrome trace
 #   test.txt, bench.txt, kernels.txt   the raw outputs
 # Environment: OUT (default /tmp/gpu_bench), KERNELS_FULL (1: the large shapes, default 1),
-# BACKEND (default gpu), ITER and WARMUP (model bench runs, default 30 and 5). Local check on lavapipe: OUT=/tmp/x KERNELS_FULL=0 bash scripts/gpu_bench.sh
+# BACKEND (default gpu), KERNELS_FILTER (criterion filter, default gemm), ITER and WARMUP (model bench runs, default 30 and 5). Local check on lavapipe: OUT=/tmp/x KERNELS_FULL=0 bash scripts/gpu_bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_bench}
 KERNELS_FULL=${KERNELS_FULL:-1}
 BACKEND=${BACKEND:-gpu}
+KERNELS_FILTER=${KERNELS_FILTER:-gemm}
 ITER=${ITER:-30}
 WARMUP=${WARMUP:-5}
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
@@ -91,7 +92,7 @@ PY
 
 step kernels
 if [ "$KERNELS_FULL" = 1 ]; then export ONNX_WGPU_BENCH_FULL=1; fi
-mkdir -p "$bin/crit" && (cd "$bin/crit" && timeout 170 "$bin/kernels" --bench gemm --warm-up-time 0.5 --measurement-time 1.5 --noplot) > "$OUT/kernels.txt" 2>&1
+mkdir -p "$bin/crit" && (cd "$bin/crit" && timeout 170 "$bin/kernels" --bench "$KERNELS_FILTER" --warm-up-time 0.5 --measurement-time 1.5 --noplot) > "$OUT/kernels.txt" 2>&1
 echo "exit $?" >> "$OUT/kernels.txt"
 {
     echo

@@ -16,6 +16,7 @@ set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
 corpus=${ONNX_WGPU_CORPUS:-../shared/corpus}
+[ -d "$corpus/models" ] || { echo "no corpus at $corpus: set ONNX_WGPU_CORPUS" >&2; exit 1; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 limit=$((60 * 1024 * 1024))
 
@@ -49,7 +50,7 @@ done
 grep -E '^node/test_(matmul|gemm|conv|softmax|layer_norm|gelu|attention|relu|add|mul|reduce_mean|transpose|gather|concat|resize|averagepool|maxpool|batchnorm|cast|dequantizelinear|qlinearmatmul|matmulinteger|lstm|gru|einsum|rotary|rms|erf|sqrt|div|sub|where|slice|reshape|clip|sigmoid|tanh)' \
     tests/expected/node_gpu.txt | sed 's|^node/||' | while read -r c; do
     d="$corpus/onnx-node/node/$c"
-    [ -d "$d" ] && [ "$(du -sk "$d" | cut -f1)" -le 64 ] && cp -r "$d" gpubench/node/
+    if [ -d "$d" ] && [ "$(du -sk "$d" | cut -f1)" -le 64 ]; then cp -r "$d" gpubench/node/; fi
 done
 
 python3 scripts/make_bandwidth_model.py gpubench/copy_bandwidth.onnx "${BW_ELEMS:-$((1 << 26))}"
