@@ -2,7 +2,8 @@
 # Prepares gpubench/ (ignored by git) for scripts/gpu_bench.sh on a lent GPU machine, which gets
 # only the working tree and the carried paths (no ../shared, no crates registry, no compiler):
 #   gpubench/onnx-wgpu.gz   the release CLI (stripped, gzipped)
-#   gpubench/kernels.gz     the criterion kernel benchmarks (`cargo bench --no-run`), likewise
+#   gpubench/kernels.gz     the criterion kernel benchmarks (`cargo build --release --bench kernels`:
+#                           the release profile, so the library built for the CLI is reused), likewise
 #   gpubench/node/          a few hundred small ONNX node tests that pass on the GPU without fallback
 #   gpubench/models/NAME/   corpus models with their test_data_set_0 (a correctness case and a
 #                           bench model at once), added while the folder stays under 56 MiB
@@ -24,13 +25,13 @@ limit=$((56 * 1024 * 1024))
 if [ "${GPU_BENCH_DEBUG:-0}" = 1 ]; then
     cargo build --bin onnx-wgpu
     cli="$CARGO_TARGET_DIR/debug/onnx-wgpu"
-    build=(cargo test)
+    build=(cargo build)
 else
     cargo build --release --bin onnx-wgpu
     cli="$CARGO_TARGET_DIR/release/onnx-wgpu"
-    build=(cargo bench)
+    build=(cargo build --release)
 fi
-exe=$("${build[@]}" --bench kernels --no-run --message-format=json |
+exe=$("${build[@]}" --bench kernels --message-format=json |
     python3 -c 'import json, sys
 for l in sys.stdin:
     j = json.loads(l)
