@@ -32,6 +32,7 @@ pub mod plan;
 pub mod tensor;
 pub mod testing;
 
+pub use backend::profile::{Clock, OpTime, Profile, StepTiming};
 pub use backend::resident::{DeviceTensor, TransferStats, Value};
 pub use backend::PlanReport;
 pub use error::{Error, Result, UnsupportedOp};
@@ -87,6 +88,7 @@ pub struct SessionBuilder {
     max_binding_bytes: Option<u64>,
     cpu_fallback: bool,
     threads: Option<usize>,
+    profile: bool,
 }
 
 /// The default [`SessionBuilder::max_memory_bytes`]: half the host's physical memory (from
@@ -108,6 +110,7 @@ impl Default for SessionBuilder {
             max_binding_bytes: None,
             cpu_fallback: true,
             threads: None,
+            profile: false,
         }
     }
 }
@@ -163,6 +166,14 @@ impl SessionBuilder {
         self
     }
 
+    /// Records per-step timings of every run (GPU timestamp queries, or the wall clock on the
+    /// CPU), read with [`Session::last_profile`]; off by default. A profiled GPU run puts each
+    /// dispatch in its own compute pass, so it is a little slower than an unprofiled one.
+    pub fn profile(mut self, on: bool) -> Self {
+        self.profile = on;
+        self
+    }
+
     fn gpu_options(&self) -> backend::wgpu::GpuOptions {
         backend::wgpu::GpuOptions { max_binding: self.max_binding_bytes, no_fallback: !self.cpu_fallback }
     }
@@ -206,6 +217,7 @@ impl SessionBuilder {
         };
         let inputs = graph.inputs.iter().map(|&v| info(v)).collect();
         let outputs = graph.outputs.iter().map(|&v| info(v)).collect();
+        engine.set_profiling(self.profile);
         let s = Session { graph, engine, backend, inputs, outputs };
         // With static input shapes, plan (and compile pipelines) now rather than on first run.
         if let Some(shapes) = s.static_shapes() {
@@ -292,6 +304,15 @@ impl Session {
     /// shapes, so new input shapes compile nothing new.
     pub fn pipelines_compiled(&self) -> Option<usize> {
         self.engine.pipelines_compiled()
+    }
+    /// Switches per-step profiling of the following runs on or off (see
+    /// [`SessionBuilder::profile`]).
+    pub fn set_profiling(&self, on: bool) {
+        self.engine.set_profiling(on)
+    }
+    /// The step timings of the last run made with profiling on (`None` before one).
+    pub fn last_profile(&self) -> Option<Profile> {
+        self.engine.last_profile()
     }
     /// The optimized graph.
     pub fn graph(&self) -> &Graph {

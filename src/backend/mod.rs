@@ -5,6 +5,7 @@
 //! tensors a run may take as inputs and keep as outputs (IO binding).
 
 pub mod cpu;
+pub mod profile;
 pub mod resident;
 pub mod wgpu;
 
@@ -12,8 +13,10 @@ use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
 use crate::plan::{self, host_value, KernelInfo, MemoryStats, NodeFate, PlanEnv, Slot, Stage, StageEnd};
 use crate::tensor::{Data, Tensor};
+use profile::{host_now_ns, Clock, Profile, RawTiming, StepTiming};
 use resident::{Bound, DeviceTensor, TransferStats};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A backend bound to one graph.
@@ -32,6 +35,10 @@ pub(crate) trait Engine: Send + Sync {
     fn pipelines_compiled(&self) -> Option<usize> {
         None
     }
+    /// Records per-step timings of the following runs (see [`profile`]).
+    fn set_profiling(&self, on: bool);
+    /// The timings of the last run made with profiling on.
+    fn last_profile(&self) -> Option<Profile>;
 }
 
 /// The IO-binding entry points of a driver.
@@ -93,6 +100,23 @@ pub(crate) trait StageBackend: Send + Sync {
         dev: &HashMap<ValueId, DeviceTensor>,
         state: &mut Self::RunState,
     ) -> Result<()>;
+    /// `run_device`, also timing each step: (step index, start, duration) on [`Self::clock`],
+    /// and why there are no timings where there are none.
+    fn run_device_profiled(
+        &self,
+        g: &Graph,
+        p: &Self::Prepared,
+        host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
+        state: &mut Self::RunState,
+    ) -> Result<(Vec<RawTiming>, Option<String>)> {
+        self.run_device(g, p, host, dev, state)?;
+        Ok((vec![], Some("this backend does not time its steps".into())))
+    }
+    /// The clock of `run_device_profiled`'s timings.
+    fn clock(&self) -> Clock {
+        Clock::Host
+    }
     /// Why a device tensor cannot be an input of this backend (it lives on another device).
     fn check_device(&self, t: &DeviceTensor) -> std::result::Result<(), String>;
     /// Reads a device input to the host (a counted download).
@@ -158,11 +182,27 @@ pub(crate) struct Driver<B: StageBackend> {
     pub backend: B,
     /// Keyed by the input shapes and which outputs stay on the device.
     roots: Mutex<HashMap<(Vec<Vec<usize>>, Vec<bool>), (Arc<StageNode<B::Prepared>>, Arc<Mutex<()>>)>>,
+    profiling: AtomicBool,
+    last_profile: Mutex<Option<Profile>>,
 }
 
 impl<B: StageBackend> Driver<B> {
     pub fn new(graph: Arc<Graph>, backend: B) -> Self {
-        Driver { graph, backend, roots: Mutex::new(HashMap::new()) }
+        Driver {
+            graph,
+            backend,
+            roots: Mutex::new(HashMap::new()),
+            profiling: AtomicBool::new(false),
+            last_profile: Mutex::new(None),
+        }
+    }
+
+    pub fn set_profiling(&self, on: bool) {
+        self.profiling.store(on, Ordering::SeqCst);
+    }
+
+    pub fn last_profile(&self) -> Option<Profile> {
+        self.last_profile.lock().unwrap().clone()
     }
 
     fn root(
@@ -251,15 +291,48 @@ impl<B: StageBackend> Driver<B> {
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = B::RunState::default();
         let mut chain: Vec<Arc<StageNode<B::Prepared>>> = vec![root];
+        let mut prof = self.profiling.load(Ordering::SeqCst).then(|| (host_now_ns(), Profile::default()));
         loop {
             let node = chain.last().unwrap().clone();
             let st = self.backend.stage(&node.prepared);
-            self.backend.run_device(g, &node.prepared, &mut host, &dev, &mut state)?;
-            for &n in &st.host_nodes {
-                for v in g.node(n).reads() {
-                    self.materialize(&st.env, &mut host, &dev, v)?;
+            match &mut prof {
+                None => {
+                    self.backend.run_device(g, &node.prepared, &mut host, &dev, &mut state)?;
+                    for &n in &st.host_nodes {
+                        for v in g.node(n).reads() {
+                            self.materialize(&st.env, &mut host, &dev, v)?;
+                        }
+                        run_host_node(g, n, &st.env, &mut host)?;
+                    }
                 }
-                run_host_node(g, n, &st.env, &mut host)?;
+                Some((_, p)) => {
+                    let (raw, note) =
+                        self.backend.run_device_profiled(g, &node.prepared, &mut host, &dev, &mut state)?;
+                    p.note = p.note.take().or(note);
+                    for (i, start, nanos) in raw {
+                        let s = &st.steps[i];
+                        p.steps.push(step_timing(
+                            g,
+                            st.index,
+                            i,
+                            s.node,
+                            s.kernel.label(),
+                            start,
+                            nanos,
+                            self.backend.clock(),
+                        ));
+                    }
+                    for (k, &n) in st.host_nodes.iter().enumerate() {
+                        for v in g.node(n).reads() {
+                            self.materialize(&st.env, &mut host, &dev, v)?;
+                        }
+                        let t0 = host_now_ns();
+                        run_host_node(g, n, &st.env, &mut host)?;
+                        let t1 = host_now_ns();
+                        let i = st.steps.len() + k;
+                        p.steps.push(step_timing(g, st.index, i, n, "host".into(), t0, t1 - t0, Clock::Host));
+                    }
+                }
             }
             if let StageEnd::Next { key, shapes } = &st.end {
                 for &v in key.iter().chain(shapes) {
@@ -271,7 +344,20 @@ impl<B: StageBackend> Driver<B> {
                     .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))
             };
             match &st.end {
-                StageEnd::Done => return self.finish(&st.env, &node.prepared, &state, &mut host, &dev, device_outputs),
+                StageEnd::Done => {
+                    let outs = self.finish(&st.env, &node.prepared, &state, &mut host, &dev, device_outputs);
+                    if let Some((t0, mut p)) = prof {
+                        p.wall_ns = host_now_ns() - t0;
+                        for clock in [Clock::Gpu, Clock::Host] {
+                            let origin = p.steps.iter().filter(|s| s.clock == clock).map(|s| s.start_ns).min();
+                            for s in p.steps.iter_mut().filter(|s| s.clock == clock) {
+                                s.start_ns -= origin.unwrap_or(0);
+                            }
+                        }
+                        *self.last_profile.lock().unwrap() = Some(p);
+                    }
+                    return outs;
+                }
                 StageEnd::Next { key, shapes } => {
                     let tensor = |v: &ValueId| {
                         get(v)?.into_tensor().map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))
@@ -430,6 +516,31 @@ pub(crate) fn check_host_indices<K>(g: &Graph, st: &Stage<K>, host: &HashMap<Val
         }
     }
     Ok(())
+}
+
+/// A timing with the node's name and op type.
+#[allow(clippy::too_many_arguments)]
+fn step_timing(
+    g: &Graph,
+    stage: u32,
+    step: usize,
+    n: crate::ir::NodeId,
+    kernel: String,
+    start_ns: u64,
+    nanos: u64,
+    clock: Clock,
+) -> StepTiming {
+    let node = g.node(n);
+    StepTiming {
+        stage,
+        step,
+        node: node.label(g).to_string(),
+        op_type: node.op_type.clone(),
+        kernel,
+        start_ns,
+        nanos,
+        clock,
+    }
 }
 
 /// Runs one node on the CPU with host inputs (run-time values or plan-time constants).

@@ -3,7 +3,8 @@
 //! - no arguments: run the embedded default model on the best backend;
 //! - `run MODEL`: run a model on given or generated inputs;
 //! - `info MODEL`: inputs, outputs, opsets, op histogram, unsupported ops, and the plan;
-//! - `test PATH…`: the headless conformance runner over ONNX backend-test folders.
+//! - `test PATH…`: the headless conformance runner over ONNX backend-test folders;
+//! - `bench MODEL…`: latency, throughput, memory and the per-op profile of models.
 //!
 //! Errors print one line to stderr and exit with status 1 (2 for bad usage).
 
@@ -34,6 +35,9 @@ enum Command {
     Info(InfoArgs),
     /// Run ONNX backend-test case folders and compare with their expected outputs.
     Test(TestArgs),
+    /// Benchmark models: session creation, latency (median/p90/min), throughput, memory,
+    /// dispatches per inference, and the ops that take the most time (from the profiler).
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -117,6 +121,38 @@ struct TestArgs {
     no_fallback: bool,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    /// Model files.
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// Timed runs per model.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Untimed runs before the timed ones.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Threads of the CPU backend's pool (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    dims: DimArgs,
+    /// On the GPU, fail nodes without a GPU kernel instead of running them on the CPU.
+    #[arg(long)]
+    no_fallback: bool,
+    /// Write one JSON object per model (latencies, memory, dispatches, top ops) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write a Chrome trace (chrome://tracing, Perfetto) of one profiled run per model to FILE.
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
+    /// Rows of the per-op table.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
 fn main() -> ExitCode {
     // Mesa's Vulkan loader complains on stderr when XDG_RUNTIME_DIR is unset (common in
     // containers and CI); give it the temp folder before any thread starts.
@@ -137,6 +173,7 @@ fn main() -> ExitCode {
         Some(Command::Run(a)) => cmd_run(a),
         Some(Command::Info(a)) => cmd_info(a),
         Some(Command::Test(a)) => cmd_test(a),
+        Some(Command::Bench(a)) => cmd_bench(a),
     });
     match r {
         Ok(Ok(code)) => code,
@@ -200,7 +237,8 @@ fn input_shapes(s: &Session, dims: &HashMap<String, usize>) -> Result<Vec<Vec<us
         .collect()
 }
 
-/// Seeded random data: floats uniform in [-1, 1), integers in [0, 4), bools 50/50.
+/// Seeded random data: floats uniform in [-1, 1), integers and bools 0 or 1 (valid indices for
+/// the smallest tables models gather from, such as BERT's two token types).
 fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Result<Tensor, Error> {
     let n: usize = shape.iter().product();
     let bad = |e: String| Error::Usage(e);
@@ -208,12 +246,38 @@ fn random_tensor(dtype: DType, shape: &[usize], rng: &mut Rng) -> Result<Tensor,
         let v: Vec<f64> = (0..n).map(|_| rng.uniform() as f64).collect();
         Tensor::from_f64(dtype, shape, &v).map_err(bad)
     } else if dtype.is_int() || dtype == DType::Bool {
-        let m = if dtype == DType::Bool { 2 } else { 4 };
-        let v: Vec<i64> = (0..n).map(|_| (rng.next_u64() % m) as i64).collect();
+        let v: Vec<i64> = (0..n).map(|_| (rng.next_u64() % 2) as i64).collect();
         Tensor::from_i64(dtype, shape, &v).map_err(bad)
     } else {
         Err(Error::Usage(format!("cannot generate {dtype} inputs; pass them with --input")))
     }
+}
+
+/// The inputs of a run: from the given .npy files, else seeded random data (seed 1, in input
+/// order) shaped by the declared dims and `--dim`.
+fn make_inputs(
+    s: &Session,
+    dims: &HashMap<String, usize>,
+    given: &HashMap<String, PathBuf>,
+) -> Result<Vec<(String, Tensor)>, Error> {
+    let mut rng = Rng::new(1);
+    let shapes = input_shapes(s, dims);
+    let mut inputs = Vec::new();
+    for (k, info) in s.inputs().iter().enumerate() {
+        let t = match given.get(&info.name) {
+            Some(p) => {
+                let b = std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?;
+                onnx_wgpu::tensor::npy::read(&b)
+                    .map_err(|e| Error::input(&info.name, format!("{}: {e}", p.display())))?
+            }
+            None => {
+                let shapes = shapes.as_ref().map_err(|e| Error::Usage(e.to_string()))?;
+                random_tensor(info.dtype, &shapes[k], &mut rng)?
+            }
+        };
+        inputs.push((info.name.clone(), t));
+    }
+    Ok(inputs)
 }
 
 fn print_outputs(outs: &onnx_wgpu::Outputs) {
@@ -270,25 +334,7 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
             return Err(Error::input(k, "the model has no such input"));
         }
     }
-    let dims = dim_map(&a.dims)?;
-    let mut rng = Rng::new(1);
-    let mut inputs = Vec::new();
-    // Shapes of inputs without a file come from declared dims and --dim.
-    let shapes = input_shapes(&s, &dims);
-    for (k, info) in s.inputs().iter().enumerate() {
-        let t = match given.get(&info.name) {
-            Some(p) => {
-                let b = std::fs::read(p).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?;
-                onnx_wgpu::tensor::npy::read(&b)
-                    .map_err(|e| Error::input(&info.name, format!("{}: {e}", p.display())))?
-            }
-            None => {
-                let shapes = shapes.as_ref().map_err(|e| Error::Usage(e.to_string()))?;
-                random_tensor(info.dtype, &shapes[k], &mut rng)?
-            }
-        };
-        inputs.push((info.name.clone(), t));
-    }
+    let inputs = make_inputs(&s, &dim_map(&a.dims)?, &given)?;
     let named: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
     let t1 = Instant::now();
     let outs = s.run(&named)?;
@@ -559,4 +605,173 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
 
 fn write_file(p: &Path, b: &[u8]) -> Result<(), Error> {
     std::fs::write(p, b).map_err(|e| Error::Io { path: p.display().to_string(), source: e })
+}
+
+/// The `q`-quantile (0..=1) of sorted values, by linear interpolation.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let x = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (x.floor() as usize, x.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (x - lo as f64)
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
+    let dims = dim_map(&a.dims)?;
+    if a.backend == Backend::Gpu {
+        onnx_wgpu::backend::wgpu::device::GpuContext::shared()?;
+    }
+    let mut reports = Vec::new();
+    let mut trace: Vec<serde_json::Value> = Vec::new();
+    for (mi, path) in a.models.iter().enumerate() {
+        let name = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .filter(|_| path.file_name().is_some_and(|f| f == "model.onnx"))
+            .or(path.file_stem())
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| path.display().to_string());
+        let t0 = Instant::now();
+        let mut b = Session::builder().backend(a.backend).cpu_fallback(!a.no_fallback);
+        if let Some(n) = a.threads {
+            b = b.threads(n);
+        }
+        let s = b.from_file(path)?;
+        let create_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let inputs = make_inputs(&s, &dims, &HashMap::new())?;
+        let named: Vec<(&str, Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+        let shapes: Vec<Vec<usize>> = inputs.iter().map(|(_, t)| t.shape().to_vec()).collect();
+        let bar = indicatif::ProgressBar::new((a.warmup + a.iterations) as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {msg}")
+                .map_err(|e| Error::Usage(e.to_string()))?
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.clone());
+        let t1 = Instant::now();
+        s.run(&named)?;
+        let first_ms = t1.elapsed().as_secs_f64() * 1e3;
+        bar.set_message("warm-up");
+        for _ in 0..a.warmup {
+            s.run(&named)?;
+            bar.inc(1);
+        }
+        bar.set_message("timing");
+        let mut lat = Vec::with_capacity(a.iterations);
+        for _ in 0..a.iterations {
+            let t = Instant::now();
+            s.run(&named)?;
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            bar.inc(1);
+        }
+        bar.set_message("profiling");
+        s.set_profiling(true);
+        s.run(&named)?;
+        s.set_profiling(false);
+        bar.finish_and_clear();
+        let profile = s.last_profile().unwrap_or_default();
+        let plan = s.plan_report(&shapes)?;
+        let mean = lat.iter().sum::<f64>() / lat.len().max(1) as f64;
+        let mut sorted = lat.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (median, p90, min) =
+            (quantile(&sorted, 0.5), quantile(&sorted, 0.9), sorted.first().copied().unwrap_or(f64::NAN));
+        let timed: u64 = profile.steps.iter().map(|t| t.nanos).sum();
+        let ops = profile.by_op();
+        println!("{name} ({})", path.display());
+        println!("  backend: {:?} on {}", s.backend(), s.device_name());
+        println!(
+            "  session {create_ms:.1} ms, first run {first_ms:.2} ms; {} runs: median {median:.3} ms, p90 {p90:.3} ms, min {min:.3} ms, mean {mean:.3} ms, {:.3} inferences/s",
+            lat.len(),
+            1e3 / mean
+        );
+        println!(
+            "  {} dispatches in {} stage(s), {} nodes on the CPU; peak activations {:.2} MiB (lower bound {:.2} MiB), weights {:.2} MiB",
+            plan.dispatches,
+            plan.stages,
+            plan.nodes_on_cpu,
+            mib(plan.memory.peak_activation_bytes),
+            mib(plan.memory.activation_lower_bound_bytes),
+            mib(s.graph().weight_bytes() as u64)
+        );
+        if let Some(n) = &profile.note {
+            println!("  profile: {n}");
+        }
+        if !ops.is_empty() {
+            println!(
+                "  profiled run: {:.3} ms wall, {:.3} ms in steps ({} steps)",
+                profile.wall_ns as f64 / 1e6,
+                timed as f64 / 1e6,
+                profile.steps.len()
+            );
+            print!("{}", profile.op_table(a.top, "  "));
+        }
+        trace.extend(profile.chrome_trace(mi as u32, &format!("{name} ({:?})", s.backend())));
+        reports.push(serde_json::json!({
+            "model": name,
+            "path": path.display().to_string(),
+            "backend": format!("{:?}", s.backend()),
+            "adapter": s.device_name(),
+            "threads": a.threads,
+            "inputs": inputs.iter().map(|(n, t)| serde_json::json!({"name": n, "dtype": t.dtype().to_string(), "shape": t.shape()})).collect::<Vec<_>>(),
+            "session_create_ms": create_ms,
+            "first_run_ms": first_ms,
+            "iterations": lat.len(),
+            "warmup": a.warmup,
+            "median_ms": median,
+            "p90_ms": p90,
+            "min_ms": min,
+            "mean_ms": mean,
+            "throughput_per_s": 1e3 / mean,
+            "latencies_ms": lat,
+            "dispatches": plan.dispatches,
+            "stages": plan.stages,
+            "nodes_on_cpu": plan.nodes_on_cpu,
+            "peak_activation_bytes": plan.memory.peak_activation_bytes,
+            "activation_lower_bound_bytes": plan.memory.activation_lower_bound_bytes,
+            "weight_bytes": s.graph().weight_bytes(),
+            "profile_wall_ms": profile.wall_ns as f64 / 1e6,
+            "profile_steps_ms": timed as f64 / 1e6,
+            "profile_note": profile.note,
+            "top_ops": ops.iter().map(|o| serde_json::json!({
+                "op": o.op_type,
+                "clock": if o.clock == onnx_wgpu::Clock::Gpu { "gpu" } else { "host" },
+                "steps": o.steps,
+                "ms": o.nanos as f64 / 1e6,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if !reports.is_empty() {
+        println!();
+        println!("| model | backend | median ms | p90 ms | min ms | inf/s | session ms | dispatches | peak act. MiB |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for r in &reports {
+            println!(
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {} | {:.2} |",
+                r["model"].as_str().unwrap_or(""),
+                r["backend"].as_str().unwrap_or(""),
+                r["median_ms"].as_f64().unwrap_or(f64::NAN),
+                r["p90_ms"].as_f64().unwrap_or(f64::NAN),
+                r["min_ms"].as_f64().unwrap_or(f64::NAN),
+                r["throughput_per_s"].as_f64().unwrap_or(f64::NAN),
+                r["session_create_ms"].as_f64().unwrap_or(f64::NAN),
+                r["dispatches"],
+                mib(r["peak_activation_bytes"].as_u64().unwrap_or(0)),
+            );
+        }
+    }
+    if let Some(p) = &a.json {
+        let doc = serde_json::json!({ "models": reports });
+        write_file(p, serde_json::to_string_pretty(&doc).unwrap_or_default().as_bytes())?;
+    }
+    if let Some(p) = &a.profile {
+        let doc = serde_json::json!({ "traceEvents": trace, "displayTimeUnit": "ms" });
+        write_file(p, serde_json::to_string(&doc).unwrap_or_default().as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

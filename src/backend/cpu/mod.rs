@@ -155,6 +155,8 @@ pub(crate) struct CpuRun {
     scratch: Vec<f32>,
     homes: Vec<(u32, Arc<Mutex<Option<Buffers>>>)>,
     profile: Option<HashMap<String, (usize, Duration)>>,
+    /// Wall-clock (step, start, duration) of each step, when profiling.
+    timings: Option<Vec<super::profile::RawTiming>>,
 }
 
 impl Drop for CpuRun {
@@ -361,6 +363,7 @@ impl StageBackend for CpuBackend {
             if std::mem::take(&mut skip_next) {
                 continue;
             }
+            let ts = run.timings.is_some().then(super::profile::host_now_ns);
             let node = g.node(step.node);
             let t0 = run.profile.is_some().then(Instant::now);
             let mut done = false;
@@ -384,6 +387,9 @@ impl StageBackend for CpuBackend {
                 let e = prof.entry(key).or_default();
                 e.0 += 1;
                 e.1 += t0.elapsed();
+            }
+            if let (Some(ts), Some(tm)) = (ts, run.timings.as_mut()) {
+                tm.push((i, ts, super::profile::host_now_ns() - ts));
             }
         }
         for (v, slot) in &st.readbacks {
@@ -419,6 +425,20 @@ impl StageBackend for CpuBackend {
 
     fn transfer_stats(&self) -> TransferStats {
         TransferStats::default()
+    }
+
+    fn run_device_profiled(
+        &self,
+        g: &Graph,
+        p: &CpuStage,
+        host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
+        run: &mut CpuRun,
+    ) -> Result<(Vec<super::profile::RawTiming>, Option<String>)> {
+        run.timings = Some(Vec::new());
+        let r = self.run_device(g, p, host, dev, run);
+        let t = run.timings.take().unwrap_or_default();
+        r.map(|_| (t, None))
     }
 }
 
@@ -495,5 +515,11 @@ impl Engine for CpuEngine {
     }
     fn device_name(&self) -> String {
         format!("CPU ({} threads)", self.pool.current_num_threads())
+    }
+    fn set_profiling(&self, on: bool) {
+        self.driver.set_profiling(on)
+    }
+    fn last_profile(&self) -> Option<super::profile::Profile> {
+        self.driver.last_profile()
     }
 }

@@ -76,6 +76,8 @@ pub struct Prepared {
     /// (buffer, offset, bytes, staging offset) per read-back.
     readback: Vec<(::wgpu::Buffer, u64, u64, u64)>,
     staging: Option<::wgpu::Buffer>,
+    /// Timestamp queries, made on the first profiled run (or why there are none).
+    timestamps: std::sync::OnceLock<std::result::Result<super::profile::Timestamps, String>>,
 }
 
 impl Prepared {
@@ -217,6 +219,7 @@ impl Prepared {
             dispatches,
             readback,
             staging,
+            timestamps: Default::default(),
         })
     }
 
@@ -239,11 +242,32 @@ impl Prepared {
         dev_inputs: &HashMap<ValueId, DeviceTensor>,
         counters: &TransferCounters,
     ) -> Result<()> {
+        self.run_timed(ctx, g, host, dev_inputs, counters, false).map(|_| ())
+    }
+
+    /// [`Prepared::run`]; with `profile`, each dispatch in its own timestamped pass, and the
+    /// (step, start, duration) GPU times returned, or why there are none.
+    pub(crate) fn run_timed(
+        &self,
+        ctx: &GpuContext,
+        g: &Graph,
+        host: &mut HashMap<ValueId, Data>,
+        dev_inputs: &HashMap<ValueId, DeviceTensor>,
+        counters: &TransferCounters,
+        profile: bool,
+    ) -> Result<(Vec<crate::backend::profile::RawTiming>, Option<String>)> {
         ctx.check_lost()?;
         let st = &self.stage;
         if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
-            return Ok(());
+            return Ok((vec![], None));
         }
+        let timestamps = match profile && !self.dispatches.is_empty() {
+            true => match self.timestamps.get_or_init(|| super::profile::Timestamps::new(ctx, self.dispatches.len())) {
+                Ok(t) => Ok(Some(t)),
+                Err(why) => Err(why.clone()),
+            },
+            false => Ok(None),
+        };
         let dev = &ctx.device;
         let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
@@ -274,7 +298,18 @@ impl Prepared {
             enc.copy_buffer_to_buffer(src, 0, dst, offset, size);
             counters.device_copy(size);
         }
-        if !self.dispatches.is_empty() {
+        if let Ok(Some(ts)) = &timestamps {
+            for (i, d) in self.dispatches.iter().enumerate() {
+                let mut pass = enc.begin_compute_pass(&::wgpu::ComputePassDescriptor {
+                    label: Some("step"),
+                    timestamp_writes: Some(ts.writes(i)),
+                });
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+            }
+            ts.resolve(&mut enc);
+        } else if !self.dispatches.is_empty() {
             let mut pass =
                 enc.begin_compute_pass(&::wgpu::ComputePassDescriptor { label: Some("stage"), timestamp_writes: None });
             for d in &self.dispatches {
@@ -319,6 +354,11 @@ impl Prepared {
             dev.poll(::wgpu::PollType::wait_indefinitely())
                 .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
         }
-        ctx.check_lost()
+        ctx.check_lost()?;
+        match timestamps {
+            Ok(Some(ts)) => Ok((ts.read(ctx)?, None)),
+            Ok(None) => Ok((vec![], None)),
+            Err(why) => Ok((vec![], Some(why))),
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod device;
 pub mod exec;
 pub mod kernels;
 pub mod pipeline;
+pub mod profile;
 pub mod resident;
 pub mod shaders;
 pub mod types;
@@ -122,6 +123,22 @@ impl StageBackend for GpuBackend {
     fn transfer_stats(&self) -> TransferStats {
         self.counters.snapshot()
     }
+
+    fn run_device_profiled(
+        &self,
+        g: &Graph,
+        p: &Prepared,
+        host: &mut HashMap<ValueId, Data>,
+        dev: &HashMap<ValueId, DeviceTensor>,
+        _: &mut (),
+    ) -> Result<(Vec<crate::backend::profile::RawTiming>, Option<String>)> {
+        super::check_host_indices(g, &p.stage, host)?;
+        p.run_timed(&self.ctx, g, host, dev, &self.counters, true)
+    }
+
+    fn clock(&self) -> crate::backend::profile::Clock {
+        crate::backend::profile::Clock::Gpu
+    }
 }
 
 pub(crate) struct GpuEngine {
@@ -158,5 +175,11 @@ impl Engine for GpuEngine {
     }
     fn pipelines_compiled(&self) -> Option<usize> {
         Some(self.driver.backend.ctx.pipelines.created())
+    }
+    fn set_profiling(&self, on: bool) {
+        self.driver.set_profiling(on)
+    }
+    fn last_profile(&self) -> Option<crate::backend::profile::Profile> {
+        self.driver.last_profile()
     }
 }
