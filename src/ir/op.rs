@@ -156,6 +156,9 @@ ops! {
     QLinearBinary(contrib_quant::QLinearBinary),
     QLinearSoftmax(contrib_quant::QLinearSoftmax),
     // --- end contrib quant ---
+    // --- fused (opt) ---
+    FusedConv(fused::FusedConv),
+    // --- end fused (opt) ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

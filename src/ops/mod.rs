@@ -48,6 +48,9 @@ pub mod contrib;
 // --- contrib quant (q1) ---
 pub mod contrib_quant;
 // --- end contrib quant ---
+// --- fused (opt) ---
+pub mod fused;
+// --- end fused (opt) ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

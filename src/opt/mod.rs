@@ -3,6 +3,7 @@
 
 pub mod dead_code;
 pub mod fold;
+pub mod fuse_epilogue;
 pub mod sequences;
 
 use crate::error::Result;
@@ -17,7 +18,12 @@ pub trait Pass {
 
 /// The default pipeline, run at session creation.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(fold::ConstantFold), Box::new(sequences::ResolveSequences), Box::new(dead_code::DeadCode)]
+    vec![
+        Box::new(fold::ConstantFold),
+        Box::new(sequences::ResolveSequences),
+        Box::new(fuse_epilogue::FuseEpilogue),
+        Box::new(dead_code::DeadCode),
+    ]
 }
 
 /// Runs the passes until none changes the graph (bounded).

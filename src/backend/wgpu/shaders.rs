@@ -119,6 +119,9 @@ shader_files! {
     CONTRIB_QUANT_QLINEAR_BINARY => "contrib_quant/qlinear_binary",
     CONTRIB_QUANT_QLINEAR_SOFTMAX => "contrib_quant/qlinear_softmax",
     // --- end shaders (q1) ---
+    // --- shaders (opt) ---
+    FUSED_ACTIVATION => "fused/activation",
+    // --- end shaders (opt) ---
 }
 
 /// Helpers appended to every shader.

@@ -212,7 +212,8 @@ impl KernelKey {
             KernelKey::Lrn(_) | KernelKey::Copy(_) | KernelKey::Predicate(_) | KernelKey::Cast(_) => 2,
             KernelKey::ArgReduce(_) => 2,
             KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) | KernelKey::Pool2d(_) => 3,
-            KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) | KernelKey::Where(_) => 4,
+            KernelKey::MatMul(_) | KernelKey::Where(_) => 4,
+            KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 5,
             KernelKey::BatchNorm(_) => 6,
             KernelKey::Family(f) => f.storage_bindings(),
         }
@@ -456,6 +457,9 @@ impl Lowering for GpuLowering {
             Op::BitwiseNot(_) => normalize::lower_bitwise_not(self, cx),
             Op::Det(_) => normalize::lower_det(self, cx),
             // --- end GPU normalization ---
+            // --- GPU: fused (opt) ---
+            Op::FusedConv(f) => conv::lower_conv_epilogue(self, cx, &f.conv, f.act),
+            // --- end GPU: fused (opt) ---
             // --- recurrent (h5) ---
             Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
             Op::Binarizer(_) | Op::ArrayFeatureExtractor(_) | Op::LabelEncoder(_) | Op::TreeEnsemble(_) => {
@@ -551,8 +555,8 @@ pub(crate) mod tests {
     fn every_shader_file_has_a_variant() {
         let variants = KernelKey::all_variants();
         for f in ALL {
-            if f.name.starts_with("types/") {
-                // A type library must be part of some variant's source.
+            if f.name.starts_with("types/") || f.name.starts_with("fused/") {
+                // A library (types, fused epilogues) must be part of some variant's source.
                 assert!(variants.iter().any(|k| k.source().contains(f.source)), "{} is never included", f.name);
             } else {
                 assert!(variants.iter().any(|k| std::ptr::eq(k.file(), *f)), "{} has no variant", f.name);
@@ -593,8 +597,8 @@ pub(crate) mod tests {
             select_last: false,
         }));
         check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant { t: f, bias: true }));
-        check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
-        check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant { t: f, bias: true }));
+        check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant::plain(f, true)));
+        check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant::plain(f, true)));
         check::<pool::PoolParams>(KernelKey::Pool2d(pool::PoolVariant {
             op: pool::PoolOp::Avg,
             count_pad: true,
