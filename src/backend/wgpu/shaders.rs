@@ -121,6 +121,7 @@ shader_files! {
     // --- end shaders (q1) ---
     // --- shaders (opt) ---
     FUSED_ACTIVATION => "fused/activation",
+    CONCAT_PARTS => "concat/parts",
     // --- end shaders (opt) ---
 }
 

@@ -39,6 +39,9 @@ pub mod contrib;
 // --- modules (q1) ---
 pub mod contrib_quant;
 // --- end modules (q1) ---
+// --- modules (opt) ---
+pub mod concat;
+// --- end modules (opt) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -153,6 +156,9 @@ family_keys! {
     ContribQuantNBits(contrib_quant::NBitsVariant),
     ContribQuantQLinear(contrib_quant::QLinearVariant),
     // --- end family keys (q1) ---
+    // --- family keys (opt) ---
+    ConcatMulti(concat::ConcatVariant),
+    // --- end family keys (opt) ---
 }
 
 impl KernelKey {
@@ -375,8 +381,8 @@ impl Lowering for GpuLowering {
             }
             Op::Dropout(_) => layout::lower_dropout(self, cx),
             Op::Transpose(t) => layout::lower_transpose(self, cx, t),
-            Op::Concat(c) => layout::lower_concat(self, cx, c),
-            Op::Split(s) => layout::lower_split(self, cx, s),
+            Op::Concat(c) => concat::lower_concat_multi(self, cx, c).or_else(|_| layout::lower_concat(self, cx, c)),
+            Op::Split(s) => concat::lower_split_multi(self, cx, s).or_else(|_| layout::lower_split(self, cx, s)),
             Op::Slice(s) => layout::lower_slice(self, cx, s),
             Op::Gather(g) => layout::lower_gather(self, cx, g),
             Op::Expand(_) => layout::lower_expand(self, cx),
