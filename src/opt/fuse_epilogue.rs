@@ -1,7 +1,8 @@
 //! Epilogue fusion: a Conv followed by element-wise ops that only it feeds becomes one
 //! `FusedConv` node computing `act(Conv(X, W, B) + Z)`:
 //! - `Add` of a per-channel constant (`[M, 1, …]` after leading ones) joins the bias B;
-//! - `Add` of a runtime tensor shaped like the output becomes the residual Z;
+//! - `Add` (or a two-input `Sum`) of a runtime tensor shaped like the output becomes the
+//!   residual Z;
 //! - Relu, Clip with constant bounds (Relu6), Sigmoid, `x * Sigmoid(x)` (SiLU), HardSigmoid,
 //!   HardSwish, LeakyRelu, Tanh and Gelu (erf form) become the activation.
 //!
@@ -12,7 +13,7 @@
 use super::Pass;
 use crate::error::Result;
 use crate::ir::{Graph, Node, Op, ValueId};
-use crate::ops::elementwise::{BinaryOp, UnaryOp};
+use crate::ops::elementwise::{BinaryOp, UnaryOp, VariadicOp};
 use crate::ops::fused::{Act, ActKind, FusedConv};
 use crate::tensor::Tensor;
 
@@ -114,8 +115,14 @@ fn absorb(
         if c.outputs.len() != 1 {
             return None;
         }
+        let two = c.inputs.len() == 2;
+        let is_add = |op: &Op| match op {
+            Op::Binary(b) => b.op == BinaryOp::Add,
+            Op::Variadic(v) => v.op == VariadicOp::Sum,
+            _ => false,
+        };
         match &c.op {
-            Op::Binary(b) if b.op == BinaryOp::Add => {
+            op if two && is_add(op) => {
                 let other = c.inputs.iter().flatten().copied().find(|&v| v != y)?;
                 if c.inputs.iter().flatten().filter(|&&v| v == y).count() != 1 {
                     return None;
@@ -267,7 +274,7 @@ mod tests {
 
     #[test]
     fn conv_bias_residual_relu6_and_silu_fuse() {
-        // before: Conv → Add(const [1,4,1,1]) → Add(x2) → Clip(0, 6) ; Conv → Sigmoid, Mul
+        // before: Conv → Add(const [1,4,1,1]) → Sum(x, ·) → Clip(0, 6) ; Conv → Sigmoid, Mul
         let mut b = ModelBuilder::new(13);
         b.input("x", DType::F32, &[1, 4, 5, 5]);
         b.initializer("w", ramp(&[4, 4, 3, 3], 0.05));
@@ -278,7 +285,7 @@ mod tests {
         let pads = ("pads", vec![1i64, 1, 1, 1].into());
         b.node("Conv", &["x", "w"], &["y0"], std::slice::from_ref(&pads));
         b.node("Add", &["y0", "c"], &["y1"], &[]);
-        b.node("Add", &["x", "y1"], &["y2"], &[]);
+        b.node("Sum", &["x", "y1"], &["y2"], &[]);
         b.node("Clip", &["y2", "lo", "hi"], &["y3"], &[]);
         b.node("Conv", &["y3", "w2"], &["z0"], &[pads, ("group", 4i64.into())]);
         b.node("Sigmoid", &["z0"], &["s"], &[]);
@@ -286,7 +293,7 @@ mod tests {
         b.output("out", DType::F32, &[1, 4, 5, 5]);
         let bytes = b.to_bytes();
         let mut g = crate::onnx::load_model(&bytes, None, &Default::default()).unwrap();
-        assert_eq!(kinds(&g), ["Conv", "Binary", "Binary", "Clip", "Conv", "Unary", "Binary"]);
+        assert_eq!(kinds(&g), ["Conv", "Binary", "Variadic", "Clip", "Conv", "Unary", "Binary"]);
         assert!(FuseEpilogue.run(&mut g).unwrap());
         assert_eq!(kinds(&g), ["FusedConv", "FusedConv"]);
         let Op::FusedConv(f) = &g.nodes[0].op else { panic!() };
