@@ -2,7 +2,9 @@
 // output pixels (n, od, oy, ox), columns are the output channels of one group, K runs over
 // (input channel, kz, ky, kx). The im2col matrix is never stored: each 64×16 A tile is
 // gathered from X on the fly. Same 64×64 tiling as matmul.wgsl; groups go in grid z.
-// Prelude: a type library (T), HAS_BIAS.
+// Epilogue: y = act(acc + bias + z) (HAS_RESIDUAL binds z, shaped like y; ACT from
+// fused/activation.wgsl with p.act_alpha/p.act_beta).
+// Prelude: a type library (T), HAS_BIAS, HAS_RESIDUAL, ACT and the activation library.
 struct Params {
     batch: u32,
     in_c: u32,
@@ -19,13 +21,18 @@ struct Params {
     stride: vec4<u32>,
     dilation: vec4<u32>,
     pad: vec4<u32>,
+    act_alpha: f32,
+    act_beta: f32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
 @group(0) @binding(1) var<storage, read_write> w: array<T>;
 @group(0) @binding(2) var<storage, read_write> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> z: array<T>;
+@group(0) @binding(4) var<storage, read_write> y: array<T>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 const TILE: u32 = 64u;
 const TK: u32 = 16u;
@@ -113,7 +120,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             if (HAS_BIAS) {
                 v = v + t_to_f32(bias[ch]);
             }
-            y[(n * p.out_c + ch) * pix + pp] = t_from_f32(v);
+            let yi = (n * p.out_c + ch) * pix + pp;
+            if (HAS_RESIDUAL) {
+                v = v + t_to_f32(z[yi]);
+            }
+            y[yi] = t_from_f32(act_apply(v, p.act_alpha, p.act_beta));
         }
     }
 }

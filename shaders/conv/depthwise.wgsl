@@ -1,6 +1,8 @@
 // Grouped convolution with one input channel per group (depthwise, any channel multiplier),
 // 1-D/2-D/3-D: one invocation per output element sums its kernel window directly.
-// Prelude: a type library (T), HAS_BIAS.
+// Epilogue: y = act(acc + bias + z) (HAS_RESIDUAL binds z, shaped like y; ACT from
+// fused/activation.wgsl with p.act_alpha/p.act_beta).
+// Prelude: a type library (T), HAS_BIAS, HAS_RESIDUAL, ACT and the activation library.
 struct Params {
     total: u32,
     in_c: u32,
@@ -12,13 +14,18 @@ struct Params {
     stride: vec4<u32>,
     dilation: vec4<u32>,
     pad: vec4<u32>,
+    act_alpha: f32,
+    act_beta: f32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
 @group(0) @binding(1) var<storage, read_write> w: array<T>;
 @group(0) @binding(2) var<storage, read_write> bias: array<T>;
-@group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> z: array<T>;
+@group(0) @binding(4) var<storage, read_write> y: array<T>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -58,5 +65,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (HAS_BIAS) {
         acc = acc + t_to_f32(bias[oc]);
     }
-    y[i] = t_from_f32(acc);
+    if (HAS_RESIDUAL) {
+        acc = acc + t_to_f32(z[i]);
+    }
+    y[i] = t_from_f32(act_apply(acc, p.act_alpha, p.act_beta));
 }

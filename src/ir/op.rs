@@ -169,6 +169,9 @@ ops! {
     MatMulIntegerToFloat(qoperator::MatMulIntegerToFloat),
     GatherBlockQuantized(qoperator::GatherBlockQuantized),
     // --- end qoperator (quant) ---
+    // --- fused (opt) ---
+    FusedConv(fused::FusedConv),
+    // --- end fused (opt) ---
     // --- control flow, sequences (core) ---
     If(control::If),
     Loop(control::Loop),

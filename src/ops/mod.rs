@@ -54,6 +54,9 @@ pub mod contrib_attention;
 // --- qoperator (quant) ---
 pub mod qoperator;
 // --- end qoperator (quant) ---
+// --- fused (opt) ---
+pub mod fused;
+// --- end fused (opt) ---
 // --- control flow, sequences (core) ---
 pub mod control;
 pub mod sequence;

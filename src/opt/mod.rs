@@ -3,6 +3,9 @@
 
 pub mod dead_code;
 pub mod fold;
+pub mod fold_batchnorm;
+pub mod fuse_epilogue;
+pub mod noop;
 pub mod sequences;
 
 use crate::error::Result;
@@ -17,7 +20,14 @@ pub trait Pass {
 
 /// The default pipeline, run at session creation.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
-    vec![Box::new(fold::ConstantFold), Box::new(sequences::ResolveSequences), Box::new(dead_code::DeadCode)]
+    vec![
+        Box::new(fold::ConstantFold),
+        Box::new(sequences::ResolveSequences),
+        Box::new(noop::NoOp),
+        Box::new(fold_batchnorm::FoldBatchNorm),
+        Box::new(fuse_epilogue::FuseEpilogue),
+        Box::new(dead_code::DeadCode),
+    ]
 }
 
 /// Runs the passes until none changes the graph (bounded).

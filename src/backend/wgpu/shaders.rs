@@ -133,6 +133,10 @@ shader_files! {
     QOP_INT_TO_FLOAT => "qoperator/int_to_float",
     QOP_GATHER_BLOCK_QUANTIZED => "qoperator/gather_block_quantized",
     // --- end shaders (quant) ---
+    // --- shaders (opt) ---
+    FUSED_ACTIVATION => "fused/activation",
+    CONCAT_PARTS => "concat/parts",
+    // --- end shaders (opt) ---
 }
 
 /// Helpers appended to every shader.

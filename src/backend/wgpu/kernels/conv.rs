@@ -1,24 +1,43 @@
 //! Convolution kernels (`shaders/conv/`): 1-D and 2-D Conv as an implicit GEMM (no im2col
 //! buffer), and a direct kernel for grouped convolutions with one input channel per group
-//! (depthwise). 3-D Conv has no GPU kernel yet.
+//! (depthwise). Both apply an optional epilogue (residual add, activation from
+//! `shaders/fused/activation.wgsl`) for the optimizer's `FusedConv`.
 
 use super::{grid_1d, u32_of, GpuKernel, GpuLowering, GpuType, KernelKey};
-use crate::backend::wgpu::shaders::Prelude;
+use crate::backend::wgpu::shaders::{self, Prelude};
 use crate::gpu_params;
 use crate::ops::conv::{Conv, Window};
+use crate::ops::fused::{Act, ActKind};
 use crate::plan::{LowerCx, Lowered, Ref};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvVariant {
     pub t: GpuType,
     pub bias: bool,
+    /// A residual `Z` (same shape as `Y`) is bound and added before the activation.
+    pub residual: bool,
+    pub act: ActKind,
 }
 
 impl ConvVariant {
+    /// Without epilogue.
+    pub fn plain(t: GpuType, bias: bool) -> ConvVariant {
+        ConvVariant { t, bias, residual: false, act: ActKind::None }
+    }
+
     pub fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
         p.bool("HAS_BIAS", self.bias);
+        p.bool("HAS_RESIDUAL", self.residual);
+        act_prelude(p, self.act);
     }
+}
+
+/// The `ACT_*` codes, `ACT` and the activation library (`shaders/fused/activation.wgsl`).
+pub fn act_prelude(p: &mut Prelude, act: ActKind) {
+    p.codes("ACT", &ActKind::ALL, |a| a as u32);
+    p.u32("ACT", act as u32);
+    p.lib(&shaders::FUSED_ACTIVATION);
 }
 
 gpu_params!(
@@ -38,6 +57,10 @@ gpu_params!(
         stride: [u32; 4],
         dilation: [u32; 4],
         pad: [u32; 4],
+        act_alpha: f32,
+        act_beta: f32,
+        pad1: u32,
+        pad2: u32,
     }
 );
 
@@ -54,6 +77,10 @@ gpu_params!(
         stride: [u32; 4],
         dilation: [u32; 4],
         pad: [u32; 4],
+        act_alpha: f32,
+        act_beta: f32,
+        pad1: u32,
+        pad2: u32,
     }
 );
 
@@ -95,6 +122,11 @@ impl Geo3 {
 }
 
 pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<GpuKernel>, String> {
+    lower_conv_epilogue(l, cx, c, Act::NONE)
+}
+
+/// Conv with an epilogue: `act(Conv(X, W, B) + Z)`, Z being the optional input 3.
+pub fn lower_conv_epilogue(l: &GpuLowering, cx: &LowerCx, c: &Conv, act: Act) -> Result<Lowered<GpuKernel>, String> {
     let (x, w, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let t = l.ty(x)?;
     if !t.is_float() || t == GpuType::F64 {
@@ -104,9 +136,15 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
     let win = c.window.resolve(&x.shape[2..], &c.kernel(&w.shape)?)?;
     let geo = Geo3::of(&win)?;
     let bias = cx.inputs.get(2).is_some_and(|o| o.is_some());
-    let variant = ConvVariant { t, bias };
+    let residual = cx.inputs.get(3).is_some_and(|o| o.is_some());
+    if residual && cx.input(3)?.shape != y.shape {
+        return Err("the residual's shape differs from the output's".into());
+    }
+    let variant = ConvVariant { t, bias, residual, act: act.kind };
     let bref = if bias { Ref::Input(2) } else { Ref::Input(0) };
-    let bindings = vec![Ref::Input(0), Ref::Input(1), bref, Ref::Output(0)];
+    let zref = if residual { Ref::Input(3) } else { Ref::Input(0) };
+    // Unused bias/residual bindings repeat X (never read).
+    let bindings = vec![Ref::Input(0), Ref::Input(1), bref, zref, Ref::Output(0)];
     let g = c.group;
     let u = u32_of;
     if ch / g == 1 && g > 1 {
@@ -122,6 +160,9 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
             stride: geo.stride,
             dilation: geo.dilation,
             pad: geo.pad,
+            act_alpha: act.alpha,
+            act_beta: act.beta,
+            ..Default::default()
         };
         let k = GpuKernel::new(KernelKey::Depthwise(variant), &p, grid_1d(total, 256));
         return Ok(Lowered::single(k, bindings));
@@ -144,6 +185,9 @@ pub fn lower_conv(l: &GpuLowering, cx: &LowerCx, c: &Conv) -> Result<Lowered<Gpu
         stride: geo.stride,
         dilation: geo.dilation,
         pad: geo.pad,
+        act_alpha: act.alpha,
+        act_beta: act.beta,
+        ..Default::default()
     };
     let grid = [(m / g).div_ceil(64) as u32, gemm_m.div_ceil(64) as u32, u(g)?];
     if grid[1] > 65535 || grid[2] > 65535 {
@@ -157,8 +201,12 @@ pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
     for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for bias in [false, true] {
-            v.push(KernelKey::Conv2d(ConvVariant { t, bias }));
-            v.push(KernelKey::Depthwise(ConvVariant { t, bias }));
+            for residual in [false, true] {
+                for act in ActKind::ALL {
+                    v.push(KernelKey::Conv2d(ConvVariant { t, bias, residual, act }));
+                    v.push(KernelKey::Depthwise(ConvVariant { t, bias, residual, act }));
+                }
+            }
         }
     }
     v

@@ -45,6 +45,9 @@ pub mod contrib_attention;
 // --- modules (quant) ---
 pub mod qoperator;
 // --- end modules (quant) ---
+// --- modules (opt) ---
+pub mod concat;
+// --- end modules (opt) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -169,6 +172,9 @@ family_keys! {
     QopIntToFloat(qoperator::IntToFloatVariant),
     QopGatherBlockQuantized(qoperator::GbqVariant),
     // --- end family keys (quant) ---
+    // --- family keys (opt) ---
+    ConcatMulti(concat::ConcatVariant),
+    // --- end family keys (opt) ---
 }
 
 impl KernelKey {
@@ -228,7 +234,8 @@ impl KernelKey {
             KernelKey::Lrn(_) | KernelKey::Copy(_) | KernelKey::Predicate(_) | KernelKey::Cast(_) => 2,
             KernelKey::ArgReduce(_) => 2,
             KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) | KernelKey::Pool2d(_) => 3,
-            KernelKey::MatMul(_) | KernelKey::Conv2d(_) | KernelKey::Depthwise(_) | KernelKey::Where(_) => 4,
+            KernelKey::MatMul(_) | KernelKey::Where(_) => 4,
+            KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 5,
             KernelKey::BatchNorm(_) => 6,
             KernelKey::Family(f) => f.storage_bindings(),
         }
@@ -390,8 +397,8 @@ impl Lowering for GpuLowering {
             }
             Op::Dropout(_) => layout::lower_dropout(self, cx),
             Op::Transpose(t) => layout::lower_transpose(self, cx, t),
-            Op::Concat(c) => layout::lower_concat(self, cx, c),
-            Op::Split(s) => layout::lower_split(self, cx, s),
+            Op::Concat(c) => concat::lower_concat_multi(self, cx, c).or_else(|_| layout::lower_concat(self, cx, c)),
+            Op::Split(s) => concat::lower_split_multi(self, cx, s).or_else(|_| layout::lower_split(self, cx, s)),
             Op::Slice(s) => layout::lower_slice(self, cx, s),
             Op::Gather(g) => layout::lower_gather(self, cx, g),
             Op::Expand(_) => layout::lower_expand(self, cx),
@@ -472,6 +479,9 @@ impl Lowering for GpuLowering {
             Op::BitwiseNot(_) => normalize::lower_bitwise_not(self, cx),
             Op::Det(_) => normalize::lower_det(self, cx),
             // --- end GPU normalization ---
+            // --- GPU: fused (opt) ---
+            Op::FusedConv(f) => conv::lower_conv_epilogue(self, cx, &f.conv, f.act),
+            // --- end GPU: fused (opt) ---
             // --- recurrent (h5) ---
             Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
             Op::Binarizer(_) | Op::ArrayFeatureExtractor(_) | Op::LabelEncoder(_) | Op::TreeEnsemble(_) => {
@@ -580,8 +590,8 @@ pub(crate) mod tests {
     fn every_shader_file_has_a_variant() {
         let variants = KernelKey::all_variants();
         for f in ALL {
-            if f.name.starts_with("types/") || f.name.ends_with("_lib") {
-                // A library (type libraries, `*_lib` shared code) must be part of some variant's source.
+            if f.name.starts_with("types/") || f.name.starts_with("fused/") || f.name.ends_with("_lib") {
+                // A library (types, fused epilogues, `*_lib` shared code) must be part of some variant's source.
                 assert!(variants.iter().any(|k| k.source().contains(f.source)), "{} is never included", f.name);
             } else {
                 assert!(variants.iter().any(|k| std::ptr::eq(k.file(), *f)), "{} has no variant", f.name);
@@ -622,8 +632,8 @@ pub(crate) mod tests {
             select_last: false,
         }));
         check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant { t: f, bias: true }));
-        check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant { t: f, bias: true }));
-        check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant { t: f, bias: true }));
+        check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant::plain(f, true)));
+        check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant::plain(f, true)));
         check::<pool::PoolParams>(KernelKey::Pool2d(pool::PoolVariant {
             op: pool::PoolOp::Avg,
             count_pad: true,
