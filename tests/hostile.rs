@@ -209,6 +209,15 @@ fn negative_and_absurd_declared_dims() {
     let (_, s) = load_err(&b.to_bytes());
     assert!(s.contains("'x'") && s.contains("negative"), "{s}");
 
+    // -1 is an exporter's (Paddle2ONNX's) way of writing a dynamic dim, as ORT reads it.
+    let mut b = ModelBuilder::new(13);
+    b.input_dims("x", DType::F32, &[DimSpec::Size(-1), DimSpec::Size(3)]);
+    b.node("Relu", &["x"], &["y"], &[]);
+    b.output("y", DType::F32, &[2, 3]);
+    let s = Session::builder().backend(Backend::Cpu).from_bytes(&b.to_bytes()).unwrap();
+    let y = s.run(&[("x", Tensor::new(&[2, 3], vec![-1.0f32, 2.0, -3.0, 4.0, -5.0, 6.0]).unwrap())]).unwrap();
+    assert_eq!(y[0].as_slice::<f32>().unwrap(), &[0.0, 2.0, 0.0, 4.0, 0.0, 6.0]);
+
     let mut b = ModelBuilder::new(13);
     b.input_dims("x", DType::F32, &[DimSpec::Size(i64::MAX), DimSpec::Size(i64::MAX)]);
     b.node("Relu", &["x"], &["y"], &[]);

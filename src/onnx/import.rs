@@ -120,6 +120,9 @@ fn type_kind(tp: &super::proto::TypeProto) -> Result<(Option<ValueType>, Kind), 
                         Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(v)) if *v >= 0 => {
                             Ok(Dim::Known(*v as usize))
                         }
+                        // -1 is how some exporters (Paddle2ONNX) write a dynamic dim; ORT reads it
+                        // as unknown, and so do we. Other negative sizes are an error.
+                        Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(-1)) => Ok(Dim::Unknown),
                         Some(super::proto::tensor_shape_proto::dimension::Value::DimValue(v)) => {
                             Err(format!("negative dim {v}"))
                         }

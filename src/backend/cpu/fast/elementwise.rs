@@ -189,6 +189,16 @@ pub fn clip(x: &[f32], lo: Option<f32>, hi: Option<f32>, out: &mut [f32]) {
     });
 }
 
+/// `y += z` (a fused residual Add; same length).
+pub fn add_assign(y: &mut [f32], z: &[f32]) {
+    let cl = chunk_len(y.len(), MIN_CHUNK);
+    y.par_chunks_mut(cl).zip(z.par_chunks(cl)).for_each(|(y, z)| {
+        for (a, b) in y.iter_mut().zip(z) {
+            *a += *b;
+        }
+    });
+}
+
 /// A unary function on f32 (bool out for IsNaN/IsInf).
 #[derive(Debug)]
 pub struct UnaryPlan {

@@ -21,6 +21,9 @@ pub enum Fast {
     MatMul(rows::MatMulPlan),
     Gemm(rows::GemmPlan),
     Conv(conv::ConvPlan),
+    /// The optimizer's FusedConv with a clamp activation (none, Relu, Clip): `clamp(Conv + Z)`,
+    /// the residual Z (input 3) optional.
+    FusedConv(conv::ConvPlan, f32, f32),
     MaxPool(conv::PoolPlan),
     Unary(elementwise::UnaryPlan),
     Binary(elementwise::BinaryPlan),
@@ -39,7 +42,7 @@ impl Fast {
         match self {
             Fast::MatMul(_) => "sgemm",
             Fast::Gemm(_) => "sgemm",
-            Fast::Conv(p) => p.label(),
+            Fast::Conv(p) | Fast::FusedConv(p, ..) => p.label(),
             Fast::MaxPool(_) => "maxpool2d_f32",
             Fast::Unary(_) => "unary_f32",
             Fast::Binary(_) => "binary_f32",
@@ -79,6 +82,22 @@ impl Fast {
             }
             Op::Conv(c) if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) => {
                 conv::ConvPlan::new(c, shape(0)?, shape(1)?, shape(2), &out.shape).map(Fast::Conv)
+            }
+            Op::FusedConv(fc)
+                if f32_in(0)
+                    && f32_in(1)
+                    && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2))
+                    && (cx.inputs.len() < 4 || cx.inputs[3].is_none() || f32_in(3)) =>
+            {
+                use crate::ops::fused::ActKind;
+                let (lo, hi) = match fc.act.kind {
+                    ActKind::None => (f32::NEG_INFINITY, f32::INFINITY),
+                    ActKind::Relu => (0.0, f32::INFINITY),
+                    ActKind::Clip => (fc.act.alpha, fc.act.beta),
+                    _ => return None,
+                };
+                conv::ConvPlan::new(&fc.conv, shape(0)?, shape(1)?, shape(2), &out.shape)
+                    .map(|p| Fast::FusedConv(p, lo, hi))
             }
             Op::Pool(p) if f32_in(0) => conv::PoolPlan::new(p, shape(0)?, &out.shape).map(Fast::MaxPool),
             Op::Unary(u) if f32_in(0) => elementwise::UnaryPlan::new(u, out.dtype).map(Fast::Unary),
@@ -143,6 +162,28 @@ impl Fast {
         if let Fast::Conv(p) = self {
             return p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, act);
         }
+        if let Fast::FusedConv(p, lo, hi) = self {
+            let (lo, hi) = match act {
+                Some((l, h)) => (lo.max(l), hi.min(h)),
+                None => (*lo, *hi),
+            };
+            let clamp = (lo > f32::NEG_INFINITY || hi < f32::INFINITY).then_some((lo, hi));
+            let (x, w, b, y) = (f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?);
+            return match opt_f32s(ins, 3)? {
+                None => p.run(x, w, b, y, scratch, clamp),
+                Some(z) => {
+                    if z.len() != y.len() {
+                        return Err(format!("the residual has {} elements, the output {}", z.len(), y.len()));
+                    }
+                    p.run(x, w, b, y, scratch, None)?;
+                    elementwise::add_assign(y, z);
+                    if let Some((lo, hi)) = clamp {
+                        conv::clamp(y, lo, hi);
+                    }
+                    Ok(())
+                }
+            };
+        }
         self.run_plain(ins, out, scratch)?;
         if let Some((lo, hi)) = act {
             conv::clamp(f32s_mut(out)?, lo, hi);
@@ -157,6 +198,7 @@ impl Fast {
             Fast::Conv(p) => {
                 p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, None)
             }
+            Fast::FusedConv(..) => self.run(ins, out, scratch, None),
             Fast::MaxPool(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
             Fast::Unary(p) => p.run(f32s(req(ins, 0)?)?, out),
             Fast::Binary(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, f32s_mut(out)?),
