@@ -72,7 +72,9 @@ impl Geo {
     /// Output positions `[lo, hi)` whose input position `o·stride + off` lies in `[0, size)`.
     fn valid(off: isize, size: usize, stride: usize, out: usize) -> (usize, usize) {
         let s = stride as isize;
-        let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+        // Clamped to `out`: a window can start past the last output (a kernel wider than the
+        // padded input's used part).
+        let lo = if off >= 0 { 0 } else { (((-off) + s - 1) / s).min(out as isize) };
         let room = size as isize - off;
         let hi = if room <= 0 { 0 } else { ((room + s - 1) / s).min(out as isize) };
         (lo as usize, (hi.max(lo)) as usize)
@@ -292,7 +294,7 @@ impl ConvPlan {
                 let src = &plane[ih as usize * g.w..(ih as usize + 1) * g.w];
                 d[..clo].fill(0.0);
                 d[chi..].fill(0.0);
-                if g.sw == 1 {
+                if g.sw == 1 && clo < chi {
                     let s0 = (clo as isize + coff) as usize;
                     d[clo..chi].copy_from_slice(&src[s0..s0 + chi - clo]);
                 } else if clo < chi {
@@ -427,5 +429,8 @@ mod tests {
         assert_eq!(Geo::valid(0, 5, 1, 5), (0, 5));
         assert_eq!(Geo::valid(1, 5, 1, 5), (0, 4));
         assert_eq!(Geo::valid(7, 5, 1, 5), (0, 0));
+        // width 1, kernel 5, pads 2 (pytorch-converted Conv1d_pad2size1): kernel column 0 reads
+        // position o - 2, valid for no output of the single one.
+        assert_eq!(Geo::valid(-2, 1, 1, 1), (1, 1));
     }
 }
