@@ -9,7 +9,7 @@
 
 pub mod fast;
 
-use super::resident::{DeviceData, DeviceTensor, TransferStats};
+use super::resident::{Bound, DeviceData, DeviceTensor, TransferStats};
 use super::{Driver, DriverIo, Engine, PlanReport, StageBackend};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
@@ -500,12 +500,29 @@ impl CpuEngine {
     }
 }
 
+/// IO-binding runs go through the session's pool too, like [`Engine::run`].
+impl DriverIo for CpuEngine {
+    fn run_io(
+        &self,
+        inputs: Vec<super::resident::Bound>,
+        device_outputs: &[bool],
+    ) -> Result<Vec<super::resident::Bound>> {
+        self.pool.install(|| self.driver.run_io(inputs, device_outputs))
+    }
+    fn to_device(&self, t: &Tensor) -> Result<DeviceTensor> {
+        self.driver.to_device(t)
+    }
+    fn transfer_stats(&self) -> TransferStats {
+        DriverIo::transfer_stats(&self.driver)
+    }
+}
+
 impl Engine for CpuEngine {
     fn run(&self, inputs: &[Data]) -> Result<Vec<Data>> {
         self.pool.install(|| self.driver.run(inputs))
     }
     fn io(&self) -> &dyn DriverIo {
-        &self.driver
+        self
     }
     fn prepare(&self, shapes: &[Vec<usize>]) -> Result<()> {
         self.driver.prepare(shapes)
