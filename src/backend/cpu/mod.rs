@@ -502,11 +502,7 @@ impl CpuEngine {
 
 /// IO-binding runs go through the session's pool too, like [`Engine::run`].
 impl DriverIo for CpuEngine {
-    fn run_io(
-        &self,
-        inputs: Vec<super::resident::Bound>,
-        device_outputs: &[bool],
-    ) -> Result<Vec<super::resident::Bound>> {
+    fn run_io(&self, inputs: Vec<Bound>, device_outputs: &[bool]) -> Result<Vec<Bound>> {
         self.pool.install(|| self.driver.run_io(inputs, device_outputs))
     }
     fn to_device(&self, t: &Tensor) -> Result<DeviceTensor> {
