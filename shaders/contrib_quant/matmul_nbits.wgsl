@@ -5,26 +5,7 @@
 // Prelude: the type library of A / scales / bias / y (T, t_to_f32, t_from_f32), BITS (2, 4 or 8),
 // ZP_MODE and nbits_lib.wgsl (nbits_zero_point), HAS_BIAS, GIDX (row k uses group gidx[k]
 // instead of k / block).
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    block: u32,
-    nblocks: u32,
-    blob: u32,
-    zp_row: u32,
-    pad0: u32,
-}
-
-@group(0) @binding(0) var<storage, read_write> a: array<T>;
-@group(0) @binding(1) var<storage, read_write> b: array<u32>;
-@group(0) @binding(2) var<storage, read_write> sc: array<T>;
-@group(0) @binding(3) var<storage, read_write> zp: array<u32>;
-@group(0) @binding(4) var<storage, read_write> bias: array<T>;
-@group(0) @binding(5) var<storage, read_write> y: array<T>;
-// g_idx (int32; a one-word dummy unless GIDX): the scale/zero-point group of each row k.
-@group(0) @binding(6) var<storage, read_write> gidx: array<i32>;
-@group(0) @binding(7) var<uniform> p: Params;
+// Params and bindings: nbits_lib.wgsl.
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

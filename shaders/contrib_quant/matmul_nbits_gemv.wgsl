@@ -6,26 +6,7 @@
 // weights are contiguous, element k at bit k * BITS of the column's p.nblocks * p.blob bytes
 // (whole blocks, so each column starts on a word boundary).
 // Prelude: the type library of A / scales / bias / y, BITS, ZP_MODE and nbits_lib.wgsl, HAS_BIAS.
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    block: u32,
-    nblocks: u32,
-    blob: u32,
-    zp_row: u32,
-    pad0: u32,
-}
-
-@group(0) @binding(0) var<storage, read_write> a: array<T>;
-@group(0) @binding(1) var<storage, read_write> b: array<u32>;
-@group(0) @binding(2) var<storage, read_write> sc: array<T>;
-@group(0) @binding(3) var<storage, read_write> zp: array<u32>;
-@group(0) @binding(4) var<storage, read_write> bias: array<T>;
-@group(0) @binding(5) var<storage, read_write> y: array<T>;
-// g_idx (int32; a one-word dummy unless GIDX): the scale/zero-point group of each row k.
-@group(0) @binding(6) var<storage, read_write> gidx: array<i32>;
-@group(0) @binding(7) var<uniform> p: Params;
+// Params and bindings: nbits_lib.wgsl.
 
 var<workgroup> partial: array<f32, 64>;
 
