@@ -160,6 +160,8 @@ ops! {
     MultiHeadAttention(contrib_attention::MultiHeadAttention),
     GroupQueryAttention(contrib_attention::GroupQueryAttention),
     ContribRotaryEmbedding(contrib_attention::ContribRotary),
+    QAttention(contrib_qattention::QAttention),
+    QEmbedLayerNorm(contrib_qattention::QEmbedLayerNorm),
     // --- end contrib attention (attn) ---
     // --- qoperator (quant) ---
     QLinearLookup(qoperator::QLinearLookup),

@@ -50,6 +50,7 @@ pub mod contrib_quant;
 // --- end contrib quant ---
 // --- contrib attention (attn) ---
 pub mod contrib_attention;
+pub mod contrib_qattention;
 // --- end contrib attention (attn) ---
 // --- qoperator (quant) ---
 pub mod qoperator;

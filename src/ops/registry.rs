@@ -257,6 +257,8 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "MultiHeadAttention" 1 => contrib_attention::import_multi_head_attention,
     ["com.microsoft"] "GroupQueryAttention" 1 => contrib_attention::import_group_query_attention,
     ["com.microsoft"] "RotaryEmbedding" 1 => contrib_attention::import_contrib_rotary,
+    ["com.microsoft"] "QAttention" 1 => contrib_qattention::import_qattention,
+    ["com.microsoft"] "QEmbedLayerNormalization" 1 => contrib_qattention::import_qembed_layer_norm,
     // --- end contrib attention (attn) ---
     // --- qoperator (quant) ---
     ["com.microsoft"] "QLinearSigmoid" 1 => qoperator::import_qlinear_sigmoid,

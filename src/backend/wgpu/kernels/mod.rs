@@ -41,6 +41,7 @@ pub mod contrib_quant;
 // --- end modules (q1) ---
 // --- modules (attn) ---
 pub mod contrib_attention;
+pub mod contrib_qattention;
 // --- end modules (attn) ---
 // --- modules (quant) ---
 pub mod qoperator;
@@ -512,6 +513,8 @@ impl Lowering for GpuLowering {
             Op::MultiHeadAttention(m) => contrib_attention::lower_mha(self, cx, m),
             Op::GroupQueryAttention(g) => contrib_attention::lower_gqa(self, cx, g),
             Op::ContribRotaryEmbedding(r) => contrib_attention::lower_rotary(self, cx, r),
+            Op::QAttention(q) => contrib_qattention::lower_qattention(self, cx, q),
+            Op::QEmbedLayerNorm(e) => contrib_qattention::lower_qembed_layer_norm(self, cx, e),
             // --- end contrib attention (attn) ---
             // --- qoperator (quant) ---
             Op::QLinearLookup(q) => qoperator::lower_qlinear_lookup(self, cx, q),

@@ -1,0 +1,1 @@
+BoutputJ€†hsAÚ@°AäÂÄAÔ·A’À£A-n}A-¦vAÄß²ABjsA!@°AJÃÄA·A’À£A-n}A-¦vAÄß²A‚hsAÝ@°AäÂÄAÓ·A’À£A-n}A-¦vAÄß²A‚hsAÝ@°AäÂÄAÓ·A’À£A-n}A-¦vAÄß²A
