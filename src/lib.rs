@@ -89,6 +89,7 @@ pub struct SessionBuilder {
     cpu_fallback: bool,
     threads: Option<usize>,
     profile: bool,
+    precision: Precision,
 }
 
 /// The default [`SessionBuilder::max_memory_bytes`]: half the host's physical memory (from
@@ -111,6 +112,7 @@ impl Default for SessionBuilder {
             cpu_fallback: true,
             threads: None,
             profile: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -174,6 +176,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Runs an f32 model in [`Precision::F16`]: f32 weights converted to f16 at load, most ops
+    /// in f16, inputs and outputs still f32 (the `opt::to_fp16` pass says what stays f32).
+    pub fn precision(mut self, p: Precision) -> Self {
+        self.precision = p;
+        self
+    }
+
     fn gpu_options(&self) -> backend::wgpu::GpuOptions {
         backend::wgpu::GpuOptions { max_binding: self.max_binding_bytes, no_fallback: !self.cpu_fallback }
     }
@@ -195,6 +204,9 @@ impl SessionBuilder {
         let mut g = onnx::load_model(bytes, dir, &self.load)?;
         if self.optimize {
             opt::optimize(&mut g, &opt::default_passes())?;
+        }
+        if self.precision == Precision::F16 {
+            opt::optimize(&mut g, &opt::fp16_passes())?;
         }
         let graph = Arc::new(g);
         let (engine, backend): (Box<dyn Engine>, Backend) = match self.backend {
@@ -225,6 +237,16 @@ impl SessionBuilder {
         }
         Ok(s)
     }
+}
+
+/// The float precision a session computes an f32 model in ([`SessionBuilder::precision`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// As the model says.
+    #[default]
+    F32,
+    /// f32 weights and activations in f16; model inputs and outputs stay f32.
+    F16,
 }
 
 /// A loaded model bound to a backend. `Send + Sync`: share it between threads.

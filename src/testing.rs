@@ -244,6 +244,8 @@ pub struct CaseOptions {
     /// Quantized models: also accept this many quantization steps on an output computed by a
     /// DequantizeLinear with a constant per-tensor scale (one step = that scale).
     pub quant_steps: Option<f64>,
+    /// Run the model in f16 (`SessionBuilder::precision`).
+    pub precision: crate::Precision,
 }
 
 impl CaseOptions {
@@ -254,6 +256,7 @@ impl CaseOptions {
             tolerance: Tolerance::default(),
             range_atol: None,
             quant_steps: None,
+            precision: crate::Precision::F32,
         }
     }
 
@@ -321,6 +324,7 @@ fn run_case_inner(case: &Case, opts: &CaseOptions) -> Result<f64, Outcome> {
     let session = Session::builder()
         .backend(opts.backend)
         .cpu_fallback(opts.cpu_fallback)
+        .precision(opts.precision)
         .from_file(case.dir.join("model.onnx"))
         .map_err(|e| Outcome::Fail(e.to_string()))?;
     let mut worst = 0.0f64;

@@ -9,24 +9,10 @@ mod common;
 use common::gpu_available;
 use onnx_wgpu::onnx::builder::{Attr, ModelBuilder};
 use onnx_wgpu::onnx::proto::OperatorSetIdProto;
-use onnx_wgpu::testing::{find_cases, run_case, CaseOptions, Outcome};
 use onnx_wgpu::{Backend, DType, Error, Session, Tensor};
-use std::path::PathBuf;
 
 fn run_all(backend: Backend) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/contrib_qattention");
-    let cases = find_cases(&dir);
-    assert!(cases.len() >= 20, "expected the generated cases under {}, found {}", dir.display(), cases.len());
-    let opts = CaseOptions { cpu_fallback: false, ..CaseOptions::new(backend) };
-    let mut failed = Vec::new();
-    for c in &cases {
-        let r = run_case(c, &opts);
-        eprintln!("{backend:?} {} {:?} (max abs diff {:.2e})", r.name, r.outcome, r.max_abs_diff);
-        if r.outcome != Outcome::Pass {
-            failed.push(format!("{}: {:?}", r.name, r.outcome));
-        }
-    }
-    assert!(failed.is_empty(), "{backend:?} failures:\n{}", failed.join("\n"));
+    common::run_data_cases("contrib_qattention", 20, backend);
 }
 
 #[test]

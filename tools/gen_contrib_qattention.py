@@ -21,30 +21,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-MS = "com.microsoft"
-NP2ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.uint8): TensorProto.UINT8,
-           np.dtype(np.int8): TensorProto.INT8, np.dtype(np.int32): TensorProto.INT32}
-
-
-class Case:
-    def __init__(self, name, op, attrs=None):
-        self.name, self.op, self.attrs = name, op, attrs or {}
-        self.node_inputs, self.graph_inputs, self.feeds, self.inits = [], [], {}, []
-
-    def data(self, name, arr):
-        self.node_inputs.append(name)
-        self.graph_inputs.append(helper.make_tensor_value_info(name, NP2ONNX[arr.dtype], arr.shape))
-        self.feeds[name] = arr
-        return self
-
-    def const(self, name, arr):
-        self.node_inputs.append(name)
-        self.inits.append(numpy_helper.from_array(np.asarray(arr), name))
-        return self
-
-    def absent(self):
-        self.node_inputs.append("")
-        return self
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gen_contrib_quant import MS, Case, f32  # noqa: E402  (one Case builder for both generators)
 
 
 def write(root, case, outputs):
@@ -72,10 +50,6 @@ def write(root, case, outputs):
         with open(os.path.join(d, "test_data_set_0", f"output_{k}.pb"), "wb") as f:
             f.write(numpy_helper.from_array(arr, outputs[k][0]).SerializeToString())
     print(f"wrote {case.name}")
-
-
-def f32(v):
-    return np.array(v, dtype=np.float32)
 
 
 def qattention(root, rng, name, b=2, s=3, d_in=8, hidden=8, heads=2, wdt=np.uint8, mask=None, past=0,

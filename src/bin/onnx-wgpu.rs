@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use onnx_wgpu::embedded::Rng;
 use onnx_wgpu::onnx::proto::ModelProto;
 use onnx_wgpu::testing::{self, Outcome, Tolerance};
-use onnx_wgpu::{Backend, DType, Dim, Error, Session, Tensor};
+use onnx_wgpu::{Backend, DType, Dim, Error, Precision, Session, Tensor};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -66,6 +66,13 @@ struct RunArgs {
     /// Threads of the CPU backend (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Run the f32 model in f16 (weights converted at load; inputs and outputs stay f32).
+    #[arg(long)]
+    fp16: bool,
+    /// With --fp16: also run the model in f32 and print each output's max abs difference,
+    /// absolute and relative to the f32 output's range.
+    #[arg(long, requires = "fp16")]
+    compare_fp32: bool,
 }
 
 #[derive(Args)]
@@ -81,6 +88,9 @@ struct InfoArgs {
     backend: Backend,
     #[command(flatten)]
     dims: DimArgs,
+    /// Run the f32 model in f16 (weights converted at load; inputs and outputs stay f32).
+    #[arg(long)]
+    fp16: bool,
 }
 
 #[derive(Args)]
@@ -119,6 +129,9 @@ struct TestArgs {
     /// On the GPU, fail nodes without a GPU kernel instead of running them on the CPU.
     #[arg(long)]
     no_fallback: bool,
+    /// Run the f32 model in f16 (weights converted at load; inputs and outputs stay f32).
+    #[arg(long)]
+    fp16: bool,
 }
 
 #[derive(Args)]
@@ -151,6 +164,9 @@ struct BenchArgs {
     /// Rows of the per-op table.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// Run the f32 model in f16 (weights converted at load; inputs and outputs stay f32).
+    #[arg(long)]
+    fp16: bool,
 }
 
 fn main() -> ExitCode {
@@ -316,12 +332,21 @@ fn run_default() -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn precision(fp16: bool) -> Precision {
+    if fp16 {
+        Precision::F16
+    } else {
+        Precision::F32
+    }
+}
+
 fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
     let t0 = Instant::now();
-    let mut b = Session::builder().backend(a.backend);
+    let mut b = Session::builder().backend(a.backend).precision(precision(a.fp16));
     if let Some(n) = a.threads {
         b = b.threads(n);
     }
+    let reference = if a.compare_fp32 { Some(b.clone().precision(Precision::F32)) } else { None };
     let s = b.from_file(&a.model)?;
     let load = t0.elapsed();
     let given: HashMap<String, PathBuf> = a
@@ -355,6 +380,17 @@ fn cmd_run(a: RunArgs) -> Result<ExitCode, Error> {
         );
     }
     print_outputs(&outs);
+    if let Some(rb) = reference {
+        let want = rb.from_file(&a.model)?.run(&named)?;
+        println!("fp16 vs fp32 (max abs diff; relative to the f32 output's range):");
+        for ((name, got), (_, w)) in outs.iter().zip(want.iter()) {
+            let (g, w) = (got.to_f64_vec().map_err(Error::Usage)?, w.to_f64_vec().map_err(Error::Usage)?);
+            let fin = || w.iter().copied().filter(|x| x.is_finite());
+            let range = fin().fold(f64::MIN, f64::max) - fin().fold(f64::MAX, f64::min);
+            let diff = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+            println!("  {name}: {diff:.3e} (range {range:.3e}, relative {:.3e})", diff / range.max(f64::MIN_POSITIVE));
+        }
+    }
     println!(
         "timing: session {:.1} ms, first run {:.2} ms, mean of {} runs {:.3} ms",
         load.as_secs_f64() * 1e3,
@@ -414,7 +450,7 @@ fn cmd_info(a: InfoArgs) -> Result<ExitCode, Error> {
         };
         *hist.entry(k).or_default() += 1;
     }
-    let session = Session::builder().backend(a.backend).from_file(&a.model);
+    let session = Session::builder().backend(a.backend).precision(precision(a.fp16)).from_file(&a.model);
     let (unsupported, load_error): (Vec<String>, Option<String>) = match &session {
         Ok(_) => (vec![], None),
         Err(Error::Unsupported(list)) => (list.iter().map(|u| u.to_string()).collect(), None),
@@ -523,6 +559,7 @@ fn cmd_test(a: TestArgs) -> Result<ExitCode, Error> {
         tolerance: Tolerance { rtol: a.rtol, atol: a.atol },
         range_atol: a.range_atol,
         quant_steps: a.quant_steps,
+        precision: precision(a.fp16),
     };
     let mut cases = Vec::new();
     for p in &a.paths {
@@ -637,7 +674,7 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_else(|| path.display().to_string());
         let t0 = Instant::now();
-        let mut b = Session::builder().backend(a.backend).cpu_fallback(!a.no_fallback);
+        let mut b = Session::builder().backend(a.backend).cpu_fallback(!a.no_fallback).precision(precision(a.fp16));
         if let Some(n) = a.threads {
             b = b.threads(n);
         }

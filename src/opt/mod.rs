@@ -7,6 +7,9 @@ pub mod fold_batchnorm;
 pub mod fuse_epilogue;
 pub mod noop;
 pub mod sequences;
+// --- passes (attn) ---
+pub mod to_fp16;
+// --- end passes (attn) ---
 
 use crate::error::Result;
 use crate::ir::Graph;
@@ -29,6 +32,13 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(dead_code::DeadCode),
     ]
 }
+
+// --- passes (attn) ---
+/// The passes `SessionBuilder::precision(Precision::F16)` adds after the default pipeline.
+pub fn fp16_passes() -> Vec<Box<dyn Pass>> {
+    vec![Box::new(to_fp16::ToFp16), Box::new(dead_code::DeadCode)]
+}
+// --- end passes (attn) ---
 
 /// Runs the passes until none changes the graph (bounded).
 pub fn optimize(g: &mut Graph, passes: &[Box<dyn Pass>]) -> Result<()> {

@@ -44,3 +44,22 @@ pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f6
         panic!("{what}: {e}");
     }
 }
+
+/// Runs every generated case under `tests/data/<dir>` (at least `min_cases`) on `backend` with
+/// CPU fallback disabled; fails listing the cases that do not pass.
+pub fn run_data_cases(dir: &str, min_cases: usize, backend: Backend) {
+    use onnx_wgpu::testing::{find_cases, run_case, CaseOptions, Outcome};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(dir);
+    let cases = find_cases(&dir);
+    assert!(cases.len() >= min_cases, "expected the generated cases under {}, found {}", dir.display(), cases.len());
+    let opts = CaseOptions { cpu_fallback: false, ..CaseOptions::new(backend) };
+    let mut failed = Vec::new();
+    for c in &cases {
+        let r = run_case(c, &opts);
+        eprintln!("{backend:?} {} {:?} (max abs diff {:.2e})", r.name, r.outcome, r.max_abs_diff);
+        if r.outcome != Outcome::Pass {
+            failed.push(format!("{}: {:?}", r.name, r.outcome));
+        }
+    }
+    assert!(failed.is_empty(), "{backend:?} failures:\n{}", failed.join("\n"));
+}
