@@ -104,11 +104,27 @@ fn convertible(g: &Graph, node: &Node) -> bool {
         return false;
     }
     // An f32 constant that f16 cannot hold keeps its reader in f32.
-    !node.inputs.iter().flatten().any(|&v| match &g.value(v).konst {
+    let overflow = node.inputs.iter().flatten().any(|&v| match &g.value(v).konst {
         Some(t) if t.dtype() == DType::F32 => {
             t.to_f64_vec().map(|d| d.iter().any(|x| x.is_finite() && x.abs() > F16_MAX)).unwrap_or(true)
         }
         _ => false,
+    });
+    !overflow && f16_in_f16_out(g, node)
+}
+
+/// Whether the op's type rule, given f16 for every f32 input, accepts them and yields f16 for
+/// every f32 output (not so, e.g., for LayerNormalization's f32 statistics outputs).
+fn f16_in_f16_out(g: &Graph, node: &Node) -> bool {
+    let half = |v: ValueId| {
+        g.value(v).ty.clone().map(|t| if t.dtype == DType::F32 { ValueType { dtype: DType::F16, ..t } } else { t })
+    };
+    let konst = |v: ValueId| g.value(v).konst.as_ref().filter(|t| t.dtype() != DType::F32);
+    let Ok(cx) = crate::ir::infer::node_cx(node, g, half, konst) else { return false };
+    let Ok(out) = node.op.spec().infer(&cx) else { return false };
+    node.outputs.iter().enumerate().all(|(k, slot)| match slot {
+        Some(v) if dtype_of(g, *v) == Some(DType::F32) => out.get(k).is_some_and(|t| t.dtype == DType::F16),
+        _ => true,
     })
 }
 
@@ -304,5 +320,20 @@ mod tests {
         assert_eq!(g.weight_bytes(), before - 12 * 2);
         assert_eq!(ty("w.fp16"), DType::F16);
         assert!(!ToFp16.run(&mut g).unwrap(), "a second run has nothing to convert");
+    }
+
+    #[test]
+    fn keeps_ops_whose_type_rule_does_not_give_f16() {
+        // LayerNormalization's Mean output is f32 (stash_type) whatever X is: the node stays f32.
+        let mut b = ModelBuilder::new(17);
+        b.input("x", DType::F32, &[2, 4]);
+        b.initializer("g", Tensor::new(&[4], vec![1f32; 4]).unwrap());
+        b.node("LayerNormalization", &["x", "g"], &["y", "mean"], &[]);
+        b.node("Relu", &["y"], &["r"], &[]);
+        b.output("r", DType::F32, &[2, 4]);
+        b.output("mean", DType::F32, &[2, 1]);
+        let mut g = crate::onnx::load_model(&b.to_bytes(), None, &Default::default()).unwrap();
+        assert!(ToFp16.run(&mut g).unwrap());
+        assert_eq!(kinds(&g), ["LayerNormalization", "Cast(float16)", "Relu", "Cast(float)"]);
     }
 }
