@@ -11,7 +11,8 @@
 //! - ops whose output type comes from an attribute or whose float inputs are not data (Cast,
 //!   ConstantOfShape, EyeLike, the random generators, quantize/dequantize and the QLinear/
 //!   integer-matmul contrib ops), control flow and sequence ops, and any node whose types are not
-//!   known at load time;
+//!   known at load time, and ops whose type rule does not map f16 inputs to f16 outputs;
+//! - com.microsoft ops other than the layer norms, GELUs and BiasAdd (see `CONTRIB_F16`);
 //! - ops that overflow easily in f16 (ReduceSumSquare, ReduceL2, ReduceLogSumExp, LpNormalization);
 //! - any node reading an f32 constant with a finite value beyond f16's range (|x| > 65504,
 //!   e.g. the -3.4e38 fill of attention masks).
@@ -60,12 +61,10 @@ const KEEP_F32: &[&str] = &[
     "LpNormalization",
 ];
 
-/// com.microsoft ops run in f16 (the rest of that domain, mostly quantized, stays f32).
+/// com.microsoft ops run in f16. The rest of that domain stays f32: the quantized ops, and
+/// Attention, MultiHeadAttention, GroupQueryAttention and RotaryEmbedding, whose GPU kernels are
+/// f32-only (converting them would put them on the CPU; ORT runs them in f16).
 const CONTRIB_F16: &[&str] = &[
-    "Attention",
-    "MultiHeadAttention",
-    "GroupQueryAttention",
-    "RotaryEmbedding",
     "SkipLayerNormalization",
     "SkipSimplifiedLayerNormalization",
     "SimplifiedLayerNormalization",
