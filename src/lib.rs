@@ -89,6 +89,7 @@ pub struct SessionBuilder {
     cpu_fallback: bool,
     threads: Option<usize>,
     profile: bool,
+    f16_accumulation: bool,
 }
 
 /// The default [`SessionBuilder::max_memory_bytes`]: half the host's physical memory (from
@@ -111,6 +112,7 @@ impl Default for SessionBuilder {
             cpu_fallback: true,
             threads: None,
             profile: false,
+            f16_accumulation: false,
         }
     }
 }
@@ -174,8 +176,19 @@ impl SessionBuilder {
         self
     }
 
+    /// Lets f16 matrix products on the GPU accumulate in f16 instead of f32: faster where the
+    /// hardware has f16 arithmetic, less accurate for long K. Off by default.
+    pub fn f16_accumulation(mut self, on: bool) -> Self {
+        self.f16_accumulation = on;
+        self
+    }
+
     fn gpu_options(&self) -> backend::wgpu::GpuOptions {
-        backend::wgpu::GpuOptions { max_binding: self.max_binding_bytes, no_fallback: !self.cpu_fallback }
+        backend::wgpu::GpuOptions {
+            max_binding: self.max_binding_bytes,
+            no_fallback: !self.cpu_fallback,
+            f16_accumulation: self.f16_accumulation,
+        }
     }
 
     /// Loads a model file (external data resolves relative to its folder).
