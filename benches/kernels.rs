@@ -165,7 +165,7 @@ fn bench_gemm(c: &mut Criterion) {
             backends().into_iter().filter(|b| *b == Backend::Gpu).collect(),
         )
     } else {
-        (&[(1, 1024, 1024), (64, 256, 256)], backends())
+        (&[(1, 1024, 1024), (128, 1024, 1024), (256, 256, 256)], backends())
     };
     let mut g = c.benchmark_group("gemm");
     for kind in Gemm::ALL {

@@ -1,8 +1,9 @@
 // Register-blocked GEMM without workgroup memory or barriers: a workgroup of 8×8 invocations
 // computes a 32×32 tile of Y, each invocation a contiguous 4×4 block read straight from
 // storage. Out-of-range rows and columns are clamped to the last valid one (read, never
-// stored), so the K loop has no branches. Suits caches more than shared memory (CPU
-// drivers such as lavapipe; the autotuner decides elsewhere). Batch index = workgroup z.
+// stored), so the K loop has no branches. A candidate where workgroup memory and barriers
+// are costly; the autotuner decides (on lavapipe it loses: neighbouring invocations read
+// strided addresses). Batch index = workgroup z.
 // Prelude: matmul_lib's inputs.
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {

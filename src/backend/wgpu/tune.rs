@@ -1,11 +1,11 @@
 //! The matrix-product autotuner and the on-disk cache folder it shares with the pipeline cache.
 //!
-//! On the first 2-D product of a (type, accumulation, B layout, shape class, adapter), the
+//! On the first product of a (type, accumulation, B layout, shape class, adapter), the
 //! candidate tile configurations ([`Algo`]) are timed on the device with the product's own shape
 //! (wall clock around submits of several dispatches, after one warm-up dispatch) and the winner
 //! is kept in memory and in `autotune.json` in the cache folder, keyed by the adapter's name,
 //! driver and driver version, so later processes do not time it again. A shape class is the
-//! ceiling log2 of M, N and K. Products under [`MIN_TUNED_MACS`] multiply-adds are not timed
+//! ceiling log2 of the batch, M, N and K. Products under [`MIN_TUNED_MACS`] multiply-adds are not timed
 //! (dispatch overhead dominates them): they take the deterministic default of
 //! [`MatMulConfig::default_algo`], as does everything when `ONNX_WGPU_AUTOTUNE=0`.
 //!
@@ -118,7 +118,7 @@ impl Tuner {
     pub fn key(&self, prob: &Problem) -> String {
         let i = &self.ctx.info;
         format!(
-            "{}|{}|{}|{:?}|matmul|{:?}|acc_{}|{}|m2^{}|n2^{}|k2^{}",
+            "{}|{}|{}|{:?}|matmul|{:?}|acc_{}|{}|batch2^{}|m2^{}|n2^{}|k2^{}",
             i.name,
             i.driver,
             i.driver_info,
@@ -126,6 +126,7 @@ impl Tuner {
             prob.t,
             if prob.f16_acc && prob.t == GpuType::F16 { "f16" } else { "f32" },
             if prob.b.0 == 1 { "bT" } else { "bN" },
+            class(prob.batch),
             class(prob.m),
             class(prob.n),
             class(prob.k)
@@ -145,7 +146,7 @@ impl Tuner {
                 return Some(a);
             }
         }
-        if prob.m.saturating_mul(prob.n).saturating_mul(prob.k) < MIN_TUNED_MACS {
+        if prob.batch.saturating_mul(prob.m).saturating_mul(prob.n).saturating_mul(prob.k) < MIN_TUNED_MACS {
             return None;
         }
         let times = match measure(&self.ctx, prob, cands) {
@@ -185,7 +186,8 @@ fn measure(ctx: &GpuContext, prob: &Problem, cands: &[Algo]) -> Result<Vec<(Algo
         dev.create_buffer(&::wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
     };
     let max = ctx.limits.max_storage_buffer_binding_size;
-    let (sa, sb, sy) = (bytes(prob.m * prob.k), bytes(prob.k * prob.n), bytes(prob.m * prob.n));
+    let z = prob.batch.max(1);
+    let (sa, sb, sy) = (bytes(z * prob.m * prob.k), bytes(z * prob.k * prob.n), bytes(z * prob.m * prob.n));
     if sa.max(sb).max(sy) > max {
         return Err("too large to time".into());
     }
@@ -204,6 +206,10 @@ fn measure(ctx: &GpuContext, prob: &Problem, cands: &[Algo]) -> Result<Vec<(Algo
         b_col: u32_of(prob.b.1)?,
         alpha: 1.0,
         y_row: u32_of(prob.n)?,
+        batch_rank: 1,
+        batch_shape: [u32_of(z)?, 1, 1, 1],
+        a_batch: [u32_of(prob.m * prob.k)?, 0, 0, 0],
+        b_batch: [u32_of(prob.k * prob.n)?, 0, 0, 0],
         ..Default::default()
     };
     let uniform = {
@@ -228,7 +234,7 @@ fn measure(ctx: &GpuContext, prob: &Problem, cands: &[Algo]) -> Result<Vec<(Algo
             layout: &layout.0,
             entries: &[entry(0, &a), entry(1, &b), entry(2, &a), entry(3, &y), entry(4, &uniform)],
         });
-        let grid = algo.grid(prob.m, prob.n, 1)?;
+        let grid = algo.grid(prob.m, prob.n, z)?;
         let run = |reps: u32| -> Result<f64, String> {
             let mut enc = dev.create_command_encoder(&Default::default());
             for _ in 0..reps {

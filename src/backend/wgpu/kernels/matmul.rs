@@ -134,6 +134,8 @@ pub struct Problem {
     pub k: usize,
     /// B's (row, col) strides: (1, k) when transposed.
     pub b: (usize, usize),
+    /// Matrices in the batch (timed as separate A and B per matrix).
+    pub batch: usize,
 }
 
 impl MatMulConfig {
@@ -152,26 +154,27 @@ impl MatMulConfig {
         v
     }
 
-    /// The deterministic choice when nothing is tuned: a GEMV for M = 1, else 64×64 tiles (the
-    /// register-blocked direct kernel on CPU adapters, where workgroup memory and barriers only
-    /// cost).
+    /// The deterministic choice when nothing is tuned: a GEMV for M = 1, else 64×64 tiles (128×128
+    /// on CPU adapters, where lavapipe's timings favour them by far: it runs invocations as SIMD
+    /// lanes, so the fewer, larger register blocks win).
     pub fn default_algo(&self, m: usize) -> Algo {
         match (m, self.cpu_adapter) {
             (1, _) => Algo::Gemv,
-            (_, true) => Algo::Direct,
+            (_, true) => Algo::Tile128,
             _ => Algo::Tile64,
         }
     }
 
-    /// The configuration for `prob` (`batch` > 1 products take the default): the tuner's cached
-    /// or measured winner, else the default; always one whose grid fits.
-    pub fn choose(&self, prob: &Problem, batch: usize) -> Algo {
+    /// The configuration for `prob`: a forced one, the tuner's cached or measured winner, else
+    /// the default; always one whose grid fits.
+    pub fn choose(&self, prob: &Problem) -> Algo {
+        let batch = prob.batch;
         let fits = |a: Algo| a.grid(prob.m, prob.n, batch).is_ok();
         if let Some(f) = self.forced.filter(|&f| fits(f) && (f != Algo::GemvSubgroup || self.subgroups)) {
             return f;
         }
         let cands: Vec<Algo> = self.candidates(prob.m).into_iter().filter(|&a| fits(a)).collect();
-        if batch == 1 && cands.len() > 1 {
+        if cands.len() > 1 {
             if let Some(t) = &self.tuner {
                 if let Some(a) = t.pick(prob, &cands) {
                     return a;
@@ -278,8 +281,8 @@ fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKerne
         ..Default::default()
     };
     let cfg = &l.matmul;
-    let prob = Problem { t: g.t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: g.b };
-    let algo = cfg.choose(&prob, 1);
+    let prob = Problem { t: g.t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: g.b, batch: 1 };
+    let algo = cfg.choose(&prob);
     let variant = |bias: bool| MatMulVariant { act: g.act.kind, ..cfg.variant(g.t, bias, algo) };
     let esize = cx.input(1)?.dtype.bits() as u64 / 8;
     let b_bytes = (g.n * g.k) as u64 * esize;
@@ -393,8 +396,8 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
         p.b_batch[i] = u32_of(sb)?;
     }
     let cfg = &l.matmul;
-    let prob = Problem { t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: (g.n, 1) };
-    let algo = cfg.choose(&prob, batch);
+    let prob = Problem { t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: (g.n, 1), batch };
+    let algo = cfg.choose(&prob);
     let grid = algo.grid(g.m, g.n, batch)?;
     let k = GpuKernel::new(KernelKey::MatMul(cfg.variant(t, false, algo)), &p, grid);
     // Without bias, binding 2 repeats A (never read).
@@ -476,13 +479,13 @@ mod tests {
     #[test]
     fn default_choice_is_deterministic_and_fits() {
         let cfg = MatMulConfig::default();
-        let prob = |m, n| Problem { t: GpuType::F32, f16_acc: false, m, n, k: 64, b: (n, 1) };
-        assert_eq!(cfg.choose(&prob(1, 4096), 1), Algo::Gemv);
-        assert_eq!(cfg.choose(&prob(128, 4096), 1), Algo::Tile64);
+        let prob = |m, n| Problem { t: GpuType::F32, f16_acc: false, m, n, k: 64, b: (n, 1), batch: 1 };
+        assert_eq!(cfg.choose(&prob(1, 4096)), Algo::Gemv);
+        assert_eq!(cfg.choose(&prob(128, 4096)), Algo::Tile64);
         // A GEMV grid that would exceed 65535 columns of workgroups falls back to tiles.
-        assert_eq!(cfg.choose(&prob(1, 64 * 70000), 1), Algo::Tile64);
+        assert_eq!(cfg.choose(&prob(1, 64 * 70000)), Algo::Tile64);
         let cpu = MatMulConfig { cpu_adapter: true, ..Default::default() };
-        assert_eq!(cpu.choose(&prob(17, 65), 1), Algo::Direct);
+        assert_eq!(cpu.choose(&prob(17, 65)), Algo::Tile128);
         for name in Algo::ALL.map(Algo::name) {
             assert_eq!(Algo::from_name(name).map(Algo::name), Some(name));
         }
