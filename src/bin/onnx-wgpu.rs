@@ -653,8 +653,8 @@ fn matmul_report(plan_text: &str, backend: Backend, seen: &mut usize) -> serde_j
     let summary = format!(
         "matmul kernels: {}; autotune: {}; pipeline cache: {}",
         if kernels.is_empty() { "none".to_string() } else { kernels.join(", ") },
-        if !onnx_wgpu::backend::wgpu::tune::enabled() {
-            "off (ONNX_WGPU_AUTOTUNE=0)".to_string()
+        if !onnx_wgpu::backend::wgpu::tune::enabled(&ctx) {
+            "off (ONNX_WGPU_AUTOTUNE=0, or a CPU adapter without ONNX_WGPU_AUTOTUNE=1)".to_string()
         } else if tuned.is_empty() {
             "no new shape class (small products take the default)".to_string()
         } else {

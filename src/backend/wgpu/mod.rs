@@ -154,7 +154,7 @@ impl GpuEngine {
             f16_acc: opts.f16_accumulation,
             subgroups: ctx.has_subgroups(),
             cpu_adapter: ctx.info.device_type == ::wgpu::DeviceType::Cpu,
-            tuner: tune::enabled().then(|| Arc::new(tune::Tuner::new(ctx.clone()))),
+            tuner: tune::enabled(&ctx).then(|| Arc::new(tune::Tuner::new(ctx.clone()))),
             forced: std::env::var("ONNX_WGPU_MATMUL").ok().and_then(|s| kernels::matmul::Algo::from_name(&s)),
         };
         let lowering = GpuLowering { caps: ctx.caps(), matmul };
