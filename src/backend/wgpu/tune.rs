@@ -5,8 +5,10 @@
 //! clock around submits of several dispatches after an untimed one; the best of three) and the
 //! winner is kept in memory and in `autotune.json` in the cache folder, keyed by the adapter's
 //! name, driver and driver version, so later processes do not time it again. A shape class is
-//! the ceiling log2 of the batch, M, N and K. Products under [`MIN_TUNED_MACS`] multiply-adds
-//! are not timed (dispatch overhead dominates them): they take the deterministic default of
+//! the ceiling log2 of N and K (fixed by the weights) and M as 1, 2-8 or more, so that a model
+//! with dynamic batch or sequence dims keeps one decision (and compiles no new pipelines) as
+//! they change. Batched products (attention) and products with fewer than
+//! [`MIN_TUNED_WEIGHTS`] weights are not timed: they take the deterministic default of
 //! `MatMulConfig::default_algo`, as does everything when tuning is off ([`enabled`]: by
 //! `ONNX_WGPU_AUTOTUNE=0`, and by default on CPU adapters, so tests on lavapipe are
 //! deterministic and fast; `ONNX_WGPU_AUTOTUNE=1` tunes there too).
@@ -24,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Products below this many multiply-adds take the default configuration untimed.
-pub const MIN_TUNED_MACS: usize = 1 << 20;
+/// Products with fewer weights (N·K) take the default configuration untimed: dispatch
+/// overhead dominates them. (A function of the key alone, so a key is always or never tuned.)
+pub const MIN_TUNED_WEIGHTS: usize = 1 << 16;
 
 /// The cache folder (see the module docs), or None when disabled or unknown.
 pub fn cache_dir() -> Option<PathBuf> {
@@ -126,7 +129,7 @@ impl Tuner {
     pub fn key(&self, prob: &Problem) -> String {
         let i = &self.ctx.info;
         format!(
-            "{}|{}|{}|{:?}|matmul|{:?}|acc_{}|{}|batch2^{}|m2^{}|n2^{}|k2^{}",
+            "{}|{}|{}|{:?}|matmul|{:?}|acc_{}|{}|{}|n2^{}|k2^{}",
             i.name,
             i.driver,
             i.driver_info,
@@ -134,8 +137,11 @@ impl Tuner {
             prob.t,
             if prob.f16_acc && prob.t == GpuType::F16 { "f16" } else { "f32" },
             if prob.b.0 == 1 { "bT" } else { "bN" },
-            class(prob.batch),
-            class(prob.m),
+            match prob.m {
+                0 | 1 => "m1",
+                2..=8 => "m2-8",
+                _ => "m>8",
+            },
             class(prob.n),
             class(prob.k)
         )
@@ -154,7 +160,7 @@ impl Tuner {
                 return Some(a);
             }
         }
-        if prob.batch.saturating_mul(prob.m).saturating_mul(prob.n).saturating_mul(prob.k) < MIN_TUNED_MACS {
+        if prob.batch > 1 || prob.n.saturating_mul(prob.k) < MIN_TUNED_WEIGHTS {
             return None;
         }
         let times = match measure(&self.ctx, prob, cands) {
