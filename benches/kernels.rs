@@ -5,10 +5,13 @@
 //! never absolute numbers.
 //!
 //! The `gemm` group times the matrix-product kernels by weight type as GEMV (1×K×N) and GEMM
-//! (M×K×N): f32 MatMul, f16 MatMul (float16 inputs and output), int8 MatMulInteger (uint8 ×
+//! (M×K×N): f32 MatMul, f16 MatMul (float16 inputs and output; accumulated in f32, and as
+//! `f16_acc16` with `SessionBuilder::f16_accumulation`), int8 MatMulInteger (uint8 ×
 //! int8 → int32) and QLinearMatMul (uint8), int4 com.microsoft MatMulNBits (bits 4, block 32,
 //! f32 activations). B is a constant (weights), A the run's input; a run includes A's upload
-//! and Y's read-back. Shapes are small for lavapipe by default; `ONNX_WGPU_BENCH_FULL=1` uses
+//! and Y's read-back. The float products run the autotuner's choice (`ONNX_WGPU_MATMUL=<name>`
+//! forces a configuration, `ONNX_WGPU_AUTOTUNE=0` takes the default). Shapes are 1×1024×1024,
+//! 128×1024×1024 and 256×256×256 by default; `ONNX_WGPU_BENCH_FULL=1` uses
 //! 1×4096×4096, 128×4096×4096 and 512×512×512 on the GPU only (the CPU reference kernels are
 //! far too slow there).
 
@@ -57,18 +60,21 @@ fn full() -> bool {
 enum Gemm {
     F32,
     F16,
+    /// f16 with the session's f16 accumulation.
+    F16Acc,
     MatMulInteger,
     QLinearMatMul,
     Int4,
 }
 
 impl Gemm {
-    const ALL: [Gemm; 5] = [Gemm::F32, Gemm::F16, Gemm::MatMulInteger, Gemm::QLinearMatMul, Gemm::Int4];
+    const ALL: [Gemm; 6] = [Gemm::F32, Gemm::F16, Gemm::F16Acc, Gemm::MatMulInteger, Gemm::QLinearMatMul, Gemm::Int4];
 
     fn name(self) -> &'static str {
         match self {
             Gemm::F32 => "f32",
             Gemm::F16 => "f16",
+            Gemm::F16Acc => "f16_acc16",
             Gemm::MatMulInteger => "int8_matmulinteger",
             Gemm::QLinearMatMul => "int8_qlinearmatmul",
             Gemm::Int4 => "int4_matmulnbits",
@@ -78,7 +84,7 @@ impl Gemm {
     fn a_dtype(self) -> DType {
         match self {
             Gemm::F32 | Gemm::Int4 => DType::F32,
-            Gemm::F16 => DType::F16,
+            Gemm::F16 | Gemm::F16Acc => DType::F16,
             Gemm::MatMulInteger | Gemm::QLinearMatMul => DType::U8,
         }
     }
@@ -95,7 +101,7 @@ impl Gemm {
                 b.node("MatMul", &["a", "b"], &["y"], &[]);
                 b.output("y", DType::F32, &[m, n]);
             }
-            Gemm::F16 => {
+            Gemm::F16 | Gemm::F16Acc => {
                 let w: Vec<f64> = rng.vec(k * n, 1.0).iter().map(|&x| x as f64).collect();
                 b.initializer("b", Tensor::from_f64(DType::F16, &[k, n], &w).unwrap());
                 b.node("MatMul", &["a", "b"], &["y"], &[]);
@@ -165,7 +171,7 @@ fn bench_gemm(c: &mut Criterion) {
             backends().into_iter().filter(|b| *b == Backend::Gpu).collect(),
         )
     } else {
-        (&[(1, 1024, 1024), (64, 256, 256)], backends())
+        (&[(1, 1024, 1024), (128, 1024, 1024), (256, 256, 256)], backends())
     };
     let mut g = c.benchmark_group("gemm");
     for kind in Gemm::ALL {
@@ -174,7 +180,8 @@ fn bench_gemm(c: &mut Criterion) {
             let a = kind.input(m, k);
             g.throughput(Throughput::Elements((2 * m * k * n) as u64));
             for &be in &backends {
-                let s = match Session::builder().backend(be).cpu_fallback(false).from_bytes(&model) {
+                let builder = Session::builder().backend(be).cpu_fallback(false);
+                let s = match builder.f16_accumulation(matches!(kind, Gemm::F16Acc)).from_bytes(&model) {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("gemm/{}/{be:?}/{m}x{k}x{n}: skipped: {e}", kind.name());

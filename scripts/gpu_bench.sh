@@ -6,7 +6,10 @@
 #   bench.json   `onnx-wgpu bench --json` of the models;  trace.json  their Chrome trace
 #   test.txt, bench.txt, kernels.txt   the raw outputs
 # Environment: OUT (default /tmp/gpu_bench), KERNELS_FULL (1: the large shapes, default 1),
-# BACKEND (default gpu), KERNELS_FILTER (criterion filter, default gemm), ITER and WARMUP (model bench runs, default 30 and 5). Local check on lavapipe: OUT=/tmp/x KERNELS_FULL=0 bash scripts/gpu_bench.sh
+# BACKEND (default gpu), KERNELS_FILTER (criterion filter, default gemm), ITER and WARMUP (model bench runs, default 30 and 5),
+# MATMUL_VARIANTS (float matmul configurations timed one by one with ONNX_WGPU_MATMUL, default all five; empty skips).
+# The autotuner's winners and the Vulkan pipeline cache go to $OUT/cache (ONNX_WGPU_CACHE_DIR): the first model bench
+# is cold, a second short one warm (session_create_ms of both in summary.md). Local check on lavapipe: OUT=/tmp/x KERNELS_FULL=0 bash scripts/gpu_bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_bench}
@@ -15,6 +18,9 @@ BACKEND=${BACKEND:-gpu}
 KERNELS_FILTER=${KERNELS_FILTER:-gemm}
 ITER=${ITER:-30}
 WARMUP=${WARMUP:-5}
+MATMUL_VARIANTS=${MATMUL_VARIANTS-tile64 tile128 direct4x4 gemv gemv_subgroup}
+export ONNX_WGPU_CACHE_DIR=$OUT/cache
+rm -rf "$ONNX_WGPU_CACHE_DIR"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 mkdir -p "$OUT"
 G=gpubench
@@ -39,7 +45,8 @@ step adapter
 } > "$S"
 
 step correctness
-timeout 90 "$CLI" test --backend "$BACKEND" --no-fallback -q $G/node $G/models > "$OUT/test.txt" 2>&1
+# No disk caches here, so that the first model bench below starts cold.
+ONNX_WGPU_CACHE_DIR=off timeout 90 "$CLI" test --backend "$BACKEND" --no-fallback -q $G/node $G/models > "$OUT/test.txt" 2>&1
 echo "exit $?" >> "$OUT/test.txt"
 {
     echo
@@ -66,6 +73,31 @@ echo "exit $?" >> "$OUT/bench.txt"
     grep -vE '^\||^exit' "$OUT/bench.txt"
     echo '```'
 } >> "$S"
+
+step "models, warm caches"
+timeout 90 "$CLI" bench --backend "$BACKEND" $G/models/*/model.onnx --iterations 2 --warmup 0 \
+    --json "$OUT/bench_warm.json" > "$OUT/bench_warm.txt" 2>&1
+python3 - "$OUT/bench.json" "$OUT/bench_warm.json" >> "$S" <<'PY'
+import json, sys
+def load(p):
+    try:
+        return {r["model"]: r for r in json.load(open(p))["models"]}
+    except Exception:
+        return {}
+cold, warm = load(sys.argv[1]), load(sys.argv[2])
+print("\n## Session creation, cold vs warm caches (autotuner winners + Vulkan pipeline cache in $OUT/cache)\n")
+print("| model | cold session ms | warm session ms | pipeline cache bytes loaded (warm) | matmul kernels |\n|---|---:|---:|---:|---|")
+for m, r in cold.items():
+    w = warm.get(m, {})
+    mm = (w.get("matmul") or {})
+    print(f"| {m} | {r.get('session_create_ms', float('nan')):.1f} | {w.get('session_create_ms', float('nan')):.1f} | "
+          f"{mm.get('pipeline_cache_loaded_bytes', '')} | {', '.join(f'{k}×{n}' for k, n in (mm.get('kernels') or {}).items())} |")
+print("\nAutotuner decisions (first, cold run):\n\n```")
+for m, r in cold.items():
+    for d in ((r.get("matmul") or {}).get("autotune") or []):
+        print(f"{m}: {d['key'].split('|matmul|')[-1]} -> {d['winner']} ({d['how']}; {d['times_us']})")
+print("```")
+PY
 
 step bandwidth
 timeout 60 "$CLI" bench --backend "$BACKEND" $G/copy_bandwidth.onnx --iterations 3 --warmup 1 --json "$bin/bw.json" > /dev/null 2>&1
@@ -100,6 +132,20 @@ echo "exit $?" >> "$OUT/kernels.txt"
     echo
     python3 scripts/criterion_table.py "$OUT/kernels.txt"
 } >> "$S"
+
+for v in $MATMUL_VARIANTS; do
+    step "kernels, ONNX_WGPU_MATMUL=$v"
+    (cd "$bin/crit" && ONNX_WGPU_MATMUL=$v timeout 45 "$bin/kernels" --bench 'gemm/f(32|16)' --warm-up-time 0.2 \
+        --measurement-time 0.5 --noplot) > "$OUT/kernels_$v.txt" 2>&1
+    echo "exit $?" >> "$OUT/kernels_$v.txt"
+    {
+        echo
+        echo "### Float matmul forced to \`$v\` (ONNX_WGPU_MATMUL; where its grid does not fit, the default runs)"
+        echo
+        python3 scripts/criterion_table.py "$OUT/kernels_$v.txt"
+    } >> "$S"
+done
+cp "$ONNX_WGPU_CACHE_DIR/autotune.json" "$OUT/" 2> /dev/null
 
 step torch
 if python3 -c 'import torch; assert torch.cuda.is_available()' 2> /dev/null; then

@@ -90,6 +90,7 @@ pub struct SessionBuilder {
     threads: Option<usize>,
     profile: bool,
     precision: Precision,
+    f16_accumulation: bool,
 }
 
 /// The default [`SessionBuilder::max_memory_bytes`]: half the host's physical memory (from
@@ -113,6 +114,7 @@ impl Default for SessionBuilder {
             threads: None,
             profile: false,
             precision: Precision::F32,
+            f16_accumulation: false,
         }
     }
 }
@@ -182,9 +184,19 @@ impl SessionBuilder {
         self.precision = p;
         self
     }
+    /// Lets f16 matrix products on the GPU accumulate in f16 instead of f32: faster where the
+    /// hardware has f16 arithmetic, less accurate for long K. Off by default.
+    pub fn f16_accumulation(mut self, on: bool) -> Self {
+        self.f16_accumulation = on;
+        self
+    }
 
     fn gpu_options(&self) -> backend::wgpu::GpuOptions {
-        backend::wgpu::GpuOptions { max_binding: self.max_binding_bytes, no_fallback: !self.cpu_fallback }
+        backend::wgpu::GpuOptions {
+            max_binding: self.max_binding_bytes,
+            no_fallback: !self.cpu_fallback,
+            f16_accumulation: self.f16_accumulation,
+        }
     }
 
     /// Loads a model file (external data resolves relative to its folder).

@@ -658,6 +658,55 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
+/// On the GPU: the matrix-product configurations in the plan (counted from its kernel labels),
+/// the autotuner's decisions since the previous model, and whether the pipeline cache came
+/// from disk (warm) or not (cold).
+fn matmul_report(plan_text: &str, backend: Backend, seen: &mut usize) -> serde_json::Value {
+    let Ok(ctx) = onnx_wgpu::backend::wgpu::device::GpuContext::shared() else {
+        return serde_json::Value::Null;
+    };
+    if backend != Backend::Gpu {
+        return serde_json::Value::Null;
+    }
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for part in plan_text.split("matmulvariant_").skip(1) {
+        if let Some(algo) = part.split("algo_").nth(1).and_then(|r| r.split('_').next()) {
+            *counts.entry(algo.to_string()).or_default() += 1;
+        }
+    }
+    let decisions = ctx.tune.decisions();
+    let new = &decisions[(*seen).min(decisions.len())..];
+    *seen = decisions.len();
+    let cache = ctx.pipelines.loaded_bytes;
+    let kernels: Vec<String> = counts.iter().map(|(k, n)| format!("{k}×{n}")).collect();
+    let tuned: Vec<String> = new
+        .iter()
+        .map(|d| {
+            let times: Vec<String> = d.times_us.iter().map(|(k, t)| format!("{k} {t} µs")).collect();
+            let class = d.key.split("|matmul|").nth(1).unwrap_or(&d.key);
+            format!("{class} → {} ({}: {})", d.algo, d.how, times.join(", "))
+        })
+        .collect();
+    let summary = format!(
+        "matmul kernels: {}; autotune: {}; pipeline cache: {}",
+        if kernels.is_empty() { "none".to_string() } else { kernels.join(", ") },
+        if !onnx_wgpu::backend::wgpu::tune::enabled(&ctx) {
+            "off (ONNX_WGPU_AUTOTUNE=0, or a CPU adapter without ONNX_WGPU_AUTOTUNE=1)".to_string()
+        } else if tuned.is_empty() {
+            "no new shape class (small products take the default)".to_string()
+        } else {
+            tuned.join("; ")
+        },
+        if cache > 0 { format!("warm ({cache} bytes loaded from disk)") } else { "cold".to_string() }
+    );
+    serde_json::json!({
+        "kernels": counts,
+        "autotune": new.iter().map(|d| serde_json::json!({"key": d.key, "winner": d.algo, "how": d.how, "times_us": d.times_us})).collect::<Vec<_>>(),
+        "pipeline_cache_loaded_bytes": cache,
+        "summary": summary,
+    })
+}
+
 fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
     let dims = dim_map(&a.dims)?;
     if a.backend == Backend::Gpu {
@@ -665,6 +714,7 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
     }
     let mut reports = Vec::new();
     let mut trace: Vec<serde_json::Value> = Vec::new();
+    let mut tuned_seen = 0usize;
     for (mi, path) in a.models.iter().enumerate() {
         let name = path
             .parent()
@@ -736,6 +786,10 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
             mib(plan.memory.activation_lower_bound_bytes),
             mib(s.graph().weight_bytes() as u64)
         );
+        let mm = matmul_report(&plan.text, s.backend(), &mut tuned_seen);
+        if !mm.is_null() {
+            println!("  {}", mm["summary"].as_str().unwrap_or(""));
+        }
         if let Some(n) = &profile.note {
             println!("  profile: {n}");
         }
@@ -757,6 +811,7 @@ fn cmd_bench(a: BenchArgs) -> Result<ExitCode, Error> {
             "threads": a.threads,
             "inputs": inputs.iter().map(|(n, t)| serde_json::json!({"name": n, "dtype": t.dtype().to_string(), "shape": t.shape()})).collect::<Vec<_>>(),
             "session_create_ms": create_ms,
+            "matmul": mm,
             "first_run_ms": first_ms,
             "iterations": lat.len(),
             "warmup": a.warmup,

@@ -20,6 +20,8 @@ pub struct GpuContext {
     pub limits: ::wgpu::Limits,
     pub features: ::wgpu::Features,
     pub pipelines: PipelineCache,
+    /// The matrix-product autotuner's winners (`tune.rs`).
+    pub tune: super::tune::TuneState,
     lost: Arc<AtomicBool>,
     lost_reason: Arc<Mutex<String>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -83,7 +85,8 @@ impl GpuContext {
             | ::wgpu::Features::SUBGROUP
             | ::wgpu::Features::TIMESTAMP_QUERY
             | ::wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
-            | ::wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+            | ::wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | ::wgpu::Features::PIPELINE_CACHE;
         let features = adapter.features() & want;
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&::wgpu::DeviceDescriptor {
@@ -112,13 +115,15 @@ impl GpuContext {
                 }
             }));
         }
+        let pipelines = PipelineCache::new(&device, &info);
         Ok(GpuContext {
             info,
             device,
             queue,
             limits,
             features,
-            pipelines: PipelineCache::default(),
+            pipelines,
+            tune: Default::default(),
             lost,
             lost_reason,
             uncaptured,
@@ -161,6 +166,10 @@ impl GpuContext {
 
     pub fn has_f16(&self) -> bool {
         self.features.contains(::wgpu::Features::SHADER_F16)
+    }
+
+    pub fn has_subgroups(&self) -> bool {
+        self.features.contains(::wgpu::Features::SUBGROUP)
     }
 
     /// The optional capabilities that decide which dtypes have GPU storage.

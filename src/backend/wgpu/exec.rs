@@ -151,6 +151,8 @@ impl Prepared {
                 BufRef::PlanConst { index, offset, size, .. } => (&consts[index as usize], offset, size),
             }
         };
+        ctx.pipelines.precompile(dev, stage.steps.iter().map(|s| &s.kernel.key))?;
+        ctx.pipelines.persist();
         let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
         let mut dispatches = Vec::with_capacity(stage.steps.len());
         for (i, s) in stage.steps.iter().enumerate() {

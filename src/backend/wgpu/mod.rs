@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod profile;
 pub mod resident;
 pub mod shaders;
+pub mod tune;
 pub mod types;
 
 use super::resident::{DeviceData, DeviceTensor, TransferCounters, TransferStats};
@@ -32,6 +33,8 @@ pub struct GpuOptions {
     pub max_binding: Option<u64>,
     /// Forbid CPU placement of nodes without a GPU kernel.
     pub no_fallback: bool,
+    /// f16 matrix products may accumulate in f16 (`SessionBuilder::f16_accumulation`).
+    pub f16_accumulation: bool,
 }
 
 pub(crate) struct GpuBackend {
@@ -147,7 +150,14 @@ pub(crate) struct GpuEngine {
 
 impl GpuEngine {
     pub fn new(graph: Arc<Graph>, ctx: Arc<GpuContext>, opts: GpuOptions) -> Self {
-        let lowering = GpuLowering { caps: ctx.caps() };
+        let matmul = kernels::matmul::MatMulConfig {
+            f16_acc: opts.f16_accumulation,
+            subgroups: ctx.has_subgroups(),
+            cpu_adapter: ctx.info.device_type == ::wgpu::DeviceType::Cpu,
+            tuner: tune::enabled(&ctx).then(|| Arc::new(tune::Tuner::new(ctx.clone()))),
+            forced: std::env::var("ONNX_WGPU_MATMUL").ok().and_then(|s| kernels::matmul::Algo::from_name(&s)),
+        };
+        let lowering = GpuLowering { caps: ctx.caps(), matmul };
         GpuEngine {
             driver: Driver::new(
                 graph,

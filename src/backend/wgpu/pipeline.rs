@@ -2,6 +2,11 @@
 //! buffers at bindings `0..n` (inputs, then outputs) and one uniform at binding `n` — storage
 //! is read-write even for inputs so that slices of one arena can be bound together. Pipelines
 //! are cached by [`KernelKey`]; creation runs inside error scopes that name the kernel.
+//! [`PipelineCache::precompile`] compiles a stage's missing pipelines on several threads (wgpu
+//! devices are `Sync`, error scopes thread-local). Where the adapter has
+//! `Features::PIPELINE_CACHE` (Vulkan), the driver's compiled pipelines are also kept on disk
+//! in the cache folder (`tune::cache_dir`), one file per `wgpu::util::pipeline_cache_key`,
+//! loaded at device creation and rewritten by [`PipelineCache::persist`] after new pipelines.
 
 use super::kernels::KernelKey;
 use crate::error::{Error, Result};
@@ -13,9 +18,91 @@ pub struct PipelineCache {
     layouts: Mutex<HashMap<u32, Arc<(::wgpu::BindGroupLayout, ::wgpu::PipelineLayout)>>>,
     pipelines: Mutex<HashMap<KernelKey, Arc<::wgpu::ComputePipeline>>>,
     created: std::sync::atomic::AtomicUsize,
+    /// The driver's pipeline cache and its file, with `PIPELINE_CACHE`.
+    disk: Option<(::wgpu::PipelineCache, std::path::PathBuf)>,
+    /// Pipelines created since the last [`PipelineCache::persist`].
+    dirty: std::sync::atomic::AtomicBool,
+    /// Bytes of cache data loaded from disk at creation (0: a cold start).
+    pub loaded_bytes: usize,
 }
 
 impl PipelineCache {
+    /// A cache for `device`, backed by the driver's pipeline cache on disk when the device has
+    /// `PIPELINE_CACHE` and a cache folder is known.
+    pub fn new(device: &::wgpu::Device, info: &::wgpu::AdapterInfo) -> PipelineCache {
+        let mut c = PipelineCache::default();
+        let file = match (device.features().contains(::wgpu::Features::PIPELINE_CACHE), super::tune::cache_dir()) {
+            (true, Some(dir)) => ::wgpu::util::pipeline_cache_key(info).map(|k| dir.join(k)),
+            _ => None,
+        };
+        if let Some(file) = file {
+            let data = std::fs::read(&file).ok();
+            c.loaded_bytes = data.as_ref().map_or(0, |d| d.len());
+            // SAFETY: the data was written by `get_data` of a cache for an adapter with the same
+            // `pipeline_cache_key` (vendor, device, driver); with `fallback`, data the driver
+            // rejects gives an empty cache.
+            let cache = unsafe {
+                device.create_pipeline_cache(&::wgpu::PipelineCacheDescriptor {
+                    label: Some("onnx-wgpu"),
+                    data: data.as_deref(),
+                    fallback: true,
+                })
+            };
+            c.disk = Some((cache, file));
+        }
+        c
+    }
+
+    /// Writes the driver's pipeline cache to disk if pipelines were created since the last call.
+    pub fn persist(&self) {
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let Some((cache, file)) = &self.disk {
+            if let Some(data) = cache.get_data() {
+                // A cache that cannot be written only costs compile time next run.
+                let _ = super::tune::write_atomic(file, &data);
+            }
+        }
+    }
+
+    /// Compiles the pipelines of `keys` that are not cached yet, on up to
+    /// `available_parallelism` threads; the first error is returned.
+    pub fn precompile<'a>(&self, device: &::wgpu::Device, keys: impl IntoIterator<Item = &'a KernelKey>) -> Result<()> {
+        let mut missing: Vec<&KernelKey> = {
+            let have = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+            keys.into_iter().filter(|k| !have.contains_key(k)).collect()
+        };
+        missing.sort_by_cached_key(|k| k.label());
+        missing.dedup();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(missing.len());
+        if threads <= 1 {
+            return missing.into_iter().try_for_each(|k| self.get(device, k).map(|_| ()));
+        }
+        for k in &missing {
+            // Layouts first, so that threads do not race to create the same one.
+            self.layout(device, k.storage_bindings());
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            match missing.get(i) {
+                                Some(k) => self.get(device, k).map(|_| ())?,
+                                None => return Ok(()),
+                            }
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join().unwrap_or_else(|_| Err(Error::Internal("a pipeline compile thread panicked".into())))
+            })
+        })
+    }
     /// The layout for `n` storage bindings plus one uniform.
     pub fn layout(&self, device: &::wgpu::Device, n: u32) -> Arc<(::wgpu::BindGroupLayout, ::wgpu::PipelineLayout)> {
         self.layouts
@@ -81,7 +168,7 @@ impl PipelineCache {
             module: &module,
             entry_point: Some("main"),
             compilation_options: Default::default(),
-            cache: None,
+            cache: self.disk.as_ref().map(|d| &d.0),
         });
         let validation = pollster::block_on(scope.pop());
         let driver = pollster::block_on(internal.pop());
@@ -89,6 +176,7 @@ impl PipelineCache {
             return Err(Error::Kernel { kernel: label, reason: e.to_string() });
         }
         self.created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         let p = Arc::new(pipeline);
         self.pipelines.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), p.clone());
         Ok(p)

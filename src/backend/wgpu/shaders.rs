@@ -137,6 +137,12 @@ shader_files! {
     FUSED_ACTIVATION => "fused/activation",
     CONCAT_PARTS => "concat/parts",
     // --- end shaders (opt) ---
+    // --- shaders (bench) ---
+    MATMUL_LIB => "matmul/matmul_lib",
+    MATMUL_DIRECT => "matmul/matmul_direct",
+    MATMUL_GEMV => "matmul/matmul_gemv",
+    MATMUL_GEMV_SG => "matmul/matmul_gemv_sg",
+    // --- end shaders (bench) ---
 }
 
 /// Helpers appended to every shader.

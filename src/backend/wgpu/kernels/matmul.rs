@@ -1,31 +1,201 @@
-//! Matrix-product kernels (`shaders/matmul/matmul.wgsl`): MatMul with broadcast batch dims (up
-//! to 4) and Gemm with transposes read through strides and C broadcast through zero strides.
+//! Matrix-product kernels: MatMul with broadcast batch dims (up to 4) and Gemm with transposes
+//! read through strides and C broadcast through zero strides, in five tile configurations
+//! ([`Algo`]) sharing `shaders/matmul/matmul_lib.wgsl` (Params, loads, the epilogue): tiled
+//! through workgroup memory with 4×4 or 8×8 register blocks per invocation (`matmul.wgsl`),
+//! register-blocked straight from storage (`matmul_direct.wgsl`), and GEMVs for small M that read
+//! each weight once per row (`matmul_gemv.wgsl`, `matmul_gemv_sg.wgsl` with subgroup
+//! reductions). f16 storage accumulates in f32 unless the session allows f16 accumulation.
+//! Which configuration runs is [`MatMulConfig::choose`]: the autotuner's cached winner for the
+//! (adapter, shape class), or a deterministic default (see `backend/wgpu/tune.rs`).
 //! A weight larger than the adapter's binding limit is bound in aligned slices: split along N
 //! when its rows are output columns (B transposed), else along K with the partial products
 //! accumulated into Y.
 
 use super::{u32_of, GpuKernel, GpuLowering, GpuType, KernelKey};
-use crate::backend::wgpu::shaders::Prelude;
+use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
+use crate::backend::wgpu::tune::Tuner;
 use crate::gpu_params;
+use crate::ops::fused::{Act, ActKind};
 use crate::ops::matmul::{matmul_shape, Gemm};
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
 use crate::tensor::shape::broadcast_strides;
+use std::sync::Arc;
+
+/// A tile configuration of the matrix-product kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algo {
+    /// Workgroup-memory tiles of 64×64, 4×4 outputs per invocation, K staged 16 at a time.
+    Tile64,
+    /// Workgroup-memory tiles of 128×128, 8×8 outputs per invocation, K staged 8 at a time.
+    Tile128,
+    /// 32×32 tiles, 4×4 outputs per invocation read straight from storage (no barriers).
+    Direct,
+    /// One row of A per workgroup row, 64 columns × 4 K-slices per workgroup.
+    Gemv,
+    /// One output element per 64-invocation workgroup, reduced with subgroupAdd.
+    GemvSubgroup,
+}
+
+impl Algo {
+    pub const ALL: [Algo; 5] = [Algo::Tile64, Algo::Tile128, Algo::Direct, Algo::Gemv, Algo::GemvSubgroup];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algo::Tile64 => "tile64",
+            Algo::Tile128 => "tile128",
+            Algo::Direct => "direct4x4",
+            Algo::Gemv => "gemv",
+            Algo::GemvSubgroup => "gemv_subgroup",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Algo> {
+        Algo::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// The workgroup grid for an m×n product of `batch` matrices, or why it does not fit.
+    pub fn grid(self, m: usize, n: usize, batch: usize) -> Result<[u32; 3], String> {
+        let (x, y) = match self {
+            Algo::Tile64 => (n.div_ceil(64), m.div_ceil(64)),
+            Algo::Tile128 => (n.div_ceil(128), m.div_ceil(128)),
+            Algo::Direct => (n.div_ceil(32), m.div_ceil(32)),
+            Algo::Gemv => (n.div_ceil(64), m),
+            Algo::GemvSubgroup => (n, m),
+        };
+        if x > 65535 || y > 65535 || batch > 65535 {
+            return Err(format!("MatMul grid {x}×{y}×{batch} exceeds 65535 workgroups per dimension"));
+        }
+        Ok([x as u32, y as u32, batch as u32])
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MatMulVariant {
     pub t: GpuType,
     pub bias: bool,
+    pub algo: Algo,
+    /// Accumulate in f16 (only with f16 storage).
+    pub f16_acc: bool,
+    /// Epilogue activation (after alpha · AB + beta · C).
+    pub act: ActKind,
 }
 
 impl MatMulVariant {
+    pub fn new(t: GpuType, bias: bool, algo: Algo) -> Self {
+        MatMulVariant { t, bias, algo, f16_acc: false, act: ActKind::None }
+    }
+
+    pub fn file(&self) -> &'static ShaderFile {
+        match self.algo {
+            Algo::Tile64 | Algo::Tile128 => &shaders::MATMUL,
+            Algo::Direct => &shaders::MATMUL_DIRECT,
+            Algo::Gemv => &shaders::MATMUL_GEMV,
+            Algo::GemvSubgroup => &shaders::MATMUL_GEMV_SG,
+        }
+    }
+
     pub fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
         p.bool("HAS_BIAS", self.bias);
+        p.alias("ACC", if self.f16_acc && self.t == GpuType::F16 { "f16" } else { "f32" });
+        let (rm, tk) = match self.algo {
+            Algo::Tile128 => (8, 8),
+            _ => (4, 16),
+        };
+        p.u32("RM", rm).u32("RN", rm).u32("TK", tk);
+        super::conv::act_prelude(p, self.act);
+        p.lib(&shaders::MATMUL_LIB);
+    }
+}
+
+/// How a session's matrix products pick their kernel.
+#[derive(Clone, Default)]
+pub struct MatMulConfig {
+    /// f16 inputs may accumulate in f16 (`SessionBuilder::f16_accumulation`).
+    pub f16_acc: bool,
+    /// The adapter has subgroup operations.
+    pub subgroups: bool,
+    /// The adapter is a CPU (lavapipe, llvmpipe, WARP): its default prefers [`Algo::Direct`].
+    pub cpu_adapter: bool,
+    /// The autotuner (None: the deterministic default only).
+    pub tuner: Option<Arc<Tuner>>,
+    /// A configuration forced by `ONNX_WGPU_MATMUL=<name>` (tests and benchmarks), used wherever
+    /// its grid fits.
+    pub forced: Option<Algo>,
+}
+
+/// A 2-D problem as the tuner sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Problem {
+    pub t: GpuType,
+    pub f16_acc: bool,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// B's (row, col) strides: (1, k) when transposed.
+    pub b: (usize, usize),
+    /// Matrices in the batch (timed as separate A and B per matrix).
+    pub batch: usize,
+}
+
+impl MatMulConfig {
+    /// The configurations worth trying for an m×n product (grid limits checked by the caller).
+    pub fn candidates(&self, m: usize) -> Vec<Algo> {
+        let mut v = Vec::new();
+        if m <= 8 {
+            v.push(Algo::Gemv);
+            if self.subgroups {
+                v.push(Algo::GemvSubgroup);
+            }
+            v.push(Algo::Direct);
+        } else {
+            v.extend([Algo::Tile64, Algo::Tile128, Algo::Direct]);
+        }
+        v
+    }
+
+    /// The deterministic choice when nothing is tuned: a GEMV for M = 1, else 64×64 tiles (128×128
+    /// on CPU adapters, where lavapipe's timings favour them by far: it runs invocations as SIMD
+    /// lanes, so the fewer, larger register blocks win).
+    pub fn default_algo(&self, m: usize) -> Algo {
+        match (m, self.cpu_adapter) {
+            (1, _) => Algo::Gemv,
+            (_, true) => Algo::Tile128,
+            _ => Algo::Tile64,
+        }
+    }
+
+    /// The configuration for `prob`: a forced one, the tuner's cached or measured winner, else
+    /// the default; always one whose grid fits.
+    pub fn choose(&self, prob: &Problem) -> Algo {
+        let batch = prob.batch;
+        let fits = |a: Algo| a.grid(prob.m, prob.n, batch).is_ok();
+        if let Some(f) = self.forced.filter(|&f| fits(f) && (f != Algo::GemvSubgroup || self.subgroups)) {
+            return f;
+        }
+        let cands: Vec<Algo> = self.candidates(prob.m).into_iter().filter(|&a| fits(a)).collect();
+        if cands.len() > 1 {
+            if let Some(t) = &self.tuner {
+                if let Some(a) = t.pick(prob, &cands) {
+                    return a;
+                }
+            }
+        }
+        let d = self.default_algo(prob.m);
+        if fits(d) {
+            d
+        } else {
+            Algo::Tile64
+        }
+    }
+
+    fn variant(&self, t: GpuType, bias: bool, algo: Algo) -> MatMulVariant {
+        MatMulVariant { f16_acc: self.f16_acc && t == GpuType::F16, ..MatMulVariant::new(t, bias, algo) }
     }
 }
 
 gpu_params!(
-    /// `shaders/matmul/matmul.wgsl` Params.
+    /// `shaders/matmul/matmul_lib.wgsl` Params.
     MatMulParams {
         m: u32,
         n: u32,
@@ -43,13 +213,15 @@ gpu_params!(
         c_off: u32,
         y_off: u32,
         y_row: u32,
+        act_alpha: f32,
+        act_beta: f32,
+        pad0: u32,
+        pad1: u32,
         batch_shape: [u32; 4],
         a_batch: [u32; 4],
         b_batch: [u32; 4],
     }
 );
-
-const TILE: usize = 64;
 
 fn float_type(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     let t = l.ty(cx.input(0)?)?;
@@ -59,7 +231,7 @@ fn float_type(l: &GpuLowering, cx: &LowerCx) -> Result<GpuType, String> {
     Ok(t)
 }
 
-/// One 2-D product `Y = alpha·A·B + beta·C` with element strides, before any splitting.
+/// One 2-D product `Y = act(alpha·A·B + beta·C)` with element strides, before any splitting.
 struct Gemm2d {
     t: GpuType,
     m: usize,
@@ -71,17 +243,24 @@ struct Gemm2d {
     c: Option<(usize, usize)>,
     alpha: f32,
     beta: f32,
+    act: Act,
     /// Bindings of A, B and C (C repeats A when absent).
     refs: [Ref; 3],
 }
 
-fn dispatch(g: &Gemm2d, p: MatMulParams, bias: bool, refs: [Ref; 3], n: usize) -> LoweredDispatch<GpuKernel> {
-    let grid = [n.div_ceil(TILE) as u32, g.m.div_ceil(TILE) as u32, 1];
-    let k = GpuKernel::new(KernelKey::MatMul(MatMulVariant { t: g.t, bias }), &p, grid);
-    LoweredDispatch { kernel: k, bindings: vec![refs[0], refs[1], refs[2], Ref::Output(0)] }
+fn dispatch(
+    v: MatMulVariant,
+    m: usize,
+    p: MatMulParams,
+    refs: [Ref; 3],
+    n: usize,
+) -> Result<LoweredDispatch<GpuKernel>, String> {
+    let grid = v.algo.grid(m, n, 1)?;
+    let k = GpuKernel::new(KernelKey::MatMul(v), &p, grid);
+    Ok(LoweredDispatch { kernel: k, bindings: vec![refs[0], refs[1], refs[2], Ref::Output(0)] })
 }
 
-fn lower_2d(g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
     let u = u32_of;
     let (c_row, c_col) = g.c.unwrap_or((0, 0));
     let base = MatMulParams {
@@ -97,23 +276,29 @@ fn lower_2d(g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
         alpha: g.alpha,
         beta: g.beta,
         y_row: u(g.n)?,
+        act_alpha: g.act.alpha,
+        act_beta: g.act.beta,
         ..Default::default()
     };
-    if g.m.div_ceil(TILE) > 65535 {
-        return Err("MatMul grid exceeds 65535 workgroups".into());
-    }
+    let cfg = &l.matmul;
+    let prob = Problem { t: g.t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: g.b, batch: 1 };
+    let algo = cfg.choose(&prob);
+    let variant = |bias: bool| MatMulVariant { act: g.act.kind, ..cfg.variant(g.t, bias, algo) };
     let esize = cx.input(1)?.dtype.bits() as u64 / 8;
     let b_bytes = (g.n * g.k) as u64 * esize;
     let limits = cx.limits;
     if b_bytes <= limits.max_binding {
         return Ok(Lowered {
-            dispatches: vec![dispatch(&g, base, g.c.is_some(), g.refs, g.n)],
+            dispatches: vec![dispatch(variant(g.c.is_some()), g.m, base, g.refs, g.n)?],
             scratch: vec![],
             consts: vec![],
         });
     }
     // B's contiguous rows run along N when B is read transposed (b_row = 1), else along K.
     let along_n = g.b.0 == 1;
+    if !along_n && g.act.kind != ActKind::None {
+        return Err("a MatMul epilogue cannot be applied to a product split along K".into());
+    }
     let row_elems = if along_n { g.k } else { g.n };
     let rows = if along_n { g.n } else { g.k };
     let row_bytes = row_elems as u64 * esize;
@@ -141,19 +326,19 @@ fn lower_2d(g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
             p.n = u(cnt)?;
             p.y_off = u(r0)?;
             p.c_off = u(r0 * c_col)?;
-            dispatches.push(dispatch(&g, p, g.c.is_some(), [g.refs[0], slice, g.refs[2]], cnt));
+            dispatches.push(dispatch(variant(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], cnt)?);
         } else {
             // K rows [r0, r0 + cnt); after the first block, accumulate into Y.
             p.k = u(cnt)?;
             p.a_off = u(r0 * g.a.1)?;
             if r0 == 0 {
-                dispatches.push(dispatch(&g, p, g.c.is_some(), [g.refs[0], slice, g.refs[2]], g.n));
+                dispatches.push(dispatch(variant(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], g.n)?);
             } else {
                 p.beta = 1.0;
                 p.c_row = u(g.n)?;
                 p.c_col = 1;
                 p.c_off = 0;
-                dispatches.push(dispatch(&g, p, true, [g.refs[0], slice, Ref::Output(0)], g.n));
+                dispatches.push(dispatch(variant(true), g.m, p, [g.refs[0], slice, Ref::Output(0)], g.n)?);
             }
         }
         r0 += cnt;
@@ -187,9 +372,10 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
             c: None,
             alpha: 1.0,
             beta: 0.0,
+            act: Act::NONE,
             refs: [Ref::Input(0), Ref::Input(1), Ref::Input(0)],
         };
-        return lower_2d(g2, cx);
+        return lower_2d(l, g2, cx);
     }
     let mut p = MatMulParams {
         m: u32_of(g.m)?,
@@ -209,16 +395,21 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
         p.a_batch[i] = u32_of(sa)?;
         p.b_batch[i] = u32_of(sb)?;
     }
-    let grid = [g.n.div_ceil(TILE) as u32, g.m.div_ceil(TILE) as u32, u32_of(batch)?];
-    if grid[2] > 65535 || grid[1] > 65535 {
-        return Err("MatMul grid exceeds 65535 workgroups per dimension".into());
-    }
-    let k = GpuKernel::new(KernelKey::MatMul(MatMulVariant { t, bias: false }), &p, grid);
+    let cfg = &l.matmul;
+    let prob = Problem { t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: (g.n, 1), batch };
+    let algo = cfg.choose(&prob);
+    let grid = algo.grid(g.m, g.n, batch)?;
+    let k = GpuKernel::new(KernelKey::MatMul(cfg.variant(t, false, algo)), &p, grid);
     // Without bias, binding 2 repeats A (never read).
     Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Input(0), Ref::Output(0)]))
 }
 
 pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<GpuKernel>, String> {
+    lower_gemm_epilogue(l, cx, gm, Act::NONE)
+}
+
+/// Gemm followed by an activation in the same kernel (for a fused `act(Gemm(A, B, C))`).
+pub fn lower_gemm_epilogue(l: &GpuLowering, cx: &LowerCx, gm: &Gemm, act: Act) -> Result<Lowered<GpuKernel>, String> {
     let t = float_type(l, cx)?;
     let (a, b) = (cx.input(0)?, cx.input(1)?);
     let (m, k, n) = gm.mkn(&a.shape, &b.shape)?;
@@ -241,17 +432,62 @@ pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<Gp
         c: cst,
         alpha: gm.alpha,
         beta: gm.beta,
+        act,
         refs: [Ref::Input(0), Ref::Input(1), if bias { Ref::Input(2) } else { Ref::Input(0) }],
     };
-    lower_2d(g2, cx)
+    lower_2d(l, g2, cx)
 }
 
+/// Every variant: each configuration, type, bias flag and accumulation type without an
+/// epilogue, and every epilogue activation on the 64×64 tiles and the GEMV.
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
     for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for bias in [false, true] {
-            v.push(KernelKey::MatMul(MatMulVariant { t, bias }));
+            for algo in Algo::ALL {
+                for f16_acc in [false, t == GpuType::F16] {
+                    let acts: &[ActKind] = match algo {
+                        Algo::Tile64 | Algo::Gemv if !f16_acc => &ActKind::ALL,
+                        _ => &[ActKind::None],
+                    };
+                    for &act in acts {
+                        v.push(KernelKey::MatMul(MatMulVariant { t, bias, algo, f16_acc, act }));
+                    }
+                }
+            }
         }
     }
+    v.dedup();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_match_every_shader() {
+        for algo in Algo::ALL {
+            crate::backend::wgpu::kernels::tests::check::<MatMulParams>(KernelKey::MatMul(MatMulVariant::new(
+                GpuType::F32,
+                true,
+                algo,
+            )));
+        }
+    }
+
+    #[test]
+    fn default_choice_is_deterministic_and_fits() {
+        let cfg = MatMulConfig::default();
+        let prob = |m, n| Problem { t: GpuType::F32, f16_acc: false, m, n, k: 64, b: (n, 1), batch: 1 };
+        assert_eq!(cfg.choose(&prob(1, 4096)), Algo::Gemv);
+        assert_eq!(cfg.choose(&prob(128, 4096)), Algo::Tile64);
+        // A GEMV grid that would exceed 65535 columns of workgroups falls back to tiles.
+        assert_eq!(cfg.choose(&prob(1, 64 * 70000)), Algo::Tile64);
+        let cpu = MatMulConfig { cpu_adapter: true, ..Default::default() };
+        assert_eq!(cpu.choose(&prob(17, 65)), Algo::Tile128);
+        for name in Algo::ALL.map(Algo::name) {
+            assert_eq!(Algo::from_name(name).map(Algo::name), Some(name));
+        }
+    }
 }

@@ -188,7 +188,7 @@ impl KernelKey {
             KernelKey::Cast(_) => &shaders::CAST,
             KernelKey::Where(_) => &shaders::WHERE,
             KernelKey::ArgReduce(_) => &shaders::ARGREDUCE,
-            KernelKey::MatMul(_) => &shaders::MATMUL,
+            KernelKey::MatMul(v) => v.file(),
             KernelKey::Conv2d(_) => &shaders::CONV2D,
             KernelKey::Depthwise(_) => &shaders::DEPTHWISE,
             KernelKey::Pool2d(_) => &shaders::POOL2D,
@@ -355,6 +355,8 @@ pub fn grid_groups(n: usize) -> [u32; 3] {
 /// The GPU backend's lowering.
 pub struct GpuLowering {
     pub caps: GpuCaps,
+    /// How matrix products choose their tile configuration (bench: autotuner, f16 accumulation).
+    pub matmul: matmul::MatMulConfig,
 }
 
 impl GpuLowering {
@@ -634,7 +636,7 @@ pub(crate) mod tests {
             is_max: true,
             select_last: false,
         }));
-        check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant { t: f, bias: true }));
+        check::<matmul::MatMulParams>(KernelKey::MatMul(matmul::MatMulVariant::new(f, true, matmul::Algo::Tile64)));
         check::<conv::ConvParams>(KernelKey::Conv2d(conv::ConvVariant::plain(f, true)));
         check::<conv::DepthwiseParams>(KernelKey::Depthwise(conv::ConvVariant::plain(f, true)));
         check::<pool::PoolParams>(KernelKey::Pool2d(pool::PoolVariant {

@@ -1,0 +1,121 @@
+//! Every matrix-product tile configuration (`ONNX_WGPU_MATMUL=<name>` forces one) against the
+//! CPU reference on odd shapes (M, N, K of 1, 3, 17, 65, 130…), broadcast batches, Gemm with
+//! transposes, alpha/beta and broadcast C, f16 storage with f32 accumulation and with the
+//! session's f16 accumulation. One test, so that the environment variable is never changed
+//! while another test builds a session.
+
+mod common;
+
+use common::{assert_close, gpu_available, run};
+use onnx_wgpu::embedded::Rng;
+use onnx_wgpu::onnx::builder::{Attr, ModelBuilder};
+use onnx_wgpu::{Backend, DType, Session, Tensor};
+
+fn rand_tensor(shape: &[usize], seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    Tensor::new(shape, Rng::new(seed).vec(n, 1.0)).unwrap()
+}
+
+fn to_f16(t: &Tensor) -> Tensor {
+    let v: Vec<half::f16> = t.as_slice::<f32>().unwrap().iter().map(|&x| half::f16::from_f32(x)).collect();
+    Tensor::new(t.shape(), v).unwrap()
+}
+
+struct Case {
+    what: String,
+    model: Vec<u8>,
+    inputs: Vec<(&'static str, Tensor)>,
+}
+
+fn matmul(sa: &[usize], sb: &[usize], f16: bool, seed: u64) -> Case {
+    let dt = if f16 { DType::F16 } else { DType::F32 };
+    let mut b = ModelBuilder::new(13);
+    b.input("a", dt, sa);
+    let w = rand_tensor(sb, seed + 1);
+    b.initializer("b", if f16 { to_f16(&w) } else { w });
+    b.node("MatMul", &["a", "b"], &["y"], &[]);
+    b.output("y", dt, &[]);
+    let a = rand_tensor(sa, seed);
+    Case {
+        what: format!("MatMul {sa:?}x{sb:?}{}", if f16 { " f16" } else { "" }),
+        model: b.to_bytes(),
+        inputs: vec![("a", if f16 { to_f16(&a) } else { a })],
+    }
+}
+
+fn gemm(m: usize, k: usize, n: usize, ta: bool, tb: bool, c: &[usize], seed: u64) -> Case {
+    let mut b = ModelBuilder::new(13);
+    let sa = if ta { [k, m] } else { [m, k] };
+    let sb = if tb { [n, k] } else { [k, n] };
+    b.input("a", DType::F32, &sa);
+    b.initializer("b", rand_tensor(&sb, seed + 1)).initializer("c", rand_tensor(c, seed + 2));
+    let attrs = [
+        ("transA", Attr::Int(ta as i64)),
+        ("transB", Attr::Int(tb as i64)),
+        ("alpha", Attr::Float(0.5)),
+        ("beta", Attr::Float(2.0)),
+    ];
+    b.node("Gemm", &["a", "b", "c"], &["y"], &attrs);
+    b.output("y", DType::F32, &[m, n]);
+    Case {
+        what: format!("Gemm {m}x{k}x{n} transA={ta} transB={tb} C{c:?}"),
+        model: b.to_bytes(),
+        inputs: vec![("a", rand_tensor(&sa, seed))],
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    let dims =
+        [(1, 1, 1), (1, 65, 17), (3, 17, 65), (17, 3, 1), (65, 65, 65), (1, 3, 130), (130, 17, 3), (129, 70, 131)];
+    for (i, &(m, k, n)) in dims.iter().enumerate() {
+        v.push(matmul(&[m, k], &[k, n], false, i as u64));
+        v.push(gemm(m, k, n, i % 2 == 1, i % 3 != 0, &[n], 10 + i as u64));
+    }
+    v.push(gemm(17, 65, 3, true, true, &[17, 1], 30));
+    v.push(gemm(1, 65, 17, false, true, &[1, 17], 31));
+    // Broadcast batches: [2,1,3,17]·[3,17,5] and a 2-D A against a batched B.
+    v.push(matmul(&[2, 1, 3, 17], &[3, 17, 5], false, 40));
+    v.push(matmul(&[17, 5], &[2, 3, 5, 9], false, 41));
+    v.push(matmul(&[1, 65], &[2, 65, 33], false, 42));
+    for (i, &(m, k, n)) in [(1, 65, 17), (3, 17, 65), (65, 65, 65)].iter().enumerate() {
+        v.push(matmul(&[m, k], &[k, n], true, 50 + i as u64));
+    }
+    v
+}
+
+#[test]
+fn every_configuration_matches_cpu() {
+    if !gpu_available("parity_matmul") {
+        return;
+    }
+    let cases = cases();
+    let want: Vec<Vec<Tensor>> = cases.iter().map(|c| run(&c.model, Backend::Cpu, &c.inputs)).collect();
+    for algo in ["tile64", "tile128", "direct4x4", "gemv", "gemv_subgroup"] {
+        std::env::set_var("ONNX_WGPU_MATMUL", algo);
+        for f16_acc in [false, true] {
+            for (c, want) in cases.iter().zip(&want) {
+                let f16 = c.inputs[0].1.dtype() == DType::F16;
+                if f16_acc && !f16 {
+                    continue;
+                }
+                let s = Session::builder()
+                    .backend(Backend::Gpu)
+                    .cpu_fallback(false)
+                    .f16_accumulation(f16_acc)
+                    .from_bytes(&c.model)
+                    .unwrap_or_else(|e| panic!("{algo} {}: {e}", c.what));
+                let got: Vec<Tensor> = s.run(&c.inputs).unwrap().into_vec().into_iter().map(|(_, t)| t).collect();
+                // f16 outputs: one f16 rounding (2^-11 relative) plus the sum's rounding; f16
+                // accumulation rounds every partial sum (K ≤ 65 terms of magnitude ≤ 1).
+                let (rtol, atol) = match (f16, f16_acc) {
+                    (false, _) => (1e-4, 1e-4),
+                    (true, false) => (2e-3, 2e-3),
+                    (true, true) => (2e-2, 3e-2),
+                };
+                assert_close(&format!("{algo} f16_acc={f16_acc} {}", c.what), &got[0], &want[0], rtol, atol);
+            }
+        }
+    }
+    std::env::remove_var("ONNX_WGPU_MATMUL");
+}
