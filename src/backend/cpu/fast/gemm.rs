@@ -126,6 +126,14 @@ pub unsafe fn sgemm_fused(
     }
     let threads = if par { rayon::current_num_threads() } else { 1 };
     let work = m * n * k;
+    if m == 1 && (b.rs == 1 || b.cs == 1) {
+        if ep.inits() {
+            ep.init(c, ldc, 0..1, 0, n);
+        }
+        gemv(k, n, a, b, c, beta, threads > 1 && work >= PAR_MIN_WORK);
+        ep.finish(c, ldc, 0..1, 0, n);
+        return;
+    }
     if threads <= 1 || work < PAR_MIN_WORK {
         if ep.inits() {
             ep.init(c, ldc, 0..m, 0, n);
@@ -191,4 +199,68 @@ pub unsafe fn sgemm_fused(
             ep.finish(c.0, ldc, i0..i0 + h, 0, n);
         });
     }
+}
+
+/// Dot product with eight independent f32 accumulators (so it vectorizes).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = acc.iter().sum::<f32>();
+    for (x, y) in ar.iter().zip(br) {
+        s += x * y;
+    }
+    s
+}
+
+/// `c = a·B + beta·c` for one row a (k) and a k×n B with unit row or column stride: dot
+/// products over B's columns (unit row stride, a transposed weight) or rows of B added with a
+/// scale (unit column stride), split over columns when `par`. matrixmultiply pads a single
+/// row to its 8-row micro-tile, so this path is several times faster for m = 1.
+///
+/// # Safety
+/// As [`sgemm`] with m = 1.
+unsafe fn gemv(k: usize, n: usize, a: Mat, b: Mat, c: *mut f32, beta: f32, par: bool) {
+    let av: Vec<f32>;
+    let a: &[f32] = if a.cs == 1 {
+        std::slice::from_raw_parts(a.ptr, k)
+    } else {
+        av = (0..k).map(|i| *a.ptr.offset(i as isize * a.cs)).collect();
+        &av
+    };
+    let c = Ptr(c);
+    let cols = |j0: usize, w: usize| {
+        let (b, c) = (b, c);
+        let out = std::slice::from_raw_parts_mut(c.0.add(j0), w);
+        if beta == 0.0 {
+            out.fill(0.0);
+        } else if beta != 1.0 {
+            out.iter_mut().for_each(|x| *x *= beta);
+        }
+        if b.rs == 1 {
+            for (jj, o) in out.iter_mut().enumerate() {
+                let col = std::slice::from_raw_parts(b.ptr.offset((j0 + jj) as isize * b.cs), k);
+                *o += dot(a, col);
+            }
+        } else {
+            for (kk, &av) in a.iter().enumerate() {
+                let row = std::slice::from_raw_parts(b.ptr.offset(kk as isize * b.rs).add(j0), w);
+                for (o, &bv) in out.iter_mut().zip(row) {
+                    *o += av * bv;
+                }
+            }
+        }
+    };
+    if !par {
+        cols(0, n);
+        return;
+    }
+    let step = n.div_ceil(rayon::current_num_threads()).next_multiple_of(16).min(n);
+    (0..n.div_ceil(step)).into_par_iter().for_each(|t| cols(t * step, step.min(n - t * step)));
 }
