@@ -256,3 +256,36 @@ fn weights_over_the_binding_limit_fall_back_to_the_cpu() {
     let gpu: Vec<Tensor> = s.run(&inputs).unwrap().into_vec().into_iter().map(|(_, t)| t).collect();
     assert_close("LSTM fallback", &gpu[0], &cpu[0], 1e-6, 1e-6);
 }
+
+#[test]
+fn long_sequences_over_the_fused_scratch_limit_take_the_per_step_path() {
+    if !gpu_available("recurrent::per_step_path") {
+        return;
+    }
+    // The fused path's scratch holds the projection of every step (64 · 2 · 16 floats = 8 KiB),
+    // over a 2 KiB binding limit that every tensor fits: the per-step kernels run on the GPU.
+    let (seq, h, i) = (64, 4, 4);
+    let mut b = ModelBuilder::new(22);
+    b.input("x", DType::F32, &[seq, 1, i]);
+    b.initializer("w", rand(&[2, 4 * h, i], 2, DType::F32));
+    b.initializer("r", rand(&[2, 4 * h, h], 3, DType::F32));
+    b.initializer("b", rand(&[2, 8 * h], 4, DType::F32));
+    let attrs = [("hidden_size", Attr::from(h as i64)), ("direction", Attr::from("bidirectional"))];
+    b.node("LSTM", &["x", "w", "r", "b"], &["y", "y_h", "y_c"], &attrs);
+    for o in ["y", "y_h", "y_c"] {
+        b.output(o, DType::F32, &[]);
+    }
+    let model = b.to_bytes();
+    let inputs = [("x", rand(&[seq, 1, i], 1, DType::F32))];
+    let cpu = run(&model, Backend::Cpu, &inputs);
+    let s = Session::builder()
+        .backend(Backend::Gpu)
+        .cpu_fallback(false)
+        .max_binding_bytes(2048)
+        .from_bytes(&model)
+        .unwrap();
+    let gpu: Vec<Tensor> = s.run(&inputs).unwrap().into_vec().into_iter().map(|(_, t)| t).collect();
+    for (k, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+        assert_close(&format!("LSTM per-step output {k}"), g, c, 1e-4, 1e-5);
+    }
+}

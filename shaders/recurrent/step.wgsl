@@ -10,7 +10,7 @@
 // r ⊙ h_{t−1} at gru_off, then CELL_GRUHIDDEN sums Rh·(r ⊙ h_{t−1}) and finishes the cell.
 // Activations: p.acts[d·3 + k] (codes of ops::recurrent::ActKind) with alpha/beta.
 // Prelude: a type library (T), CELL (CELL_RNN | CELL_GRULBR | CELL_GRUGATES | CELL_GRUHIDDEN |
-// CELL_LSTM), the ACT_* codes.
+// CELL_LSTM), the ACT_* codes, recurrent/act_lib.wgsl.
 struct Params {
     batch: u32,
     hidden: u32,
@@ -48,42 +48,6 @@ struct Params {
 @group(0) @binding(6) var<uniform> p: Params;
 
 var<workgroup> part: array<vec4<f32>, 64>;
-
-// tanh on an argument bounded so exp-based implementations cannot overflow (|tanh| = 1 in f32
-// beyond 15).
-fn tanh_safe(v: f32) -> f32 {
-    return tanh(clamp(v, -15.0, 15.0));
-}
-
-fn act(i: u32, v: f32) -> f32 {
-    let kind = p.acts[i / 4u][i % 4u];
-    let a = p.alpha[i / 4u][i % 4u];
-    let b = p.beta[i / 4u][i % 4u];
-    switch kind {
-        case ACT_RELU: { return max(v, 0.0); }
-        case ACT_TANH: { return tanh_safe(v); }
-        case ACT_SIGMOID: {
-            let e = exp(-abs(v));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-        }
-        case ACT_AFFINE: { return a * v + b; }
-        case ACT_LEAKYRELU: { return select(a * v, v, v >= 0.0); }
-        case ACT_THRESHOLDEDRELU: { return select(0.0, v, v >= a); }
-        case ACT_SCALEDTANH: { return a * tanh_safe(b * v); }
-        case ACT_HARDSIGMOID: { return clamp(a * v + b, 0.0, 1.0); }
-        case ACT_ELU: { return select(a * (exp(v) - 1.0), v, v >= 0.0); }
-        case ACT_SOFTSIGN: { return v / (1.0 + abs(v)); }
-        case ACT_SOFTPLUS: { return select(log(1.0 + exp(v)), v, v > 20.0); }
-        default: { return v; }
-    }
-}
-
-fn clipped(v: f32) -> f32 {
-    if ((p.flags & 2u) != 0u) {
-        return clamp(v, -p.clip, p.clip);
-    }
-    return v;
-}
 
 fn f32_at(i: u32) -> f32 {
     return bitcast<f32>(aux[i]);

@@ -110,6 +110,11 @@ shader_files! {
     RECURRENT_STEP => "recurrent/step",
     RECURRENT_FINAL => "recurrent/final",
     // --- end shaders (h5) ---
+    // --- shaders (io) ---
+    RECURRENT_ACT_LIB => "recurrent/act_lib",
+    RECURRENT_SEQ_PROJ => "recurrent/seq_proj",
+    RECURRENT_SEQ_LOOP => "recurrent/seq_loop",
+    // --- end shaders (io) ---
     // --- shaders (c1) ---
     CONTRIB_ATTN_MASK => "contrib/attn_mask",
     CONTRIB_MASK_COUNT => "contrib/mask_count",

@@ -1,11 +1,12 @@
 //! 1-D/2-D Conv and MaxPool on f32. Conv picks one of three forms at plan time: pointwise
 //! (1×1, stride 1, no pads: the input already is the GEMM's B), depthwise (one filter per
 //! channel: a direct loop per channel plane, unit-stride rows vectorized) and im2col into a
-//! reused scratch followed by the packed GEMM per group. Bias is written first and the GEMM
-//! accumulates onto it.
+//! reused scratch followed by the packed GEMM per group. Bias (and a fused residual) is
+//! written into each thread's panel of the output first, the GEMM accumulates onto it and a
+//! fused clamp follows on the same panel.
 
 use super::chunk_len;
-use super::gemm::{sgemm, Mat};
+use super::gemm::{sgemm_fused, Epilogue, Mat};
 use crate::ops::conv::Conv;
 use crate::ops::pool::{Pool, PoolKind};
 use rayon::prelude::*;
@@ -206,7 +207,9 @@ impl ConvPlan {
         }
     }
 
-    /// `act`: clamp bounds of a fused Clip/Relu applied to the result.
+    /// `act`: clamp bounds of a fused Clip/Relu applied to the result; `add`: a residual (y's
+    /// layout) added before the clamp.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         x: &[f32],
@@ -215,6 +218,7 @@ impl ConvPlan {
         y: &mut [f32],
         scratch: &mut Vec<f32>,
         act: Option<(f32, f32)>,
+        add: Option<&[f32]>,
     ) -> Result<(), String> {
         let g = &self.geo;
         let (hw, ohw, ksz) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
@@ -225,18 +229,21 @@ impl ConvPlan {
         if b.is_some_and(|b| b.len() != self.m) {
             return Err("Conv: bias size differs from the plan".into());
         }
+        if let Some(z) = add {
+            if z.len() != y.len() {
+                return Err(format!("the residual has {} elements, the output {}", z.len(), y.len()));
+            }
+        }
         if self.form == Form::Depthwise {
-            self.depthwise(x, w, b, y, act);
+            self.depthwise(x, w, b, y, if add.is_some() { None } else { act });
+            if let Some(z) = add {
+                super::elementwise::add_assign(y, z);
+                if let Some((lo, hi)) = act {
+                    clamp(y, lo, hi);
+                }
+            }
             return Ok(());
         }
-        // Bias first; the GEMM accumulates onto it.
-        let beta = match b {
-            Some(b) => {
-                y.par_chunks_mut(ohw).enumerate().for_each(|(r, row)| row.fill(b[r % self.m]));
-                1.0
-            }
-            None => 0.0,
-        };
         let kdim = cg * ksz;
         if self.form == Form::Im2col && scratch.len() < kdim * ohw {
             scratch.resize(kdim * ohw, 0.0);
@@ -252,23 +259,27 @@ impl ConvPlan {
                     &scratch[..kdim * ohw]
                 };
                 let wg = &w[gi * mg * kdim..(gi + 1) * mg * kdim];
-                let yg = &mut y[(ni * self.m + gi * mg) * ohw..(ni * self.m + (gi + 1) * mg) * ohw];
+                let ys = (ni * self.m + gi * mg) * ohw..(ni * self.m + (gi + 1) * mg) * ohw;
+                // Bias, residual and clamp applied per thread panel by the GEMM.
+                let ep = Epilogue {
+                    bias: b.map(|b| &b[gi * mg..(gi + 1) * mg]),
+                    add: add.map(|z| &z[ys.clone()]),
+                    clamp: act,
+                };
+                let yg = &mut y[ys];
                 // SAFETY: the slices above have exactly the sizes the strides describe.
                 unsafe {
-                    sgemm(
+                    sgemm_fused(
                         (mg, kdim, ohw),
                         Mat { ptr: wg.as_ptr(), rs: kdim as isize, cs: 1 },
                         Mat { ptr: bmat.as_ptr(), rs: ohw as isize, cs: 1 },
                         yg.as_mut_ptr(),
                         ohw,
-                        beta,
+                        0.0,
+                        ep,
                         true,
                     )
                 };
-                if let Some((lo, hi)) = act {
-                    let cl = chunk_len(yg.len(), 1 << 14);
-                    yg.par_chunks_mut(cl).for_each(|c| clamp(c, lo, hi));
-                }
             }
         }
         Ok(())
@@ -412,6 +423,41 @@ impl PoolPlan {
                         }
                     }
                 }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// GlobalAveragePool: one mean per (n, c) plane (sums in f64).
+#[derive(Debug)]
+pub struct GlobalPoolPlan {
+    planes: usize,
+    size: usize,
+}
+
+impl GlobalPoolPlan {
+    pub fn new(p: &crate::ops::pool::GlobalPool, x: &[usize], out: &[usize]) -> Option<GlobalPoolPlan> {
+        if !matches!(p.kind, PoolKind::Avg { .. }) {
+            return None;
+        }
+        let size: usize = x.get(2..)?.iter().product();
+        if x.len() < 3 || size == 0 || out.iter().product::<usize>() != x[0] * x[1] {
+            return None;
+        }
+        Some(GlobalPoolPlan { planes: x[0] * x[1], size })
+    }
+
+    pub fn run(&self, x: &[f32], y: &mut [f32]) -> Result<(), String> {
+        if x.len() != self.planes * self.size || y.len() != self.planes {
+            return Err("GlobalPool: sizes differ from the plan".into());
+        }
+        let per = chunk_len(self.planes, 16);
+        y.par_chunks_mut(per).enumerate().for_each(|(t, ys)| {
+            for (k, o) in ys.iter_mut().enumerate() {
+                let p = t * per + k;
+                let plane = &x[p * self.size..(p + 1) * self.size];
+                *o = (plane.iter().map(|&v| v as f64).sum::<f64>() / self.size as f64) as f32;
             }
         });
         Ok(())

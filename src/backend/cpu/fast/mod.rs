@@ -25,6 +25,7 @@ pub enum Fast {
     /// the residual Z (input 3) optional.
     FusedConv(conv::ConvPlan, f32, f32),
     MaxPool(conv::PoolPlan),
+    GlobalPool(conv::GlobalPoolPlan),
     Unary(elementwise::UnaryPlan),
     Binary(elementwise::BinaryPlan),
     Where(elementwise::Bcast),
@@ -44,6 +45,7 @@ impl Fast {
             Fast::Gemm(_) => "sgemm",
             Fast::Conv(p) | Fast::FusedConv(p, ..) => p.label(),
             Fast::MaxPool(_) => "maxpool2d_f32",
+            Fast::GlobalPool(_) => "globalpool_f32",
             Fast::Unary(_) => "unary_f32",
             Fast::Binary(_) => "binary_f32",
             Fast::Where(_) => "where_f32",
@@ -100,6 +102,7 @@ impl Fast {
                     .map(|p| Fast::FusedConv(p, lo, hi))
             }
             Op::Pool(p) if f32_in(0) => conv::PoolPlan::new(p, shape(0)?, &out.shape).map(Fast::MaxPool),
+            Op::GlobalPool(p) if f32_in(0) => conv::GlobalPoolPlan::new(p, shape(0)?, &out.shape).map(Fast::GlobalPool),
             Op::Unary(u) if f32_in(0) => elementwise::UnaryPlan::new(u, out.dtype).map(Fast::Unary),
             Op::Binary(b) if f32_in(0) && f32_in(1) && out.dtype == DType::F32 => {
                 elementwise::BinaryPlan::new(b.op, shape(0)?, shape(1)?, &out.shape).map(Fast::Binary)
@@ -160,7 +163,15 @@ impl Fast {
         act: Option<(f32, f32)>,
     ) -> Result<(), String> {
         if let Fast::Conv(p) = self {
-            return p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, act);
+            return p.run(
+                f32s(req(ins, 0)?)?,
+                f32s(req(ins, 1)?)?,
+                opt_f32s(ins, 2)?,
+                f32s_mut(out)?,
+                scratch,
+                act,
+                None,
+            );
         }
         if let Fast::FusedConv(p, lo, hi) = self {
             let (lo, hi) = match act {
@@ -169,20 +180,7 @@ impl Fast {
             };
             let clamp = (lo > f32::NEG_INFINITY || hi < f32::INFINITY).then_some((lo, hi));
             let (x, w, b, y) = (f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?);
-            return match opt_f32s(ins, 3)? {
-                None => p.run(x, w, b, y, scratch, clamp),
-                Some(z) => {
-                    if z.len() != y.len() {
-                        return Err(format!("the residual has {} elements, the output {}", z.len(), y.len()));
-                    }
-                    p.run(x, w, b, y, scratch, None)?;
-                    elementwise::add_assign(y, z);
-                    if let Some((lo, hi)) = clamp {
-                        conv::clamp(y, lo, hi);
-                    }
-                    Ok(())
-                }
-            };
+            return p.run(x, w, b, y, scratch, clamp, opt_f32s(ins, 3)?);
         }
         self.run_plain(ins, out, scratch)?;
         if let Some((lo, hi)) = act {
@@ -196,10 +194,11 @@ impl Fast {
             Fast::MatMul(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, f32s_mut(out)?),
             Fast::Gemm(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?),
             Fast::Conv(p) => {
-                p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, None)
+                p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, opt_f32s(ins, 2)?, f32s_mut(out)?, scratch, None, None)
             }
             Fast::FusedConv(..) => self.run(ins, out, scratch, None),
             Fast::MaxPool(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
+            Fast::GlobalPool(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
             Fast::Unary(p) => p.run(f32s(req(ins, 0)?)?, out),
             Fast::Binary(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, f32s_mut(out)?),
             Fast::Where(b) => {

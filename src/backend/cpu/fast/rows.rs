@@ -437,11 +437,34 @@ impl ConcatPlan {
                 return Err("Concat: input size differs from the plan".into());
             }
         }
-        out.par_chunks_mut(row).enumerate().for_each(|(o, dst)| {
-            let mut at = 0;
-            for (x, &b) in ins.iter().zip(&self.blocks) {
-                dst[at..at + b].copy_from_slice(&x[o * b..(o + 1) * b]);
-                at += b;
+        if self.outer >= rayon::current_num_threads() {
+            out.par_chunks_mut(row).enumerate().for_each(|(o, dst)| {
+                let mut at = 0;
+                for (x, &b) in ins.iter().zip(&self.blocks) {
+                    dst[at..at + b].copy_from_slice(&x[o * b..(o + 1) * b]);
+                    at += b;
+                }
+            });
+            return Ok(());
+        }
+        // Few rows (a batch-1 channel concat): split the output bytes evenly over the threads,
+        // each chunk copying from whichever inputs cover it.
+        let cl = chunk_len(out.len(), 1 << 16);
+        out.par_chunks_mut(cl).enumerate().for_each(|(ci, dst)| {
+            let mut p = ci * cl;
+            let mut done = 0;
+            while done < dst.len() {
+                let (o, mut r) = (p / row, p % row);
+                let mut k = 0;
+                while r >= self.blocks[k] {
+                    r -= self.blocks[k];
+                    k += 1;
+                }
+                let b = self.blocks[k];
+                let n = (b - r).min(dst.len() - done);
+                dst[done..done + n].copy_from_slice(&ins[k][o * b + r..o * b + r + n]);
+                done += n;
+                p += n;
             }
         });
         Ok(())
