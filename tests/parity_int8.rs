@@ -168,7 +168,8 @@ fn qlinear_matmul_matches_the_reference() {
         return;
     }
     let mut r = R(Rng::new(12));
-    let shapes: [(&[usize], &[usize]); 4] = [(&[1, 33], &[33, 20]), (&[17, 5], &[5, 70]), (&[2, 3, 7], &[7, 1]), (&[65, 3], &[3, 66])];
+    let shapes: [(&[usize], &[usize]); 4] =
+        [(&[1, 33], &[33, 20]), (&[17, 5], &[5, 70]), (&[2, 3, 7], &[7, 1]), (&[65, 3], &[3, 66])];
     for (si, (sa, sb)) in shapes.iter().enumerate() {
         for (ti, &(ta, tb)) in TYPES.iter().enumerate() {
             let (za, zb, zy) = (zero_points(ta)[si % 3], zero_points(tb)[(si + ti) % 3], zero_points(ta)[(ti + 1) % 3]);
@@ -222,8 +223,12 @@ fn conv_integer_matches_the_reference() {
                 ("dilations", Attr::Ints(dil.to_vec())),
             ];
             let w_runtime = ti == 3;
-            let ins =
-                [inp("x", r.data(tx, sx), true), inp("w", r.data(tw, sw), w_runtime), inp("xz", int8(tx, &[], &[zx]), false), wz];
+            let ins = [
+                inp("x", r.data(tx, sx), true),
+                inp("w", r.data(tw, sw), w_runtime),
+                inp("xz", int8(tx, &[], &[zx]), false),
+                wz,
+            ];
             let what = format!("ConvInteger {tx}{sx:?} * {tw}{sw:?} group {group} zx {zx} w runtime {w_runtime}");
             check(&what, "", "ConvInteger", &ins, &attrs, DType::I32);
             // QLinearConv with per-channel scales and a bias.
@@ -272,7 +277,11 @@ fn qgemm_matches_the_reference() {
                         inp("bz", int8(tb, &[n], &bzv), false),
                         inp("c", Tensor::new(&[m, n], c).unwrap(), false),
                         if requant { inp("ys", f(0.9), false) } else { absent() },
-                        if requant { inp("yz", int8(ta, &[], &[zero_points(ta)[(ti + 1) % 3]]), false) } else { absent() },
+                        if requant {
+                            inp("yz", int8(ta, &[], &[zero_points(ta)[(ti + 1) % 3]]), false)
+                        } else {
+                            absent()
+                        },
                     ];
                     let attrs = [
                         ("transA", Attr::Int(trans_a as i64)),

@@ -21,11 +21,11 @@
 use super::convert::Layout;
 use super::quant::{dynamic_quantize_dispatches, matmul_integer_dispatches, packed_matmul, IntMatMul};
 use super::quant_dp4::{Dp4Params, Epi, EpiRefs};
-use crate::ops::matmul::MatMulShape;
 use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::contrib_quant::int8_range;
+use crate::ops::matmul::MatMulShape;
 use crate::ops::qoperator::{
     gemm_bias_strides, GatherBlockQuantized, MatMulIntegerToFloat, QGemm, QLinearConcat, QLinearGlobalAveragePool,
     QLinearLookup,
@@ -387,7 +387,8 @@ pub fn lower_qgemm(_l: &GpuLowering, cx: &LowerCx, q: &QGemm) -> Result<Lowered<
     let d = Ref::Const(packed.consts.len());
     packed.consts.push(Tensor::zeros(DType::I32, &[1])?);
     let refs = EpiRefs { a_s: d, b_s: Ref::Const(1), y_s: d, yz: d, bias: has_c.then_some(c_ref) };
-    let dp = Dp4Params { bs_col: per_col as u32, bias_row: p.c_row, bias_col: p.c_col, lo, hi, y_zp, ..Default::default() };
+    let dp =
+        Dp4Params { bs_col: per_col as u32, bias_row: p.c_row, bias_col: p.c_col, lo, hi, y_zp, ..Default::default() };
     let epi = if requant { Epi::QGemmQ } else { Epi::QGemmF32 };
     if packed_matmul(&mut packed, &mm, epi, Layout::Word, refs, dp, Ref::Output(0)).is_ok() {
         return Ok(packed);
@@ -514,7 +515,14 @@ pub fn lower_matmul_integer_to_float(
     // A's operand as the product sees it: DynamicQuantizeMatMul's A is uint8 made on the GPU.
     let a_q = Operand { dtype: DType::U8, shape: a.shape.clone(), value: None };
     let (a_op, az_op) = if q.dynamic { (&a_q, Some(&a_q)) } else { (a, opt(4)) };
-    let mm = IntMatMul { g: &g, a: (a_ref, a_op), b: (Ref::Input(1), b), az: (az, false, az_op), bz: (bz, bz_col, opt(bzi)), trans: (false, false) };
+    let mm = IntMatMul {
+        g: &g,
+        a: (a_ref, a_op),
+        b: (Ref::Input(1), b),
+        az: (az, false, az_op),
+        bz: (bz, bz_col, opt(bzi)),
+        trans: (false, false),
+    };
     let mut out = Lowered { dispatches, scratch, consts };
     matmul_integer_dispatches(&mut out, &mm, acc)?;
     let Lowered { mut dispatches, scratch, consts } = out;

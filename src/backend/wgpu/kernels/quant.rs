@@ -6,7 +6,7 @@
 //! match the CPU reference bit for bit.
 
 use super::convert::{codec_prelude, Class, Layout, Repr};
-use super::quant_dp4::{self as dp4, Dp4Params, EpiRefs, Epi, MatSrc};
+use super::quant_dp4::{self as dp4, Dp4Params, Epi, EpiRefs, MatSrc};
 use super::{grid_1d, u32_of, GpuKernel, GpuLowering, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;

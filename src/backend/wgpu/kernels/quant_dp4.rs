@@ -1,4 +1,5 @@
-//! The packed int8 product (`shaders/quant/pack8.wgsl`, `shaders/quant/matmul_dp4.wgsl`) that
+//! The packed int8 product (`shaders/quant/pack8.wgsl`; `dp4_lib.wgsl` with the tiled
+//! `matmul_dp4.wgsl` and the few-row `matmul_dp4_gemv.wgsl`) that
 //! MatMulInteger, QLinearMatMul, QGemm, MatMulIntegerToFloat / DynamicQuantizeMatMul and
 //! ConvInteger / QLinearConv (as an implicit GEMM) run on.
 //!
@@ -27,38 +28,35 @@ use crate::gpu_params;
 use crate::plan::{Lowered, LoweredDispatch, Operand, Ref};
 use crate::tensor::{DType, Tensor};
 
-/// The workgroup tile of the product.
+/// The shape of the product's kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Tile {
-    /// 64 x 64 outputs per workgroup of 16 x 16 invocations (4 x 4 each), 16 words of K per step.
+    /// `matmul_dp4.wgsl`: 64 x 64 outputs per workgroup of 16 x 16 invocations (4 x 4 each),
+    /// 16 words (64 values) of K staged per step.
     Big,
-    /// 4 x 256 outputs per workgroup of 64 x 4 invocations (1 x 4 each), 8 words per step:
-    /// products with few rows (GEMV-like).
-    Small,
+    /// `matmul_dp4_gemv.wgsl`: up to four rows, one workgroup of 64 per output column.
+    Gemv,
 }
 
+/// Rows up to which the GEMV kernel runs.
+const GEMV_ROWS: usize = 4;
+/// The tiled kernel's workgroup (WG_R, WG_C) and staged words of K (BK).
+const TILE: (u32, u32, u32) = (16, 16, 16);
+
 impl Tile {
-    /// (TM, TN, WG_R, WG_C, BK).
-    fn dims(self) -> (u32, u32, u32, u32, u32) {
-        match self {
-            Tile::Big => (4, 4, 16, 16, 16),
-            Tile::Small => (1, 4, 4, 64, 8),
-        }
-    }
-    fn bm(self) -> usize {
-        let (tm, _, wr, _, _) = self.dims();
-        (tm * wr) as usize
-    }
-    fn bn(self) -> usize {
-        let (_, tn, _, wc, _) = self.dims();
-        (tn * wc) as usize
-    }
-    /// The tile for an M-row product.
+    /// The kernel for an M-row product.
     pub fn for_rows(m: usize) -> Tile {
-        if m <= 8 {
-            Tile::Small
+        if m <= GEMV_ROWS {
+            Tile::Gemv
         } else {
             Tile::Big
+        }
+    }
+    /// The dispatch grid of an m x n product over `batches`.
+    fn grid(self, m: usize, n: usize, batches: usize) -> [usize; 3] {
+        match self {
+            Tile::Big => [n.div_ceil(4 * TILE.1 as usize), m.div_ceil(4 * TILE.0 as usize), batches],
+            Tile::Gemv => [n.min(65535), n.div_ceil(65535), batches],
         }
     }
 }
@@ -93,12 +91,17 @@ pub struct Dp4Variant {
 
 impl KernelVariant for Dp4Variant {
     fn file(&self) -> &'static ShaderFile {
-        &shaders::QUANT_MATMUL_DP4
+        match self.tile {
+            Tile::Big => &shaders::QUANT_MATMUL_DP4,
+            Tile::Gemv => &shaders::QUANT_MATMUL_DP4_GEMV,
+        }
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
-        let (tm, tn, wr, wc, bk) = self.tile.dims();
-        p.u32("TM", tm).u32("TN", tn).u32("WG_R", wr).u32("WG_C", wc).u32("BK", bk);
+        p.lib(&shaders::QUANT_DP4_LIB);
+        if self.tile == Tile::Big {
+            p.u32("WG_R", TILE.0).u32("WG_C", TILE.1).u32("BK", TILE.2);
+        }
         p.bool("SA_CALC", self.sa_calc).bool("SB_CALC", self.sb_calc);
         p.codes("EPI", &Epi::ALL, |e| e as u32).u32("EPI", self.epi as u32);
         p.bool("HAS_BIAS", self.bias).u32("S_LAYOUT", self.s_layout as u32);
@@ -108,7 +111,7 @@ impl KernelVariant for Dp4Variant {
     }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();
-        for tile in [Tile::Big, Tile::Small] {
+        for tile in [Tile::Big, Tile::Gemv] {
             for sa_calc in [false, true] {
                 for sb_calc in [false, true] {
                     for epi in Epi::ALL {
@@ -129,7 +132,7 @@ impl KernelVariant for Dp4Variant {
 }
 
 gpu_params!(
-    /// `shaders/quant/matmul_dp4.wgsl` Params.
+    /// `shaders/quant/dp4_lib.wgsl` Params (both product kernels).
     Dp4Params {
         m: u32,
         n: u32,
@@ -326,7 +329,8 @@ pub fn pack_operand(out: &mut Lowered<GpuKernel>, s: &MatSrc, need_sums: bool) -
     };
     let zp = dummy(out)?;
     let key = KernelKey::Family(FamilyKey::QuantPack8(PackVariant { im2col: false }));
-    out.dispatches.push(LoweredDispatch { kernel: GpuKernel::new(key, &p, grid_1d(n, 256)), bindings: vec![s.r#ref, zp, dst] });
+    out.dispatches
+        .push(LoweredDispatch { kernel: GpuKernel::new(key, &p, grid_1d(n, 256)), bindings: vec![s.r#ref, zp, dst] });
     Ok((dst, if need_sums { Sums::Calc } else { Sums::None }))
 }
 
@@ -377,7 +381,8 @@ pub fn pack_im2col(out: &mut Lowered<GpuKernel>, c: &Im2Col) -> Result<Ref, Stri
     };
     let dst = push_scratch(out, 4 * n);
     let key = KernelKey::Family(FamilyKey::QuantPack8(PackVariant { im2col: true }));
-    out.dispatches.push(LoweredDispatch { kernel: GpuKernel::new(key, &p, grid_1d(n, 256)), bindings: vec![c.x, c.zp, dst] });
+    out.dispatches
+        .push(LoweredDispatch { kernel: GpuKernel::new(key, &p, grid_1d(n, 256)), bindings: vec![c.x, c.zp, dst] });
     Ok(dst)
 }
 
@@ -415,7 +420,7 @@ pub fn product(
     let (m, n) = (p.m as usize, p.n as usize);
     let tile = Tile::for_rows(m);
     let batches: usize = batch.iter().product();
-    let grid = [n.div_ceil(tile.bn()), m.div_ceil(tile.bm()), batches];
+    let grid = tile.grid(m, n, batches);
     if grid.iter().any(|&g| g > 65535) {
         return Err(format!("a {batches} x {m} x {n} int8 product exceeds the dispatch grid"));
     }
@@ -495,6 +500,7 @@ mod tests {
             s_layout: Layout::Half,
         };
         check::<Dp4Params>(KernelKey::Family(FamilyKey::QuantMatMulDp4(v)));
+        check::<Dp4Params>(KernelKey::Family(FamilyKey::QuantMatMulDp4(Dp4Variant { tile: Tile::Gemv, ..v })));
         check::<PackParams>(KernelKey::Family(FamilyKey::QuantPack8(PackVariant { im2col: true })));
     }
 
