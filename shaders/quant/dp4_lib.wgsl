@@ -20,7 +20,8 @@
 // y_s), y = clamp(round(acc * mult) + y_zero_point, p.lo, p.hi)); EPI_QGEMMF32 stores
 // scale_j * f32(acc) and EPI_QGEMMQ requantizes as MLAS does with scale_j = b_s[j] (f32, from
 // the host; QGemm's C is the bias, indexed i * p.bias_row + j * p.bias_col).
-// Prelude: SA_CALC, SB_CALC, EPI (and the EPI_* codes), HAS_BIAS, S_LAYOUT, the codec library.
+// Prelude: SA_CALC, SB_CALC, EPI (and the EPI_* codes), HAS_BIAS, S_LAYOUT, the codec library
+// and requant_lib.wgsl.
 struct Params {
     m: u32,
     n: u32,
@@ -66,27 +67,6 @@ struct Params {
 @group(0) @binding(12) var<uniform> p: Params;
 
 const ONES: u32 = 0x01010101u;
-const FMT_NONE: u32 = 0xffffffffu;
-
-fn scale(w: u32, i: u32) -> CvNum {
-    var c = cv_u64(w);
-    if (S_LAYOUT == LAYOUT_HALF) {
-        c = cv_u64((w >> (16u * (i % 2u))) & 0xffffu);
-    }
-    return cv_value(c, S_LAYOUT, CLASS_FLOAT, p.s_fmt);
-}
-
-fn word_index(i: u32) -> u32 {
-    return select(i, i / 2u, S_LAYOUT == LAYOUT_HALF);
-}
-
-fn maybe_round(v: CvNum, f: u32) -> CvNum {
-    if (f == FMT_NONE) {
-        return v;
-    }
-    return cv_round(v, f);
-}
-
 // The output value of row prow (parameter index), column j with int32 sum acc.
 fn epilogue(acc: i32, prow: u32, j: u32) -> i32 {
     if (EPI == EPI_INT) {
@@ -95,14 +75,7 @@ fn epilogue(acc: i32, prow: u32, j: u32) -> i32 {
     if (EPI == EPI_QLINEAR) {
         let ai = select(0u, prow, p.as_row != 0u);
         let bj = select(0u, j, p.bs_col != 0u);
-        let ab = maybe_round(cv_round(cv_mul_num(scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj)), CV_FMT_F64), p.ts_fmt);
-        let mult = maybe_round(cv_round(cv_div_num(ab, scale(y_s[0], 0u)), CV_FMT_F64), p.ts_fmt);
-        let v = cv_round(cv_mul_num(cv_from_i32(acc), mult), CV_FMT_F64);
-        var r = 0;
-        if (v.cls != CV_NAN) {
-            r = clamp(cv_rint_sat(v) + yz[0], p.lo, p.hi);
-        }
-        return r;
+        return requant(acc, scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj), scale(y_s[0], 0u), yz[0]);
     }
     let s = bitcast<f32>(b_s[select(0u, j, p.bs_col != 0u)]);
     if (EPI == EPI_QGEMMF32) {

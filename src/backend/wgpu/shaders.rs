@@ -136,6 +136,7 @@ shader_files! {
     QUANT_MATMUL_DP4 => "quant/matmul_dp4",
     QUANT_MATMUL_DP4_GEMV => "quant/matmul_dp4_gemv",
     QUANT_DP4_LIB => "quant/dp4_lib",
+    QUANT_REQUANT_LIB => "quant/requant_lib",
     // --- end shaders (quant) ---
     // --- shaders (opt) ---
     FUSED_ACTIVATION => "fused/activation",

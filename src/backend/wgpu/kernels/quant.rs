@@ -542,6 +542,7 @@ impl KernelVariant for MatMulIntVariant {
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
+        p.lib(&shaders::QUANT_REQUANT_LIB);
         p.bool("REQUANT", self.requant).u32("S_LAYOUT", self.s_layout as u32);
     }
     fn storage_bindings(&self) -> u32 {
@@ -786,6 +787,7 @@ impl KernelVariant for ConvIntVariant {
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
+        p.lib(&shaders::QUANT_REQUANT_LIB);
         p.bool("REQUANT", self.requant).bool("HAS_BIAS", self.bias).u32("S_LAYOUT", self.s_layout as u32);
     }
     fn storage_bindings(&self) -> u32 {

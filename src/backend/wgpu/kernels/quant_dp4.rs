@@ -98,7 +98,7 @@ impl KernelVariant for Dp4Variant {
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
-        p.lib(&shaders::QUANT_DP4_LIB);
+        p.lib(&shaders::QUANT_REQUANT_LIB).lib(&shaders::QUANT_DP4_LIB);
         if self.tile == Tile::Big {
             p.u32("WG_R", TILE.0).u32("WG_C", TILE.1).u32("BK", TILE.2);
         }
@@ -481,7 +481,7 @@ pub fn product(
 /// Packed word strides of a matmul operand's batch dims from its element strides
 /// (`mat`: elements per matrix, `words`: packed words per matrix).
 pub fn word_strides(elem: &[usize], mat: usize, words: usize) -> Vec<usize> {
-    elem.iter().map(|&s| if mat == 0 { 0 } else { s / mat * words }).collect()
+    elem.iter().map(|&s| s.checked_div(mat).unwrap_or(0) * words).collect()
 }
 
 #[cfg(test)]
