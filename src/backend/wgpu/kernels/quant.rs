@@ -3,7 +3,10 @@
 //! `saturate`), DynamicQuantizeLinear (a one-workgroup range pass, then QuantizeLinear's
 //! kernel), and the integer products MatMulInteger, QLinearMatMul, ConvInteger and
 //! QLinearConv (int32 accumulation; requantization through the exact codec library). Results
-//! match the CPU reference bit for bit.
+//! match the CPU reference bit for bit. The products run on the packed int8 kernels of
+//! `quant_dp4` (operands four per u32, `dot4I8Packed`, convolutions as implicit GEMM); the
+//! one-invocation-per-output kernels `matmul_int.wgsl` / `conv_int.wgsl` remain for depthwise
+//! convolutions and for shapes the packed product refuses (an empty K, a grid over 65535).
 
 use super::convert::{codec_prelude, Class, Layout, Repr};
 use super::quant_dp4::{self as dp4, Dp4Params, Epi, EpiRefs, MatSrc};

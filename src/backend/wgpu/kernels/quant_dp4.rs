@@ -34,12 +34,13 @@ pub enum Tile {
     /// `matmul_dp4.wgsl`: 64 x 64 outputs per workgroup of 16 x 16 invocations (4 x 4 each),
     /// 16 words (64 values) of K staged per step.
     Big,
-    /// `matmul_dp4_gemv.wgsl`: up to four rows, one workgroup of 64 per output column.
+    /// `matmul_dp4_gemv.wgsl`: up to four rows, one workgroup of 64 per 8 output columns.
     Gemv,
 }
 
-/// Rows up to which the GEMV kernel runs.
+/// Rows up to which the GEMV kernel runs, and its columns per workgroup (GC).
 const GEMV_ROWS: usize = 4;
+const GEMV_COLS: usize = 8;
 /// The tiled kernel's workgroup (WG_R, WG_C) and staged words of K (BK).
 const TILE: (u32, u32, u32) = (16, 16, 16);
 
@@ -56,7 +57,10 @@ impl Tile {
     fn grid(self, m: usize, n: usize, batches: usize) -> [usize; 3] {
         match self {
             Tile::Big => [n.div_ceil(4 * TILE.1 as usize), m.div_ceil(4 * TILE.0 as usize), batches],
-            Tile::Gemv => [n.min(65535), n.div_ceil(65535), batches],
+            Tile::Gemv => {
+                let groups = n.div_ceil(GEMV_COLS);
+                [groups.min(65535), groups.div_ceil(65535), batches]
+            }
         }
     }
 }
