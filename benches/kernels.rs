@@ -13,7 +13,8 @@
 //! forces a configuration, `ONNX_WGPU_AUTOTUNE=0` takes the default). Shapes are 1×1024×1024,
 //! 128×1024×1024 and 256×256×256 by default; `ONNX_WGPU_BENCH_FULL=1` uses
 //! 1×4096×4096, 128×4096×4096 and 512×512×512 on the GPU only (the CPU reference kernels are
-//! far too slow there).
+//! far too slow there); `ONNX_WGPU_BENCH_SHAPES=1x4096x4096,128x1024x1024` (M×K×N, comma
+//! separated) picks the shapes, also on the GPU only.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use onnx_wgpu::embedded::{self, Rng};
@@ -164,18 +165,28 @@ impl Gemm {
     }
 }
 
+/// The shapes of `ONNX_WGPU_BENCH_SHAPES` (`MxKxN,...`), if set.
+fn env_shapes() -> Option<Vec<(usize, usize, usize)>> {
+    let v = std::env::var("ONNX_WGPU_BENCH_SHAPES").ok()?;
+    let shape = |s: &str| -> Option<(usize, usize, usize)> {
+        let d: Vec<usize> = s.trim().split('x').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+        (d.len() == 3).then(|| (d[0], d[1], d[2]))
+    };
+    v.split(',').map(shape).collect()
+}
+
 fn bench_gemm(c: &mut Criterion) {
-    let (shapes, backends): (&[(usize, usize, usize)], Vec<Backend>) = if full() {
-        (
-            &[(1, 4096, 4096), (128, 4096, 4096), (512, 512, 512)],
-            backends().into_iter().filter(|b| *b == Backend::Gpu).collect(),
-        )
+    let gpu_only = || backends().into_iter().filter(|b| *b == Backend::Gpu).collect();
+    let (shapes, backends): (Vec<(usize, usize, usize)>, Vec<Backend>) = if let Some(s) = env_shapes() {
+        (s, gpu_only())
+    } else if full() {
+        (vec![(1, 4096, 4096), (128, 4096, 4096), (512, 512, 512)], gpu_only())
     } else {
-        (&[(1, 1024, 1024), (128, 1024, 1024), (256, 256, 256)], backends())
+        (vec![(1, 1024, 1024), (128, 1024, 1024), (256, 256, 256)], backends())
     };
     let mut g = c.benchmark_group("gemm");
     for kind in Gemm::ALL {
-        for &(m, k, n) in shapes {
+        for &(m, k, n) in &shapes {
             let model = kind.model(m, k, n);
             let a = kind.input(m, k);
             g.throughput(Throughput::Elements((2 * m * k * n) as u64));

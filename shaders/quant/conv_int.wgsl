@@ -7,8 +7,8 @@
 // i32 words; w's zero point and scale are per tensor or per output channel (p.wz_chan /
 // p.ws_chan).
 // Prelude: REQUANT, HAS_BIAS, S_LAYOUT (the scales' layout, format p.s_fmt; ts is p.ts_fmt),
-// and the codec library. ConvInteger binds one-element dummies for the scales, y's zero point
-// and the bias.
+// the codec library and requant_lib.wgsl. ConvInteger binds one-element dummies for the
+// scales, y's zero point and the bias.
 struct Params {
     n: u32,
     c_in: u32,
@@ -45,27 +45,6 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> bias: array<i32>;
 @group(0) @binding(9) var<storage, read_write> y: array<i32>;
 @group(0) @binding(10) var<uniform> p: Params;
-
-const FMT_NONE: u32 = 0xffffffffu;
-
-fn scale(wd: u32, i: u32) -> CvNum {
-    var c = cv_u64(wd);
-    if (S_LAYOUT == LAYOUT_HALF) {
-        c = cv_u64((wd >> (16u * (i % 2u))) & 0xffffu);
-    }
-    return cv_value(c, S_LAYOUT, CLASS_FLOAT, p.s_fmt);
-}
-
-fn word_index(i: u32) -> u32 {
-    return select(i, i / 2u, S_LAYOUT == LAYOUT_HALF);
-}
-
-fn maybe_round(v: CvNum, f: u32) -> CvNum {
-    if (f == FMT_NONE) {
-        return v;
-    }
-    return cv_round(v, f);
-}
 
 fn dim(a: array<vec4<u32>, 2>, d: u32) -> u32 {
     return a[d / 4u][d % 4u];
@@ -119,12 +98,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let wi = select(0u, mo, p.ws_chan != 0u);
-    let xw = maybe_round(cv_round(cv_mul_num(scale(x_s[0], 0u), scale(w_s[word_index(wi)], wi)), CV_FMT_F64), p.ts_fmt);
-    let mult = maybe_round(cv_round(cv_div_num(xw, scale(y_s[0], 0u)), CV_FMT_F64), p.ts_fmt);
-    let v = cv_round(cv_mul_num(cv_from_i32(acc), mult), CV_FMT_F64);
-    var r = 0;
-    if (v.cls != CV_NAN) {
-        r = clamp(cv_rint_sat(v) + yz[0], p.lo, p.hi);
-    }
-    y[o] = r;
+    y[o] = requant(acc, scale(x_s[0], 0u), scale(w_s[word_index(wi)], wi), scale(y_s[0], 0u), yz[0]);
 }

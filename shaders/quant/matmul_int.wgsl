@@ -6,8 +6,8 @@
 // Zero points and scales are per tensor, per row of A (p.az_row / p.as_row) or per column of
 // B (p.bz_col / p.bs_col).
 // Prelude: REQUANT, S_LAYOUT (the scales' layout: LAYOUT_WORD or LAYOUT_HALF; their float
-// format is p.s_fmt, ts is p.ts_fmt), and the codec library. MatMulInteger binds one-element
-// dummies for the scales and y's zero point.
+// format is p.s_fmt, ts is p.ts_fmt), the codec library and requant_lib.wgsl. MatMulInteger
+// binds one-element dummies for the scales and y's zero point.
 struct Params {
     n: u32,
     m: u32,
@@ -41,27 +41,6 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> y: array<i32>;
 @group(0) @binding(9) var<uniform> p: Params;
 
-const FMT_NONE: u32 = 0xffffffffu;
-
-fn scale(w: u32, i: u32) -> CvNum {
-    var c = cv_u64(w);
-    if (S_LAYOUT == LAYOUT_HALF) {
-        c = cv_u64((w >> (16u * (i % 2u))) & 0xffffu);
-    }
-    return cv_value(c, S_LAYOUT, CLASS_FLOAT, p.s_fmt);
-}
-
-fn word_index(i: u32) -> u32 {
-    return select(i, i / 2u, S_LAYOUT == LAYOUT_HALF);
-}
-
-fn maybe_round(v: CvNum, f: u32) -> CvNum {
-    if (f == FMT_NONE) {
-        return v;
-    }
-    return cv_round(v, f);
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let o = flat_index(gid, nwg, 256u);
@@ -93,12 +72,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let ai = select(0u, i, p.as_row != 0u);
     let bj = select(0u, j, p.bs_col != 0u);
-    let ab = maybe_round(cv_round(cv_mul_num(scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj)), CV_FMT_F64), p.ts_fmt);
-    let mult = maybe_round(cv_round(cv_div_num(ab, scale(y_s[0], 0u)), CV_FMT_F64), p.ts_fmt);
-    let v = cv_round(cv_mul_num(cv_from_i32(acc), mult), CV_FMT_F64);
-    var r = 0;
-    if (v.cls != CV_NAN) {
-        r = clamp(cv_rint_sat(v) + yz[0], p.lo, p.hi);
-    }
-    y[o] = r;
+    y[o] = requant(acc, scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj), scale(y_s[0], 0u), yz[0]);
 }

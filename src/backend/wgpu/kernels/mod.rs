@@ -45,6 +45,7 @@ pub mod contrib_qattention;
 // --- end modules (attn) ---
 // --- modules (quant) ---
 pub mod qoperator;
+pub mod quant_dp4;
 // --- end modules (quant) ---
 // --- modules (opt) ---
 pub mod concat;
@@ -172,6 +173,8 @@ family_keys! {
     QopQGemm(qoperator::QGemmVariant),
     QopIntToFloat(qoperator::IntToFloatVariant),
     QopGatherBlockQuantized(qoperator::GbqVariant),
+    QuantPack8(quant_dp4::PackVariant),
+    QuantMatMulDp4(quant_dp4::Dp4Variant),
     // --- end family keys (quant) ---
     // --- family keys (opt) ---
     ConcatMulti(concat::ConcatVariant),

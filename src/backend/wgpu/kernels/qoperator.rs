@@ -6,9 +6,10 @@
 //!   (`shaders/qoperator/lookup.wgsl`; Concat runs one dispatch per input into its slab);
 //! - QLinearGlobalAveragePool: an int32 sum per (batch, channel), NCHW or channels_last;
 //! - QGemm: int32 products with transposes, int32 bias C and per-column B parameters, then
-//!   requantized or scaled to float32;
-//! - MatMulIntegerToFloat / DynamicQuantizeMatMul: MatMulInteger's kernel
-//!   (`quant::matmul_integer_dispatch`) into an int32 scratch, then a float epilogue; the
+//!   requantized or scaled to float32 (the packed product of `quant_dp4`, the naive kernel
+//!   `qgemm.wgsl` where that refuses);
+//! - MatMulIntegerToFloat / DynamicQuantizeMatMul: MatMulInteger's packed product
+//!   (`quant::matmul_integer_dispatches`) into an int32 scratch, then a float epilogue; the
 //!   dynamic form first runs DynamicQuantizeLinear's kernels (`quant::dynamic_quantize_dispatches`)
 //!   on A, so its scale and zero point never leave the GPU;
 //! - GatherBlockQuantized: one invocation per output element, dequantizing the gathered
@@ -17,16 +18,19 @@
 //! Scales and zero points of the table, pool and QGemm kernels must be known at plan time
 //! (initializers, as ORT's quantizer writes them); otherwise the lowering refuses.
 
-use super::quant::{dynamic_quantize_dispatches, matmul_integer_dispatch};
+use super::convert::Layout;
+use super::quant::{dynamic_quantize_dispatches, matmul_integer_dispatches, packed_matmul, IntMatMul};
+use super::quant_dp4::{Dp4Params, Epi, EpiRefs};
 use super::{grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::contrib_quant::int8_range;
+use crate::ops::matmul::MatMulShape;
 use crate::ops::qoperator::{
     gemm_bias_strides, GatherBlockQuantized, MatMulIntegerToFloat, QGemm, QLinearConcat, QLinearGlobalAveragePool,
     QLinearLookup,
 };
-use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
+use crate::plan::{LowerCx, Lowered, LoweredDispatch, Operand, Ref};
 use crate::tensor::shape::norm_axis;
 use crate::tensor::{DType, Tensor};
 
@@ -366,6 +370,29 @@ pub fn lower_qgemm(_l: &GpuLowering, cx: &LowerCx, q: &QGemm) -> Result<Lowered<
     if m * n == 0 {
         return Ok(Lowered::empty());
     }
+    // The packed product (with the naive kernel below where it refuses).
+    let g = MatMulShape { batch: vec![], m, k, n, a_batch_strides: vec![], b_batch_strides: vec![], out: vec![m, n] };
+    let mut packed = Lowered { dispatches: vec![], scratch: vec![], consts: consts.clone() };
+    let az = Ref::Const(packed.consts.len());
+    packed.consts.push(Tensor::new(&[1], vec![p.a_zp])?);
+    let opt = |i: usize| cx.inputs.get(i).and_then(|o| o.as_ref());
+    let mm = IntMatMul {
+        g: &g,
+        a: (Ref::Input(0), a),
+        b: (Ref::Input(3), b),
+        az: (az, false, opt(2)),
+        bz: (Ref::Const(0), per_col, opt(5)),
+        trans: (q.trans_a, q.trans_b),
+    };
+    let d = Ref::Const(packed.consts.len());
+    packed.consts.push(Tensor::zeros(DType::I32, &[1])?);
+    let refs = EpiRefs { a_s: d, b_s: Ref::Const(1), y_s: d, yz: d, bias: has_c.then_some(c_ref) };
+    let dp =
+        Dp4Params { bs_col: per_col as u32, bias_row: p.c_row, bias_col: p.c_col, lo, hi, y_zp, ..Default::default() };
+    let epi = if requant { Epi::QGemmQ } else { Epi::QGemmF32 };
+    if packed_matmul(&mut packed, &mm, epi, Layout::Word, refs, dp, Ref::Output(0)).is_ok() {
+        return Ok(packed);
+    }
     let kernel =
         GpuKernel::new(KernelKey::Family(FamilyKey::QopQGemm(QGemmVariant { requant })), &p, grid_1d(m * n, 256));
     Ok(Lowered {
@@ -485,7 +512,20 @@ pub fn lower_matmul_integer_to_float(
     u32_of(a.shape.iter().product())?;
     u32_of(b.shape.iter().product())?;
     let acc = scratch_ref(4 * total, &mut scratch);
-    dispatches.push(matmul_integer_dispatch(&g, [a_ref, Ref::Input(1), az, bz, acc], bz_col, &mut consts)?);
+    // A's operand as the product sees it: DynamicQuantizeMatMul's A is uint8 made on the GPU.
+    let a_q = Operand { dtype: DType::U8, shape: a.shape.clone(), value: None };
+    let (a_op, az_op) = if q.dynamic { (&a_q, Some(&a_q)) } else { (a, opt(4)) };
+    let mm = IntMatMul {
+        g: &g,
+        a: (a_ref, a_op),
+        b: (Ref::Input(1), b),
+        az: (az, false, az_op),
+        bz: (bz, bz_col, opt(bzi)),
+        trans: (false, false),
+    };
+    let mut out = Lowered { dispatches, scratch, consts };
+    matmul_integer_dispatches(&mut out, &mm, acc)?;
+    let Lowered { mut dispatches, scratch, consts } = out;
     let p = IntToFloatParams {
         n: u32_of(total)?,
         cols: u32_of(g.n)?,

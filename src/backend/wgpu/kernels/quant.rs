@@ -3,9 +3,13 @@
 //! `saturate`), DynamicQuantizeLinear (a one-workgroup range pass, then QuantizeLinear's
 //! kernel), and the integer products MatMulInteger, QLinearMatMul, ConvInteger and
 //! QLinearConv (int32 accumulation; requantization through the exact codec library). Results
-//! match the CPU reference bit for bit.
+//! match the CPU reference bit for bit. The products run on the packed int8 kernels of
+//! `quant_dp4` (operands four per u32, `dot4I8Packed`, convolutions as implicit GEMM); the
+//! one-invocation-per-output kernels `matmul_int.wgsl` / `conv_int.wgsl` remain for depthwise
+//! convolutions and for shapes the packed product refuses (an empty K, a grid over 65535).
 
 use super::convert::{codec_prelude, Class, Layout, Repr};
+use super::quant_dp4::{self as dp4, Dp4Params, Epi, EpiRefs, MatSrc};
 use super::{grid_1d, u32_of, GpuKernel, GpuLowering, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
@@ -541,6 +545,7 @@ impl KernelVariant for MatMulIntVariant {
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
+        p.lib(&shaders::QUANT_REQUANT_LIB);
         p.bool("REQUANT", self.requant).u32("S_LAYOUT", self.s_layout as u32);
     }
     fn storage_bindings(&self) -> u32 {
@@ -601,20 +606,84 @@ fn matmul_int_params(
     })
 }
 
-/// MatMulInteger's int32 sums `(A - az) @ (B - bz)` into `y` as one dispatch: `az` is one word,
-/// `bz` one word or (with `bz_col`) one per column; A and B int8/uint8 words. Adds four
-/// one-element dummies to `consts` for the unused requantization bindings.
-pub fn matmul_integer_dispatch(
-    g: &crate::ops::matmul::MatMulShape,
-    [a, b, az, bz, y]: [Ref; 5],
-    bz_col: bool,
-    consts: &mut Vec<Tensor>,
-) -> Result<LoweredDispatch<GpuKernel>, String> {
-    let p = matmul_int_params(g, false, bz_col)?;
-    let d: Vec<Ref> = (0..4).map(|_| dummy(consts, DType::F32)).collect::<Result<_, _>>()?;
+/// An integer matmul's operands for the packed product: each with its binding and operand
+/// (shape, type, plan-time value), the zero points with whether they are per row of A / per
+/// column of B and their operands (`None`: absent, i.e. zero).
+pub struct IntMatMul<'a> {
+    pub g: &'a crate::ops::matmul::MatMulShape,
+    pub a: (Ref, &'a Operand),
+    pub b: (Ref, &'a Operand),
+    pub az: (Ref, bool, Option<&'a Operand>),
+    pub bz: (Ref, bool, Option<&'a Operand>),
+    /// A stored K x M / B stored N x K (QGemm's transA / transB; 2-D only).
+    pub trans: (bool, bool),
+}
+
+/// Appends the packed int8 product of `mm` to `out` (packing run-time operands, constants
+/// packed at plan time), ending in epilogue `epi` into `y`. `p` carries the epilogue's fields.
+pub fn packed_matmul(
+    out: &mut Lowered<GpuKernel>,
+    mm: &IntMatMul,
+    epi: Epi,
+    s_layout: Layout,
+    refs: EpiRefs,
+    p: Dp4Params,
+    y: Ref,
+) -> Result<(), String> {
+    let g = mm.g;
+    let (m, k, n) = (g.m, g.k, g.n);
+    if k == 0 {
+        return Err("an empty reduction has no packed kernel".into());
+    }
+    let (oa, ob) = (dp4::offset(mm.a.1.dtype), dp4::offset(mm.b.1.dtype));
+    let (na, nb): (usize, usize) = (mm.a.1.shape.iter().product(), mm.b.1.shape.iter().product());
+    let ((asr, ask), (bsr, bsk)) = (if mm.trans.0 { (1, m) } else { (k, 1) }, if mm.trans.1 { (k, 1) } else { (1, n) });
+    let a = MatSrc { r#ref: mm.a.0, op: mm.a.1, mats: na / (m * k), rows: m, k, sr: asr, sk: ask };
+    let b = MatSrc { r#ref: mm.b.0, op: mm.b.1, mats: nb / (k * n), rows: n, k, sr: bsr, sk: bsk };
+    let pa = dp4::pack_operand(out, &a, dp4::may_differ(mm.bz.2, ob)?)?;
+    let pb = dp4::pack_operand(out, &b, dp4::may_differ(mm.az.2, oa)?)?;
+    let k4 = dp4::k_words(k);
+    let p = Dp4Params { m: u32_of(m)?, n: u32_of(n)?, k: u32_of(k)?, row_mod: 1, ..p };
+    dp4::product(
+        out,
+        pa,
+        pb,
+        (mm.az.0, mm.az.1),
+        (mm.bz.0, mm.bz.1),
+        (oa, ob),
+        &g.batch,
+        &dp4::word_strides(&g.a_batch_strides, m * k, m * k4),
+        &dp4::word_strides(&g.b_batch_strides, k * n, n * k4),
+        epi,
+        s_layout,
+        refs,
+        p,
+        y,
+    )
+}
+
+/// MatMulInteger's int32 sums `(A - az) @ (B - bz)` into `y`: the packed product, or where it
+/// refuses (a grid too large, K = 0) the one-invocation-per-output kernel on A and B's words.
+/// Appends to `out` (its consts already hold the zero points' constants).
+pub fn matmul_integer_dispatches(out: &mut Lowered<GpuKernel>, mm: &IntMatMul, y: Ref) -> Result<(), String> {
+    let mut packed = Lowered { dispatches: vec![], scratch: out.scratch.clone(), consts: out.consts.clone() };
+    let d = dp4::dummy(&mut packed)?;
+    let refs = EpiRefs { a_s: d, b_s: d, y_s: d, yz: d, bias: None };
+    if packed_matmul(&mut packed, mm, Epi::Int, Layout::Word, refs, Dp4Params::default(), y).is_ok() {
+        out.dispatches.append(&mut packed.dispatches);
+        out.scratch = packed.scratch;
+        out.consts = packed.consts;
+        return Ok(());
+    }
+    let p = matmul_int_params(mm.g, mm.az.1, mm.bz.1)?;
+    let d: Vec<Ref> = (0..4).map(|_| dummy(&mut out.consts, DType::F32)).collect::<Result<_, _>>()?;
     let v = MatMulIntVariant { requant: false, s_layout: Layout::Word };
     let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantMatMulInt(v)), &p, grid_1d(p.n as usize, 256));
-    Ok(LoweredDispatch { kernel: k, bindings: vec![a, b, az, bz, d[0], d[1], d[2], d[3], y] })
+    out.dispatches.push(LoweredDispatch {
+        kernel: k,
+        bindings: vec![mm.a.0, mm.b.0, mm.az.0, mm.bz.0, d[0], d[1], d[2], d[3], y],
+    });
+    Ok(())
 }
 
 /// MatMulInteger (`requant` false) and QLinearMatMul.
@@ -678,6 +747,30 @@ pub fn lower_matmul_int(l: &GpuLowering, cx: &LowerCx, requant: bool) -> Result<
     if n == 0 {
         return Ok(Lowered::empty());
     }
+    let opt = |i: usize| cx.inputs.get(i).and_then(|o| o.as_ref());
+    let mm = IntMatMul {
+        g: &g,
+        a: (Ref::Input(ai), a),
+        b: (Ref::Input(bi), b),
+        az: (bindings[2], az_row, opt(2)),
+        bz: (bindings[3], bz_col, opt(if requant { 5 } else { 3 })),
+        trans: (false, false),
+    };
+    let refs = EpiRefs { a_s: bindings[4], b_s: bindings[5], y_s: bindings[6], yz: bindings[7], bias: None };
+    let dp = Dp4Params {
+        as_row: p.as_row,
+        bs_col: p.bs_col,
+        s_fmt: p.s_fmt,
+        ts_fmt: p.ts_fmt,
+        lo: p.lo,
+        hi: p.hi,
+        ..Default::default()
+    };
+    let epi = if requant { Epi::QLinear } else { Epi::Int };
+    let mut packed = Lowered { dispatches: vec![], scratch: vec![], consts: consts.clone() };
+    if packed_matmul(&mut packed, &mm, epi, s_layout, refs, dp, Ref::Output(0)).is_ok() {
+        return Ok(packed);
+    }
     let v = MatMulIntVariant { requant, s_layout };
     let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantMatMulInt(v)), &p, grid_1d(n, 256));
     Ok(Lowered { dispatches: vec![LoweredDispatch { kernel: k, bindings }], scratch: vec![], consts })
@@ -697,6 +790,7 @@ impl KernelVariant for ConvIntVariant {
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
+        p.lib(&shaders::QUANT_REQUANT_LIB);
         p.bool("REQUANT", self.requant).bool("HAS_BIAS", self.bias).u32("S_LAYOUT", self.s_layout as u32);
     }
     fn storage_bindings(&self) -> u32 {
@@ -740,6 +834,76 @@ gpu_params!(
         pads: super::Dims8,
     }
 );
+
+/// A convolution's implicit-GEMM geometry.
+struct ConvGemm<'a> {
+    batch: usize,
+    groups: usize,
+    c_in: usize,
+    m: usize,
+    kernel: &'a [usize],
+    win: &'a crate::ops::conv::Window,
+}
+
+/// ConvInteger / QLinearConv as one packed product per (image, group): A = the group's
+/// weights (M/G rows of K = C/G * window values), B^T = the input in im2col order
+/// (`quant_dp4::pack_im2col`), rows = output channels, columns = output positions.
+/// `zps`: (w's zero point binding, per channel, operand), (x's zero point binding, operand).
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn packed_conv(
+    out: &mut Lowered<GpuKernel>,
+    c: &ConvGemm,
+    (x_ref, x): (Ref, &Operand),
+    (w_ref, w): (Ref, &Operand),
+    ((wz, wz_chan, wz_op), (xz, xz_op)): ((Ref, bool, Option<&Operand>), (Ref, Option<&Operand>)),
+    epi: Epi,
+    s_layout: Layout,
+    refs: EpiRefs,
+    p: Dp4Params,
+) -> Result<(), String> {
+    let (g, mg, cg) = (c.groups, c.m / c.groups, c.c_in / c.groups);
+    let ksz: usize = c.kernel.iter().product();
+    let k = cg * ksz;
+    let k4 = dp4::k_words(k);
+    let osz: usize = c.win.output.iter().product();
+    let (ow, ox) = (dp4::offset(w.dtype), dp4::offset(x.dtype));
+    let wsrc = MatSrc { r#ref: w_ref, op: w, mats: g, rows: mg, k, sr: k, sk: 1 };
+    let pw = dp4::pack_operand(out, &wsrc, dp4::may_differ(xz_op, ox)?)?;
+    let im = dp4::Im2Col {
+        x: x_ref,
+        zp: xz,
+        dtype: x.dtype,
+        batch: c.batch,
+        groups: g,
+        c_in: c.c_in,
+        cg,
+        kernel: c.kernel.to_vec(),
+        in_sp: c.win.input.clone(),
+        out_sp: c.win.output.clone(),
+        strides: c.win.strides.clone(),
+        dilations: c.win.dilations.clone(),
+        pads: c.win.pads_begin.clone(),
+    };
+    let px = dp4::pack_im2col(out, &im)?;
+    let sx = if dp4::may_differ(wz_op, ow)? { dp4::Sums::Calc } else { dp4::Sums::None };
+    let p = Dp4Params { m: u32_of(mg)?, n: u32_of(osz)?, k: u32_of(k)?, row_mod: u32_of(g)?, ..p };
+    dp4::product(
+        out,
+        pw,
+        (px, sx),
+        (wz, wz_chan),
+        (xz, false),
+        (ow, ox),
+        &[c.batch, g],
+        &[0, mg * k4],
+        &[g * osz * k4, osz * k4],
+        epi,
+        s_layout,
+        refs,
+        p,
+        Ref::Output(0),
+    )
+}
 
 /// ConvInteger (`requant` false) and QLinearConv.
 pub fn lower_conv_int(
@@ -843,6 +1007,37 @@ pub fn lower_conv_int(
     };
     if n == 0 {
         return Ok(Lowered::empty());
+    }
+    // The implicit GEMM on packed operands; depthwise convolutions (one input channel per
+    // group: K is the window alone) keep the direct kernel below, as does any shape the packed
+    // product refuses.
+    if c / g > 1 || m / g > 1 {
+        let opt = |i: usize| cx.inputs.get(i).and_then(|o| o.as_ref());
+        let mut packed = Lowered { dispatches: vec![], scratch: vec![], consts: consts.clone() };
+        let geo = ConvGemm { batch: nb, groups: g, c_in: c, m, kernel: &kernel, win: &win };
+        let zps = ((wz, wz_chan, opt(if requant { 5 } else { 3 })), (xz, opt(2)));
+        let refs = EpiRefs {
+            a_s: bindings[5],
+            b_s: bindings[4],
+            y_s: bindings[6],
+            yz: bindings[7],
+            bias: bias.then_some(bindings[8]),
+        };
+        let dp = Dp4Params {
+            as_row: p.ws_chan,
+            bs_col: 0,
+            s_fmt: p.s_fmt,
+            ts_fmt: p.ts_fmt,
+            lo: p.lo,
+            hi: p.hi,
+            bias_row: 1,
+            ..Default::default()
+        };
+        let epi = if requant { Epi::QLinear } else { Epi::Int };
+        let (xr, wr) = ((Ref::Input(xi), x), (Ref::Input(wi), w));
+        if packed_conv(&mut packed, &geo, xr, wr, zps, epi, s_layout, refs, dp).is_ok() {
+            return Ok(packed);
+        }
     }
     let v = ConvIntVariant { requant, bias, s_layout };
     let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantConvInt(v)), &p, grid_1d(n, 256));

@@ -1,0 +1,125 @@
+// The shared part of the packed int8 product kernels (`matmul_dp4.wgsl`, tiled, and
+// `matmul_dp4_gemv.wgsl`, few rows): Params, bindings, the batch decomposition and the
+// epilogue. For each batch b (workgroup z) the int32 sums
+//   acc[i, j] = sum_k (A[i, k] - za_i) * (B[k, j] - zb_j)
+// of an M x N result, from A packed as [a_batch][M][k4] words and B packed transposed as
+// [b_batch][N][k4] words (`pack8.wgsl`: four signed bytes per word, a' = a - p.oa,
+// b' = b - p.ob, zero past K). One dot4I8Packed is four multiply-adds; the zero points enter
+// by algebra:
+//   acc = sum a'b' - cb_j * sum_k a'_ik - ca_i * sum_k b'_kj + K * ca_i * cb_j,
+// ca_i = za_i - p.oa, cb_j = zb_j - p.ob (exact in wrapping int32 arithmetic). Row sums of A'
+// come from the buffer sa (p.sa_buf: a constant A, summed on the host at upload), from the
+// kernel itself (SA_CALC) or are not needed (their coefficient cb is zero); likewise column
+// sums of B' (sb, p.sb_buf, SB_CALC).
+// Batches: workgroup z is the batch index, decomposed over p.batch (up to 8 dims) into packed
+// word offsets of A and B (p.a_strides, p.b_strides); the result is contiguous per batch.
+// Row parameters (A's zero point and scale, the bias with p.bias_row) are indexed by
+// prow = (z % p.row_mod) * M + i (a grouped convolution's output channel).
+// Epilogues (EPI): EPI_INT stores acc (+ bias); EPI_QLINEAR requantizes exactly as the CPU
+// reference of QLinearMatMul/QLinearConv does (mult = round_to(ts, round_to(ts, a_s * b_s) /
+// y_s), y = clamp(round(acc * mult) + y_zero_point, p.lo, p.hi)); EPI_QGEMMF32 stores
+// scale_j * f32(acc) and EPI_QGEMMQ requantizes as MLAS does with scale_j = b_s[j] (f32, from
+// the host; QGemm's C is the bias, indexed i * p.bias_row + j * p.bias_col).
+// Prelude: SA_CALC, SB_CALC, EPI (and the EPI_* codes), HAS_BIAS, S_LAYOUT, the codec library
+// and requant_lib.wgsl.
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    k4: u32,
+    batch_rank: u32,
+    row_mod: u32,
+    az_row: u32,
+    bz_col: u32,
+    oa: i32,
+    ob: i32,
+    sa_buf: u32,
+    sb_buf: u32,
+    bias_row: u32,
+    bias_col: u32,
+    as_row: u32,
+    bs_col: u32,
+    s_fmt: u32,
+    ts_fmt: u32,
+    lo: i32,
+    hi: i32,
+    y_zp: i32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+    batch: array<vec4<u32>, 2>,
+    a_strides: array<vec4<u32>, 2>,
+    b_strides: array<vec4<u32>, 2>,
+}
+
+@group(0) @binding(0) var<storage, read_write> a: array<u32>;
+@group(0) @binding(1) var<storage, read_write> b: array<u32>;
+@group(0) @binding(2) var<storage, read_write> az: array<i32>;
+@group(0) @binding(3) var<storage, read_write> bz: array<i32>;
+@group(0) @binding(4) var<storage, read_write> sa: array<i32>;
+@group(0) @binding(5) var<storage, read_write> sb: array<i32>;
+@group(0) @binding(6) var<storage, read_write> bias: array<i32>;
+@group(0) @binding(7) var<storage, read_write> a_s: array<u32>;
+@group(0) @binding(8) var<storage, read_write> b_s: array<u32>;
+@group(0) @binding(9) var<storage, read_write> y_s: array<u32>;
+@group(0) @binding(10) var<storage, read_write> yz: array<i32>;
+@group(0) @binding(11) var<storage, read_write> y: array<i32>;
+@group(0) @binding(12) var<uniform> p: Params;
+
+const ONES: u32 = 0x01010101u;
+// The output value of row prow (parameter index), column j with int32 sum acc.
+fn epilogue(acc: i32, prow: u32, j: u32) -> i32 {
+    if (EPI == EPI_INT) {
+        return acc;
+    }
+    if (EPI == EPI_QLINEAR) {
+        let ai = select(0u, prow, p.as_row != 0u);
+        let bj = select(0u, j, p.bs_col != 0u);
+        return requant(acc, scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj), scale(y_s[0], 0u), yz[0]);
+    }
+    let s = bitcast<f32>(b_s[select(0u, j, p.bs_col != 0u)]);
+    if (EPI == EPI_QGEMMF32) {
+        return bitcast<i32>(s * f32(acc));
+    }
+    let v = clamp(f32(acc) * s, f32(p.lo - p.y_zp), f32(p.hi - p.y_zp));
+    return i32(round(v)) + p.y_zp;
+}
+
+// A and B's packed word offsets for batch z.
+fn batch_offsets(z: u32) -> vec2<u32> {
+    var bi = z;
+    var off = vec2<u32>(0u, 0u);
+    for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
+        let ud = u32(d);
+        let size = p.batch[ud / 4u][ud % 4u];
+        let c = bi % size;
+        bi = bi / size;
+        off = off + c * vec2<u32>(p.a_strides[ud / 4u][ud % 4u], p.b_strides[ud / 4u][ud % 4u]);
+    }
+    return off;
+}
+
+// Completes output (z, i, j) from sum a'b' (dot), the kernel's row sum of A' (suma) and column
+// sum of B' (sumb) where SA_CALC / SB_CALC, and stores it.
+fn finish(dot: i32, suma: i32, sumb: i32, z: u32, off: vec2<u32>, i: u32, j: u32) {
+    let prow = (z % p.row_mod) * p.m + i;
+    let ca = az[select(0u, prow, p.az_row != 0u)] - p.oa;
+    let cb = bz[select(0u, j, p.bz_col != 0u)] - p.ob;
+    var sai = 0;
+    if (SA_CALC) {
+        sai = suma;
+    } else if (p.sa_buf != 0u) {
+        sai = sa[off.x / p.k4 + i];
+    }
+    var sbj = 0;
+    if (SB_CALC) {
+        sbj = sumb;
+    } else if (p.sb_buf != 0u) {
+        sbj = sb[off.y / p.k4 + j];
+    }
+    var v = dot - cb * sai - ca * sbj + i32(p.k) * ca * cb;
+    if (HAS_BIAS) {
+        v = v + bias[prow * p.bias_row + j * p.bias_col];
+    }
+    y[(z * p.m + i) * p.n + j] = epilogue(v, prow, j);
+}
