@@ -137,6 +137,9 @@ shader_files! {
     FUSED_ACTIVATION => "fused/activation",
     CONCAT_PARTS => "concat/parts",
     // --- end shaders (opt) ---
+    // --- shaders (robust) ---
+    INDEX_LIB => "layout/index_lib",
+    // --- end shaders (robust) ---
 }
 
 /// Helpers appended to every shader.
