@@ -582,10 +582,52 @@ pub fn argmax_gather_on(backend: Backend) {
     assert_eq!(y[0].as_slice::<f32>().unwrap(), &[6., 7.]);
 }
 
+/// TensorScatter's write indices (a KV-cache position, here a caller input the GPU does not
+/// check on the host) past the cache are errors naming the node; in-range ones write.
+pub fn tensor_scatter_write_indices_on(backend: Backend) {
+    let mut b = ModelBuilder::new(24);
+    b.input("cache", DType::F32, &[1, 4, 2]);
+    b.input("upd", DType::F32, &[1, 1, 2]);
+    b.input("w", DType::I64, &[1]);
+    b.node("TensorScatter", &["cache", "upd", "w"], &["y"], &[]);
+    b.output("y", DType::F32, &[1, 4, 2]);
+    let s = Session::builder().backend(backend).from_bytes(&b.to_bytes()).unwrap();
+    let run = |w: i64| {
+        let cache = Tensor::new(&[1, 4, 2], vec![0f32; 8]).unwrap();
+        let upd = Tensor::new(&[1, 1, 2], vec![5f32, 6.]).unwrap();
+        s.run(&[("cache", cache), ("upd", upd), ("w", Tensor::new(&[1], vec![w]).unwrap())])
+    };
+    for w in [4i64, -1] {
+        let e = run(w).err().unwrap_or_else(|| panic!("{backend:?}: write index {w} passed"));
+        assert!(matches!(e, Error::Node { .. }) && e.to_string().contains("TensorScatter_y"), "{backend:?}: {e}");
+        let y = run(3).unwrap();
+        assert_eq!(y[0].as_slice::<f32>().unwrap(), &[0., 0., 0., 0., 0., 0., 5., 6.]);
+    }
+}
+
+/// The index error of a run whose outputs stay on the device (no read-back of outputs).
+fn computed_index_error_with_device_outputs() {
+    let model = computed_index_model("Gather", &[4], &[2], &[2], Some(0));
+    let s = Session::builder().backend(Backend::Gpu).from_bytes(&model).unwrap();
+    for (shift, ok) in [(0i64, true), (2, false), (0, true)] {
+        let mut io = onnx_wgpu::IoBinding::new();
+        io.bind_input("data", Tensor::new(&[4], vec![1f32, 2., 3., 4.]).unwrap())
+            .bind_input("idx", Tensor::new(&[2], vec![0i64, 3]).unwrap())
+            .bind_input("shift", Tensor::new(&[1], vec![shift]).unwrap());
+        io.bind_output_to_device("y");
+        let r = s.run_binding(&mut io);
+        assert_eq!(r.is_ok(), ok, "shift {shift}: {r:?}");
+        if let Err(e) = r {
+            assert!(e.to_string().contains("Gather_y") && e.to_string().contains("index 5"), "{e}");
+        }
+    }
+}
+
 #[test]
 fn computed_out_of_range_indices_cpu() {
     computed_out_of_range_indices_on(Backend::Cpu);
     argmax_gather_on(Backend::Cpu);
+    tensor_scatter_write_indices_on(Backend::Cpu);
 }
 
 #[test]
@@ -593,6 +635,8 @@ fn computed_out_of_range_indices_gpu() {
     if common::gpu_available("computed_out_of_range_indices_gpu") {
         computed_out_of_range_indices_on(Backend::Gpu);
         argmax_gather_on(Backend::Gpu);
+        tensor_scatter_write_indices_on(Backend::Gpu);
+        computed_index_error_with_device_outputs();
     }
 }
 

@@ -1,5 +1,5 @@
 // Index reading for the kernels that take indices (layout/gather, movement/pos_elements,
-// movement/pos_nd), with reporting of out-of-range ones. Such a kernel declares
+// movement/pos_nd, movement/pos_tscatter), with reporting of out-of-range ones. Such a kernel declares
 // `idx: array<i32>` (int64 indices as (lo, hi) pairs when IDX64) and, as its last storage
 // binding, `err: array<atomic<u32>>`: the executor binds each such dispatch to its own zeroed
 // record [flag, index lo, index hi, axis length], reads the records back with the stage's

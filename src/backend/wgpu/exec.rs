@@ -69,7 +69,9 @@ pub fn reports_bad_indices(key: &KernelKey) -> bool {
     matches!(
         key,
         KernelKey::Gather(_)
-            | KernelKey::Family(FamilyKey::Movement(MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. }))
+            | KernelKey::Family(FamilyKey::Movement(
+                MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter
+            ))
     )
 }
 

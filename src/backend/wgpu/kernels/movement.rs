@@ -154,7 +154,9 @@ impl KernelVariant for MoveVariant {
             MoveVariant::PosElements { idx64 } | MoveVariant::PosNd { idx64 } => {
                 p.bool("IDX64", idx64).lib(&shaders::INDEX_LIB);
             }
-            MoveVariant::PosTensorScatter => {}
+            MoveVariant::PosTensorScatter => {
+                p.bool("IDX64", true).lib(&shaders::INDEX_LIB);
+            }
             MoveVariant::ScatterMark { last } => {
                 p.bool("LAST", last);
             }
@@ -187,17 +189,14 @@ impl KernelVariant for MoveVariant {
             MoveVariant::TopKSort { .. } => 5,
             MoveVariant::Scatter { .. } => 4,
             // Positions from indices also bind the index error record (layout/index_lib).
-            MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } => 3,
+            MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter => 3,
             MoveVariant::Take { .. }
             | MoveVariant::Trilu { .. }
             | MoveVariant::OneHot { .. }
             | MoveVariant::ReverseSequence { .. }
             | MoveVariant::Cumulative { .. }
             | MoveVariant::TopK { .. } => 3,
-            MoveVariant::PosTensorScatter
-            | MoveVariant::ScatterMark { .. }
-            | MoveVariant::EyeLike { .. }
-            | MoveVariant::Col2Im { .. } => 2,
+            MoveVariant::ScatterMark { .. } | MoveVariant::EyeLike { .. } | MoveVariant::Col2Im { .. } => 2,
         }
     }
 
