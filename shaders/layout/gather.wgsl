@@ -1,7 +1,8 @@
 // Gather along one axis: y[o, j, i] = x[o, idx[j], i] for a [outer, axis_len, inner] view of x.
-// Negative indices count from the end; an out-of-range index writes zero (the planner
-// validates constant indices; see the module docs for run-time ones).
-// Prelude: E (element bits: u32 or vec2<u32>), IDX64 (indices are int64 as u32 pairs).
+// Negative indices count from the end; an out-of-range index writes zero and is reported
+// (layout/index_lib; the planner validates constant indices).
+// Prelude: E (element bits: u32 or vec2<u32>), IDX64 (indices are int64 as i32 pairs), the
+// index library.
 struct Params {
     n: u32,
     axis_len: u32,
@@ -12,7 +13,8 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> x: array<E>;
 @group(0) @binding(1) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(2) var<storage, read_write> y: array<E>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -23,22 +25,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let ii = i % p.inner;
     let j = (i / p.inner) % p.n_idx;
     let o = i / (p.inner * p.n_idx);
-    var k: i32;
-    if (IDX64) {
-        k = idx[2u * j];
-        let hi = idx[2u * j + 1u];
-        if (hi != 0 && hi != -1) {
-            k = -2147483647;
-        }
-    } else {
-        k = idx[j];
-    }
-    if (k < 0) {
-        k = k + i32(p.axis_len);
-    }
-    if (k < 0 || k >= i32(p.axis_len)) {
+    let k = checked_index(j, p.axis_len);
+    if (k == 0xffffffffu) {
         y[i] = E();
         return;
     }
-    y[i] = x[(o * p.axis_len + u32(k)) * p.inner + ii];
+    y[i] = x[(o * p.axis_len + k) * p.inner + ii];
 }

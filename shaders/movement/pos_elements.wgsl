@@ -1,8 +1,8 @@
 // GatherElements / ScatterElements positions: for every element of the indices (shape
 // ind_shape), the flat data position whose coordinate on `axis` is the (possibly negative)
 // index and whose other coordinates are the element's own. An out-of-range index gives
-// 0xffffffff (the planner validates constant indices; run-time ones are skipped).
-// Prelude: IDX64 (indices are int64, read as (lo, hi) i32 pairs).
+// 0xffffffff and is reported (layout/index_lib; the planner validates constant indices).
+// Prelude: IDX64 (indices are int64, read as (lo, hi) i32 pairs), the index library.
 struct Params {
     n: u32,
     rank: u32,
@@ -14,7 +14,8 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(1) var<storage, read_write> pos: array<u32>;
-@group(0) @binding(2) var<uniform> p: Params;
+@group(0) @binding(2) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -22,20 +23,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) {
         return;
     }
-    var k: i32;
-    if (IDX64) {
-        k = idx[2u * i];
-        let hi = idx[2u * i + 1u];
-        if (hi != select(0, -1, k < 0)) {
-            k = -2147483647;
-        }
-    } else {
-        k = idx[i];
-    }
-    if (k < 0) {
-        k = k + i32(p.axis_len);
-    }
-    if (k < 0 || k >= i32(p.axis_len)) {
+    let k = checked_index(i, p.axis_len);
+    if (k == 0xffffffffu) {
         pos[i] = 0xffffffffu;
         return;
     }
@@ -47,7 +36,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         var c = rem % s;
         rem = rem / s;
         if (a == p.axis) {
-            c = u32(k);
+            c = k;
         }
         off = off + c * p.x_strides[a / 4u][a % 4u];
     }

@@ -667,11 +667,11 @@ impl OpSpec for Gather {
         let mut idx = Vec::with_capacity(outer * iv.len() * inner);
         for o in 0..outer {
             for &k in &iv {
-                let k = if k < 0 { k + len } else { k };
-                if k < 0 || k >= len {
+                let v = if k < 0 { k + len } else { k };
+                if v < 0 || v >= len {
                     return Err(format!("index {k} is out of range for axis {axis} of size {len}"));
                 }
-                let base = (o * s[axis] + k as usize) * inner;
+                let base = (o * s[axis] + v as usize) * inner;
                 idx.extend(base..base + inner);
             }
         }

@@ -130,11 +130,15 @@ impl GpuContext {
         })
     }
 
-    /// The process-wide shared context, created on first use and recreated after device loss.
+    /// The process-wide shared context, created on first use and recreated after device loss
+    /// (sessions made before the loss keep failing with it; new ones get the new device).
     pub fn shared() -> Result<Arc<GpuContext>> {
         static SHARED: Mutex<Option<Arc<GpuContext>>> = Mutex::new(None);
         let mut g = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = g.as_ref() {
+            // A non-blocking poll delivers a pending loss (wgpu reports a destroyed device's
+            // loss from its next poll).
+            let _ = c.device.poll(::wgpu::PollType::Poll);
             if !c.is_lost() {
                 return Ok(c.clone());
             }

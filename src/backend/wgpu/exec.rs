@@ -5,9 +5,16 @@
 //! copies only the read-backs to a reused staging buffer, submits once and maps it. Device-
 //! resident inputs are copied buffer-to-buffer into the arena in the same encoder; uploads and
 //! read-backs are counted in the session's transfer counters.
+//!
+//! Kernels that read indices ([`reports_bad_indices`]) get one more storage binding: their own
+//! 16-byte record in the stage's index error buffer (`shaders/layout/index_lib.wgsl`), cleared
+//! at the start of each run and copied into the same staging buffer as the outputs, so an
+//! out-of-range index computed on the device fails the run with an error naming the node and
+//! the index, at the cost of one small copy and no extra submit.
 
 use super::device::GpuContext;
-use super::kernels::GpuKernel;
+use super::kernels::movement::MoveVariant;
+use super::kernels::{FamilyKey, GpuKernel, KernelKey};
 use crate::backend::resident::{DeviceData, DeviceTensor, TransferCounters};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, ValueId};
@@ -56,6 +63,31 @@ impl WeightCache {
     }
 }
 
+/// Whether `key`'s kernel reads indices and reports an out-of-range one through an error record
+/// bound after its planned bindings (`shaders/layout/index_lib.wgsl`).
+pub fn reports_bad_indices(key: &KernelKey) -> bool {
+    matches!(
+        key,
+        KernelKey::Gather(_)
+            | KernelKey::Family(FamilyKey::Movement(
+                MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter
+            ))
+    )
+}
+
+/// Bytes of one index error record: [flag, index lo, index hi, axis length] as u32.
+const ERR_RECORD: u64 = 16;
+
+/// The stage's index error records: one per reporting step, `stride` bytes apart.
+struct IndexErrors {
+    buffer: ::wgpu::Buffer,
+    stride: u64,
+    /// The step of each record.
+    steps: Vec<usize>,
+    /// Where the records start in the staging buffer.
+    staging_at: u64,
+}
+
 struct Dispatch {
     pipeline: Arc<::wgpu::ComputePipeline>,
     bind_group: ::wgpu::BindGroup,
@@ -76,6 +108,7 @@ pub struct Prepared {
     /// (buffer, offset, bytes, staging offset) per read-back.
     readback: Vec<(::wgpu::Buffer, u64, u64, u64)>,
     staging: Option<::wgpu::Buffer>,
+    index_errors: Option<IndexErrors>,
     /// Timestamp queries, made on the first profiled run (or why there are none).
     timestamps: std::sync::OnceLock<std::result::Result<super::profile::Timestamps, String>>,
 }
@@ -140,6 +173,17 @@ impl Prepared {
                 usage: ::wgpu::BufferUsages::UNIFORM,
             })
         });
+        let err_steps: Vec<usize> =
+            (0..stage.steps.len()).filter(|&i| reports_bad_indices(&stage.steps[i].kernel.key)).collect();
+        let err_stride = (ctx.limits.min_storage_buffer_offset_alignment as u64).max(ERR_RECORD);
+        let err_buffer = (!err_steps.is_empty()).then(|| {
+            dev.create_buffer(&::wgpu::BufferDescriptor {
+                label: Some(&format!("stage{}.index_errors", stage.index)),
+                size: err_steps.len() as u64 * err_stride,
+                usage: ::wgpu::BufferUsages::STORAGE | ::wgpu::BufferUsages::COPY_SRC | ::wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
         if let Some(e) = pollster::block_on(oom.pop()) {
             return Err(Error::Gpu(format!("allocating stage {}'s buffers: {e}", stage.index)));
         }
@@ -159,7 +203,8 @@ impl Prepared {
             let key = &s.kernel.key;
             let pipeline = ctx.pipelines.get(dev, key)?;
             let layout = ctx.pipelines.layout(dev, key.storage_bindings());
-            if s.bindings.len() != key.storage_bindings() as usize {
+            let err_slot = err_steps.binary_search(&i).ok();
+            if s.bindings.len() + err_slot.is_some() as usize != key.storage_bindings() as usize {
                 return Err(Error::Kernel {
                     kernel: key.label(),
                     reason: format!("{} bindings for a layout of {}", s.bindings.len(), key.storage_bindings()),
@@ -177,8 +222,18 @@ impl Prepared {
                     }),
                 });
             }
+            if let (Some(slot), Some(buffer)) = (err_slot, &err_buffer) {
+                entries.push(::wgpu::BindGroupEntry {
+                    binding: entries.len() as u32,
+                    resource: ::wgpu::BindingResource::Buffer(::wgpu::BufferBinding {
+                        buffer,
+                        offset: slot as u64 * err_stride,
+                        size: ::wgpu::BufferSize::new(ERR_RECORD),
+                    }),
+                });
+            }
             entries.push(::wgpu::BindGroupEntry {
-                binding: s.bindings.len() as u32,
+                binding: entries.len() as u32,
                 resource: ::wgpu::BindingResource::Buffer(::wgpu::BufferBinding {
                     buffer: uniform.as_ref().unwrap(),
                     offset: uoffs[i],
@@ -203,6 +258,11 @@ impl Prepared {
             readback.push((buf.clone(), off, size, total));
             total += size.div_ceil(8) * 8;
         }
+        let index_errors = err_buffer.map(|buffer| {
+            let e = IndexErrors { buffer, stride: err_stride, steps: err_steps, staging_at: total };
+            total += e.buffer.size();
+            e
+        });
         let staging = (total > 0).then(|| {
             dev.create_buffer(&::wgpu::BufferDescriptor {
                 label: Some("staging"),
@@ -221,6 +281,7 @@ impl Prepared {
             dispatches,
             readback,
             staging,
+            index_errors,
             timestamps: Default::default(),
         })
     }
@@ -248,7 +309,8 @@ impl Prepared {
     }
 
     /// [`Prepared::run`]; with `profile`, each dispatch in its own timestamped pass, and the
-    /// (step, start, duration) GPU times returned, or why there are none.
+    /// (step, start, duration) GPU times returned, or why there are none. A run that fails
+    /// because the device was lost (or destroyed) in the meantime reports the loss.
     pub(crate) fn run_timed(
         &self,
         ctx: &GpuContext,
@@ -259,108 +321,177 @@ impl Prepared {
         profile: bool,
     ) -> Result<(Vec<crate::backend::profile::RawTiming>, Option<String>)> {
         ctx.check_lost()?;
-        let st = &self.stage;
-        if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
-            return Ok((vec![], None));
-        }
-        let timestamps = match profile && !self.dispatches.is_empty() {
-            true => match self.timestamps.get_or_init(|| super::profile::Timestamps::new(ctx, self.dispatches.len())) {
-                Ok(t) => Ok(Some(t)),
-                Err(why) => Err(why.clone()),
-            },
-            false => Ok(None),
-        };
-        let dev = &ctx.device;
-        let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
-        let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
-        let mut copies: Vec<(&::wgpu::Buffer, &::wgpu::Buffer, u64, u64)> = Vec::new();
-        for (v, slot) in &st.uploads {
-            if let Some(d) = crate::backend::device_source(&st.env, host, dev_inputs, *v) {
-                let (DeviceData::Gpu(src), BufRef::Arena { stage, arena, offset, size }) = (&d.data, slot.buf) else {
-                    return Err(Error::Gpu(format!("'{}' is not a GPU tensor", g.value(*v).name)));
-                };
-                copies.push((&src.buffer, &self.chain_arenas[&stage][arena as usize], offset, size.min(src.size())));
-                continue;
+        let mut run = || -> Result<(Vec<crate::backend::profile::RawTiming>, Option<String>)> {
+            let st = &self.stage;
+            if st.uploads.is_empty() && self.dispatches.is_empty() && self.readback.is_empty() {
+                return Ok((vec![], None));
             }
-            let t = crate::plan::host_value(&st.env, host, *v)
-                .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
-                .into_tensor()
-                .map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))?;
-            if let BufRef::Arena { stage, arena, offset, .. } = slot.buf {
-                ctx.queue.write_buffer(
-                    &self.chain_arenas[&stage][arena as usize],
-                    offset,
-                    &to_gpu_bytes(&t, ctx.caps())?,
-                );
-                counters.upload(t.byte_len() as u64);
-            }
-        }
-        let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
-        for (src, dst, offset, size) in copies {
-            enc.copy_buffer_to_buffer(src, 0, dst, offset, size);
-            counters.device_copy(size);
-        }
-        if let Ok(Some(ts)) = &timestamps {
-            for (i, d) in self.dispatches.iter().enumerate() {
-                let mut pass = enc.begin_compute_pass(&::wgpu::ComputePassDescriptor {
-                    label: Some("step"),
-                    timestamp_writes: Some(ts.writes(i)),
-                });
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
-            }
-            ts.resolve(&mut enc);
-        } else if !self.dispatches.is_empty() {
-            let mut pass =
-                enc.begin_compute_pass(&::wgpu::ComputePassDescriptor { label: Some("stage"), timestamp_writes: None });
-            for d in &self.dispatches {
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
-            }
-        }
-        if let Some(staging) = &self.staging {
-            for (buf, off, size, at) in &self.readback {
-                enc.copy_buffer_to_buffer(buf, *off, staging, *at, *size);
-            }
-        }
-        ctx.queue.submit([enc.finish()]);
-        let validation = pollster::block_on(scope.pop());
-        let oom = pollster::block_on(scope_oom.pop());
-        if let Some(e) = validation.or(oom) {
-            return Err(Error::Gpu(format!("running stage {}: {e}", st.index)));
-        }
-        if let Some(staging) = &self.staging {
-            let (tx, rx) = std::sync::mpsc::channel();
-            staging.slice(..).map_async(::wgpu::MapMode::Read, move |r| {
-                let _ = tx.send(r);
-            });
-            dev.poll(::wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-            rx.recv()
-                .map_err(|_| Error::Gpu("the read-back was dropped".into()))?
-                .map_err(|e| Error::Gpu(format!("mapping the outputs: {e}")))?;
-            {
-                let view =
-                    staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?;
-                for ((v, slot), (_, _, size, at)) in st.readbacks.iter().zip(&self.readback) {
-                    let Slot { dtype, shape, .. } = slot;
-                    let t = from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize], ctx.caps())?;
-                    counters.download(t.byte_len() as u64);
-                    host.insert(*v, Data::Tensor(t));
+            let timestamps = match profile && !self.dispatches.is_empty() {
+                true => {
+                    match self.timestamps.get_or_init(|| super::profile::Timestamps::new(ctx, self.dispatches.len())) {
+                        Ok(t) => Ok(Some(t)),
+                        Err(why) => Err(why.clone()),
+                    }
+                }
+                false => Ok(None),
+            };
+            let dev = &ctx.device;
+            let scope_oom = dev.push_error_scope(::wgpu::ErrorFilter::OutOfMemory);
+            let scope = dev.push_error_scope(::wgpu::ErrorFilter::Validation);
+            let mut copies: Vec<(&::wgpu::Buffer, &::wgpu::Buffer, u64, u64)> = Vec::new();
+            for (v, slot) in &st.uploads {
+                if let Some(d) = crate::backend::device_source(&st.env, host, dev_inputs, *v) {
+                    let (DeviceData::Gpu(src), BufRef::Arena { stage, arena, offset, size }) = (&d.data, slot.buf)
+                    else {
+                        return Err(Error::Gpu(format!("'{}' is not a GPU tensor", g.value(*v).name)));
+                    };
+                    copies.push((
+                        &src.buffer,
+                        &self.chain_arenas[&stage][arena as usize],
+                        offset,
+                        size.min(src.size()),
+                    ));
+                    continue;
+                }
+                let t = crate::plan::host_value(&st.env, host, *v)
+                    .ok_or_else(|| Error::Model(format!("'{}' is not on the host", g.value(*v).name)))?
+                    .into_tensor()
+                    .map_err(|e| Error::Model(format!("'{}': {e}", g.value(*v).name)))?;
+                if let BufRef::Arena { stage, arena, offset, .. } = slot.buf {
+                    ctx.queue.write_buffer(
+                        &self.chain_arenas[&stage][arena as usize],
+                        offset,
+                        &to_gpu_bytes(&t, ctx.caps())?,
+                    );
+                    counters.upload(t.byte_len() as u64);
                 }
             }
-            staging.unmap();
-        } else {
-            dev.poll(::wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            let mut enc = dev.create_command_encoder(&::wgpu::CommandEncoderDescriptor { label: Some("run") });
+            if let Some(e) = &self.index_errors {
+                enc.clear_buffer(&e.buffer, 0, None);
+            }
+            for (src, dst, offset, size) in copies {
+                enc.copy_buffer_to_buffer(src, 0, dst, offset, size);
+                counters.device_copy(size);
+            }
+            if let Ok(Some(ts)) = &timestamps {
+                for (i, d) in self.dispatches.iter().enumerate() {
+                    let mut pass = enc.begin_compute_pass(&::wgpu::ComputePassDescriptor {
+                        label: Some("step"),
+                        timestamp_writes: Some(ts.writes(i)),
+                    });
+                    pass.set_pipeline(&d.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+                }
+                ts.resolve(&mut enc);
+            } else if !self.dispatches.is_empty() {
+                let mut pass = enc.begin_compute_pass(&::wgpu::ComputePassDescriptor {
+                    label: Some("stage"),
+                    timestamp_writes: None,
+                });
+                for d in &self.dispatches {
+                    pass.set_pipeline(&d.pipeline);
+                    pass.set_bind_group(0, &d.bind_group, &[]);
+                    pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+                }
+            }
+            if let Some(staging) = &self.staging {
+                for (buf, off, size, at) in &self.readback {
+                    enc.copy_buffer_to_buffer(buf, *off, staging, *at, *size);
+                }
+                if let Some(e) = &self.index_errors {
+                    enc.copy_buffer_to_buffer(&e.buffer, 0, staging, e.staging_at, e.buffer.size());
+                }
+            }
+            ctx.queue.submit([enc.finish()]);
+            let validation = pollster::block_on(scope.pop());
+            let oom = pollster::block_on(scope_oom.pop());
+            if let Some(e) = validation.or(oom) {
+                return Err(Error::Gpu(format!("running stage {}: {e}", st.index)));
+            }
+            if let Some(staging) = &self.staging {
+                let (tx, rx) = std::sync::mpsc::channel();
+                staging.slice(..).map_async(::wgpu::MapMode::Read, move |r| {
+                    let _ = tx.send(r);
+                });
+                dev.poll(::wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+                rx.recv()
+                    .map_err(|_| Error::Gpu("the read-back was dropped".into()))?
+                    .map_err(|e| Error::Gpu(format!("mapping the outputs: {e}")))?;
+                let result = (|| {
+                    let view =
+                        staging.get_mapped_range(..).map_err(|e| Error::Gpu(format!("mapping the outputs: {e:?}")))?;
+                    if let Some(e) = &self.index_errors {
+                        self.check_index_errors(g, e, &view)?;
+                    }
+                    for ((v, slot), (_, _, size, at)) in st.readbacks.iter().zip(&self.readback) {
+                        let Slot { dtype, shape, .. } = slot;
+                        let t = from_gpu_bytes(*dtype, shape, &view[*at as usize..(*at + *size) as usize], ctx.caps())?;
+                        counters.download(t.byte_len() as u64);
+                        host.insert(*v, Data::Tensor(t));
+                    }
+                    Ok(())
+                })();
+                staging.unmap();
+                result?;
+            } else {
+                dev.poll(::wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+            }
+            ctx.check_lost()?;
+            match timestamps {
+                Ok(Some(ts)) => Ok((ts.read(ctx)?, None)),
+                Ok(None) => Ok((vec![], None)),
+                Err(why) => Ok((vec![], Some(why))),
+            }
+        };
+        run().map_err(|e| match ctx.check_lost() {
+            Err(lost) => lost,
+            Ok(()) => e,
+        })
+    }
+
+    /// The first out-of-range index a kernel of this run recorded, as an error naming its node.
+    fn check_index_errors(&self, g: &Graph, e: &IndexErrors, view: &[u8]) -> Result<()> {
+        let word = |at: u64| -> u32 {
+            let at = at as usize;
+            view.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        for (slot, &step) in e.steps.iter().enumerate() {
+            let at = e.staging_at + slot as u64 * e.stride;
+            if word(at) == 0 {
+                continue;
+            }
+            let index = ((word(at + 8) as u64) << 32 | word(at + 4) as u64) as i64;
+            let s = &self.stage.steps[step];
+            let node = g.node(s.node);
+            return Err(Error::node(
+                node.label(g),
+                &node.op_type,
+                format!(
+                    "index {index} is out of range for an axis of size {} (computed on the device; stage {} step {step}, kernel {})",
+                    word(at + 12),
+                    self.stage.index,
+                    s.kernel.key.label()
+                ),
+            ));
         }
-        ctx.check_lost()?;
-        match timestamps {
-            Ok(Some(ts)) => Ok((ts.read(ctx)?, None)),
-            Ok(None) => Ok((vec![], None)),
-            Err(why) => Ok((vec![], Some(why))),
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The executor binds an index error record exactly to the kernels whose source reads
+    /// indices through `layout/index_lib`.
+    #[test]
+    fn index_error_records_bind_to_the_kernels_that_report() {
+        for k in KernelKey::all_variants() {
+            assert_eq!(k.source().contains("fn checked_index"), reports_bad_indices(&k), "{}", k.label());
         }
     }
 }

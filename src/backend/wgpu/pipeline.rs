@@ -152,29 +152,7 @@ impl PipelineCache {
             return Ok(p.clone());
         }
         let layout = self.layout(device, key.storage_bindings());
-        let source = key.source();
-        let label = key.label();
-        // Validation errors (the WGSL or the layout) and internal ones (the driver's compiler
-        // failing on valid WGSL) both come back naming the kernel.
-        let internal = device.push_error_scope(::wgpu::ErrorFilter::Internal);
-        let scope = device.push_error_scope(::wgpu::ErrorFilter::Validation);
-        let module = device.create_shader_module(::wgpu::ShaderModuleDescriptor {
-            label: Some(&label),
-            source: ::wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let pipeline = device.create_compute_pipeline(&::wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: Some(&layout.1),
-            module: &module,
-            entry_point: Some("main"),
-            compilation_options: Default::default(),
-            cache: self.disk.as_ref().map(|d| &d.0),
-        });
-        let validation = pollster::block_on(scope.pop());
-        let driver = pollster::block_on(internal.pop());
-        if let Some(e) = validation.or(driver) {
-            return Err(Error::Kernel { kernel: label, reason: e.to_string() });
-        }
+        let pipeline = compile(device, &key.label(), key.source(), &layout.1, self.disk.as_ref().map(|d| &d.0))?;
         self.created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         let p = Arc::new(pipeline);
@@ -185,5 +163,73 @@ impl PipelineCache {
     /// How many pipelines were compiled so far.
     pub fn created(&self) -> usize {
         self.created.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Compiles `source` for `layout`. Validation errors (the WGSL or the layout) and internal ones
+/// (the driver's compiler failing on valid WGSL) both come back naming the kernel `label`.
+fn compile(
+    device: &::wgpu::Device,
+    label: &str,
+    source: String,
+    layout: &::wgpu::PipelineLayout,
+    cache: Option<&::wgpu::PipelineCache>,
+) -> Result<::wgpu::ComputePipeline> {
+    let internal = device.push_error_scope(::wgpu::ErrorFilter::Internal);
+    let scope = device.push_error_scope(::wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(::wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: ::wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline = device.create_compute_pipeline(&::wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache,
+    });
+    let validation = pollster::block_on(scope.pop());
+    let driver = pollster::block_on(internal.pop());
+    if let Some(e) = validation.or(driver) {
+        return Err(Error::Kernel { kernel: label.to_string(), reason: e.to_string() });
+    }
+    Ok(pipeline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::wgpu::device::GpuContext;
+
+    /// A shader that does not compile, and one that compiles but does not fit its layout, both
+    /// fail with [`Error::Kernel`] naming the kernel (and leave the device usable).
+    #[test]
+    fn shader_and_pipeline_failures_name_the_kernel() {
+        let Ok(ctx) = GpuContext::shared() else {
+            eprintln!("SKIP shader_and_pipeline_failures_name_the_kernel: no GPU adapter");
+            return;
+        };
+        let dev = &ctx.device;
+        let layout = ctx.pipelines.layout(dev, 1);
+        let cases = [
+            ("bad_wgsl_kernel", "@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }"),
+            (
+                "bad_layout_kernel",
+                "@group(0) @binding(7) var<storage, read_write> y: array<u32>;\n\
+                 @compute @workgroup_size(1) fn main() { y[0] = 1u; }",
+            ),
+        ];
+        for (label, src) in cases {
+            match compile(dev, label, src.to_string(), &layout.1, None) {
+                Err(Error::Kernel { kernel, reason }) => assert_eq!(kernel, label, "{reason}"),
+                Err(e) => panic!("{label}: expected a kernel error, got {e}"),
+                Ok(_) => panic!("{label} compiled"),
+            }
+        }
+        assert!(ctx.take_uncaptured().is_empty());
+        let ok = "@group(0) @binding(0) var<storage, read_write> y: array<u32>;\n\
+                  @compute @workgroup_size(1) fn main() { y[0] = 1u; }";
+        compile(dev, "good_kernel", ok.to_string(), &layout.1, None).expect("a valid kernel after the failures");
     }
 }

@@ -153,6 +153,9 @@ shader_files! {
     MATMUL_GEMV => "matmul/matmul_gemv",
     MATMUL_GEMV_SG => "matmul/matmul_gemv_sg",
     // --- end shaders (bench) ---
+    // --- shaders (robust) ---
+    INDEX_LIB => "layout/index_lib",
+    // --- end shaders (robust) ---
 }
 
 /// Helpers appended to every shader.

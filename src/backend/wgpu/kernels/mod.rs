@@ -237,8 +237,9 @@ impl KernelKey {
             KernelKey::Unary(_) | KernelKey::Reduce(_) | KernelKey::Softmax(_) => 2,
             KernelKey::Lrn(_) | KernelKey::Copy(_) | KernelKey::Predicate(_) | KernelKey::Cast(_) => 2,
             KernelKey::ArgReduce(_) => 2,
-            KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Gather(_) | KernelKey::Pool2d(_) => 3,
-            KernelKey::MatMul(_) | KernelKey::Where(_) => 4,
+            KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Pool2d(_) => 3,
+            // Gather's last storage binding is its index error record (layout/index_lib).
+            KernelKey::MatMul(_) | KernelKey::Where(_) | KernelKey::Gather(_) => 4,
             KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 5,
             KernelKey::BatchNorm(_) => 6,
             KernelKey::Family(f) => f.storage_bindings(),

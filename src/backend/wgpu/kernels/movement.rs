@@ -17,7 +17,9 @@
 //!
 //! Pure moves use [`ElemBits`], so int64 (and every other dtype) moves exactly; kernels that
 //! compute use the element type's library. Run-time indices stay on the GPU; an index out of
-//! range there reads zero (gathers) or is skipped (scatters), constant ones are checked here.
+//! range there reads zero (gathers) or is skipped (scatters) and is reported by the positions
+//! kernels (`shaders/layout/index_lib.wgsl`: the run fails naming the node); constant ones are
+//! checked here.
 
 use super::layout::copy_kernel;
 use super::{dims8, grid_1d, u32_of, ElemBits, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
@@ -150,9 +152,11 @@ impl KernelVariant for MoveVariant {
                 p.alias("E", elem.wgsl());
             }
             MoveVariant::PosElements { idx64 } | MoveVariant::PosNd { idx64 } => {
-                p.bool("IDX64", idx64);
+                p.bool("IDX64", idx64).lib(&shaders::INDEX_LIB);
             }
-            MoveVariant::PosTensorScatter => {}
+            MoveVariant::PosTensorScatter => {
+                p.bool("IDX64", true).lib(&shaders::INDEX_LIB);
+            }
             MoveVariant::ScatterMark { last } => {
                 p.bool("LAST", last);
             }
@@ -184,18 +188,15 @@ impl KernelVariant for MoveVariant {
             MoveVariant::AxisMap { .. } => 4,
             MoveVariant::TopKSort { .. } => 5,
             MoveVariant::Scatter { .. } => 4,
+            // Positions from indices also bind the index error record (layout/index_lib).
+            MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter => 3,
             MoveVariant::Take { .. }
             | MoveVariant::Trilu { .. }
             | MoveVariant::OneHot { .. }
             | MoveVariant::ReverseSequence { .. }
             | MoveVariant::Cumulative { .. }
             | MoveVariant::TopK { .. } => 3,
-            MoveVariant::PosElements { .. }
-            | MoveVariant::PosNd { .. }
-            | MoveVariant::PosTensorScatter
-            | MoveVariant::ScatterMark { .. }
-            | MoveVariant::EyeLike { .. }
-            | MoveVariant::Col2Im { .. } => 2,
+            MoveVariant::ScatterMark { .. } | MoveVariant::EyeLike { .. } | MoveVariant::Col2Im { .. } => 2,
         }
     }
 
