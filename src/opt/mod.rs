@@ -7,6 +7,10 @@ pub mod fold_batchnorm;
 pub mod fuse_epilogue;
 pub mod noop;
 pub mod sequences;
+// --- passes (opt) ---
+pub mod fuse_elementwise;
+pub mod fuse_matmul;
+// --- end passes (opt) ---
 
 use crate::error::Result;
 use crate::ir::Graph;
@@ -26,6 +30,10 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(noop::NoOp),
         Box::new(fold_batchnorm::FoldBatchNorm),
         Box::new(fuse_epilogue::FuseEpilogue),
+        // --- passes (opt) ---
+        Box::new(fuse_matmul::FuseMatMul),
+        Box::new(fuse_elementwise::FuseElementwise),
+        // --- end passes (opt) ---
         Box::new(dead_code::DeadCode),
     ]
 }

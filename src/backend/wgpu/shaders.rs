@@ -136,6 +136,7 @@ shader_files! {
     // --- shaders (opt) ---
     FUSED_ACTIVATION => "fused/activation",
     CONCAT_PARTS => "concat/parts",
+    FUSED_ELEMENTWISE => "fused/elementwise",
     // --- end shaders (opt) ---
 }
 
