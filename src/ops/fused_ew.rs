@@ -26,46 +26,13 @@ pub const MAX_OPS: usize = 12;
 /// Most immediates (scalar constants and unary parameters) of one fused node.
 pub const MAX_IMMS: usize = 16;
 
-/// Unary functions a fused program may apply (all computed in f32 on the GPU, like
-/// `shaders/elementwise/unary.wgsl`). Not, IsNaN and IsInf produce 0/1 (internal bools).
-pub const FUSABLE_UNARY: [UnaryOp; 33] = {
+/// Unary functions a fused program may apply (computed in f32 on the GPU, like
+/// `shaders/elementwise/unary.wgsl`): all but the inverse and hyperbolic trigonometry, which
+/// stay with the unary kernel. Not, IsNaN and IsInf produce 0/1 (internal bools).
+pub fn fusable_unary(op: UnaryOp) -> bool {
     use UnaryOp::*;
-    [
-        Relu,
-        Sigmoid,
-        Tanh,
-        Exp,
-        Log,
-        Neg,
-        Abs,
-        Sqrt,
-        Reciprocal,
-        Floor,
-        Ceil,
-        Round,
-        Sign,
-        Erf,
-        Sin,
-        Cos,
-        Softplus,
-        Softsign,
-        LeakyRelu,
-        Elu,
-        Selu,
-        Celu,
-        HardSigmoid,
-        HardSwish,
-        ThresholdedRelu,
-        Gelu,
-        GeluTanh,
-        Mish,
-        Affine,
-        Clip,
-        Not,
-        IsNaN,
-        IsInf,
-    ]
-};
+    !matches!(op, Tan | Asin | Acos | Atan | Sinh | Cosh | Asinh | Acosh | Atanh)
+}
 
 /// Binary functions a fused program may apply; comparisons produce 0/1 (internal bools).
 pub const FUSABLE_BINARY: [BinaryOp; 13] = {

@@ -1,6 +1,6 @@
 //! Elementwise fusion: a tree or DAG of elementwise nodes whose intermediate values are read
 //! only inside it becomes one `FusedElementwise` node (one GPU dispatch). Fusable: the unary
-//! functions of `FUSABLE_UNARY`, Clip with constant bounds, the broadcasting binary arithmetic
+//! functions `fusable_unary` accepts, Clip with constant bounds, the broadcasting binary arithmetic
 //! and comparisons of `FUSABLE_BINARY`, two-input Sum/Max/Min, and Where. Tensors are of one
 //! float type (f32, f16, bf16); bools (comparisons, IsNaN, Not, Where's condition) only live
 //! inside the program. Scalar constants become immediates. A group has at most
@@ -16,7 +16,7 @@ use super::Pass;
 use crate::error::Result;
 use crate::ir::{Graph, Node, NodeId, Op, ValueId};
 use crate::ops::elementwise::{BinaryOp, UnaryOp, VariadicOp};
-use crate::ops::fused_ew::{yields_bool, Arg, EwOp, FusedElementwise, Instr, FUSABLE_BINARY, FUSABLE_UNARY};
+use crate::ops::fused_ew::{fusable_unary, yields_bool, Arg, EwOp, FusedElementwise, Instr, FUSABLE_BINARY};
 use crate::tensor::shape::broadcast_dims;
 use crate::tensor::{DType, Dim};
 
@@ -69,7 +69,7 @@ fn function(g: &Graph, n: &Node) -> Option<(EwOp, Vec<ValueId>)> {
         n.inputs.iter().copied().collect()
     };
     match &n.op {
-        Op::Unary(u) if FUSABLE_UNARY.contains(&u.op) => Some((EwOp::Unary(u.op, u.alpha, u.beta), all(1)?)),
+        Op::Unary(u) if fusable_unary(u.op) => Some((EwOp::Unary(u.op, u.alpha, u.beta), all(1)?)),
         Op::Binary(b) if FUSABLE_BINARY.contains(&b.op) => Some((EwOp::Binary(b.op), all(2)?)),
         Op::Variadic(v) => {
             let op = match v.op {
@@ -240,32 +240,11 @@ fn same_dims(g: &Graph, leaves: &[ValueId], y: Option<ValueId>) -> bool {
 mod tests {
     use super::*;
     use crate::onnx::builder::ModelBuilder;
+    use crate::opt::testutil::{ramp, same_outputs};
     use crate::tensor::Tensor;
-    use crate::{Backend, Session};
 
     fn kinds(g: &Graph) -> Vec<String> {
         g.nodes.iter().map(|n| n.op.kind().to_string()).collect()
-    }
-
-    fn ramp(shape: &[usize], scale: f32) -> Tensor {
-        let n: usize = shape.iter().product();
-        Tensor::new(shape, (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * scale).collect::<Vec<f32>>()).unwrap()
-    }
-
-    /// Runs `bytes` on the CPU with and without the optimizer and compares the outputs.
-    fn same_outputs(bytes: &[u8], x: Tensor) {
-        let run = |opt: bool| {
-            let s = Session::builder().backend(Backend::Cpu).optimize(opt).from_bytes(bytes).unwrap();
-            s.run(&[("x", x.clone())]).unwrap().into_vec()
-        };
-        let (a, b) = (run(false), run(true));
-        for ((_, ta), (_, tb)) in a.iter().zip(&b) {
-            let (va, vb) = (ta.to_f64_vec().unwrap(), tb.to_f64_vec().unwrap());
-            assert_eq!(va.len(), vb.len());
-            for (x, y) in va.iter().zip(&vb) {
-                assert!((x - y).abs() <= 1e-6 * (1.0 + x.abs()), "{x} vs {y}");
-            }
-        }
     }
 
     #[test]
@@ -299,7 +278,7 @@ mod tests {
         let names: Vec<&str> = g.nodes[0].inputs.iter().map(|v| g.value(v.unwrap()).name.as_str()).collect();
         assert_eq!(names, ["x", "b"]);
         assert!(!FuseElementwise.run(&mut g).unwrap());
-        same_outputs(&bytes, ramp(&[2, 4], 0.9));
+        same_outputs(&bytes, ramp(&[2, 4], 0.9), 1e-6);
     }
 
     #[test]

@@ -115,13 +115,7 @@ fn find(g: &Graph) -> Option<(usize, usize, FusedMatMul, Vec<Option<ValueId>>)> 
 mod tests {
     use super::*;
     use crate::onnx::builder::ModelBuilder;
-    use crate::tensor::Tensor;
-    use crate::{Backend, Session};
-
-    fn ramp(shape: &[usize], scale: f32) -> Tensor {
-        let n: usize = shape.iter().product();
-        Tensor::new(shape, (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) * scale).collect::<Vec<f32>>()).unwrap()
-    }
+    use crate::opt::testutil::{ramp, same_outputs};
 
     #[test]
     fn matmul_bias_relu_and_gemm_tanh_fuse() {
@@ -148,15 +142,7 @@ mod tests {
         assert_eq!(g.value(g.nodes[0].inputs[2].unwrap()).name, "b");
         let Op::FusedMatMul(f) = &g.nodes[1].op else { panic!() };
         assert!(matches!(f.base, MatMulBase::Gemm(_)) && f.act.kind == ActKind::Tanh);
-        let x = ramp(&[3, 4], 0.7);
-        let run = |opt: bool| {
-            let s = Session::builder().backend(Backend::Cpu).optimize(opt).from_bytes(&bytes).unwrap();
-            s.run(&[("x", x.clone())]).unwrap().into_vec().remove(0).1.to_f64_vec().unwrap()
-        };
-        let (a, o) = (run(false), run(true));
-        for (u, v) in a.iter().zip(&o) {
-            assert!((u - v).abs() <= 1e-5 * (1.0 + u.abs()), "{u} vs {v}");
-        }
+        same_outputs(&bytes, ramp(&[3, 4], 0.7), 1e-5);
     }
 
     #[test]

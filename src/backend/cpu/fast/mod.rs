@@ -37,6 +37,8 @@ pub enum Fast {
     /// The optimizer's FusedMatMul: the product (a MatMul or Gemm plan), the bias Add of a
     /// MatMul (input 2), then the activation.
     FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act),
+    /// The optimizer's FusedElementwise on f32 tensors.
+    FusedElementwise(elementwise::Bcast, crate::ops::fused_ew::FusedElementwise),
 }
 
 impl Fast {
@@ -57,6 +59,7 @@ impl Fast {
             Fast::Transpose(_) => "transpose",
             Fast::Concat(_) => "concat",
             Fast::FusedMatMul(p, ..) => p.label(),
+            Fast::FusedElementwise(..) => "fused_elementwise_f32",
         }
     }
 
@@ -124,6 +127,10 @@ impl Fast {
                         Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act))
                     }
                 }
+            }
+            Op::FusedElementwise(f) if f.dtype == DType::F32 && (0..f.n_inputs).all(f32_in) => {
+                let shapes: Option<Vec<&[usize]>> = (0..f.n_inputs).map(shape).collect();
+                elementwise::Bcast::new(&shapes?, &out.shape).map(|b| Fast::FusedElementwise(b, f.clone()))
             }
             Op::Pool(p) if f32_in(0) => conv::PoolPlan::new(p, shape(0)?, &out.shape).map(Fast::MaxPool),
             Op::Unary(u) if f32_in(0) => elementwise::UnaryPlan::new(u, out.dtype).map(Fast::Unary),
@@ -242,6 +249,11 @@ impl Fast {
             Fast::Reduce(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
             Fast::Transpose(p) => p.run(req(ins, 0)?, out),
             Fast::Concat(p) => p.run(ins, out),
+            Fast::FusedElementwise(b, f) => {
+                let ins: Vec<&[f32]> = (0..f.n_inputs).map(|i| f32s(req(ins, i)?)).collect::<Result<_, _>>()?;
+                elementwise::fused_f32(b, f, &ins, f32s_mut(out)?);
+                Ok(())
+            }
             Fast::FusedMatMul(p, bias, act) => {
                 p.run_plain(ins, out, scratch)?;
                 let y = f32s_mut(out)?;

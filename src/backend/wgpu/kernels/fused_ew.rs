@@ -12,7 +12,7 @@ use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::ops::fused_ew::{
-    Arg, EwOp, FusedElementwise, FusedMatMul, Instr, MatMulBase, FUSABLE_BINARY, FUSABLE_UNARY, MAX_INPUTS, MAX_OPS,
+    fusable_unary, Arg, EwOp, FusedElementwise, FusedMatMul, Instr, MatMulBase, FUSABLE_BINARY, MAX_INPUTS, MAX_OPS,
 };
 use crate::ops::matmul::Gemm;
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Operand, Ref};
@@ -74,24 +74,28 @@ impl KernelVariant for FusedEwVariant {
     /// immediates, the most inputs and instructions, and broadcast inputs.
     fn all() -> Vec<Self> {
         let mut progs = Vec::new();
-        for chunk in FUSABLE_UNARY.chunks(MAX_OPS) {
-            let prog = chunk
+        let unary: Vec<UnaryOp> = UnaryOp::ALL.into_iter().filter(|&u| fusable_unary(u)).collect();
+        for chunk in unary.chunks(MAX_OPS) {
+            let mut prog: Vec<Instr> = chunk
                 .iter()
                 .enumerate()
                 .map(|(k, &u)| Instr { op: EwOp::Unary(u, 0.5, 2.0), args: vec![Arg::Reg(k)] })
                 .collect();
+            if prog.len() < MAX_OPS {
+                // A float result (the chain may end with a predicate).
+                prog.push(Instr { op: EwOp::Unary(UnaryOp::Relu, 0.0, 0.0), args: vec![Arg::Reg(prog.len())] });
+            }
             progs.push(FusedElementwise { n_inputs: 1, prog, dtype: DType::F32 });
         }
         let mut prog: Vec<Instr> = FUSABLE_BINARY
             .iter()
             .take(MAX_OPS - 1)
             .enumerate()
-            .map(|(k, &b)| Instr {
-                op: EwOp::Binary(b),
-                args: vec![Arg::Reg(k % MAX_INPUTS), Arg::Reg(MAX_INPUTS + k)],
+            .map(|(k, &b)| {
+                let prev = if k == 0 { Arg::Imm(1.5) } else { Arg::Reg(MAX_INPUTS + k - 1) };
+                Instr { op: EwOp::Binary(b), args: vec![Arg::Reg(k % MAX_INPUTS), prev] }
             })
             .collect();
-        prog[0].args[1] = Arg::Imm(1.5);
         prog.push(Instr { op: EwOp::Where, args: vec![Arg::Reg(MAX_INPUTS + 8), Arg::Reg(5), Arg::Imm(0.0)] });
         progs.push(FusedElementwise { n_inputs: MAX_INPUTS, prog, dtype: DType::F32 });
         let mut v = Vec::new();
@@ -300,7 +304,7 @@ mod tests {
     #[test]
     fn params_match_wgsl() {
         let v = FusedEwVariant::all();
-        assert!(v.len() >= 12, "{} variants", v.len());
+        assert_eq!(v.len(), 12, "every program of all() encodes");
         crate::backend::wgpu::kernels::tests::check::<FusedEwParams>(KernelKey::Family(FamilyKey::FusedElementwise(
             v[0],
         )));
