@@ -173,6 +173,8 @@ ops! {
     // --- end qoperator (quant) ---
     // --- fused (opt) ---
     FusedConv(fused::FusedConv),
+    FusedElementwise(fused_ew::FusedElementwise),
+    FusedMatMul(fused_ew::FusedMatMul),
     // --- end fused (opt) ---
     // --- control flow, sequences (core) ---
     If(control::If),

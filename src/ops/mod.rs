@@ -57,6 +57,7 @@ pub mod qoperator;
 // --- end qoperator (quant) ---
 // --- fused (opt) ---
 pub mod fused;
+pub mod fused_ew;
 // --- end fused (opt) ---
 // --- control flow, sequences (core) ---
 pub mod control;

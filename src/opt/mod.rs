@@ -10,6 +10,14 @@ pub mod sequences;
 // --- passes (attn) ---
 pub mod to_fp16;
 // --- end passes (attn) ---
+// --- passes (opt) ---
+pub mod fuse_elementwise;
+pub mod fuse_matmul;
+pub mod layout_chains;
+pub mod recognize;
+#[cfg(test)]
+pub(crate) mod testutil;
+// --- end passes (opt) ---
 
 use crate::error::Result;
 use crate::ir::Graph;
@@ -29,6 +37,12 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(noop::NoOp),
         Box::new(fold_batchnorm::FoldBatchNorm),
         Box::new(fuse_epilogue::FuseEpilogue),
+        // --- passes (opt) ---
+        Box::new(recognize::Recognize),
+        Box::new(fuse_matmul::FuseMatMul),
+        Box::new(fuse_elementwise::FuseElementwise),
+        Box::new(layout_chains::LayoutChains),
+        // --- end passes (opt) ---
         Box::new(dead_code::DeadCode),
     ]
 }

@@ -146,6 +146,7 @@ shader_files! {
     // --- shaders (opt) ---
     FUSED_ACTIVATION => "fused/activation",
     CONCAT_PARTS => "concat/parts",
+    FUSED_ELEMENTWISE => "fused/elementwise",
     // --- end shaders (opt) ---
     // --- shaders (bench) ---
     MATMUL_LIB => "matmul/matmul_lib",

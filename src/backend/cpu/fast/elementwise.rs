@@ -285,6 +285,22 @@ pub fn erf_f32(x: f32) -> f32 {
     x * p / q
 }
 
+/// The optimizer's fused elementwise program on f32 tensors: each element's inputs are
+/// gathered through the broadcast and the program runs with the reference's per-instruction
+/// rounding (`FusedElementwise::eval_one`), over chunks of the output in parallel.
+pub fn fused_f32(b: &Bcast, f: &crate::ops::fused_ew::FusedElementwise, ins: &[&[f32]], out: &mut [f32]) {
+    b.par_chunks(out, |start, o| {
+        let mut regs = Vec::with_capacity(f.n_inputs + f.prog.len());
+        b.segments(start, start + o.len(), |pos, offs, len, st| {
+            for (e, y) in o[pos - start..pos - start + len].iter_mut().enumerate() {
+                regs.clear();
+                regs.extend(ins.iter().zip(offs).zip(st).map(|((x, &off), &s)| x[off + e * s] as f64));
+                *y = f.eval_one(&mut regs) as f32;
+            }
+        });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,11 @@ pub enum Fast {
     Reduce(rows::ReducePlan),
     Transpose(rows::TransposePlan),
     Concat(rows::ConcatPlan),
+    /// The optimizer's FusedMatMul: the product (a MatMul or Gemm plan), the bias Add of a
+    /// MatMul (input 2), then the activation.
+    FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act),
+    /// The optimizer's FusedElementwise on f32 tensors.
+    FusedElementwise(elementwise::Bcast, crate::ops::fused_ew::FusedElementwise),
 }
 
 impl Fast {
@@ -55,6 +60,8 @@ impl Fast {
             Fast::Reduce(_) => "reduce_f32",
             Fast::Transpose(_) => "transpose",
             Fast::Concat(_) => "concat",
+            Fast::FusedMatMul(p, ..) => p.label(),
+            Fast::FusedElementwise(..) => "fused_elementwise_f32",
         }
     }
 
@@ -100,6 +107,32 @@ impl Fast {
                 };
                 conv::ConvPlan::new(&fc.conv, shape(0)?, shape(1)?, shape(2), &out.shape)
                     .map(|p| Fast::FusedConv(p, lo, hi))
+            }
+            Op::FusedMatMul(f)
+                if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) =>
+            {
+                use crate::ops::fused_ew::MatMulBase;
+                match &f.base {
+                    MatMulBase::Gemm(g) => rows::GemmPlan::new(g, shape(0)?, shape(1)?, shape(2))
+                        .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act)),
+                    MatMulBase::MatMul => {
+                        let p = rows::MatMulPlan::new(shape(0)?, shape(1)?)?;
+                        let bias = match shape(2) {
+                            Some(c) => Some(elementwise::BinaryPlan::new(
+                                crate::ops::elementwise::BinaryOp::Add,
+                                &out.shape,
+                                c,
+                                &out.shape,
+                            )?),
+                            None => None,
+                        };
+                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act))
+                    }
+                }
+            }
+            Op::FusedElementwise(f) if f.dtype == DType::F32 && (0..f.n_inputs).all(f32_in) => {
+                let shapes: Option<Vec<&[usize]>> = (0..f.n_inputs).map(shape).collect();
+                elementwise::Bcast::new(&shapes?, &out.shape).map(|b| Fast::FusedElementwise(b, f.clone()))
             }
             Op::Pool(p) if f32_in(0) => conv::PoolPlan::new(p, shape(0)?, &out.shape).map(Fast::MaxPool),
             Op::GlobalPool(p) if f32_in(0) => conv::GlobalPoolPlan::new(p, shape(0)?, &out.shape).map(Fast::GlobalPool),
@@ -215,6 +248,45 @@ impl Fast {
             Fast::Reduce(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
             Fast::Transpose(p) => p.run(req(ins, 0)?, out),
             Fast::Concat(p) => p.run(ins, out),
+            Fast::FusedElementwise(b, f) => {
+                let ins: Vec<&[f32]> = (0..f.n_inputs).map(|i| f32s(req(ins, i)?)).collect::<Result<_, _>>()?;
+                elementwise::fused_f32(b, f, &ins, f32s_mut(out)?);
+                Ok(())
+            }
+            Fast::FusedMatMul(p, bias, act) => {
+                p.run_plain(ins, out, scratch)?;
+                let y = f32s_mut(out)?;
+                if let Some(b) = bias {
+                    scratch.clear();
+                    scratch.extend_from_slice(y);
+                    b.run(scratch, f32s(req(ins, 2)?)?, y)?;
+                }
+                use crate::ops::elementwise::UnaryOp;
+                use crate::ops::fused::ActKind;
+                let op = match act.kind {
+                    ActKind::None => return Ok(()),
+                    ActKind::Relu => UnaryOp::Relu,
+                    ActKind::Clip => UnaryOp::Clip,
+                    ActKind::Sigmoid => UnaryOp::Sigmoid,
+                    ActKind::HardSigmoid => UnaryOp::HardSigmoid,
+                    ActKind::HardSwish => UnaryOp::HardSwish,
+                    ActKind::LeakyRelu => UnaryOp::LeakyRelu,
+                    ActKind::Tanh => UnaryOp::Tanh,
+                    ActKind::Gelu => UnaryOp::Gelu,
+                    ActKind::Silu => {
+                        for v in y.iter_mut() {
+                            let s = UnaryOp::Sigmoid.apply(*v as f64, 0.0, 0.0) as f32;
+                            *v *= s;
+                        }
+                        return Ok(());
+                    }
+                };
+                let (al, be) = (act.alpha as f64, act.beta as f64);
+                for v in y.iter_mut() {
+                    *v = op.apply(*v as f64, al, be) as f32;
+                }
+                Ok(())
+            }
         }
     }
 }

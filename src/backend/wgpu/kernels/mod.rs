@@ -49,6 +49,7 @@ pub mod quant_dp4;
 // --- end modules (quant) ---
 // --- modules (opt) ---
 pub mod concat;
+pub mod fused_ew;
 // --- end modules (opt) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
@@ -178,6 +179,7 @@ family_keys! {
     // --- end family keys (quant) ---
     // --- family keys (opt) ---
     ConcatMulti(concat::ConcatVariant),
+    FusedElementwise(fused_ew::FusedEwVariant),
     // --- end family keys (opt) ---
 }
 
@@ -488,6 +490,8 @@ impl Lowering for GpuLowering {
             // --- end GPU normalization ---
             // --- GPU: fused (opt) ---
             Op::FusedConv(f) => conv::lower_conv_epilogue(self, cx, &f.conv, f.act),
+            Op::FusedElementwise(f) => fused_ew::lower_fused_elementwise(self, cx, f),
+            Op::FusedMatMul(f) => fused_ew::lower_fused_matmul(self, cx, f),
             // --- end GPU: fused (opt) ---
             // --- recurrent (h5) ---
             Op::Recurrent(r) => recurrent::lower_recurrent(self, cx, r),
