@@ -46,7 +46,7 @@ struct Rewrite {
 }
 
 /// Values read where the pass cannot see them: captures and subgraph nodes.
-fn hidden_reads(g: &Graph) -> Vec<bool> {
+pub(super) fn hidden_reads(g: &Graph) -> Vec<bool> {
     let mut hidden = vec![false; g.values.len()];
     for n in &g.nodes {
         for v in &n.captures {
