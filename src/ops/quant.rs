@@ -471,10 +471,17 @@ impl OpSpec for QLinearMatMul {
         let v: Vec<f64> = c
             .iter()
             .enumerate()
-            .map(|(i, &cv)| requant(cv * round_to(ts, round_to(ts, asv[ai[i]] * bsv[bi[i]]) / ys), out) + yz)
+            .map(|(i, &cv)| requant(mlas_scale(cv, round_to(ts, round_to(ts, asv[ai[i]] * bsv[bi[i]]) / ys)), out) + yz)
             .collect();
         Ok(vec![quantized(out, &g.out, &v, true)?])
     }
+}
+
+/// An int32 accumulator times its requantization multiplier as ONNX Runtime (MLAS) computes
+/// it: both converted to f32 and multiplied in f32, so that the rounding that follows sees the
+/// same value (an exact f64 product rounds differently when the f32 product lands on a tie).
+fn mlas_scale(acc: f64, mult: f64) -> f64 {
+    ((acc as f32) * (mult as f32)) as f64
 }
 
 /// The integer convolution both ConvInteger and QLinearConv run: Conv's reference kernel on
@@ -562,7 +569,7 @@ impl OpSpec for QLinearConv {
             .to_f64_vec()?
             .iter()
             .enumerate()
-            .map(|(i, &a)| requant(a * mult[(i / plane.max(1)) % m], out) + yz)
+            .map(|(i, &a)| requant(mlas_scale(a, mult[(i / plane.max(1)) % m]), out) + yz)
             .collect();
         Ok(vec![quantized(out, acc.shape(), &v, true)?])
     }

@@ -5,6 +5,9 @@ pub mod dead_code;
 pub mod fold;
 pub mod fold_batchnorm;
 pub mod fuse_epilogue;
+// --- passes (cpu) ---
+pub mod fuse_qdq;
+// --- end passes (cpu) ---
 pub mod noop;
 pub mod sequences;
 // --- passes (attn) ---
@@ -32,6 +35,10 @@ pub trait Pass {
 /// The default pipeline, run at session creation.
 pub fn default_passes() -> Vec<Box<dyn Pass>> {
     vec![
+        // --- passes (cpu) ---
+        // QDQ groups fuse before constant folding turns DQ(constant weight) into a float.
+        Box::new(fuse_qdq::FuseQdq),
+        // --- end passes (cpu) ---
         Box::new(fold::ConstantFold),
         Box::new(sequences::ResolveSequences),
         Box::new(noop::NoOp),
