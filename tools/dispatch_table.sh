@@ -1,8 +1,8 @@
 #!/bin/sh
 # Dispatches per inference (`onnx-wgpu info --plan`) for every corpus model, next to ORT's node
-# count after ENABLE_ALL optimizations (tools/ort_node_count.py). Usage: tools/dispatch_table.sh BIN [BIN_BEFORE]
+# count after ENABLE_ALL optimizations (tools/ort_node_count.py), for models/, real/ and variants/. Usage: tools/dispatch_table.sh BIN [BIN_BEFORE]
 C=/work/shared/corpus
-for m in $C/models/* $C/real/*; do
+for m in $C/models/* $C/real/* $C/variants/*; do
   n=$(basename $m)
   case $n in
     silero_vad) d="--dim input:0=1 --dim input:1=576 --dim state:1=1" ;;

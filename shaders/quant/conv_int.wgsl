@@ -98,5 +98,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let wi = select(0u, mo, p.ws_chan != 0u);
-    y[o] = requant(acc, scale(x_s[0], 0u), scale(w_s[word_index(wi)], wi), scale(y_s[0], 0u), yz[0]);
+    y[o] = requant_words(acc, x_s[0], 0u, w_s[word_index(wi)], wi, y_s[0], yz[0]);
 }

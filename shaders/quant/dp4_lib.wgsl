@@ -75,7 +75,7 @@ fn epilogue(acc: i32, prow: u32, j: u32) -> i32 {
     if (EPI == EPI_QLINEAR) {
         let ai = select(0u, prow, p.as_row != 0u);
         let bj = select(0u, j, p.bs_col != 0u);
-        return requant(acc, scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj), scale(y_s[0], 0u), yz[0]);
+        return requant_words(acc, a_s[word_index(ai)], ai, b_s[word_index(bj)], bj, y_s[0], yz[0]);
     }
     let s = bitcast<f32>(b_s[select(0u, j, p.bs_col != 0u)]);
     if (EPI == EPI_QGEMMF32) {

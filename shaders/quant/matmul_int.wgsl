@@ -72,5 +72,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let ai = select(0u, i, p.as_row != 0u);
     let bj = select(0u, j, p.bs_col != 0u);
-    y[o] = requant(acc, scale(a_s[word_index(ai)], ai), scale(b_s[word_index(bj)], bj), scale(y_s[0], 0u), yz[0]);
+    y[o] = requant_words(acc, a_s[word_index(ai)], ai, b_s[word_index(bj)], bj, y_s[0], yz[0]);
 }
