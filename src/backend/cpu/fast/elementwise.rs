@@ -242,18 +242,51 @@ impl UnaryPlan {
         if out.len() != x.len() {
             return Err("unary: output size differs from the input".into());
         }
-        match op {
-            UnaryOp::Relu => map(x, out, |e| if e > 0.0 || e.is_nan() { e } else { 0.0 }),
-            UnaryOp::Neg => map(x, out, |e| -e),
-            UnaryOp::Abs => map(x, out, |e| e.abs()),
-            UnaryOp::Sqrt => map(x, out, |e| e.sqrt()),
-            UnaryOp::Erf => map(x, out, erf_f32),
-            UnaryOp::Gelu => map(x, out, |e| 0.5 * e * (1.0 + erf_f32(e * std::f32::consts::FRAC_1_SQRT_2))),
-            // The reference's f64 function, rounded once.
-            _ => map(x, out, move |e| op.apply(e as f64, a, b) as f32),
-        }
+        map(x, out, move |e| unary_one(op, e, a, b));
         Ok(())
     }
+}
+
+/// One element of a unary op in f32: the common activations natively, the rest as the
+/// reference's f64 function rounded once.
+#[inline]
+pub fn unary_one(op: UnaryOp, e: f32, a: f64, b: f64) -> f32 {
+    match op {
+        UnaryOp::Relu => {
+            if e > 0.0 || e.is_nan() {
+                e
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Neg => -e,
+        UnaryOp::Abs => e.abs(),
+        UnaryOp::Sqrt => e.sqrt(),
+        UnaryOp::Erf => erf_f32(e),
+        UnaryOp::Gelu => 0.5 * e * (1.0 + erf_f32(e * std::f32::consts::FRAC_1_SQRT_2)),
+        _ => op.apply(e as f64, a, b) as f32,
+    }
+}
+
+/// `y[r·n + j] += c[j]` for every row r (n = c.len()), rows split over the threads.
+pub fn add_rows(y: &mut [f32], c: &[f32]) {
+    let n = c.len().max(1);
+    let rows = chunk_len(y.len() / n, (MIN_CHUNK / n).max(1));
+    y.par_chunks_mut(rows * n).for_each(|y| {
+        for row in y.chunks_mut(n) {
+            row.iter_mut().zip(c).for_each(|(v, &b)| *v += b);
+        }
+    });
+}
+
+/// `y[i] = f(y[i])` over chunks in parallel.
+pub fn map_in_place(y: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
+    let cl = chunk_len(y.len(), MIN_CHUNK);
+    y.par_chunks_mut(cl).for_each(|y| {
+        for v in y {
+            *v = f(*v);
+        }
+    });
 }
 
 fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync + Send) {
@@ -285,20 +318,112 @@ pub fn erf_f32(x: f32) -> f32 {
     x * p / q
 }
 
-/// The optimizer's fused elementwise program on f32 tensors: each element's inputs are
-/// gathered through the broadcast and the program runs with the reference's per-instruction
-/// rounding (`FusedElementwise::eval_one`), over chunks of the output in parallel.
+/// The optimizer's fused elementwise program on f32 tensors: each output chunk is evaluated
+/// in blocks of [`BLOCK`] elements, instruction by instruction over the whole block (so every
+/// inner loop is a plain, vectorisable loop), each instruction rounded to f32 as the reference
+/// rounds it (+, −, ×, ÷ computed in f32 directly, which gives the same bits; the activations as
+/// [`unary_one`]; the rest in f64 rounded once). Chunks run in parallel.
 pub fn fused_f32(b: &Bcast, f: &crate::ops::fused_ew::FusedElementwise, ins: &[&[f32]], out: &mut [f32]) {
+    let n = f.n_inputs;
+    let last = n + f.prog.len() - 1;
     b.par_chunks(out, |start, o| {
-        let mut regs = Vec::with_capacity(f.n_inputs + f.prog.len());
+        let mut regs = vec![0f32; (n + f.prog.len()) * BLOCK];
         b.segments(start, start + o.len(), |pos, offs, len, st| {
-            for (e, y) in o[pos - start..pos - start + len].iter_mut().enumerate() {
-                regs.clear();
-                regs.extend(ins.iter().zip(offs).zip(st).map(|((x, &off), &s)| x[off + e * s] as f64));
-                *y = f.eval_one(&mut regs) as f32;
+            let mut done = 0;
+            while done < len {
+                let m = (len - done).min(BLOCK);
+                for (i, ((x, &off), &s)) in ins.iter().zip(offs).zip(st).enumerate() {
+                    let r = &mut regs[i * BLOCK..i * BLOCK + m];
+                    let off = off + done * s;
+                    match s {
+                        0 => r.fill(x[off]),
+                        1 => r.copy_from_slice(&x[off..off + m]),
+                        _ => r.iter_mut().enumerate().for_each(|(j, v)| *v = x[off + j * s]),
+                    }
+                }
+                for (k, instr) in f.prog.iter().enumerate() {
+                    let (lo, hi) = regs.split_at_mut((n + k) * BLOCK);
+                    block_instr(instr, lo, &mut hi[..m]);
+                }
+                let y = pos - start + done;
+                o[y..y + m].copy_from_slice(&regs[last * BLOCK..last * BLOCK + m]);
+                done += m;
             }
         });
     });
+}
+
+/// Elements per block of [`fused_f32`].
+const BLOCK: usize = 256;
+
+/// One operand of a block instruction: a register row or an immediate.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Row(&'a [f32]),
+    Imm(f32),
+}
+
+impl Src<'_> {
+    #[inline(always)]
+    fn at(self, j: usize) -> f32 {
+        match self {
+            Src::Row(r) => r[j],
+            Src::Imm(v) => v,
+        }
+    }
+}
+
+/// Runs one instruction over a block: `regs` holds the rows written so far (BLOCK apart),
+/// `dst` the instruction's row.
+fn block_instr(instr: &crate::ops::fused_ew::Instr, regs: &[f32], dst: &mut [f32]) {
+    use crate::ops::elementwise::BinaryOp;
+    use crate::ops::fused_ew::{Arg, EwOp};
+    let m = dst.len();
+    let src = |a: &Arg| match *a {
+        Arg::Reg(r) => Src::Row(&regs[r * BLOCK..r * BLOCK + m]),
+        Arg::Imm(v) => Src::Imm(v),
+    };
+    match instr.op {
+        EwOp::Unary(op, al, be) => {
+            let (a, al, be) = (src(&instr.args[0]), al as f64, be as f64);
+            match op {
+                UnaryOp::Relu => bin_block(dst, a, Src::Imm(0.0), |x, _| if x > 0.0 || x.is_nan() { x } else { 0.0 }),
+                UnaryOp::Neg => bin_block(dst, a, Src::Imm(0.0), |x, _| -x),
+                UnaryOp::Abs => bin_block(dst, a, Src::Imm(0.0), |x, _| x.abs()),
+                UnaryOp::Sqrt => bin_block(dst, a, Src::Imm(0.0), |x, _| x.sqrt()),
+                UnaryOp::IsNaN => bin_block(dst, a, Src::Imm(0.0), |x, _| x.is_nan() as u8 as f32),
+                UnaryOp::Erf => bin_block(dst, a, Src::Imm(0.0), |x, _| erf_f32(x)),
+                _ => bin_block(dst, a, Src::Imm(0.0), |x, _| unary_one(op, x, al, be)),
+            }
+        }
+        EwOp::Binary(op) => {
+            let (a, b) = (src(&instr.args[0]), src(&instr.args[1]));
+            match op {
+                BinaryOp::Add => bin_block(dst, a, b, |x, y| x + y),
+                BinaryOp::Sub => bin_block(dst, a, b, |x, y| x - y),
+                BinaryOp::Mul => bin_block(dst, a, b, |x, y| x * y),
+                BinaryOp::Div => bin_block(dst, a, b, |x, y| x / y),
+                _ => bin_block(dst, a, b, |x, y| op.apply(x as f64, y as f64) as f32),
+            }
+        }
+        EwOp::Where => {
+            let (c, a, b) = (src(&instr.args[0]), src(&instr.args[1]), src(&instr.args[2]));
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = if c.at(j) != 0.0 { a.at(j) } else { b.at(j) };
+            }
+        }
+    }
+}
+
+/// `dst[j] = f(a[j], b[j])`, with the row/immediate cases split so each loop is plain.
+#[inline(always)]
+fn bin_block(dst: &mut [f32], a: Src, b: Src, f: impl Fn(f32, f32) -> f32) {
+    match (a, b) {
+        (Src::Row(a), Src::Row(b)) => dst.iter_mut().zip(a).zip(b).for_each(|((d, &x), &y)| *d = f(x, y)),
+        (Src::Row(a), Src::Imm(y)) => dst.iter_mut().zip(a).for_each(|(d, &x)| *d = f(x, y)),
+        (Src::Imm(x), Src::Row(b)) => dst.iter_mut().zip(b).for_each(|(d, &y)| *d = f(x, y)),
+        (Src::Imm(x), Src::Imm(y)) => dst.fill(f(x, y)),
+    }
 }
 
 #[cfg(test)]

@@ -257,9 +257,15 @@ impl Fast {
                 p.run_plain(ins, out, scratch)?;
                 let y = f32s_mut(out)?;
                 if let Some(b) = bias {
-                    scratch.clear();
-                    scratch.extend_from_slice(y);
-                    b.run(scratch, f32s(req(ins, 2)?)?, y)?;
+                    let c = f32s(req(ins, 2)?)?;
+                    if b.b.dims.len() == 2 && b.b.strides[1] == [0, 1] && c.len() == b.b.dims[1] {
+                        // A bias row added to every row of the product, in place.
+                        elementwise::add_rows(y, c);
+                    } else {
+                        scratch.clear();
+                        scratch.extend_from_slice(y);
+                        b.run(scratch, c, y)?;
+                    }
                 }
                 use crate::ops::elementwise::UnaryOp;
                 use crate::ops::fused::ActKind;
@@ -274,16 +280,17 @@ impl Fast {
                     ActKind::Tanh => UnaryOp::Tanh,
                     ActKind::Gelu => UnaryOp::Gelu,
                     ActKind::Silu => {
-                        for v in y.iter_mut() {
-                            let s = UnaryOp::Sigmoid.apply(*v as f64, 0.0, 0.0) as f32;
-                            *v *= s;
-                        }
+                        elementwise::map_in_place(y, |v| v * UnaryOp::Sigmoid.apply(v as f64, 0.0, 0.0) as f32);
                         return Ok(());
                     }
                 };
                 let (al, be) = (act.alpha as f64, act.beta as f64);
-                for v in y.iter_mut() {
-                    *v = op.apply(*v as f64, al, be) as f32;
+                match op {
+                    UnaryOp::Relu => elementwise::map_in_place(y, |v| if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+                    UnaryOp::Gelu => {
+                        elementwise::map_in_place(y, |v| elementwise::unary_one(UnaryOp::Gelu, v, 0.0, 0.0))
+                    }
+                    _ => elementwise::map_in_place(y, move |v| elementwise::unary_one(op, v, al, be)),
                 }
                 Ok(())
             }
