@@ -1,7 +1,7 @@
 #!/bin/sh
 # Dispatches per inference (`onnx-wgpu info --plan`) for every corpus model, next to ORT's node
 # count after ENABLE_ALL optimizations (tools/ort_node_count.py), for models/, real/ and variants/. Usage: tools/dispatch_table.sh BIN [BIN_BEFORE]
-C=/work/shared/corpus
+C=${ONNX_WGPU_CORPUS:-/work/shared/corpus}
 for m in $C/models/* $C/real/* $C/variants/*; do
   n=$(basename $m)
   case $n in

@@ -55,14 +55,8 @@ impl Pass for FuseQdq {
     }
 
     fn run(&self, g: &mut Graph) -> Result<bool> {
-        let mut changed = false;
-        // Bounded: every rewrite removes at least one node.
-        for _ in 0..=g.nodes.len() {
-            let Some(rw) = find(g) else { break };
-            apply(g, rw);
-            changed = true;
-        }
-        Ok(changed)
+        // Every rewrite removes at least one node.
+        Ok(super::rewrite_all(g, find, apply))
     }
 }
 

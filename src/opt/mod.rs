@@ -6,6 +6,7 @@ pub mod fold;
 pub mod fold_batchnorm;
 pub mod fuse_epilogue;
 // --- passes (cpu) ---
+pub mod fuse_matmul_integer;
 pub mod fuse_qdq;
 // --- end passes (cpu) ---
 pub mod noop;
@@ -38,6 +39,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         // --- passes (cpu) ---
         // QDQ groups fuse before constant folding turns DQ(constant weight) into a float.
         Box::new(fuse_qdq::FuseQdq),
+        Box::new(fuse_matmul_integer::FuseMatMulInteger),
         // --- end passes (cpu) ---
         Box::new(fold::ConstantFold),
         Box::new(sequences::ResolveSequences),
@@ -60,6 +62,18 @@ pub fn fp16_passes() -> Vec<Box<dyn Pass>> {
     vec![Box::new(to_fp16::ToFp16), Box::new(dead_code::DeadCode)]
 }
 // --- end passes (attn) ---
+
+/// Applies the rewrites `find` returns with `apply` until it finds none, bounded by the node
+/// count (each rewrite must remove at least one node); returns whether anything changed.
+pub(crate) fn rewrite_all<R>(g: &mut Graph, find: impl Fn(&Graph) -> Option<R>, apply: impl Fn(&mut Graph, R)) -> bool {
+    let mut changed = false;
+    for _ in 0..=g.nodes.len() {
+        let Some(rw) = find(g) else { break };
+        apply(g, rw);
+        changed = true;
+    }
+    changed
+}
 
 /// Runs the passes until none changes the graph (bounded).
 pub fn optimize(g: &mut Graph, passes: &[Box<dyn Pass>]) -> Result<()> {
