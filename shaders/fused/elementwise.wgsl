@@ -3,8 +3,9 @@
 // r[0..N_IN), runs up to 12 instructions, instruction k writing r[N_IN + k], and stores the last
 // register. The program is constants of the prelude, so the compiler specialises this fixed
 // interpreter into straight-line code; shapes, strides and immediates are in Params.
-// Math runs in f32 with the formulas of elementwise/unary.wgsl and binary.wgsl.
-// Prelude: a type library (T), UNARY_* and BINARY_* codes, N_IN, N_OPS, per instruction k
+// Math runs in f32: unary instructions through unary_lib.wgsl, binary ones with the formulas
+// of binary.wgsl.
+// Prelude: a type library (T), unary_lib.wgsl, UNARY_* and BINARY_* codes, N_IN, N_OPS, per instruction k
 // OP_k (a UNARY_* code, BIN0 + a BINARY_* code, or WHERE_OP) and operand slots A_k, B_k, C_k
 // (a register, or IMM0 + j for immediate j; a unary op's alpha and beta are B_k and C_k), and
 // per input k BC_k (read through broadcast strides).
@@ -83,59 +84,6 @@ fn operand(r: ptr<function, array<f32, NREG>>, s: u32) -> f32 {
     return (*r)[s];
 }
 
-fn softplus(v: f32) -> f32 {
-    return select(log(1.0 + exp(v)), v, v > 20.0);
-}
-
-fn flag(b: bool) -> f32 {
-    return select(0.0, 1.0, b);
-}
-
-fn unary_f(op: u32, v: f32, al: f32, be: f32) -> f32 {
-    switch op {
-        case UNARY_RELU: { return select(0.0, v, v > 0.0 || is_nan_f32(v)); }
-        case UNARY_SIGMOID: { return 1.0 / (1.0 + exp(-v)); }
-        case UNARY_TANH: { return tanh(clamp(v, -20.0, 20.0)); }
-        case UNARY_EXP: { return exp(v); }
-        case UNARY_LOG: { return log(v); }
-        case UNARY_NEG: { return -v; }
-        case UNARY_ABS: { return abs(v); }
-        case UNARY_SQRT: { return sqrt(v); }
-        case UNARY_RECIPROCAL: { return 1.0 / v; }
-        case UNARY_FLOOR: { return floor(v); }
-        case UNARY_CEIL: { return ceil(v); }
-        case UNARY_ROUND: { return round(v); }
-        case UNARY_SIGN: { return sign(v); }
-        case UNARY_ERF: { return erf_f32(v); }
-        case UNARY_SIN: { return sin(v); }
-        case UNARY_COS: { return cos(v); }
-        case UNARY_SOFTPLUS: { return softplus(v); }
-        case UNARY_SOFTSIGN: { return v / (1.0 + abs(v)); }
-        case UNARY_LEAKYRELU: { return select(al * v, v, v >= 0.0); }
-        case UNARY_ELU: { return select(al * (exp(v) - 1.0), v, v >= 0.0); }
-        case UNARY_SELU: { return select(be * al * (exp(v) - 1.0), be * v, v > 0.0); }
-        case UNARY_CELU: { return max(v, 0.0) + min(0.0, al * (exp(v / al) - 1.0)); }
-        case UNARY_HARDSIGMOID: { return clamp(al * v + be, 0.0, 1.0); }
-        case UNARY_HARDSWISH: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case UNARY_THRESHOLDEDRELU: { return select(0.0, v, v > al); }
-        case UNARY_GELU: { return 0.5 * v * (1.0 + erf_f32(v * 0.70710678118654752)); }
-        case UNARY_GELUTANH: {
-            let u = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-            return 0.5 * v * (1.0 + tanh(clamp(u, -20.0, 20.0)));
-        }
-        case UNARY_MISH: { return v * tanh(clamp(softplus(v), -20.0, 20.0)); }
-        case UNARY_AFFINE: { return v * al + be; }
-        case UNARY_CLIP: { return min(max(v, al), be); }
-        case UNARY_NOT: { return flag(v == 0.0); }
-        case UNARY_ISNAN: { return flag(is_nan_f32(v)); }
-        case UNARY_ISINF: {
-            let inf = bitcast<f32>(0x7f800000u);
-            return flag((v == inf && be != 0.0) || (v == -inf && al != 0.0));
-        }
-        default: { return v; }
-    }
-}
-
 fn binary_f(op: u32, a: f32, b: f32) -> f32 {
     switch op {
         case BINARY_ADD: { return a + b; }
@@ -152,11 +100,11 @@ fn binary_f(op: u32, a: f32, b: f32) -> f32 {
             return min(a, b);
         }
         case BINARY_PRELU: { return select(a, a * b, a < 0.0); }
-        case BINARY_EQUAL: { return flag(a == b); }
-        case BINARY_LESS: { return flag(a < b); }
-        case BINARY_LESSOREQUAL: { return flag(a <= b); }
-        case BINARY_GREATER: { return flag(a > b); }
-        case BINARY_GREATEROREQUAL: { return flag(a >= b); }
+        case BINARY_EQUAL: { return unary_flag(a == b); }
+        case BINARY_LESS: { return unary_flag(a < b); }
+        case BINARY_LESSOREQUAL: { return unary_flag(a <= b); }
+        case BINARY_GREATER: { return unary_flag(a > b); }
+        case BINARY_GREATEROREQUAL: { return unary_flag(a >= b); }
         default: { return a; }
     }
 }
@@ -169,7 +117,7 @@ fn step(r: ptr<function, array<f32, NREG>>, op: u32, a: u32, b: u32, c: u32) -> 
     if (op >= BIN0) {
         return binary_f(op - BIN0, va, operand(r, b));
     }
-    return unary_f(op, va, operand(r, b), operand(r, c));
+    return unary_f32(op, va, operand(r, b), operand(r, c));
 }
 
 @compute @workgroup_size(256)

@@ -34,6 +34,7 @@ shader_files! {
     TYPE_INT64 => "types/int64",
     TYPE_DF32 => "types/df32",
     UNARY => "elementwise/unary",
+    UNARY_LIB => "elementwise/unary_lib",
     BINARY => "elementwise/binary",
     COMPARE => "elementwise/compare",
     PREDICATE => "elementwise/predicate",

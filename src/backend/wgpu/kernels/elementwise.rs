@@ -5,7 +5,7 @@
 //! Where. Every GPU element type is served through its type library.
 
 use super::{dims8, grid_1d, u32_of, ElemBits, GpuKernel, GpuLowering, GpuType, KernelKey};
-use crate::backend::wgpu::shaders::Prelude;
+use crate::backend::wgpu::shaders::{self, Prelude};
 use crate::gpu_params;
 use crate::ops::elementwise::{BinaryOp, Clip, Unary, UnaryOp, Variadic, VariadicOp};
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Lowering, Operand, Ref};
@@ -21,7 +21,7 @@ pub struct UnaryVariant {
 impl UnaryVariant {
     pub fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
-        p.codes("UNARY", &UnaryOp::ALL, |o| o as u32).u32("OP", self.op as u32);
+        p.codes("UNARY", &UnaryOp::ALL, |o| o as u32).u32("OP", self.op as u32).lib(&shaders::UNARY_LIB);
     }
 }
 

@@ -54,6 +54,7 @@ impl KernelVariant for FusedEwVariant {
     fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
         p.codes("UNARY", &UnaryOp::ALL, |o| o as u32).codes("BINARY", &BinaryOp::ALL, |o| o as u32);
+        p.lib(&shaders::UNARY_LIB);
         p.u32("N_IN", self.n_in as u32).u32("N_OPS", self.n_ops as u32);
         for k in 0..MAX_OPS {
             p.u32(&format!("OP_{k}"), self.code[k] as u32);
