@@ -73,26 +73,32 @@ class Case:
                                  ir_version=8)
 
 
-def write(root, case, out_dtype):
-    model = case.build(out_dtype)
+def save_case(root, name, model, feeds, out_names=None, err_len=160):
+    """Runs `model` on ONNX Runtime's CPU provider (no graph optimizations) and writes the case
+    folder: model.onnx and test_data_set_0 with the inputs and ORT's outputs (named
+    `out_names`, else "y"). A model ORT rejects is skipped, not a case."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        outs = sess.run(None, case.feeds)
+        outs = sess.run(None, feeds)
     except Exception as e:  # ORT rejects it: not a case
-        print(f"skip {case.name}: {str(e).splitlines()[0][:160]}")
+        print(f"skip {name}: {str(e).splitlines()[0][:err_len]}")
         return
-    d = os.path.join(root, case.name)
+    d = os.path.join(root, name)
     os.makedirs(os.path.join(d, "test_data_set_0"))
     onnx.save(model, os.path.join(d, "model.onnx"))
-    for k, (name, arr) in enumerate(case.feeds.items()):
+    for k, (input_name, arr) in enumerate(feeds.items()):
         with open(os.path.join(d, "test_data_set_0", f"input_{k}.pb"), "wb") as f:
-            f.write(numpy_helper.from_array(arr, name).SerializeToString())
+            f.write(numpy_helper.from_array(arr, input_name).SerializeToString())
     for k, arr in enumerate(outs):
         with open(os.path.join(d, "test_data_set_0", f"output_{k}.pb"), "wb") as f:
-            f.write(numpy_helper.from_array(arr, "y").SerializeToString())
-    print(f"wrote {case.name}")
+            f.write(numpy_helper.from_array(arr, out_names[k] if out_names else "y").SerializeToString())
+    print(f"wrote {name}")
+
+
+def write(root, case, out_dtype):
+    save_case(root, case.name, case.build(out_dtype), case.feeds)
 
 
 def f32(v):
