@@ -376,7 +376,6 @@ impl Src<'_> {
 /// Runs one instruction over a block: `regs` holds the rows written so far (BLOCK apart),
 /// `dst` the instruction's row.
 fn block_instr(instr: &crate::ops::fused_ew::Instr, regs: &[f32], dst: &mut [f32]) {
-    use crate::ops::elementwise::BinaryOp;
     use crate::ops::fused_ew::{Arg, EwOp};
     let m = dst.len();
     let src = |a: &Arg| match *a {

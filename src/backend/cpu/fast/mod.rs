@@ -285,8 +285,11 @@ impl Fast {
                     }
                 };
                 let (al, be) = (act.alpha as f64, act.beta as f64);
+                // The common activations with the op a constant, so the per-element match folds away.
                 match op {
-                    UnaryOp::Relu => elementwise::map_in_place(y, |v| if v > 0.0 || v.is_nan() { v } else { 0.0 }),
+                    UnaryOp::Relu => {
+                        elementwise::map_in_place(y, |v| elementwise::unary_one(UnaryOp::Relu, v, 0.0, 0.0))
+                    }
                     UnaryOp::Gelu => {
                         elementwise::map_in_place(y, |v| elementwise::unary_one(UnaryOp::Gelu, v, 0.0, 0.0))
                     }
