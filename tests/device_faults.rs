@@ -3,8 +3,10 @@
 //! destroyed with wgpu's `Device::destroy`) makes `run` return a typed error — no panic, no
 //! hang — while a new session opens a new device and works. Everything runs in one test
 //! function: the device is shared by the process, so losing it would fail tests running
-//! beside it. (Shader and pipeline creation failures naming the kernel are checked by the unit
-//! test `backend::wgpu::pipeline::tests`, which can feed invalid WGSL.)
+//! beside it. A device error outside any error scope fails the next run. (Shader and pipeline
+//! creation failures naming the kernel are checked by the unit test
+//! `backend::wgpu::pipeline::tests`, which can feed invalid WGSL; a device error raised by a
+//! run itself by `backend::wgpu::exec::tests`.)
 
 mod common;
 
@@ -55,6 +57,25 @@ fn device_faults() {
         .err()
         .expect("a model over max_memory_bytes");
     assert!(matches!(e, Error::Limit(_)), "{e:?}");
+
+    // An error the device reports outside any error scope (here a buffer over the device's
+    // size limit, created directly on the shared device) fails the next run with a typed error
+    // saying so, instead of passing unseen; the run after it works.
+    let s = Session::builder().backend(Backend::Gpu).from_bytes(&model).unwrap();
+    let want = s.run(&inputs(n)).unwrap()[0].as_slice::<f32>().unwrap().to_vec();
+    let ctx = GpuContext::shared().unwrap();
+    let too_big = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("over the size limit"),
+        size: ctx.limits.max_buffer_size.saturating_add(4),
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    drop(too_big);
+    let e = s.run(&inputs(n)).expect_err("a run after an uncaptured device error");
+    let m = e.to_string();
+    eprintln!("{m}");
+    assert!(matches!(e, Error::Gpu(_)) && m.contains("outside any error scope"), "{m}");
+    assert_eq!(s.run(&inputs(n)).unwrap()[0].as_slice::<f32>().unwrap(), &want[..]);
 
     // Device loss.
     let s = Session::builder().backend(Backend::Gpu).from_bytes(&model).unwrap();

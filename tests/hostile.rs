@@ -640,6 +640,306 @@ fn computed_out_of_range_indices_gpu() {
     }
 }
 
+/// A run whose dynamic shape needs more memory than `max_memory_bytes` (the session was planned
+/// for small inputs) is an `Error::Limit` before anything is allocated, on both backends, and
+/// the same session then runs a small input again.
+fn dynamic_shape_over_max_memory_on(backend: Backend) {
+    let mut b = ModelBuilder::new(13);
+    b.input_dims("x", DType::F32, &[DimSpec::Name("n".into()), DimSpec::Size(256)]);
+    b.initializer("w", Tensor::new(&[256, 64], vec![0.25f32; 256 * 64]).unwrap());
+    b.node("MatMul", &["x", "w"], &["h"], &[]);
+    b.node("Relu", &["h"], &["y"], &[]);
+    b.output_dims("y", DType::F32, &[DimSpec::Name("n".into()), DimSpec::Size(64)]);
+    let s = Session::builder().backend(backend).max_memory_bytes(1 << 20).from_bytes(&b.to_bytes()).unwrap();
+    let x = |n: usize| Tensor::new(&[n, 256], (0..n * 256).map(|k| (k % 5) as f32).collect()).unwrap();
+    let small = s.run(&[("x", x(4))]).unwrap();
+    assert_eq!(small[0].shape(), &[4, 64]);
+    // 2048 rows: 2 MiB of input and 512 KiB of output, over the 1 MiB bound.
+    let e = s.run(&[("x", x(2048))]).expect_err("a run over max_memory_bytes");
+    let m = e.to_string();
+    eprintln!("{backend:?}: {m}");
+    assert!(matches!(e, Error::Limit(_)) && m.contains("max_memory_bytes"), "{backend:?}: {m}");
+    let again = s.run(&[("x", x(4))]).unwrap();
+    assert_eq!(again[0].as_slice::<f32>().unwrap(), small[0].as_slice::<f32>().unwrap());
+}
+
+#[test]
+fn dynamic_shape_over_max_memory_cpu() {
+    dynamic_shape_over_max_memory_on(Backend::Cpu);
+}
+
+#[test]
+fn dynamic_shape_over_max_memory_gpu() {
+    if common::gpu_available("dynamic_shape_over_max_memory_gpu") {
+        dynamic_shape_over_max_memory_on(Backend::Gpu);
+    }
+}
+
+// ---- indices read by other kernels ---------------------------------------------------------
+
+/// An op (node `{op}_y`) reading indices `Add(raw, shift)` from the device: in-range ones (shift
+/// zero) give the CPU's result on both backends, `bad_shift` makes an index out of range (`bad`,
+/// when only one is) and the run an error naming the node, and the session keeps working.
+struct IndexCase {
+    op: &'static str,
+    model: Vec<u8>,
+    inputs: Vec<(&'static str, Tensor)>,
+    raw: Tensor,
+    bad_shift: Vec<i64>,
+    bad: i64,
+    noun: &'static str,
+}
+
+/// A builder with inputs `raw` and `shift` (int64, `shape`) and the node `Add(raw, shift) -> i`.
+fn shifted_indices(opset: i64, shape: &[usize]) -> ModelBuilder {
+    let mut b = ModelBuilder::new(opset);
+    b.input("raw", DType::I64, shape);
+    b.input("shift", DType::I64, shape);
+    b.node("Add", &["raw", "shift"], &["i"], &[]);
+    b
+}
+
+fn f32s(shape: &[usize], f: impl Fn(usize) -> f32) -> Tensor {
+    Tensor::new(shape, (0..shape.iter().product::<usize>()).map(f).collect()).unwrap()
+}
+
+fn index_cases() -> Vec<IndexCase> {
+    let i64s = |shape: &[usize], v: Vec<i64>| Tensor::new(shape, v).unwrap();
+    let mut cases = Vec::new();
+
+    let mut b = shifted_indices(11, &[1, 1, 2]);
+    b.input("x", DType::F32, &[1, 1, 2]);
+    b.node("MaxUnpool", &["x", "i"], &["y"], &[("kernel_shape", vec![2i64].into()), ("strides", vec![2i64].into())]);
+    b.output("y", DType::F32, &[1, 1, 4]);
+    cases.push(IndexCase {
+        op: "MaxUnpool",
+        model: b.to_bytes(),
+        inputs: vec![("x", f32s(&[1, 1, 2], |k| k as f32 + 5.))],
+        raw: i64s(&[1, 1, 2], vec![1, 2]),
+        bad_shift: vec![0, 2],
+        bad: 4,
+        noun: "unpooling index",
+    });
+
+    // Targets 0, 2 and the ignored -100 (outside [0, C): ignore_index stays allowed).
+    for (op, red) in [("NegativeLogLikelihoodLoss", "none"), ("NegativeLogLikelihoodLoss", "mean")] {
+        let mut b = shifted_indices(13, &[3]);
+        b.input("x", DType::F32, &[3, 3]);
+        b.node(op, &["x", "i"], &["y"], &[("reduction", red.into()), ("ignore_index", (-100i64).into())]);
+        b.output("y", DType::F32, if red == "none" { &[3] } else { &[] });
+        cases.push(IndexCase {
+            op,
+            model: b.to_bytes(),
+            inputs: vec![("x", f32s(&[3, 3], |k| -(k as f32 + 1.) / 4.))],
+            raw: i64s(&[3], vec![0, 2, -100]),
+            bad_shift: vec![0, 1, 0],
+            bad: 3,
+            noun: "target",
+        });
+    }
+    let mut b = shifted_indices(13, &[3]);
+    b.input("x", DType::F32, &[3, 3]);
+    b.node(
+        "SoftmaxCrossEntropyLoss",
+        &["x", "i"],
+        &["y"],
+        &[("reduction", "sum".into()), ("ignore_index", 1i64.into())],
+    );
+    b.output("y", DType::F32, &[]);
+    cases.push(IndexCase {
+        op: "SoftmaxCrossEntropyLoss",
+        model: b.to_bytes(),
+        inputs: vec![("x", f32s(&[3, 3], |k| (k as f32 * 0.7).sin()))],
+        raw: i64s(&[3], vec![0, 2, 1]),
+        bad_shift: vec![-1, 0, 0],
+        bad: -1,
+        noun: "target",
+    });
+
+    let mut b = shifted_indices(16, &[1]);
+    b.input("x", DType::F32, &[1, 1, 4, 4]);
+    b.input("rois", DType::F32, &[1, 4]);
+    let attrs: Vec<(&str, Attr)> =
+        vec![("output_height", 2i64.into()), ("output_width", 2i64.into()), ("sampling_ratio", 1i64.into())];
+    b.node("RoiAlign", &["x", "rois", "i"], &["y"], &attrs);
+    b.output("y", DType::F32, &[1, 1, 2, 2]);
+    cases.push(IndexCase {
+        op: "RoiAlign",
+        model: b.to_bytes(),
+        inputs: vec![
+            ("x", f32s(&[1, 1, 4, 4], |k| k as f32)),
+            ("rois", Tensor::new(&[1, 4], vec![0f32, 0., 3., 3.]).unwrap()),
+        ],
+        raw: i64s(&[1], vec![0]),
+        bad_shift: vec![1],
+        bad: 1,
+        noun: "batch index",
+    });
+
+    // Time 4 (axis 0), batch 2 (axis 1); lengths may be 0..=4.
+    let mut b = shifted_indices(10, &[2]);
+    b.input("x", DType::F32, &[4, 2]);
+    b.node("ReverseSequence", &["x", "i"], &["y"], &[("time_axis", 0i64.into()), ("batch_axis", 1i64.into())]);
+    b.output("y", DType::F32, &[4, 2]);
+    cases.push(IndexCase {
+        op: "ReverseSequence",
+        model: b.to_bytes(),
+        inputs: vec![("x", f32s(&[4, 2], |k| k as f32))],
+        raw: i64s(&[2], vec![4, 1]),
+        bad_shift: vec![0, 4],
+        bad: 5,
+        noun: "sequence length",
+    });
+
+    // One new token after 3 cached ones: seqlens_k = total − 1 = 3; 5 needs 6 cache rows of 4.
+    let mut b = shifted_indices(13, &[1]);
+    b.model
+        .opset_import
+        .push(onnx_wgpu::onnx::proto::OperatorSetIdProto { domain: Some("com.microsoft".into()), version: Some(1) });
+    b.node("Cast", &["i"], &["i32"], &[("to", 6i64.into())]);
+    b.input("q", DType::F32, &[1, 1, 4]);
+    b.input("k", DType::F32, &[1, 1, 4]);
+    b.input("v", DType::F32, &[1, 1, 4]);
+    b.input("past_k", DType::F32, &[1, 1, 3, 4]);
+    b.input("past_v", DType::F32, &[1, 1, 3, 4]);
+    b.initializer("total", Tensor::new(&[], vec![4i32]).unwrap());
+    b.node_in(
+        "com.microsoft",
+        "GroupQueryAttention",
+        &["q", "k", "v", "past_k", "past_v", "i32", "total"],
+        &["y", "present_k", "present_v"],
+        &[("num_heads", 1i64.into()), ("kv_num_heads", 1i64.into())],
+    );
+    b.output("y", DType::F32, &[1, 1, 4]);
+    b.output("present_k", DType::F32, &[1, 1, 4, 4]);
+    b.output("present_v", DType::F32, &[1, 1, 4, 4]);
+    cases.push(IndexCase {
+        op: "GroupQueryAttention",
+        model: b.to_bytes(),
+        inputs: vec![
+            ("q", f32s(&[1, 1, 4], |k| k as f32 * 0.25)),
+            ("k", f32s(&[1, 1, 4], |k| 1. - k as f32 * 0.5)),
+            ("v", f32s(&[1, 1, 4], |k| k as f32)),
+            ("past_k", f32s(&[1, 1, 3, 4], |k| (k as f32 * 0.4).sin())),
+            ("past_v", f32s(&[1, 1, 3, 4], |k| (k as f32 * 0.9).cos())),
+        ],
+        raw: i64s(&[1], vec![3]),
+        bad_shift: vec![2],
+        bad: 5,
+        noun: "seqlens_k entry",
+    });
+
+    // Word ids into a 5-row table (the GPU gathers the rows with the Gather kernel).
+    let mut b = shifted_indices(13, &[1, 2]);
+    b.model
+        .opset_import
+        .push(onnx_wgpu::onnx::proto::OperatorSetIdProto { domain: Some("com.microsoft".into()), version: Some(1) });
+    b.node("Cast", &["i"], &["i32"], &[("to", 6i64.into())]);
+    b.initializer("word", f32s(&[5, 4], |k| (k as f32 * 0.37).sin()));
+    b.initializer("pos", f32s(&[4, 4], |k| (k as f32 * 0.11).cos()));
+    b.initializer("gamma", f32s(&[4], |k| 1. + k as f32 * 0.1));
+    b.initializer("beta", f32s(&[4], |k| k as f32 * 0.01));
+    b.node_in(
+        "com.microsoft",
+        "EmbedLayerNormalization",
+        &["i32", "", "word", "pos", "", "gamma", "beta"],
+        &["y", "mask_index"],
+        &[("epsilon", 1e-5f32.into())],
+    );
+    b.output("y", DType::F32, &[1, 2, 4]);
+    b.output("mask_index", DType::I32, &[1]);
+    cases.push(IndexCase {
+        op: "EmbedLayerNormalization",
+        model: b.to_bytes(),
+        inputs: vec![],
+        raw: i64s(&[1, 2], vec![0, 4]),
+        bad_shift: vec![0, 1],
+        bad: 5,
+        noun: "index",
+    });
+
+    // X [batch 1, heads 1, seq 2, head 4], caches of 4 positions.
+    let mut b = shifted_indices(23, &[1, 2]);
+    b.input("x", DType::F32, &[1, 1, 2, 4]);
+    b.input("cos", DType::F32, &[4, 2]);
+    b.input("sin", DType::F32, &[4, 2]);
+    b.node("RotaryEmbedding", &["x", "cos", "sin", "i"], &["y"], &[]);
+    b.output("y", DType::F32, &[1, 1, 2, 4]);
+    cases.push(IndexCase {
+        op: "RotaryEmbedding",
+        model: b.to_bytes(),
+        inputs: vec![
+            ("x", f32s(&[1, 1, 2, 4], |k| k as f32 - 3.)),
+            ("cos", f32s(&[4, 2], |k| (k as f32 * 0.3).cos())),
+            ("sin", f32s(&[4, 2], |k| (k as f32 * 0.3).sin())),
+        ],
+        raw: i64s(&[1, 2], vec![0, 3]),
+        bad_shift: vec![0, 1],
+        bad: 4,
+        noun: "position id",
+    });
+    cases
+}
+
+/// Runs every [`IndexCase`] on `backend`: good, bad, good again; the good results equal the
+/// CPU's (within f32 rounding).
+fn other_index_kernels_on(backend: Backend) {
+    for c in index_cases() {
+        let s = Session::builder().backend(backend).from_bytes(&c.model).unwrap_or_else(|e| panic!("{}: {e}", c.op));
+        let cpu = Session::builder().backend(Backend::Cpu).from_bytes(&c.model).unwrap();
+        let run = |s: &Session, shift: Vec<i64>| {
+            let mut ins = c.inputs.clone();
+            ins.push(("raw", c.raw.clone()));
+            ins.push(("shift", Tensor::new(c.raw.shape(), shift).unwrap()));
+            s.run(&ins)
+        };
+        let zero = vec![0i64; c.bad_shift.len()];
+        let want = run(&cpu, zero.clone()).unwrap_or_else(|e| panic!("cpu {}: {e}", c.op));
+        let want = want[0].as_slice::<f32>().unwrap();
+        for round in 0..2 {
+            let y = run(&s, zero.clone()).unwrap_or_else(|e| panic!("{backend:?} {} round {round}: {e}", c.op));
+            let got = y[0].as_slice::<f32>().unwrap();
+            assert_eq!(got.len(), want.len(), "{backend:?} {}", c.op);
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 1e-5 * w.abs().max(1.), "{backend:?} {}: {got:?} vs {want:?}", c.op);
+            }
+            let e =
+                run(&s, c.bad_shift.clone()).err().unwrap_or_else(|| panic!("{backend:?} {}: bad index passed", c.op));
+            let m = e.to_string();
+            if round == 0 {
+                eprintln!("{backend:?} {}: {m}", c.op);
+            }
+            assert!(matches!(e, Error::Node { .. }), "{backend:?} {}: {m}", c.op);
+            assert!(
+                m.contains(&format!("{}_y", c.op))
+                    && (m.contains("out of range") || m.contains("outside"))
+                    && m.contains(&c.bad.to_string()),
+                "{backend:?} {}: {m}",
+                c.op
+            );
+            if backend == Backend::Gpu {
+                assert!(
+                    m.contains("computed on the device") && m.contains(c.noun),
+                    "{}: not reported by the kernel: {m}",
+                    c.op
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn other_index_kernels_report_out_of_range_cpu() {
+    other_index_kernels_on(Backend::Cpu);
+}
+
+#[test]
+fn other_index_kernels_report_out_of_range_gpu() {
+    if common::gpu_available("other_index_kernels_report_out_of_range_gpu") {
+        other_index_kernels_on(Backend::Gpu);
+    }
+}
+
 /// NaN and infinities propagate by IEEE rules, as ONNX Runtime computes them.
 fn nan_inf_on(backend: Backend) {
     let nan = f32::NAN;
@@ -720,19 +1020,53 @@ fn cli_refuses_hostile_files_with_one_line() {
     }));
     escape_b.node("Add", &["x", "w"], &["y"], &[]);
     escape_b.output("y", DType::F32, &[4]);
+    let mut dup = relu_model();
+    dup.output("y", DType::F32, &[2, 3]);
+    let mut phantom = relu_model();
+    phantom.output("phantom", DType::F32, &[2, 3]);
+    let mut neg = ModelBuilder::new(13);
+    neg.input_dims("x", DType::F32, &[DimSpec::Size(-3)]);
+    neg.node("Relu", &["x"], &["y"], &[]);
+    neg.output("y", DType::F32, &[3]);
+    let mut attr = ModelBuilder::new(13);
+    attr.input("x", DType::F32, &[2, 3]);
+    attr.node("Transpose", &["x"], &["y"], &[("perm", Attr::Float(1.0))]);
+    attr.output("y", DType::F32, &[3, 2]);
+    let mut opset = relu_model();
+    opset.model.opset_import[0].version = Some(999);
+    let mut domain = relu_model();
+    domain.graph().node[0].domain = Some("com.evil".into());
+    let mut absolute = ModelBuilder::new(13);
+    absolute.input("x", DType::F32, &[4]);
+    absolute.graph().initializer.push(raw_initializer("w", &[4], |t| {
+        t.data_location = Some(DataLocation::External as i32);
+        t.external_data =
+            vec![StringStringEntryProto { key: Some("location".into()), value: Some("/etc/passwd".into()) }];
+    }));
+    absolute.node("Add", &["x", "w"], &["y"], &[]);
+    absolute.output("y", DType::F32, &[4]);
     let files = [
         ("cycle.onnx", cycle.to_bytes()),
         ("huge.onnx", huge.to_bytes()),
         ("escape.onnx", escape_b.to_bytes()),
+        ("absolute.onnx", absolute.to_bytes()),
         ("nested.onnx", nest_if(10_000)),
         ("truncated.onnx", relu_model().to_bytes()[..20].to_vec()),
+        ("wire.onnx", vec![0x38u8, 0x01]),
+        ("dup.onnx", dup.to_bytes()),
+        ("phantom.onnx", phantom.to_bytes()),
+        ("size.onnx", with_initializer(raw_initializer("w", &[4], |t| t.raw_data = Some(vec![0; 8])))),
+        ("neg.onnx", neg.to_bytes()),
+        ("attr.onnx", attr.to_bytes()),
+        ("opset.onnx", opset.to_bytes()),
+        ("domain.onnx", domain.to_bytes()),
     ];
     let bin = env!("CARGO_BIN_EXE_onnx-wgpu");
     for (name, bytes) in files {
         let p = dir.join(name);
         std::fs::write(&p, bytes).unwrap();
-        for cmd in [&["run", p.to_str().unwrap(), "--backend", "cpu"][..], &["info", p.to_str().unwrap(), "--plan"][..]]
-        {
+        let p = p.to_str().unwrap();
+        for cmd in [&["run", p, "--backend", "cpu"][..], &["run", p, "--backend", "gpu"], &["info", p, "--plan"]] {
             let out = std::process::Command::new(bin).args(cmd).output().unwrap();
             let code = out.status.code().expect("killed by a signal");
             assert!(code != 0 && code != 101, "{cmd:?}: exit {code}");

@@ -2,8 +2,9 @@
 // [b, seq, heads, d] input. Entries c < rot rotate in pairs (x[k], x[k + rot/2]) or, interleaved,
 // (x[2k], x[2k + 1]) by the angle of cache row position_ids[b, t] (or b·seq + t without
 // position ids, or position_ids[0] + t when `pos_offset` is set (ORT's 1-element form);
-// out-of-range ids are clamped); the rest pass through. Math runs in f32.
-// Prelude: a float type library (T).
+// an id outside the cache is reported through layout/index_report_lib and the run fails naming the
+// node); the rest pass through. Math runs in f32.
+// Prelude: a float type library (T), the index report library.
 struct Params {
     n: u32,
     d: u32,
@@ -24,30 +25,41 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> sin_cache: array<T>;
 @group(0) @binding(3) var<storage, read_write> pos: array<u32>;
 @group(0) @binding(4) var<storage, read_write> y: array<T>;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 const POS_NONE: u32 = 0u;
 const POS_I32: u32 = 1u;
 
 // The cache row of token (b, t).
+// The cache row of token (b, t); 0xffffffff, after reporting the id (layout/index_report_lib),
+// when it is outside the cache.
 fn cache_row(b: u32, t: u32) -> u32 {
     if (p.pos_kind == POS_NONE) {
         return b * p.seq + t;
     }
     // The id's index: token (b, t), or the single offset entry.
     let bt = select(b * p.seq + t, 0u, p.pos_offset != 0u);
-    var r: i32;
+    var lo: u32;
+    var hi: u32;
     if (p.pos_kind == POS_I32) {
-        r = bitcast<i32>(pos[bt]);
+        lo = pos[bt];
+        hi = select(0u, 0xffffffffu, (lo & 0x80000000u) != 0u);
     } else {
-        let lo = pos[2u * bt];
-        let hi = pos[2u * bt + 1u];
-        r = select(select(0x7fffffff, 0, (hi & 0x80000000u) != 0u), i32(lo), hi == 0u && lo < 0x80000000u);
+        lo = pos[2u * bt];
+        hi = pos[2u * bt + 1u];
     }
     if (p.pos_offset != 0u) {
-        r = r + i32(min(t, 0x7fffffffu - u32(max(r, 0))));
+        // The 64-bit id + t.
+        let sum = lo + t;
+        hi = hi + select(0u, 1u, sum < lo);
+        lo = sum;
     }
-    return u32(clamp(r, 0, i32(p.n_rows) - 1));
+    if (hi != 0u || lo >= p.n_rows) {
+        report_bad_index(lo, hi, p.n_rows);
+        return 0xffffffffu;
+    }
+    return lo;
 }
 
 @compute @workgroup_size(256)
@@ -87,7 +99,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         x1 = t_to_f32(x[base + k]);
         x2 = t_to_f32(x[base + k + p.half]);
     }
-    let ci = cache_row(b, t) * p.half + k;
+    let row = cache_row(b, t);
+    if (row == 0xffffffffu) {
+        y[idx] = t_from_f32(0.0);
+        return;
+    }
+    let ci = row * p.half + k;
     let co = t_to_f32(cos_cache[ci]);
     let si = t_to_f32(sin_cache[ci]);
     y[idx] = t_from_f32(select(si * x1 + co * x2, co * x1 - si * x2, first));

@@ -1,7 +1,8 @@
 // ReverseSequence over a [d0, d1, inner] view (batch and time are dims 0 and 1 in some order):
 // the first lens[b] steps of each batch entry's sequence are reversed, the rest copied.
-// lens: int64 per batch entry as (lo, hi) i32 pairs, clamped to [0, time length].
-// Prelude: E (the element as bits).
+// lens: int64 per batch entry as (lo, hi) i32 pairs; one outside [0, time length] is reported
+// (layout/index_report_lib: the run fails naming the node) and clamped meanwhile.
+// Prelude: E (the element as bits), the index report library.
 struct Params {
     n: u32,
     d0: u32,
@@ -16,7 +17,8 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> x: array<E>;
 @group(0) @binding(1) var<storage, read_write> lens: array<i32>;
 @group(0) @binding(2) var<storage, read_write> y: array<E>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -43,6 +45,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         len = time;
     } else if (hi == 0) {
         len = min(u32(lo), time);
+    }
+    if (hi != 0 || lo < 0 || u32(lo) > time) {
+        report_bad_index(bitcast<u32>(lo), bitcast<u32>(hi), time);
     }
     if (t < len) {
         y[i] = x[i - t * ts + (len - 1u - t) * ts];

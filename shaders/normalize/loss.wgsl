@@ -1,11 +1,13 @@
 // Negative log-likelihood over log-probabilities logp of a [N, C, inner] view, targets of a
 // [N, inner] view: loss = −weight[t] · logp[n, t, i], and 0 (weighing 0) where t equals
-// ignore_index. A target outside [0, C) gives NaN. RED_NONE: one invocation per position
+// ignore_index. A target outside [0, C) is reported (layout/index_report_lib: the run fails naming
+// the node) and gives NaN meanwhile. RED_NONE: one invocation per position
 // writes its loss; RED_SUM / RED_MEAN: a single workgroup accumulates the losses (and, for the
 // mean, the applied weights) in f32 and writes the scalar.
 // Flags: 1 weight given (else every weight is 1; `weight` may alias any buffer), 2 ignore_index
 // given (its int64 value as lo/hi words).
-// Prelude: a type library (T), IDX64 (targets are int64 as i32 pairs), RED (a RED_* code).
+// Prelude: a type library (T), IDX64 (targets are int64 as i32 pairs), RED (a RED_* code), the
+// index report library.
 struct Params {
     n: u32,
     classes: u32,
@@ -21,7 +23,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> tgt: array<i32>;
 @group(0) @binding(2) var<storage, read_write> weight: array<T>;
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> part_l: array<f32, 256>;
 var<workgroup> part_w: array<f32, 256>;
@@ -41,6 +44,7 @@ fn position(j: u32) -> vec2<f32> {
         return vec2<f32>(0.0, 0.0);
     }
     if (hi != 0 || lo < 0 || u32(lo) >= p.classes) {
+        report_bad_index(bitcast<u32>(lo), bitcast<u32>(hi), p.classes);
         let nan = bitcast<f32>(0x7fc00000u);
         return vec2<f32>(nan, nan);
     }

@@ -3,7 +3,9 @@
 // names (flat in the attribute-implied shape `dims`, placed in the output by `out_strides`)
 // with atomicMax(k + 1), so the last writer wins as in the reference; PASS 2 gathers
 // y[o] = x[win[o] − 1], or zero where nothing landed. An index outside the implied shape is
-// ignored. Prelude: E (element bits), IDX64 (indices are int64 as i32 pairs), PASS.
+// reported (layout/index_report_lib: the run fails naming the node) and not scattered.
+// Prelude: E (element bits), IDX64 (indices are int64 as i32 pairs), PASS, the index report
+// library (every pass binds the record; only PASS 1 writes it).
 struct Params {
     n_in: u32,
     n_out: u32,
@@ -17,7 +19,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(2) var<storage, read_write> win: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> y: array<E>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -42,24 +45,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n_in) {
         return;
     }
-    var flat: u32;
+    var lo: i32;
+    var hi: i32;
     if (IDX64) {
-        let lo = idx[2u * i];
-        let hi = idx[2u * i + 1u];
-        if (hi != 0 || lo < 0) {
-            return;
-        }
-        flat = u32(lo);
+        lo = idx[2u * i];
+        hi = idx[2u * i + 1u];
     } else {
-        let v = idx[i];
-        if (v < 0) {
-            return;
-        }
-        flat = u32(v);
+        lo = idx[i];
+        hi = select(0, -1, lo < 0);
     }
-    if (flat >= p.total) {
+    if (hi != 0 || lo < 0 || u32(lo) >= p.total) {
+        report_bad_index(bitcast<u32>(lo), bitcast<u32>(hi), p.total);
         return;
     }
+    let flat = u32(lo);
     var rem = flat;
     var o = 0u;
     for (var d = i32(p.rank) - 1; d >= 0; d = d - 1) {

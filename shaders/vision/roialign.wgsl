@@ -1,8 +1,9 @@
 // RoiAlign: y[r, c, py, px] averages (or, in max mode, takes the largest of) gh × gw bilinear
 // samples of x[batch[r], c] spread over bin (py, px) of roi r, as in the reference (f32 math;
 // the adaptive sample counts ceil(extent / bins) in double-f32, so that they come out as in
-// the f64 reference). A batch index outside [0, N) gives zeros. Prelude: a type library (T), IDX64 (batch indices
-// are int64 as i32 pairs).
+// the f64 reference). A batch index outside [0, N) is reported (layout/index_report_lib: the run
+// fails naming the node) and gives zeros meanwhile. Prelude: a type library (T), IDX64 (batch
+// indices are int64 as i32 pairs), the index report library.
 struct Params {
     n: u32,
     c: u32,
@@ -23,7 +24,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> rois: array<T>;
 @group(0) @binding(2) var<storage, read_write> bidx: array<i32>;
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 // Roi extents and adaptive sample counts in double-f32 arithmetic from types/df32.wgsl
 // (Params.one must be 1.0).
@@ -67,16 +69,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let ch = (i / bins) % p.c;
     let r = i / (bins * p.c);
     var b: i32;
+    var hi: i32;
     if (IDX64) {
         b = bidx[2u * r];
-        let hi = bidx[2u * r + 1u];
-        if (hi != 0) {
-            b = -1;
-        }
+        hi = bidx[2u * r + 1u];
     } else {
         b = bidx[r];
+        hi = select(0, -1, b < 0);
     }
-    if (b < 0 || u32(b) >= p.n_batch || p.h == 0u || p.w == 0u) {
+    if (hi != 0 || b < 0 || u32(b) >= p.n_batch) {
+        report_bad_index(bitcast<u32>(b), bitcast<u32>(hi), p.n_batch);
+        y[i] = t_from_f32(0.0);
+        return;
+    }
+    if (p.h == 0u || p.w == 0u) {
         y[i] = t_from_f32(0.0);
         return;
     }

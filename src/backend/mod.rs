@@ -513,7 +513,7 @@ impl<B: StageBackend> Driver<B> {
 /// Checks the indices of every gather/scatter step of `st` whose index tensor is on the host
 /// (graph inputs, values of CPU-placed nodes, read-backs) before the stage runs on the device
 /// (see [`crate::ops::gather_scatter::validate_indices`]), sparing a device run. Indices computed on
-/// the device itself are not seen here: the kernels report those (`shaders/layout/index_lib.wgsl`,
+/// the device itself are not seen here: the kernels report those (`shaders/layout/index_report_lib.wgsl`,
 /// checked by the GPU executor after the run), reading zero or skipping the write meanwhile.
 pub(crate) fn check_host_indices<K>(g: &Graph, st: &Stage<K>, host: &HashMap<ValueId, Data>) -> Result<()> {
     let mut seen = std::collections::HashSet::new();

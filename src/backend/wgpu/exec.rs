@@ -7,10 +7,16 @@
 //! read-backs are counted in the session's transfer counters.
 //!
 //! Kernels that read indices ([`reports_bad_indices`]) get one more storage binding: their own
-//! 16-byte record in the stage's index error buffer (`shaders/layout/index_lib.wgsl`), cleared
+//! 16-byte record in the stage's index error buffer (`shaders/layout/index_report_lib.wgsl`), cleared
 //! at the start of each run and copied into the same staging buffer as the outputs, so an
 //! out-of-range index computed on the device fails the run with an error naming the node and
 //! the index, at the cost of one small copy and no extra submit.
+//!
+//! Device errors: a run's uploads, encoding and submit sit inside validation and out-of-memory
+//! error scopes, so an error they raise fails that run naming the stage (wgpu's message names
+//! the labelled kernel or buffer); errors the device reported outside any scope since the
+//! previous run (collected by the handler of `device.rs`) fail the next run rather than
+//! passing unseen.
 
 use super::device::GpuContext;
 use super::kernels::movement::MoveVariant;
@@ -64,15 +70,29 @@ impl WeightCache {
 }
 
 /// Whether `key`'s kernel reads indices and reports an out-of-range one through an error record
-/// bound after its planned bindings (`shaders/layout/index_lib.wgsl`).
+/// bound after its planned bindings (`shaders/layout/index_report_lib.wgsl`).
 pub fn reports_bad_indices(key: &KernelKey) -> bool {
-    matches!(
-        key,
+    bad_index_noun(key).is_some()
+}
+
+/// What the indices of a reporting kernel are, for its error message.
+fn bad_index_noun(key: &KernelKey) -> Option<&'static str> {
+    use super::kernels::attention::{AttnKernel, AttnVariant};
+    use super::kernels::contrib_attention::ContribAttnKernel;
+    use super::kernels::vision::VisionVariant;
+    Some(match key {
         KernelKey::Gather(_)
-            | KernelKey::Family(FamilyKey::Movement(
-                MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter
-            ))
-    )
+        | KernelKey::Family(FamilyKey::Movement(
+            MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter,
+        )) => "index",
+        KernelKey::Family(FamilyKey::Movement(MoveVariant::ReverseSequence { .. })) => "sequence length",
+        KernelKey::Family(FamilyKey::Vision(VisionVariant::MaxUnpool { .. })) => "unpooling index",
+        KernelKey::Family(FamilyKey::Vision(VisionVariant::RoiAlign { .. })) => "batch index",
+        KernelKey::Family(FamilyKey::NormLoss(_)) => "target",
+        KernelKey::Family(FamilyKey::ContribAttention(v)) if v.kind == ContribAttnKernel::GqaMask => "seqlens_k entry",
+        KernelKey::Family(FamilyKey::Attention(AttnVariant { kind: AttnKernel::Rotary, .. })) => "position id",
+        _ => return None,
+    })
 }
 
 /// Bytes of one index error record: [flag, index lo, index hi, axis length] as u32.
@@ -441,6 +461,18 @@ impl Prepared {
                     .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
             }
             ctx.check_lost()?;
+            // Errors outside every error scope (this run's are scoped above; these come from
+            // device work elsewhere, e.g. a device tensor's buffer) fail the run rather than
+            // passing unseen: its results may depend on the failed operation.
+            let stray = ctx.take_uncaptured();
+            if !stray.is_empty() {
+                return Err(Error::Gpu(format!(
+                    "stage {}: the device reported {} error(s) outside any error scope since the previous run: {}",
+                    st.index,
+                    stray.len(),
+                    stray.join("; ")
+                )));
+            }
             match timestamps {
                 Ok(Some(ts)) => Ok((ts.read(ctx)?, None)),
                 Ok(None) => Ok((vec![], None)),
@@ -471,7 +503,8 @@ impl Prepared {
                 node.label(g),
                 &node.op_type,
                 format!(
-                    "index {index} is out of range for an axis of size {} (computed on the device; stage {} step {step}, kernel {})",
+                    "{} {index} is out of range for an axis of size {} (computed on the device; stage {} step {step}, kernel {})",
+                    bad_index_noun(&s.kernel.key).unwrap_or("index"),
                     word(at + 12),
                     self.stage.index,
                     s.kernel.key.label()
@@ -485,13 +518,48 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::wgpu::device::GpuContext;
+    use crate::onnx::builder::ModelBuilder;
+    use crate::{Backend, DType, IoBinding, Session, Tensor};
 
-    /// The executor binds an index error record exactly to the kernels whose source reads
-    /// indices through `layout/index_lib`.
+    /// A device error raised by a run (here: its device-resident input's buffer was destroyed,
+    /// so the copy into the arena fails validation at submit) fails that run with a GPU error
+    /// naming the stage; a run with a sound input afterwards works.
+    #[test]
+    fn a_device_error_in_a_run_fails_that_run() {
+        if GpuContext::shared().is_err() {
+            eprintln!("SKIP a_device_error_in_a_run_fails_that_run: no GPU adapter");
+            return;
+        }
+        let mut b = ModelBuilder::new(13);
+        b.input("x", DType::F32, &[4]);
+        b.node("Relu", &["x"], &["y"], &[]);
+        b.output("y", DType::F32, &[4]);
+        let s = Session::builder().backend(Backend::Gpu).from_bytes(&b.to_bytes()).unwrap();
+        let x = Tensor::new(&[4], vec![-1f32, 2., -3., 4.]).unwrap();
+        let run = |d: crate::DeviceTensor| {
+            let mut io = IoBinding::new();
+            io.bind_input("x", d).bind_output_to_host("y");
+            s.run_binding(&mut io).map(|_| io.output("y").unwrap().to_host().unwrap())
+        };
+        let bad = s.to_device(&x).unwrap();
+        match &bad.data {
+            DeviceData::Gpu(g) => g.buffer.destroy(),
+            _ => panic!("not a GPU tensor"),
+        }
+        let e = run(bad).expect_err("a run reading a destroyed buffer");
+        eprintln!("{e}");
+        assert!(matches!(e, Error::Gpu(_)) && e.to_string().contains("running stage"), "{e}");
+        let y = run(s.to_device(&x).unwrap()).expect("a run after the error");
+        assert_eq!(y.as_slice::<f32>().unwrap(), &[0., 2., 0., 4.]);
+    }
+
+    /// The executor binds an index error record exactly to the kernels whose source reports
+    /// indices through `layout/index_report_lib`.
     #[test]
     fn index_error_records_bind_to_the_kernels_that_report() {
         for k in KernelKey::all_variants() {
-            assert_eq!(k.source().contains("fn checked_index"), reports_bad_indices(&k), "{}", k.label());
+            assert_eq!(k.source().contains("fn report_bad_index"), reports_bad_indices(&k), "{}", k.label());
         }
     }
 }

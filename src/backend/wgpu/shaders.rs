@@ -156,6 +156,7 @@ shader_files! {
     MATMUL_GEMV_SG => "matmul/matmul_gemv_sg",
     // --- end shaders (bench) ---
     // --- shaders (robust) ---
+    INDEX_REPORT => "layout/index_report_lib",
     INDEX_LIB => "layout/index_lib",
     // --- end shaders (robust) ---
 }

@@ -51,11 +51,16 @@ impl KernelVariant for AttnVariant {
     }
     fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
+        if self.kind == AttnKernel::Rotary {
+            p.lib(&shaders::INDEX_REPORT);
+        }
     }
     fn storage_bindings(&self) -> u32 {
         match self.kind {
             AttnKernel::Scores | AttnKernel::Linear => 7,
-            AttnKernel::SoftmaxPv | AttnKernel::Rotary => 5,
+            AttnKernel::SoftmaxPv => 5,
+            // The last one is the index error record of out-of-range position ids.
+            AttnKernel::Rotary => 6,
         }
     }
     fn all() -> Vec<Self> {

@@ -38,10 +38,15 @@ impl KernelVariant for ContribAttnVariant {
             ContribAttnKernel::KvAppend => &shaders::CONTRIB_KV_APPEND,
         }
     }
-    fn prelude(&self, _p: &mut Prelude) {}
+    fn prelude(&self, p: &mut Prelude) {
+        if self.kind == ContribAttnKernel::GqaMask {
+            p.lib(&shaders::INDEX_REPORT);
+        }
+    }
     fn storage_bindings(&self) -> u32 {
         match self.kind {
-            ContribAttnKernel::GqaMask => 3,
+            // The last one is the index error record of bad seqlens_k entries.
+            ContribAttnKernel::GqaMask => 4,
             ContribAttnKernel::KvAppend => 4,
         }
     }
@@ -52,7 +57,7 @@ impl KernelVariant for ContribAttnVariant {
 
 gpu_params!(
     /// `shaders/contrib_attention/gqa_mask.wgsl` Params.
-    GqaMaskParams { n: u32, s: u32, t: u32, first_prompt: u32, causal: u32, window: i32, pad0: u32, pad1: u32 }
+    GqaMaskParams { n: u32, s: u32, t: u32, first_prompt: u32, causal: u32, window: i32, p_len: u32, pad1: u32 }
 );
 
 gpu_params!(
@@ -343,7 +348,7 @@ pub fn lower_gqa(l: &GpuLowering, cx: &LowerCx, g: &GroupQueryAttention) -> Resu
         first_prompt: first_prompt as u32,
         causal: g.causal as u32,
         window,
-        pad0: 0,
+        p_len: u32_of(d.past)?,
         pad1: 0,
     };
     c.push(

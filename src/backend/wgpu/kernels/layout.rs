@@ -30,7 +30,10 @@ pub struct GatherVariant {
 
 impl GatherVariant {
     pub fn prelude(&self, p: &mut Prelude) {
-        p.alias("E", self.elem.wgsl()).bool("IDX64", self.idx64).lib(&crate::backend::wgpu::shaders::INDEX_LIB);
+        p.alias("E", self.elem.wgsl())
+            .bool("IDX64", self.idx64)
+            .lib(&crate::backend::wgpu::shaders::INDEX_REPORT)
+            .lib(&crate::backend::wgpu::shaders::INDEX_LIB);
     }
 }
 

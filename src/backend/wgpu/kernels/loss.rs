@@ -3,7 +3,8 @@
 //! and any number of trailing dims. SoftmaxCrossEntropyLoss first runs the LogSoftmax kernel
 //! of `norm.rs` over axis 1 into its `log_prob` output (or a scratch buffer), then the NLL
 //! kernel reads the log-probabilities. Targets stay on the GPU (int32, or int64 as word pairs);
-//! a target out of range gives NaN where the CPU reports an error.
+//! a target out of range (other than ignore_index) fails the run naming the node, as on the CPU
+//! (the kernel reports it through `shaders/layout/index_report_lib.wgsl`).
 
 use super::norm::{SoftmaxParams, SoftmaxVariant};
 use super::{grid_1d, grid_groups, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
@@ -42,9 +43,11 @@ impl KernelVariant for LossVariant {
         self.t.lib(p);
         p.bool("IDX64", self.idx64);
         p.codes("RED", &LossReduction::ALL, |r| r as u32).u32("RED", self.red as u32);
+        p.lib(&shaders::INDEX_REPORT);
     }
     fn storage_bindings(&self) -> u32 {
-        4
+        // The last one is the index error record (layout/index_report_lib).
+        5
     }
     fn all() -> Vec<Self> {
         let mut v = Vec::new();

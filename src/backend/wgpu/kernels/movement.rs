@@ -147,15 +147,17 @@ impl KernelVariant for MoveVariant {
             MoveVariant::AxisMap { elem }
             | MoveVariant::Take { elem }
             | MoveVariant::Trilu { elem }
-            | MoveVariant::EyeLike { elem }
-            | MoveVariant::ReverseSequence { elem } => {
+            | MoveVariant::EyeLike { elem } => {
                 p.alias("E", elem.wgsl());
             }
+            MoveVariant::ReverseSequence { elem } => {
+                p.alias("E", elem.wgsl()).lib(&shaders::INDEX_REPORT);
+            }
             MoveVariant::PosElements { idx64 } | MoveVariant::PosNd { idx64 } => {
-                p.bool("IDX64", idx64).lib(&shaders::INDEX_LIB);
+                p.bool("IDX64", idx64).lib(&shaders::INDEX_REPORT).lib(&shaders::INDEX_LIB);
             }
             MoveVariant::PosTensorScatter => {
-                p.bool("IDX64", true).lib(&shaders::INDEX_LIB);
+                p.bool("IDX64", true).lib(&shaders::INDEX_REPORT).lib(&shaders::INDEX_LIB);
             }
             MoveVariant::ScatterMark { last } => {
                 p.bool("LAST", last);
@@ -190,10 +192,11 @@ impl KernelVariant for MoveVariant {
             MoveVariant::Scatter { .. } => 4,
             // Positions from indices also bind the index error record (layout/index_lib).
             MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter => 3,
+            // So do sequence lengths (layout/index_report_lib).
+            MoveVariant::ReverseSequence { .. } => 4,
             MoveVariant::Take { .. }
             | MoveVariant::Trilu { .. }
             | MoveVariant::OneHot { .. }
-            | MoveVariant::ReverseSequence { .. }
             | MoveVariant::Cumulative { .. }
             | MoveVariant::TopK { .. } => 3,
             MoveVariant::ScatterMark { .. } | MoveVariant::EyeLike { .. } | MoveVariant::Col2Im { .. } => 2,

@@ -60,10 +60,10 @@ impl KernelVariant for VisionVariant {
             }
             VisionVariant::RoiAlign { t, idx64 } => {
                 t.lib(p);
-                p.lib(&shaders::TYPE_DF32).bool("IDX64", idx64);
+                p.lib(&shaders::TYPE_DF32).bool("IDX64", idx64).lib(&shaders::INDEX_REPORT);
             }
             VisionVariant::MaxUnpool { elem, idx64, pass } => {
-                p.alias("E", elem.wgsl()).bool("IDX64", idx64).u32("PASS", pass);
+                p.alias("E", elem.wgsl()).bool("IDX64", idx64).u32("PASS", pass).lib(&shaders::INDEX_REPORT);
             }
         }
     }
@@ -71,7 +71,8 @@ impl KernelVariant for VisionVariant {
     fn storage_bindings(&self) -> u32 {
         match self {
             VisionVariant::Resize(_) => 4,
-            VisionVariant::RoiAlign { .. } | VisionVariant::MaxUnpool { .. } => 4,
+            // The last one is the index error record (layout/index_report_lib).
+            VisionVariant::RoiAlign { .. } | VisionVariant::MaxUnpool { .. } => 5,
             VisionVariant::ResizeTaps(_) | VisionVariant::GridSample(_) => 3,
             VisionVariant::AffineGrid(_) => 2,
         }
