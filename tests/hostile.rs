@@ -791,6 +791,25 @@ fn index_cases() -> Vec<IndexCase> {
         noun: "sequence length",
     });
 
+    // RNN over 3 steps: sequence lengths may be 0..=3.
+    let mut b = shifted_indices(14, &[1]);
+    b.node("Cast", &["i"], &["i32"], &[("to", 6i64.into())]);
+    b.input("x", DType::F32, &[3, 1, 2]);
+    b.initializer("w", f32s(&[1, 2, 2], |k| 0.3 - k as f32 * 0.2));
+    b.initializer("r", f32s(&[1, 2, 2], |k| (k as f32 * 0.5).sin() * 0.5));
+    b.node("RNN", &["x", "w", "r", "", "i32"], &["y", "y_h"], &[("hidden_size", 2i64.into())]);
+    b.output("y", DType::F32, &[3, 1, 1, 2]);
+    b.output("y_h", DType::F32, &[1, 1, 2]);
+    cases.push(IndexCase {
+        op: "RNN",
+        model: b.to_bytes(),
+        inputs: vec![("x", f32s(&[3, 1, 2], |k| k as f32 * 0.25 - 0.5))],
+        raw: i64s(&[1], vec![2]),
+        bad_shift: vec![2],
+        bad: 4,
+        noun: "sequence length",
+    });
+
     // One new token after 3 cached ones: seqlens_k = total − 1 = 3; 5 needs 6 cache rows of 4.
     let mut b = shifted_indices(13, &[1]);
     b.model

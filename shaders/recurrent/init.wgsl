@@ -4,7 +4,8 @@
 // (clamped to [0, seq]; seq when absent) at lens_off. `state` (f32): slot 0 holds the
 // initial hidden state [dirs, batch, hidden] (and for LSTM the initial cell state after it),
 // read from initial_h / initial_c in either layout through (st_d, st_b); zeros when absent.
-// Prelude: a type library (T).
+// A length outside [0, seq] is reported (layout/index_report_lib: the run fails naming the
+// node) and clamped meanwhile. Prelude: a type library (T), the index report library.
 struct Params {
     n_bias: u32,
     n_peep: u32,
@@ -28,7 +29,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> c0: array<T>;
 @group(0) @binding(5) var<storage, read_write> aux: array<u32>;
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
-@group(0) @binding(7) var<uniform> p: Params;
+@group(0) @binding(7) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(8) var<uniform> p: Params;
 
 fn has(bit: u32) -> bool {
     return ((p.flags >> bit) & 1u) == 1u;
@@ -54,7 +56,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i < p.batch) {
         var len = p.seq;
         if (has(2u)) {
-            len = u32(clamp(lens[i], 0, i32(p.seq)));
+            let l = lens[i];
+            if (l < 0 || l > i32(p.seq)) {
+                report_bad_index(bitcast<u32>(l), select(0u, 0xffffffffu, l < 0), p.seq);
+            }
+            len = u32(clamp(l, 0, i32(p.seq)));
         }
         aux[p.lens_off + i] = len;
     }

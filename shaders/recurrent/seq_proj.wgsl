@@ -7,7 +7,8 @@
 // initial hidden state [dirs, batch, hidden] at h_off (slot 0 of the loop's two) and the LSTM
 // initial cell state at c_off, read from initial_h / initial_c in either layout through
 // (st_d, st_b); zeros for absent inputs.
-// Prelude: a type library (T).
+// A length outside [0, seq] is reported (layout/index_report_lib: the run fails naming the
+// node) and clamped meanwhile. Prelude: a type library (T), the index report library.
 struct Params {
     n_proj: u32,
     input: u32,
@@ -40,7 +41,8 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> c0: array<T>;
 @group(0) @binding(6) var<storage, read_write> peep: array<T>;
 @group(0) @binding(7) var<storage, read_write> buf: array<f32>;
-@group(0) @binding(8) var<uniform> p: Params;
+@group(0) @binding(8) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(9) var<uniform> p: Params;
 
 fn has(bit: u32) -> bool {
     return ((p.flags >> bit) & 1u) == 1u;
@@ -84,7 +86,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i < p.batch) {
         var len = p.seq;
         if (has(2u)) {
-            len = u32(clamp(lens[i], 0, i32(p.seq)));
+            let l = lens[i];
+            if (l < 0 || l > i32(p.seq)) {
+                report_bad_index(bitcast<u32>(l), select(0u, 0xffffffffu, l < 0), p.seq);
+            }
+            len = u32(clamp(l, 0, i32(p.seq)));
         }
         buf[p.lens_off + i] = bitcast<f32>(len);
     }

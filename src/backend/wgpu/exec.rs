@@ -79,6 +79,7 @@ pub fn reports_bad_indices(key: &KernelKey) -> bool {
 fn bad_index_noun(key: &KernelKey) -> Option<&'static str> {
     use super::kernels::attention::{AttnKernel, AttnVariant};
     use super::kernels::contrib_attention::ContribAttnKernel;
+    use super::kernels::recurrent::{RecKernel, RecurrentVariant};
     use super::kernels::vision::VisionVariant;
     Some(match key {
         KernelKey::Gather(_)
@@ -86,6 +87,10 @@ fn bad_index_noun(key: &KernelKey) -> Option<&'static str> {
             MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter,
         )) => "index",
         KernelKey::Family(FamilyKey::Movement(MoveVariant::ReverseSequence { .. })) => "sequence length",
+        KernelKey::Family(FamilyKey::Recurrent(RecurrentVariant {
+            kernel: RecKernel::Init | RecKernel::SeqProj,
+            ..
+        })) => "sequence length",
         KernelKey::Family(FamilyKey::Vision(VisionVariant::MaxUnpool { .. })) => "unpooling index",
         KernelKey::Family(FamilyKey::Vision(VisionVariant::RoiAlign { .. })) => "batch index",
         KernelKey::Family(FamilyKey::NormLoss(_)) => "target",

@@ -91,15 +91,20 @@ impl KernelVariant for RecurrentVariant {
                 p.codes("CELL", &SeqCell::ALL, |c| c as u32).u32("CELL", c as u32);
                 p.codes("ACT", &ActKind::ALL, |k| k as u32).lib(&shaders::RECURRENT_ACT_LIB);
             }
+            // These read sequence_lens and report bad ones (layout/index_report_lib).
+            RecKernel::Init | RecKernel::SeqProj => {
+                p.lib(&shaders::INDEX_REPORT);
+            }
             _ => {}
         }
     }
     fn storage_bindings(&self) -> u32 {
         match self.kernel {
-            RecKernel::Init => 7,
+            // The last one of Init and SeqProj is the index error record.
+            RecKernel::Init => 8,
             RecKernel::Step(_) => 6,
             RecKernel::Final => 4,
-            RecKernel::SeqProj => 8,
+            RecKernel::SeqProj => 9,
             RecKernel::SeqLoop(_) => 5,
         }
     }
