@@ -791,6 +791,21 @@ fn index_cases() -> Vec<IndexCase> {
         noun: "sequence length",
     });
 
+    // CumSum over a run-time axis of a rank-2 tensor.
+    let mut b = shifted_indices(14, &[]);
+    b.input("x", DType::F32, &[2, 3]);
+    b.node("CumSum", &["x", "i"], &["y"], &[]);
+    b.output("y", DType::F32, &[2, 3]);
+    cases.push(IndexCase {
+        op: "CumSum",
+        model: b.to_bytes(),
+        inputs: vec![("x", f32s(&[2, 3], |k| k as f32 + 1.))],
+        raw: i64s(&[], vec![1]),
+        bad_shift: vec![2],
+        bad: 3,
+        noun: "axis",
+    });
+
     // RNN over 3 steps: sequence lengths may be 0..=3.
     let mut b = shifted_indices(14, &[1]);
     b.node("Cast", &["i"], &["i32"], &[("to", 6i64.into())]);

@@ -1,8 +1,9 @@
 // CumSum / CumProd along the axis read at run time (one int32 or int64 value, negative counts
 // from the end) of a tensor of rank ≤ 8: one invocation per line [outer, len, inner],
 // accumulating serially (in the reference's order) in the element type's arithmetic. An
-// out-of-range axis writes nothing. Prelude: a type library (T), MUL (CumProd instead of
-// CumSum), AXIS64 (the axis is int64, read as (lo, hi) i32 words).
+// out-of-range axis is reported (layout/index_report_lib: the run fails naming the node) and
+// writes nothing. Prelude: a type library (T), MUL (CumProd instead of CumSum), AXIS64 (the
+// axis is int64, read as (lo, hi) i32 words), the index report library.
 struct Params {
     n: u32,
     rank: u32,
@@ -14,22 +15,23 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> x: array<T>;
 @group(0) @binding(1) var<storage, read_write> axis: array<i32>;
 @group(0) @binding(2) var<storage, read_write> y: array<T>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let l = flat_index(gid, nwg, 64u);
-    var a = axis[0];
+    let raw = axis[0];
+    var hi = select(0, -1, raw < 0);
     if (AXIS64) {
-        let hi = axis[1];
-        if (hi != select(0, -1, a < 0)) {
-            return;
-        }
+        hi = axis[1];
     }
+    var a = raw;
     if (a < 0) {
         a = a + i32(p.rank);
     }
-    if (a < 0 || a >= i32(p.rank)) {
+    if (hi != select(0, -1, raw < 0) || a < 0 || a >= i32(p.rank)) {
+        report_bad_index(bitcast<u32>(raw), bitcast<u32>(hi), p.rank);
         return;
     }
     let ax = u32(a);

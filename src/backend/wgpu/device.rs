@@ -111,7 +111,7 @@ impl GpuContext {
             device.on_uncaptured_error(Arc::new(move |e: ::wgpu::Error| {
                 let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
                 if s.len() < 16 {
-                    s.push(e.to_string());
+                    s.push(describe_error(&e));
                 }
             }));
         }
@@ -185,4 +185,10 @@ impl GpuContext {
     pub fn describe(&self) -> String {
         format!("{} ({:?}, {} {})", self.info.name, self.info.backend, self.info.driver, self.info.driver_info)
     }
+}
+
+/// A wgpu error on one line (wgpu's description is "Validation Error", a blank line and an
+/// indented "Caused by:" chain).
+pub fn describe_error(e: &::wgpu::Error) -> String {
+    e.to_string().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }

@@ -18,7 +18,7 @@
 //! previous run (collected by the handler of `device.rs`) fail the next run rather than
 //! passing unseen.
 
-use super::device::GpuContext;
+use super::device::{describe_error, GpuContext};
 use super::kernels::movement::MoveVariant;
 use super::kernels::{FamilyKey, GpuKernel, KernelKey};
 use crate::backend::resident::{DeviceData, DeviceTensor, TransferCounters};
@@ -75,8 +75,9 @@ pub fn reports_bad_indices(key: &KernelKey) -> bool {
     bad_index_noun(key).is_some()
 }
 
-/// What the indices of a reporting kernel are, for its error message.
-fn bad_index_noun(key: &KernelKey) -> Option<&'static str> {
+/// What the indices of a reporting kernel are and what bounds them, for its error message:
+/// "{noun} {value} is out of range for {bound} {record's length}".
+fn bad_index_noun(key: &KernelKey) -> Option<(&'static str, &'static str)> {
     use super::kernels::attention::{AttnKernel, AttnVariant};
     use super::kernels::contrib_attention::ContribAttnKernel;
     use super::kernels::recurrent::{RecKernel, RecurrentVariant};
@@ -85,17 +86,24 @@ fn bad_index_noun(key: &KernelKey) -> Option<&'static str> {
         KernelKey::Gather(_)
         | KernelKey::Family(FamilyKey::Movement(
             MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter,
-        )) => "index",
-        KernelKey::Family(FamilyKey::Movement(MoveVariant::ReverseSequence { .. })) => "sequence length",
-        KernelKey::Family(FamilyKey::Recurrent(RecurrentVariant {
+        )) => ("index", "an axis of size"),
+        KernelKey::Family(FamilyKey::Movement(MoveVariant::ReverseSequence { .. }))
+        | KernelKey::Family(FamilyKey::Recurrent(RecurrentVariant {
             kernel: RecKernel::Init | RecKernel::SeqProj,
             ..
-        })) => "sequence length",
-        KernelKey::Family(FamilyKey::Vision(VisionVariant::MaxUnpool { .. })) => "unpooling index",
-        KernelKey::Family(FamilyKey::Vision(VisionVariant::RoiAlign { .. })) => "batch index",
-        KernelKey::Family(FamilyKey::NormLoss(_)) => "target",
-        KernelKey::Family(FamilyKey::ContribAttention(v)) if v.kind == ContribAttnKernel::GqaMask => "seqlens_k entry",
-        KernelKey::Family(FamilyKey::Attention(AttnVariant { kind: AttnKernel::Rotary, .. })) => "position id",
+        })) => ("sequence length", "a sequence of length"),
+        KernelKey::Family(FamilyKey::Movement(MoveVariant::Cumulative { .. })) => ("axis", "rank"),
+        KernelKey::Family(FamilyKey::Vision(VisionVariant::MaxUnpool { .. })) => {
+            ("unpooling index", "an unpooled tensor of size")
+        }
+        KernelKey::Family(FamilyKey::Vision(VisionVariant::RoiAlign { .. })) => ("batch index", "a batch of"),
+        KernelKey::Family(FamilyKey::NormLoss(_)) => ("target", "a class count of"),
+        KernelKey::Family(FamilyKey::ContribAttention(v)) if v.kind == ContribAttnKernel::GqaMask => {
+            ("seqlens_k entry", "a KV cache of length")
+        }
+        KernelKey::Family(FamilyKey::Attention(AttnVariant { kind: AttnKernel::Rotary, .. })) => {
+            ("position id", "cos/sin caches of length")
+        }
         _ => return None,
     })
 }
@@ -210,7 +218,7 @@ impl Prepared {
             })
         });
         if let Some(e) = pollster::block_on(oom.pop()) {
-            return Err(Error::Gpu(format!("allocating stage {}'s buffers: {e}", stage.index)));
+            return Err(Error::Gpu(format!("allocating stage {}'s buffers: {}", stage.index, describe_error(&e))));
         }
 
         let resolve = |b: &BufRef| -> (&::wgpu::Buffer, u64, u64) {
@@ -273,7 +281,7 @@ impl Prepared {
             dispatches.push(Dispatch { pipeline, bind_group, grid: s.kernel.grid });
         }
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!("building stage {}'s bind groups: {e}", stage.index)));
+            return Err(Error::Gpu(format!("building stage {}'s bind groups: {}", stage.index, describe_error(&e))));
         }
 
         let mut readback = Vec::new();
@@ -433,7 +441,7 @@ impl Prepared {
             let validation = pollster::block_on(scope.pop());
             let oom = pollster::block_on(scope_oom.pop());
             if let Some(e) = validation.or(oom) {
-                return Err(Error::Gpu(format!("running stage {}: {e}", st.index)));
+                return Err(Error::Gpu(format!("running stage {}: {}", st.index, describe_error(&e))));
             }
             if let Some(staging) = &self.staging {
                 let (tx, rx) = std::sync::mpsc::channel();
@@ -504,12 +512,12 @@ impl Prepared {
             let index = ((word(at + 8) as u64) << 32 | word(at + 4) as u64) as i64;
             let s = &self.stage.steps[step];
             let node = g.node(s.node);
+            let (noun, bound) = bad_index_noun(&s.kernel.key).unwrap_or(("index", "an axis of size"));
             return Err(Error::node(
                 node.label(g),
                 &node.op_type,
                 format!(
-                    "{} {index} is out of range for an axis of size {} (computed on the device; stage {} step {step}, kernel {})",
-                    bad_index_noun(&s.kernel.key).unwrap_or("index"),
+                    "{noun} {index} is out of range for {bound} {} (computed on the device; stage {} step {step}, kernel {})",
                     word(at + 12),
                     self.stage.index,
                     s.kernel.key.label()

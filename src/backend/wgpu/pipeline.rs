@@ -192,7 +192,7 @@ fn compile(
     let validation = pollster::block_on(scope.pop());
     let driver = pollster::block_on(internal.pop());
     if let Some(e) = validation.or(driver) {
-        return Err(Error::Kernel { kernel: label.to_string(), reason: e.to_string() });
+        return Err(Error::Kernel { kernel: label.to_string(), reason: super::device::describe_error(&e) });
     }
     Ok(pipeline)
 }

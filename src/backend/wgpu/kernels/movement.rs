@@ -170,7 +170,7 @@ impl KernelVariant for MoveVariant {
                 p.alias("E", elem.wgsl()).u32("IDX_KIND", idx as u32);
             }
             MoveVariant::Cumulative { t, mul, axis64 } => {
-                p.bool("MUL", mul).bool("AXIS64", axis64);
+                p.bool("MUL", mul).bool("AXIS64", axis64).lib(&shaders::INDEX_REPORT);
                 t.lib(p);
             }
             MoveVariant::TopKSort { t, largest, pass } => {
@@ -192,12 +192,11 @@ impl KernelVariant for MoveVariant {
             MoveVariant::Scatter { .. } => 4,
             // Positions from indices also bind the index error record (layout/index_lib).
             MoveVariant::PosElements { .. } | MoveVariant::PosNd { .. } | MoveVariant::PosTensorScatter => 3,
-            // So do sequence lengths (layout/index_report_lib).
-            MoveVariant::ReverseSequence { .. } => 4,
+            // So do sequence lengths and run-time axes (layout/index_report_lib).
+            MoveVariant::ReverseSequence { .. } | MoveVariant::Cumulative { .. } => 4,
             MoveVariant::Take { .. }
             | MoveVariant::Trilu { .. }
             | MoveVariant::OneHot { .. }
-            | MoveVariant::Cumulative { .. }
             | MoveVariant::TopK { .. } => 3,
             MoveVariant::ScatterMark { .. } | MoveVariant::EyeLike { .. } | MoveVariant::Col2Im { .. } => 2,
         }
