@@ -121,7 +121,7 @@ fn pad_phased(g: &Geo, src: &[f32], pad: &mut Vec<f32>, fill: f32) -> (usize, us
             let base = rp * sw * hq * wq + ri * wq;
             let (ne, no) = (g.w.div_ceil(2), g.w / 2);
             let (pe, po) = (g.pw % 2, (g.pw + 1) % 2);
-            let (e_at, o_at) = (base + pe * hq * wq + g.pw / 2, base + po * hq * wq + (g.pw + 1) / 2);
+            let (e_at, o_at) = (base + pe * hq * wq + g.pw / 2, base + po * hq * wq + g.pw.div_ceil(2));
             let (lo, hi) = pad.split_at_mut(e_at.max(o_at));
             let (even, odd) = if e_at < o_at {
                 (&mut lo[e_at..e_at + ne], &mut hi[..no])
