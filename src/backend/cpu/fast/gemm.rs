@@ -1,5 +1,6 @@
-//! The f32 matrix product under MatMul, Gemm and Conv: `matrixmultiply`'s packed,
-//! cache-blocked sgemm, split into column (or row) panels over the session's rayon pool.
+//! The f32 matrix product under MatMul, Gemm and Conv: the AVX2/FMA kernel of [`super::packed`]
+//! where the CPU has it, else `matrixmultiply`'s packed, cache-blocked sgemm, split into column
+//! (or row) panels over the session's rayon pool; single rows take a dot-product path.
 
 use rayon::prelude::*;
 
@@ -27,7 +28,7 @@ unsafe impl Send for Mat {}
 unsafe impl Sync for Mat {}
 
 /// Multiply-adds below which splitting over threads costs more than it saves.
-const PAR_MIN_WORK: usize = 1 << 17;
+pub(crate) const PAR_MIN_WORK: usize = 1 << 17;
 
 /// What [`sgemm_fused`] does to C around the product, per panel while it is in cache.
 #[derive(Clone, Copy, Default)]
@@ -112,14 +113,7 @@ pub unsafe fn sgemm_fused(
         if ep.inits() {
             ep.init(c, ldc, 0..m, 0, n);
         } else {
-            for i in 0..m {
-                let row = std::slice::from_raw_parts_mut(c.add(i * ldc), n);
-                if beta == 0.0 {
-                    row.fill(0.0);
-                } else {
-                    row.iter_mut().for_each(|x| *x *= beta);
-                }
-            }
+            scale_rows(c, ldc, m, n, beta);
         }
         ep.finish(c, ldc, 0..m, 0, n);
         return;
@@ -132,6 +126,11 @@ pub unsafe fn sgemm_fused(
         }
         gemv(k, n, a, b, c, beta, threads > 1 && work >= PAR_MIN_WORK);
         ep.finish(c, ldc, 0..1, 0, n);
+        return;
+    }
+    if super::packed::available() {
+        let t = if work < PAR_MIN_WORK { 1 } else { threads };
+        super::packed::gemm(mkn, a, b, c, ldc, beta, ep, t);
         return;
     }
     if threads <= 1 || work < PAR_MIN_WORK {
@@ -198,6 +197,21 @@ pub unsafe fn sgemm_fused(
             );
             ep.finish(c.0, ldc, i0..i0 + h, 0, n);
         });
+    }
+}
+
+/// `C *= beta` over m rows of n (zeros for beta = 0, whatever C held).
+///
+/// # Safety
+/// C must address m rows of row stride `ldc` covering n columns.
+pub(crate) unsafe fn scale_rows(c: *mut f32, ldc: usize, m: usize, n: usize, beta: f32) {
+    for i in 0..m {
+        let row = std::slice::from_raw_parts_mut(c.add(i * ldc), n);
+        if beta == 0.0 {
+            row.fill(0.0);
+        } else {
+            row.iter_mut().for_each(|x| *x *= beta);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod conv;
 pub mod elementwise;
 pub mod gemm;
+pub mod packed;
 pub mod rows;
 
 use crate::ir::Op;
@@ -90,7 +91,9 @@ impl Fast {
                 rows::GemmPlan::new(g, shape(0)?, shape(1)?, shape(2)).map(Fast::Gemm)
             }
             Op::Conv(c) if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) => {
-                conv::ConvPlan::new(c, shape(0)?, shape(1)?, shape(2), &out.shape).map(Fast::Conv)
+                let mut p = conv::ConvPlan::new(c, shape(0)?, shape(1)?, shape(2), &out.shape)?;
+                prepack_weights(&mut p, cx);
+                Some(Fast::Conv(p))
             }
             Op::FusedConv(fc)
                 if f32_in(0)
@@ -105,8 +108,9 @@ impl Fast {
                     ActKind::Clip => (fc.act.alpha, fc.act.beta),
                     _ => return None,
                 };
-                conv::ConvPlan::new(&fc.conv, shape(0)?, shape(1)?, shape(2), &out.shape)
-                    .map(|p| Fast::FusedConv(p, lo, hi))
+                let mut p = conv::ConvPlan::new(&fc.conv, shape(0)?, shape(1)?, shape(2), &out.shape)?;
+                prepack_weights(&mut p, cx);
+                Some(Fast::FusedConv(p, lo, hi))
             }
             Op::FusedMatMul(f)
                 if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) =>
@@ -297,6 +301,15 @@ impl Fast {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+/// Packs a Conv's weights at plan time when they are a known constant.
+fn prepack_weights(p: &mut conv::ConvPlan, cx: &LowerCx) {
+    if let Some(w) = cx.inputs.get(1).and_then(|o| o.as_ref()).and_then(|o| o.value.as_ref()) {
+        if let Ok(w) = w.as_slice::<f32>() {
+            p.prepack(w);
         }
     }
 }
