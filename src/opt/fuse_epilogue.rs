@@ -181,7 +181,7 @@ fn absorb(
             _ => None,
         }
     } else if let [a, b] = readers[..] {
-        let (s, m) = silu_readers(g, &cons, y, a, b)?;
+        let (s, m) = silu_readers(g, cons, y, a, b)?;
         let mut rw = base(m, Act { kind: ActKind::Silu, alpha: 0.0, beta: 0.0 }, inputs, None);
         rw.also.push(s);
         Some(rw)
