@@ -1,8 +1,9 @@
 //! Every matrix-product tile configuration (`ONNX_WGPU_MATMUL=<name>` forces one) against the
 //! CPU reference on odd shapes (M, N, K of 1, 3, 17, 65, 130…), broadcast batches, Gemm with
 //! transposes, alpha/beta and broadcast C, f16 storage with f32 accumulation and with the
-//! session's f16 accumulation. One test, so that the environment variable is never changed
-//! while another test builds a session.
+//! session's f16 accumulation; the optimizer's FusedMatMul (bias, every epilogue activation,
+//! transposed operands folded from Transpose nodes) in ONE dispatch. One test, so that the
+//! environment variable is never changed while another test builds a session.
 
 mod common;
 
@@ -25,6 +26,8 @@ struct Case {
     what: String,
     model: Vec<u8>,
     inputs: Vec<(&'static str, Tensor)>,
+    /// The GPU plan must be this many dispatches.
+    dispatches: Option<usize>,
 }
 
 fn matmul(sa: &[usize], sb: &[usize], f16: bool, seed: u64) -> Case {
@@ -40,6 +43,7 @@ fn matmul(sa: &[usize], sb: &[usize], f16: bool, seed: u64) -> Case {
         what: format!("MatMul {sa:?}x{sb:?}{}", if f16 { " f16" } else { "" }),
         model: b.to_bytes(),
         inputs: vec![("a", if f16 { to_f16(&a) } else { a })],
+        dispatches: None,
     }
 }
 
@@ -61,6 +65,56 @@ fn gemm(m: usize, k: usize, n: usize, ta: bool, tb: bool, c: &[usize], seed: u64
         what: format!("Gemm {m}x{k}x{n} transA={ta} transB={tb} C{c:?}"),
         model: b.to_bytes(),
         inputs: vec![("a", rand_tensor(&sa, seed))],
+        dispatches: None,
+    }
+}
+
+/// `act(MatMul(a, w) + bias)` with w stored transposed behind a Transpose node when `tb`: the
+/// optimizer makes it one FusedMatMul, the GPU one dispatch.
+fn fused(sa: &[usize], sb: &[usize], bias: &[usize], act: &str, tb: bool, f16: bool, seed: u64) -> Case {
+    let dt = if f16 { DType::F16 } else { DType::F32 };
+    let cvt = |t: Tensor| if f16 { to_f16(&t) } else { t };
+    let mut b = ModelBuilder::new(20);
+    b.input("a", dt, sa);
+    let r = sb.len();
+    let mut stored = sb.to_vec();
+    if tb {
+        stored.swap(r - 2, r - 1);
+    }
+    b.initializer("w", cvt(rand_tensor(&stored, seed + 1))).initializer("bias", cvt(rand_tensor(bias, seed + 2)));
+    let w = if tb {
+        let mut perm: Vec<i64> = (0..r as i64).collect();
+        perm.swap(r - 2, r - 1);
+        b.node("Transpose", &["w"], &["wt"], &[("perm", Attr::Ints(perm))]);
+        "wt"
+    } else {
+        "w"
+    };
+    b.node("MatMul", &["a", w], &["m"], &[]);
+    b.node("Add", &["m", "bias"], &["z"], &[]);
+    match act {
+        "Clip" => {
+            b.initializer("lo", cvt(Tensor::new(&[], vec![-0.25f32]).unwrap()));
+            b.initializer("hi", cvt(Tensor::new(&[], vec![0.5f32]).unwrap()));
+            b.node("Clip", &["z", "lo", "hi"], &["y"], &[])
+        }
+        "Silu" => {
+            b.node("Sigmoid", &["z"], &["s"], &[]);
+            b.node("Mul", &["s", "z"], &["y"], &[])
+        }
+        "LeakyRelu" | "HardSigmoid" => b.node(act, &["z"], &["y"], &[("alpha", Attr::Float(0.3))]),
+        _ => b.node(act, &["z"], &["y"], &[]),
+    };
+    b.output("y", dt, &[]);
+    Case {
+        what: format!(
+            "FusedMatMul {act}({sa:?}x{sb:?}{} + {bias:?}){}",
+            if tb { "ᵀ" } else { "" },
+            if f16 { " f16" } else { "" }
+        ),
+        model: b.to_bytes(),
+        inputs: vec![("a", cvt(rand_tensor(sa, seed)))],
+        dispatches: Some(1),
     }
 }
 
@@ -81,6 +135,25 @@ fn cases() -> Vec<Case> {
     for (i, &(m, k, n)) in [(1, 65, 17), (3, 17, 65), (65, 65, 65)].iter().enumerate() {
         v.push(matmul(&[m, k], &[k, n], true, 50 + i as u64));
     }
+    // Every epilogue activation, on GEMV-sized and tiled shapes, batched with a broadcast bias,
+    // plain and with B transposed.
+    let acts = ["Relu", "Clip", "Sigmoid", "Silu", "Tanh", "Gelu", "HardSwish", "HardSigmoid", "LeakyRelu"];
+    for (i, act) in acts.iter().enumerate() {
+        let s = 60 + 3 * i as u64;
+        v.push(fused(&[1, 65], &[65, 17], &[17], act, i % 2 == 0, false, s));
+        v.push(fused(&[2, 33, 17], &[17, 65], &[65], act, i % 2 == 1, false, s + 1));
+        v.push(fused(&[2, 3, 17], &[2, 17, 5], &[2, 1, 5], act, i % 3 == 0, false, s + 2));
+    }
+    // Shapes whose K and/or N are multiples of 4 (the tiled kernels' vec4 loads), batched too.
+    v.push(matmul(&[33, 64], &[64, 68], false, 80));
+    v.push(matmul(&[33, 64], &[64, 65], false, 81));
+    v.push(matmul(&[33, 63], &[63, 68], false, 82));
+    v.push(matmul(&[2, 1, 12, 20], &[3, 20, 36], false, 83));
+    v.push(matmul(&[70, 132], &[132, 20], true, 84));
+    v.push(fused(&[2, 12, 16], &[2, 16, 8], &[2, 12, 8], "Gelu", true, false, 85));
+    v.push(fused(&[5, 12, 16], &[16, 132], &[132], "Relu", false, false, 86));
+    v.push(fused(&[3, 17], &[17, 65], &[3, 65], "Relu", true, true, 90));
+    v.push(fused(&[2, 3, 17], &[2, 17, 5], &[5], "Gelu", true, true, 91));
     v
 }
 
@@ -105,6 +178,11 @@ fn every_configuration_matches_cpu() {
                     .f16_accumulation(f16_acc)
                     .from_bytes(&c.model)
                     .unwrap_or_else(|e| panic!("{algo} {}: {e}", c.what));
+                if let Some(want) = c.dispatches {
+                    let shapes: Vec<Vec<usize>> = c.inputs.iter().map(|(_, t)| t.shape().to_vec()).collect();
+                    let d = s.plan_report(&shapes).unwrap().dispatches;
+                    assert_eq!(d, want, "{algo} {}: dispatches", c.what);
+                }
                 let got: Vec<Tensor> = s.run(&c.inputs).unwrap().into_vec().into_iter().map(|(_, t)| t).collect();
                 // f16 outputs: one f16 rounding (2^-11 relative) plus the sum's rounding; f16
                 // accumulation rounds every partial sum (K ≤ 65 terms of magnitude ≤ 1).

@@ -36,7 +36,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var i = 0u; i < 4u; i = i + 1u) {
         for (var j = 0u; j < 4u; j = j + 1u) {
             if (row0 + i < p.m && col0 + j < p.n) {
-                mm_store(wid.z, row0 + i, col0 + j, acc[i][j]);
+                mm_store(wid.z, off, row0 + i, col0 + j, acc[i][j]);
             }
         }
     }

@@ -20,6 +20,6 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     part[li] = s;
     workgroupBarrier();
     if (ks == 0u && col < p.n) {
-        mm_store(wid.z, r, col, (part[li] + part[li + 64u]) + (part[li + 128u] + part[li + 192u]));
+        mm_store(wid.z, off, r, col, (part[li] + part[li + 64u]) + (part[li + 128u] + part[li + 192u]));
     }
 }

@@ -31,6 +31,6 @@ fn main(
         for (var i = 0u; i < sg_count; i = i + 1u) {
             total = total + part[i];
         }
-        mm_store(wid.z, r, col, total);
+        mm_store(wid.z, off, r, col, total);
     }
 }

@@ -31,6 +31,23 @@ pub enum ActKind {
 }
 
 impl ActKind {
+    /// The unary op whose formula the activation is (`None` for `None` and `Silu`, which is
+    /// `x · Sigmoid(x)`): the CPU kernels and `unary_f32` in `shaders/elementwise/unary_lib.wgsl`
+    /// compute every activation through it, so each formula exists once.
+    pub fn unary(self) -> Option<UnaryOp> {
+        Some(match self {
+            ActKind::None | ActKind::Silu => return None,
+            ActKind::Relu => UnaryOp::Relu,
+            ActKind::Clip => UnaryOp::Clip,
+            ActKind::Sigmoid => UnaryOp::Sigmoid,
+            ActKind::HardSigmoid => UnaryOp::HardSigmoid,
+            ActKind::HardSwish => UnaryOp::HardSwish,
+            ActKind::LeakyRelu => UnaryOp::LeakyRelu,
+            ActKind::Tanh => UnaryOp::Tanh,
+            ActKind::Gelu => UnaryOp::Gelu,
+        })
+    }
+
     pub const ALL: [ActKind; 10] = [
         ActKind::None,
         ActKind::Relu,
@@ -84,14 +101,7 @@ impl Act {
                 let s = one(self.unary(UnaryOp::Sigmoid).eval(&[Some(&x)], 1)?)?;
                 return one(Binary { op: BinaryOp::Mul }.eval(&[Some(&x), Some(&s)], 1)?);
             }
-            ActKind::Relu => UnaryOp::Relu,
-            ActKind::Clip => UnaryOp::Clip,
-            ActKind::Sigmoid => UnaryOp::Sigmoid,
-            ActKind::HardSigmoid => UnaryOp::HardSigmoid,
-            ActKind::HardSwish => UnaryOp::HardSwish,
-            ActKind::LeakyRelu => UnaryOp::LeakyRelu,
-            ActKind::Tanh => UnaryOp::Tanh,
-            ActKind::Gelu => UnaryOp::Gelu,
+            k => k.unary().ok_or("an activation without a unary op")?,
         };
         one(self.unary(op).eval(&[Some(&x)], 1)?)
     }

@@ -11,8 +11,8 @@
 //!   computed on the CPU by the reference kernels of the nodes it replaces.
 
 use super::elementwise::{broadcast_map, Binary, BinaryOp, UnaryOp};
-use super::fused::{Act, ActKind};
-use super::matmul::{Gemm, MatMul};
+use super::fused::Act;
+use super::matmul::{matmul_dims, Gemm, MatMul};
 use super::{vt, InferCx, OpSpec};
 use crate::ir::ValueType;
 use crate::tensor::shape::broadcast_dims;
@@ -220,36 +220,6 @@ impl FusedElementwise {
         }
         Ok(e)
     }
-
-    /// The program `act(x + bias)` (bias optional) over inputs x and bias; `None` when there is
-    /// nothing to apply.
-    pub fn epilogue(act: Act, bias: bool, dtype: DType) -> Option<FusedElementwise> {
-        let mut prog = Vec::new();
-        let mut x = 0;
-        let n_inputs = if bias { 2 } else { 1 };
-        if bias {
-            prog.push(Instr { op: EwOp::Binary(BinaryOp::Add), args: vec![Arg::Reg(0), Arg::Reg(1)] });
-            x = 2;
-        }
-        let un = |op: UnaryOp| Instr { op: EwOp::Unary(op, act.alpha, act.beta), args: vec![Arg::Reg(x)] };
-        match act.kind {
-            ActKind::None => {}
-            ActKind::Silu => {
-                prog.push(un(UnaryOp::Sigmoid));
-                let s = n_inputs + prog.len() - 1;
-                prog.push(Instr { op: EwOp::Binary(BinaryOp::Mul), args: vec![Arg::Reg(x), Arg::Reg(s)] });
-            }
-            ActKind::Relu => prog.push(un(UnaryOp::Relu)),
-            ActKind::Clip => prog.push(un(UnaryOp::Clip)),
-            ActKind::Sigmoid => prog.push(un(UnaryOp::Sigmoid)),
-            ActKind::HardSigmoid => prog.push(un(UnaryOp::HardSigmoid)),
-            ActKind::HardSwish => prog.push(un(UnaryOp::HardSwish)),
-            ActKind::LeakyRelu => prog.push(un(UnaryOp::LeakyRelu)),
-            ActKind::Tanh => prog.push(un(UnaryOp::Tanh)),
-            ActKind::Gelu => prog.push(un(UnaryOp::Gelu)),
-        }
-        (!prog.is_empty()).then_some(FusedElementwise { n_inputs, prog, dtype })
-    }
 }
 
 impl OpSpec for FusedElementwise {
@@ -297,11 +267,44 @@ pub enum MatMulBase {
     Gemm(Gemm),
 }
 
-/// `act(MatMul(A, B) + C)` or `act(Gemm(A, B, C))`: inputs A, B, optional C.
+/// `act(MatMul(op(A), op(B)) + C)` or `act(Gemm(A, B, C))`: inputs A, B, optional C.
 #[derive(Clone, Debug)]
 pub struct FusedMatMul {
     pub base: MatMulBase,
     pub act: Act,
+    /// MatMul base: A (B) is stored with its last two axes swapped, op(A) swaps them back (a
+    /// Transpose folded by `crate::opt::fold_transpose`; Gemm takes it as `trans_a`/`trans_b`).
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl FusedMatMul {
+    /// A product without epilogue or transposed operands.
+    pub fn plain(base: MatMulBase) -> FusedMatMul {
+        FusedMatMul { base, act: Act::NONE, trans_a: false, trans_b: false }
+    }
+}
+
+/// `x` with its last two axes swapped when `t` (rank ≥ 2).
+fn swap_last2<T: Clone>(x: &[T], t: bool) -> Result<Vec<T>, String> {
+    let mut v = x.to_vec();
+    if t {
+        if v.len() < 2 {
+            return Err(format!("a transposed MatMul operand needs rank ≥ 2, got rank {}", v.len()));
+        }
+        let r = v.len();
+        v.swap(r - 2, r - 1);
+    }
+    Ok(v)
+}
+
+/// `x` with its last two axes swapped (materialized) when `t`.
+fn transposed(x: &Tensor, t: bool) -> Result<Tensor, String> {
+    if !t {
+        return Ok(x.clone());
+    }
+    let perm: Vec<i64> = swap_last2(&(0..x.rank() as i64).collect::<Vec<_>>(), true)?;
+    one(super::layout::Transpose { perm: Some(perm) }.eval(&[Some(x)], 1)?)
 }
 
 fn one(v: Vec<Tensor>) -> Result<Tensor, String> {
@@ -311,9 +314,16 @@ fn one(v: Vec<Tensor>) -> Result<Tensor, String> {
 impl OpSpec for FusedMatMul {
     fn infer(&self, cx: &InferCx) -> Result<Vec<ValueType>, String> {
         match &self.base {
-            MatMulBase::Gemm(g) => g.infer(cx),
+            MatMulBase::Gemm(g) => {
+                Gemm { trans_a: g.trans_a ^ self.trans_a, trans_b: g.trans_b ^ self.trans_b, ..g.clone() }.infer(cx)
+            }
             MatMulBase::MatMul => {
-                let out = MatMul.infer(cx)?;
+                let (a, b) = (cx.input(0)?, cx.input(1)?);
+                if a.dtype != b.dtype {
+                    return Err(format!("MatMul operand types differ: {} vs {}", a.dtype, b.dtype));
+                }
+                let dims = matmul_dims(&swap_last2(&a.dims, self.trans_a)?, &swap_last2(&b.dims, self.trans_b)?)?;
+                let out = vec![vt(a.dtype, dims)];
                 if let (Some(c), Some(y)) = (cx.opt(2), out.first()) {
                     let bd = broadcast_dims(&[&y.dims, &c.dims])?;
                     if c.dtype != y.dtype || bd != y.dims {
@@ -327,9 +337,14 @@ impl OpSpec for FusedMatMul {
 
     fn eval(&self, inputs: &[Option<&Tensor>], n: usize) -> Result<Vec<Tensor>, String> {
         let y = match &self.base {
-            MatMulBase::Gemm(g) => one(g.eval(inputs, n)?)?,
+            MatMulBase::Gemm(g) => {
+                let g = Gemm { trans_a: g.trans_a ^ self.trans_a, trans_b: g.trans_b ^ self.trans_b, ..g.clone() };
+                one(g.eval(inputs, n)?)?
+            }
             MatMulBase::MatMul => {
-                let y = one(MatMul.eval(&inputs[..inputs.len().min(2)], n)?)?;
+                let need = |i: usize| inputs.get(i).copied().flatten().ok_or(format!("input {i} is required"));
+                let (a, b) = (transposed(need(0)?, self.trans_a)?, transposed(need(1)?, self.trans_b)?);
+                let y = one(MatMul.eval(&[Some(&a), Some(&b)], n)?)?;
                 match inputs.get(2).copied().flatten() {
                     Some(c) => {
                         let s = one(Binary { op: BinaryOp::Add }.eval(&[Some(&y), Some(c)], 1)?)?;

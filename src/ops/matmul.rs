@@ -57,7 +57,7 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, String> {
     Ok(MatMulShape { batch, m, k, n, a_batch_strides: sa, b_batch_strides: sb, out })
 }
 
-fn matmul_dims(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, String> {
+pub(crate) fn matmul_dims(a: &[Dim], b: &[Dim]) -> Result<Vec<Dim>, String> {
     if a.is_empty() || b.is_empty() {
         return Err("MatMul inputs must have rank ≥ 1".into());
     }

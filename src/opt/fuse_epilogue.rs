@@ -12,7 +12,7 @@
 
 use super::Pass;
 use crate::error::Result;
-use crate::ir::{Graph, Node, Op, ValueId};
+use crate::ir::{Graph, Node, NodeId, Op, ValueId};
 use crate::ops::elementwise::{BinaryOp, UnaryOp, VariadicOp};
 use crate::ops::fused::{Act, ActKind, FusedConv};
 use crate::tensor::Tensor;
@@ -181,28 +181,34 @@ fn absorb(
             _ => None,
         }
     } else if let [a, b] = readers[..] {
-        // SiLU: Mul(y, Sigmoid(y)) in either operand order.
-        let (s, m) = if matches!(&g.nodes[a].op, Op::Unary(u) if u.op == UnaryOp::Sigmoid) { (a, b) } else { (b, a) };
-        let sn = &g.nodes[s];
-        let mn = &g.nodes[m];
-        if !matches!(&sn.op, Op::Unary(u) if u.op == UnaryOp::Sigmoid) || sn.outputs.len() != 1 {
-            return None;
-        }
-        let sv = sn.outputs[0]?;
-        if !matches!(&mn.op, Op::Binary(b) if b.op == BinaryOp::Mul) || mn.outputs.len() != 1 {
-            return None;
-        }
-        let ins: Vec<ValueId> = mn.inputs.iter().flatten().copied().collect();
-        let pair = ins == [y, sv] || ins == [sv, y];
-        if !pair || cons[sv.idx()].len() != 1 || hidden_reads(g)[sv.idx()] {
-            return None;
-        }
+        let (s, m) = silu_readers(g, cons, y, a, b)?;
         let mut rw = base(m, Act { kind: ActKind::Silu, alpha: 0.0, beta: 0.0 }, inputs, None);
         rw.also.push(s);
         Some(rw)
     } else {
         None
     }
+}
+
+/// SiLU: when `y`'s only readers, nodes `a` and `b`, are `Sigmoid(y)` and `Mul(y, Sigmoid(y))`
+/// (either operand order), the (Sigmoid, Mul) node indices.
+pub(super) fn silu_readers(g: &Graph, cons: &[Vec<NodeId>], y: ValueId, a: usize, b: usize) -> Option<(usize, usize)> {
+    let (s, m) = if matches!(&g.nodes[a].op, Op::Unary(u) if u.op == UnaryOp::Sigmoid) { (a, b) } else { (b, a) };
+    let sn = &g.nodes[s];
+    let mn = &g.nodes[m];
+    if !matches!(&sn.op, Op::Unary(u) if u.op == UnaryOp::Sigmoid) || sn.outputs.len() != 1 {
+        return None;
+    }
+    let sv = sn.outputs[0]?;
+    if !matches!(&mn.op, Op::Binary(b) if b.op == BinaryOp::Mul) || mn.outputs.len() != 1 || !mn.captures.is_empty() {
+        return None;
+    }
+    let ins: Vec<ValueId> = mn.inputs.iter().flatten().copied().collect();
+    let pair = ins == [y, sv] || ins == [sv, y];
+    if !pair || cons[sv.idx()].len() != 1 || hidden_reads(g)[sv.idx()] {
+        return None;
+    }
+    Some((s, m))
 }
 
 fn apply(g: &mut Graph, rw: Rewrite) {

@@ -2,11 +2,11 @@
 //! only it feeds, whose other operand broadcasts to the product's shape without changing it
 //! (a bias row, a full residual), becomes `FusedMatMul { MatMul }` with that operand as C;
 //! a `MatMul`/`Gemm`/bias-only `FusedMatMul` whose result only an activation reads (Relu,
-//! Clip with constant bounds, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, Gelu) takes it
-//! as its epilogue. Float types f32, f16, bf16. The fused node takes the last absorbed node's
+//! Clip with constant bounds, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, Gelu, and SiLU
+//! as `Mul(y, Sigmoid(y))`) takes it as its epilogue. Float types f32, f16, bf16. The fused node takes the last absorbed node's
 //! place in the order (a bias computed after the product is still ready in time).
 
-use super::fuse_epilogue::hidden_reads;
+use super::fuse_epilogue::{hidden_reads, silu_readers};
 use super::Pass;
 use crate::error::Result;
 use crate::ir::{Graph, Node, Op, ValueId};
@@ -25,7 +25,7 @@ impl Pass for FuseMatMul {
 
     fn run(&self, g: &mut Graph) -> Result<bool> {
         let mut changed = false;
-        while let Some((i, j, op, inputs)) = find(g) {
+        while let Some((i, j, also, op, inputs)) = find(g) {
             let n = &g.nodes[i];
             let fused = Node {
                 name: n.name.clone(),
@@ -38,7 +38,11 @@ impl Pass for FuseMatMul {
                 captures: vec![],
             };
             g.nodes[j] = fused;
-            g.nodes.remove(i);
+            let mut gone: Vec<usize> = std::iter::once(i).chain(also).collect();
+            gone.sort_unstable();
+            for k in gone.into_iter().rev() {
+                g.nodes.remove(k);
+            }
             g.relink();
             changed = true;
         }
@@ -46,14 +50,16 @@ impl Pass for FuseMatMul {
     }
 }
 
-/// (product node, absorbed node, fused op, fused inputs).
-fn find(g: &Graph) -> Option<(usize, usize, FusedMatMul, Vec<Option<ValueId>>)> {
+/// (product node, absorbed node, another absorbed node (SiLU's Sigmoid), fused op, fused inputs).
+type Found = (usize, usize, Option<usize>, FusedMatMul, Vec<Option<ValueId>>);
+
+fn find(g: &Graph) -> Option<Found> {
     let cons = g.consumers();
     let hidden = hidden_reads(g);
     for (i, n) in g.nodes.iter().enumerate() {
         let cur = match &n.op {
-            Op::MatMul(_) => FusedMatMul { base: MatMulBase::MatMul, act: Act::NONE },
-            Op::Gemm(gm) => FusedMatMul { base: MatMulBase::Gemm(gm.clone()), act: Act::NONE },
+            Op::MatMul(_) => FusedMatMul::plain(MatMulBase::MatMul),
+            Op::Gemm(gm) => FusedMatMul::plain(MatMulBase::Gemm(gm.clone())),
             Op::FusedMatMul(f) if f.act.kind == ActKind::None => f.clone(),
             _ => continue,
         };
@@ -62,8 +68,17 @@ fn find(g: &Graph) -> Option<(usize, usize, FusedMatMul, Vec<Option<ValueId>>)> 
         if n.outputs.len() != 1 || hidden[y.idx()] || !matches!(yty.dtype, DType::F32 | DType::F16 | DType::BF16) {
             continue;
         }
-        let [j] = cons[y.idx()][..] else { continue };
-        let j = j.idx();
+        let j = match cons[y.idx()][..] {
+            [j] => j.idx(),
+            [a, b] => {
+                if let Some((s, m)) = silu_readers(g, &cons, y, a.idx(), b.idx()) {
+                    let act = Act { kind: ActKind::Silu, alpha: 0.0, beta: 0.0 };
+                    return Some((i, m, Some(s), FusedMatMul { act, ..cur }, n.inputs.clone()));
+                }
+                continue;
+            }
+            _ => continue,
+        };
         let c = &g.nodes[j];
         if c.outputs.len() != 1 || !c.captures.is_empty() {
             continue;
@@ -86,7 +101,7 @@ fn find(g: &Graph) -> Option<(usize, usize, FusedMatMul, Vec<Option<ValueId>>)> 
                 continue;
             }
             inputs.push(Some(bias));
-            return Some((i, j, cur, inputs));
+            return Some((i, j, None, cur, inputs));
         }
         let act = match &c.op {
             Op::Unary(u) if c.inputs.first() == Some(&Some(y)) => Act::of_unary(u),
@@ -105,7 +120,7 @@ fn find(g: &Graph) -> Option<(usize, usize, FusedMatMul, Vec<Option<ValueId>>)> 
             _ => None,
         };
         if let Some(act) = act {
-            return Some((i, j, FusedMatMul { base: cur.base, act }, inputs));
+            return Some((i, j, None, FusedMatMul { act, ..cur }, inputs));
         }
     }
     None
@@ -142,6 +157,29 @@ mod tests {
         assert_eq!(g.value(g.nodes[0].inputs[2].unwrap()).name, "b");
         let Op::FusedMatMul(f) = &g.nodes[1].op else { panic!() };
         assert!(matches!(f.base, MatMulBase::Gemm(_)) && f.act.kind == ActKind::Tanh);
+        same_outputs(&bytes, ramp(&[3, 4], 0.7), 1e-5);
+    }
+
+    #[test]
+    fn silu_after_a_biased_matmul_fuses() {
+        // before: MatMul(x, w) → Add(·, b) → Sigmoid, Mul(·, sigmoid); after: one FusedMatMul.
+        let mut b = ModelBuilder::new(13);
+        b.input("x", DType::F32, &[3, 4]);
+        b.initializer("w", ramp(&[4, 5], 0.2));
+        b.initializer("b", ramp(&[5], 0.3));
+        b.node("MatMul", &["x", "w"], &["m"], &[]);
+        b.node("Add", &["m", "b"], &["a"], &[]);
+        b.node("Sigmoid", &["a"], &["s"], &[]);
+        b.node("Mul", &["a", "s"], &["out"], &[]);
+        b.output("out", DType::F32, &[3, 5]);
+        let bytes = b.to_bytes();
+        let mut g = crate::onnx::load_model(&bytes, None, &Default::default()).unwrap();
+        assert!(FuseMatMul.run(&mut g).unwrap());
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds, ["FusedMatMul"]);
+        let Op::FusedMatMul(f) = &g.nodes[0].op else { panic!() };
+        assert_eq!(f.act.kind, ActKind::Silu);
+        assert_eq!(g.nodes[0].inputs.len(), 3, "the bias joined");
         same_outputs(&bytes, ramp(&[3, 4], 0.7), 1e-5);
     }
 

@@ -15,6 +15,7 @@ pub mod sequences;
 pub mod to_fp16;
 // --- end passes (attn) ---
 // --- passes (opt) ---
+pub mod fold_transpose;
 pub mod fuse_elementwise;
 pub mod fuse_matmul;
 pub mod layout_chains;
@@ -49,6 +50,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         // --- passes (opt) ---
         Box::new(recognize::Recognize),
         Box::new(fuse_matmul::FuseMatMul),
+        Box::new(fold_transpose::FoldTranspose),
         Box::new(fuse_elementwise::FuseElementwise),
         Box::new(layout_chains::LayoutChains),
         // --- end passes (opt) ---

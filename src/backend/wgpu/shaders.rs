@@ -148,6 +148,10 @@ shader_files! {
     FUSED_ACTIVATION => "fused/activation",
     CONCAT_PARTS => "concat/parts",
     FUSED_ELEMENTWISE => "fused/elementwise",
+    MATMUL_A_LIB => "matmul/matmul_a_lib",
+    MATMUL_A4_LIB => "matmul/matmul_a4_lib",
+    MATMUL_B_LIB => "matmul/matmul_b_lib",
+    MATMUL_B4_LIB => "matmul/matmul_b4_lib",
     // --- end shaders (opt) ---
     // --- shaders (bench) ---
     MATMUL_LIB => "matmul/matmul_lib",

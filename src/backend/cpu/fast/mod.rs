@@ -116,11 +116,15 @@ impl Fast {
                 if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) =>
             {
                 use crate::ops::fused_ew::MatMulBase;
+                use crate::ops::matmul::Gemm;
                 match &f.base {
-                    MatMulBase::Gemm(g) => rows::GemmPlan::new(g, shape(0)?, shape(1)?, shape(2))
-                        .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act)),
+                    MatMulBase::Gemm(g) => {
+                        let g = Gemm { trans_a: g.trans_a ^ f.trans_a, trans_b: g.trans_b ^ f.trans_b, ..g.clone() };
+                        rows::GemmPlan::new(&g, shape(0)?, shape(1)?, shape(2))
+                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act))
+                    }
                     MatMulBase::MatMul => {
-                        let p = rows::MatMulPlan::new(shape(0)?, shape(1)?)?;
+                        let p = rows::MatMulPlan::new_t(shape(0)?, shape(1)?, (f.trans_a, f.trans_b))?;
                         let bias = match shape(2) {
                             Some(c) => Some(elementwise::BinaryPlan::new(
                                 crate::ops::elementwise::BinaryOp::Add,
@@ -275,18 +279,11 @@ impl Fast {
                 use crate::ops::fused::ActKind;
                 let op = match act.kind {
                     ActKind::None => return Ok(()),
-                    ActKind::Relu => UnaryOp::Relu,
-                    ActKind::Clip => UnaryOp::Clip,
-                    ActKind::Sigmoid => UnaryOp::Sigmoid,
-                    ActKind::HardSigmoid => UnaryOp::HardSigmoid,
-                    ActKind::HardSwish => UnaryOp::HardSwish,
-                    ActKind::LeakyRelu => UnaryOp::LeakyRelu,
-                    ActKind::Tanh => UnaryOp::Tanh,
-                    ActKind::Gelu => UnaryOp::Gelu,
                     ActKind::Silu => {
                         elementwise::map_in_place(y, |v| v * UnaryOp::Sigmoid.apply(v as f64, 0.0, 0.0) as f32);
                         return Ok(());
                     }
+                    k => k.unary().ok_or_else(|| format!("activation {k:?} has no unary op"))?,
                 };
                 let (al, be) = (act.alpha as f64, act.beta as f64);
                 // The common activations with the op a constant, so the per-element match folds away.

@@ -20,11 +20,26 @@ pub struct MatMulPlan {
     g: MatMulShape,
     /// (A offset, B offset) of each batch entry.
     batches: Vec<(usize, usize)>,
+    /// A (B) is stored with its last two axes swapped (read through strides).
+    trans: (bool, bool),
 }
 
 impl MatMulPlan {
     pub fn new(a: &[usize], b: &[usize]) -> Option<MatMulPlan> {
-        let g = matmul_shape(a, b).ok()?;
+        Self::new_t(a, b, (false, false))
+    }
+
+    /// A product whose operands are stored with their last two axes swapped per `trans`.
+    pub fn new_t(a: &[usize], b: &[usize], trans: (bool, bool)) -> Option<MatMulPlan> {
+        let swap = |s: &[usize], t: bool| {
+            let mut v = s.to_vec();
+            if t {
+                let r = v.len().checked_sub(2)?;
+                v.swap(r, r + 1);
+            }
+            Some(v)
+        };
+        let g = matmul_shape(&swap(a, trans.0)?, &swap(b, trans.1)?).ok()?;
         let count: usize = g.batch.iter().product();
         let bst = strides(&g.batch);
         let batches = (0..count)
@@ -39,7 +54,7 @@ impl MatMulPlan {
                 (ao, bo)
             })
             .collect();
-        Some(MatMulPlan { g, batches })
+        Some(MatMulPlan { g, batches, trans })
     }
 
     pub fn run(&self, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), String> {
@@ -56,8 +71,14 @@ impl MatMulPlan {
             unsafe {
                 sgemm(
                     (m, k, n),
-                    Mat { ptr: a.as_ptr().add(ao), rs: k as isize, cs: 1 },
-                    Mat { ptr: b.as_ptr().add(bo), rs: n as isize, cs: 1 },
+                    match self.trans.0 {
+                        false => Mat { ptr: a.as_ptr().add(ao), rs: k as isize, cs: 1 },
+                        true => Mat { ptr: a.as_ptr().add(ao), rs: 1, cs: m as isize },
+                    },
+                    match self.trans.1 {
+                        false => Mat { ptr: b.as_ptr().add(bo), rs: n as isize, cs: 1 },
+                        true => Mat { ptr: b.as_ptr().add(bo), rs: 1, cs: k as isize },
+                    },
                     c.get().add(i * m * n),
                     n,
                     0.0,

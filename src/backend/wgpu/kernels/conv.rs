@@ -33,11 +33,17 @@ impl ConvVariant {
     }
 }
 
-/// The `ACT_*` codes, `ACT` and the activation library (`shaders/fused/activation.wgsl`).
+/// The `ACT_*` codes, `ACT`, the `UNARY_*` codes, `ACT_UNARY` (the unary op whose formula
+/// `shaders/elementwise/unary_lib.wgsl` computes for `act`) and the activation library
+/// (`shaders/fused/activation.wgsl`).
 pub fn act_prelude(p: &mut Prelude, act: ActKind) {
+    use crate::ops::elementwise::UnaryOp;
     p.codes("ACT", &ActKind::ALL, |a| a as u32);
     p.u32("ACT", act as u32);
-    p.lib(&shaders::FUSED_ACTIVATION);
+    p.codes("UNARY", &UnaryOp::ALL, |o| o as u32);
+    // None and SiLU do not read it (act_apply returns v, or v · Sigmoid(v)).
+    p.u32("ACT_UNARY", act.unary().unwrap_or(UnaryOp::Sigmoid) as u32);
+    p.lib(&shaders::UNARY_LIB).lib(&shaders::FUSED_ACTIVATION);
 }
 
 gpu_params!(

@@ -3,9 +3,10 @@
 //!   interpreter specialised by the prelude: the variant key is the program (op codes, operand
 //!   slots, input count, which inputs broadcast) and the element type; shapes, broadcast strides
 //!   and immediates (scalar constants, unary parameters) are Params.
-//! - `FusedMatMul` runs the matrix-product kernel of `super::matmul` (with the bias as Gemm's C
-//!   when B is a 2-D matrix and the bias a row vector or the full product) and, for an
-//!   activation or a bias the product kernel cannot add, one fused-elementwise dispatch.
+//! - `FusedMatMul` runs as ONE dispatch of the matrix-product kernel of `super::matmul`: the
+//!   bias is its C (read through broadcast strides), the activation its epilogue, transposed
+//!   operands are read through strides (a 2-D Gemm when B is a 2-D matrix and the bias a row
+//!   vector or the full product; else the batched kernel).
 
 use super::{dims8, grid_1d, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
@@ -225,77 +226,51 @@ fn bare(o: &Operand, shape: Vec<usize>) -> Option<Operand> {
     Some(Operand { dtype: o.dtype, shape, value: None })
 }
 
-/// The product as Gemm dispatches when the bias (if any) is Gemm's C: B a 2-D matrix and the
-/// bias a row vector or the full product, A's leading dims flattened into rows.
+/// A MatMul-based product as one 2-D Gemm when B is a stored 2-D matrix and the bias (if any)
+/// a row vector or the full product: A's leading dims flattened into rows (A not transposed,
+/// unless it is 2-D itself). `None` when the batched kernel must run it.
 fn as_gemm(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Option<Lowered<GpuKernel>>, String> {
     let (a, b, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let c = cx.inputs.get(2).and_then(|o| o.as_ref());
-    let lower = |gm: &Gemm, ins: Vec<Option<Operand>>, outs: Vec<Option<Operand>>| {
-        let sub = LowerCx { node: cx.node, label: cx.label, inputs: ins, outputs: outs, limits: cx.limits };
-        super::matmul::lower_gemm(l, &sub, gm)
-    };
-    match &f.base {
-        MatMulBase::Gemm(gm) => Ok(Some(lower(gm, cx.inputs.clone(), cx.outputs.clone())?)),
-        MatMulBase::MatMul => {
-            if b.shape.len() != 2 || a.shape.len() < 2 {
-                return Ok(None);
-            }
-            let (k, n) = (b.shape[0], b.shape[1]);
-            let m: usize = a.shape[..a.shape.len() - 1].iter().product();
-            let cshape = match c {
-                None => None,
-                Some(c) if c.shape.iter().product::<usize>() == n && c.shape.last() == Some(&n) => Some(vec![n]),
-                Some(c) if c.shape == y.shape => Some(vec![m, n]),
-                Some(_) => return Ok(None),
-            };
-            let gm = Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: false };
-            let mut ins = vec![bare(a, vec![m, k]), bare(b, vec![k, n])];
-            if let (Some(c), Some(s)) = (c, cshape) {
-                ins.push(bare(c, s));
-            }
-            Ok(Some(lower(&gm, ins, vec![bare(y, vec![m, n])])?))
-        }
+    if b.shape.len() != 2 || a.shape.len() < 2 || (f.trans_a && a.shape.len() != 2) {
+        return Ok(None);
     }
+    let (k, n) = if f.trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
+    let m: usize = if f.trans_a { a.shape[1] } else { a.shape[..a.shape.len() - 1].iter().product() };
+    let cshape = match c {
+        None => None,
+        Some(c) if c.shape.iter().product::<usize>() == n && c.shape.last() == Some(&n) => Some(vec![n]),
+        Some(c) if c.shape == y.shape => Some(vec![m, n]),
+        Some(_) => return Ok(None),
+    };
+    let gm = Gemm { alpha: 1.0, beta: 1.0, trans_a: f.trans_a, trans_b: f.trans_b };
+    let a2 = if f.trans_a { a.shape.clone() } else { vec![m, k] };
+    let mut ins = vec![bare(a, a2), bare(b, b.shape.clone())];
+    if let (Some(c), Some(s)) = (c, cshape) {
+        ins.push(bare(c, s));
+    }
+    let sub =
+        LowerCx { node: cx.node, label: cx.label, inputs: ins, outputs: vec![bare(y, vec![m, n])], limits: cx.limits };
+    Ok(Some(super::matmul::lower_gemm_epilogue(l, &sub, &gm, f.act)?))
 }
 
+/// One dispatch (one per binding-sized block of a huge B): transposed operands read through
+/// strides, the bias as the product kernel's C, the activation in its epilogue.
 pub fn lower_fused_matmul(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Lowered<GpuKernel>, String> {
-    let y = cx.output(0)?;
-    let t = l.ty(y)?;
-    let has_c = cx.inputs.get(2).is_some_and(|o| o.is_some());
-    let (mut low, bias_left) = match as_gemm(l, cx, f)? {
-        Some(low) => (low, false),
-        None => {
-            let sub = LowerCx {
-                node: cx.node,
-                label: cx.label,
-                inputs: cx.inputs.iter().take(2).cloned().collect(),
-                outputs: cx.outputs.clone(),
-                limits: cx.limits,
-            };
-            (super::matmul::lower_matmul(l, &sub)?, has_c)
+    match &f.base {
+        MatMulBase::Gemm(gm) => {
+            let gm = Gemm { trans_a: gm.trans_a ^ f.trans_a, trans_b: gm.trans_b ^ f.trans_b, ..gm.clone() };
+            super::matmul::lower_gemm_epilogue(l, cx, &gm, f.act)
         }
-    };
-    let Some(epi) = FusedElementwise::epilogue(f.act, bias_left, y.dtype) else {
-        return Ok(low);
-    };
-    // The product goes to a scratch buffer that the epilogue reads into the output.
-    let s = low.scratch.len();
-    for d in &mut low.dispatches {
-        for r in &mut d.bindings {
-            if *r == Ref::Output(0) {
-                *r = Ref::Scratch(s);
+        MatMulBase::MatMul => {
+            if let Some(low) = as_gemm(l, cx, f)? {
+                return Ok(low);
             }
+            let bias = cx.inputs.get(2).is_some_and(|o| o.is_some());
+            let pr = super::matmul::Product { trans_a: f.trans_a, trans_b: f.trans_b, bias, act: f.act };
+            super::matmul::lower_matmul_epilogue(l, cx, pr)
         }
     }
-    low.scratch.push(super::super::types::storage_bytes(y.dtype, y.shape.iter().product(), l.caps));
-    let mut shapes = vec![y.shape.as_slice()];
-    let mut refs = vec![Ref::Scratch(s)];
-    if bias_left {
-        shapes.push(cx.input(2)?.shape.as_slice());
-        refs.push(Ref::Input(2));
-    }
-    low.dispatches.push(fused_dispatch(&epi, t, &shapes, &y.shape, &refs, Ref::Output(0))?);
-    Ok(low)
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
 //! Matrix-product kernels: MatMul with broadcast batch dims (up to 4) and Gemm with transposes
 //! read through strides and C broadcast through zero strides, in five tile configurations
-//! ([`Algo`]) sharing `shaders/matmul/matmul_lib.wgsl` (Params, loads, the epilogue): tiled
-//! through workgroup memory with 4×4 or 8×8 register blocks per invocation (`matmul.wgsl`),
-//! register-blocked straight from storage (`matmul_direct.wgsl`), and GEMVs for small M that read
-//! each weight once per row (`matmul_gemv.wgsl`, `matmul_gemv_sg.wgsl` with subgroup
+//! ([`Algo`]) sharing `shaders/matmul/matmul_lib.wgsl` (Params, the epilogue) and the operand
+//! loads of `matmul_{a,b}[4]_lib.wgsl`: tiled through workgroup memory with 4×4 or 8×8 register
+//! blocks per invocation (`matmul.wgsl`), register-blocked straight from storage
+//! (`matmul_direct.wgsl`), and GEMVs for small M that read each weight once per row (`matmul_gemv.wgsl`, `matmul_gemv_sg.wgsl` with subgroup
 //! reductions). f16 storage accumulates in f32 unless the session allows f16 accumulation.
+//! The epilogue (bias C through broadcast strides, any [`ActKind`] activation) runs in every
+//! configuration, so a fused product is one dispatch; the tiled kernels read A and B as vec4
+//! where their strides and sizes allow it ([`vec4_ok`]; else the scalar variant).
 //! Which configuration runs is [`MatMulConfig::choose`]: the autotuner's cached winner for the
 //! (adapter, shape class), or a deterministic default (see `backend/wgpu/tune.rs`).
 //! A weight larger than the adapter's binding limit is bound in aligned slices: split along N
@@ -78,11 +81,14 @@ pub struct MatMulVariant {
     pub f16_acc: bool,
     /// Epilogue activation (after alpha · AB + beta · C).
     pub act: ActKind,
+    /// The tiled kernels read A (B) as vec4 ([`vec4_ok`]).
+    pub vec4_a: bool,
+    pub vec4_b: bool,
 }
 
 impl MatMulVariant {
     pub fn new(t: GpuType, bias: bool, algo: Algo) -> Self {
-        MatMulVariant { t, bias, algo, f16_acc: false, act: ActKind::None }
+        MatMulVariant { t, bias, algo, f16_acc: false, act: ActKind::None, vec4_a: false, vec4_b: false }
     }
 
     pub fn file(&self) -> &'static ShaderFile {
@@ -104,8 +110,29 @@ impl MatMulVariant {
         };
         p.u32("RM", rm).u32("RN", rm).u32("TK", tk);
         super::conv::act_prelude(p, self.act);
+        p.bool("VEC4_A", self.vec4_a).bool("VEC4_B", self.vec4_b);
+        p.lib(if self.vec4_a { &shaders::MATMUL_A4_LIB } else { &shaders::MATMUL_A_LIB });
+        p.lib(if self.vec4_b { &shaders::MATMUL_B4_LIB } else { &shaders::MATMUL_B_LIB });
         p.lib(&shaders::MATMUL_LIB);
     }
+
+    /// With the vec4 operand loads of the tiled kernels where `p`'s strides allow them.
+    fn with_vec4(self, p: &MatMulParams) -> Self {
+        let tiled = matches!(self.algo, Algo::Tile64 | Algo::Tile128);
+        MatMulVariant {
+            vec4_a: tiled && vec4_ok(p.a_col, p.a_row, p.k, p.a_off, &p.a_batch),
+            vec4_b: tiled && vec4_ok(p.b_col, p.b_row, p.n, 0, &p.b_batch),
+            ..self
+        }
+    }
+}
+
+/// Whether an operand may be bound as vec4 and read four elements at a time along its rows:
+/// contiguous rows (`inner` stride 1) whose length `extent` (K for A, N for B), stride `row`,
+/// start `off` and batch strides are all multiples of 4, so that every vec4 the tile loads
+/// read is aligned and wholly inside or outside a row (and the binding a whole number of vec4).
+pub fn vec4_ok(inner: u32, row: u32, extent: u32, off: u32, batch: &[u32; 4]) -> bool {
+    inner == 1 && row % 4 == 0 && extent % 4 == 0 && off % 4 == 0 && batch.iter().all(|s| s % 4 == 0)
 }
 
 /// How a session's matrix products pick their kernel.
@@ -220,6 +247,7 @@ gpu_params!(
         batch_shape: [u32; 4],
         a_batch: [u32; 4],
         b_batch: [u32; 4],
+        c_batch: [u32; 4],
     }
 );
 
@@ -284,21 +312,19 @@ fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKerne
     let prob = Problem { t: g.t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: g.b, batch: 1 };
     let algo = cfg.choose(&prob);
     let variant = |bias: bool| MatMulVariant { act: g.act.kind, ..cfg.variant(g.t, bias, algo) };
+    let no_act = |bias: bool| MatMulVariant { act: ActKind::None, ..cfg.variant(g.t, bias, algo) };
     let esize = cx.input(1)?.dtype.bits() as u64 / 8;
     let b_bytes = (g.n * g.k) as u64 * esize;
     let limits = cx.limits;
     if b_bytes <= limits.max_binding {
         return Ok(Lowered {
-            dispatches: vec![dispatch(variant(g.c.is_some()), g.m, base, g.refs, g.n)?],
+            dispatches: vec![dispatch(variant(g.c.is_some()).with_vec4(&base), g.m, base, g.refs, g.n)?],
             scratch: vec![],
             consts: vec![],
         });
     }
     // B's contiguous rows run along N when B is read transposed (b_row = 1), else along K.
     let along_n = g.b.0 == 1;
-    if !along_n && g.act.kind != ActKind::None {
-        return Err("a MatMul epilogue cannot be applied to a product split along K".into());
-    }
     let row_elems = if along_n { g.k } else { g.n };
     let rows = if along_n { g.n } else { g.k };
     let row_bytes = row_elems as u64 * esize;
@@ -328,17 +354,20 @@ fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKerne
             p.c_off = u(r0 * c_col)?;
             dispatches.push(dispatch(variant(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], cnt)?);
         } else {
-            // K rows [r0, r0 + cnt); after the first block, accumulate into Y.
+            // K rows [r0, r0 + cnt); after the first block, accumulate into Y. Only the last
+            // block applies the activation (to the complete sum).
             p.k = u(cnt)?;
             p.a_off = u(r0 * g.a.1)?;
+            let last = r0 + cnt >= rows;
+            let v = |bias| if last { variant(bias) } else { no_act(bias) };
             if r0 == 0 {
-                dispatches.push(dispatch(variant(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], g.n)?);
+                dispatches.push(dispatch(v(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], g.n)?);
             } else {
                 p.beta = 1.0;
                 p.c_row = u(g.n)?;
                 p.c_col = 1;
                 p.c_off = 0;
-                dispatches.push(dispatch(variant(true), g.m, p, [g.refs[0], slice, Ref::Output(0)], g.n)?);
+                dispatches.push(dispatch(v(true), g.m, p, [g.refs[0], slice, Ref::Output(0)], g.n)?);
             }
         }
         r0 += cnt;
@@ -355,11 +384,61 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
+    lower_matmul_epilogue(l, cx, Product { trans_a: false, trans_b: false, bias: false, act: Act::NONE })
+}
+
+/// How a MatMul-like node reads its operands and what its epilogue adds.
+#[derive(Clone, Copy, Debug)]
+pub struct Product {
+    /// A (B) is stored with its last two axes swapped (a folded Transpose).
+    pub trans_a: bool,
+    pub trans_b: bool,
+    /// Input 2 (broadcasting to the product's shape) is added.
+    pub bias: bool,
+    pub act: Act,
+}
+
+/// The logical (MatMul) shape of an operand stored with its last two axes swapped if `t`.
+fn logical(shape: &[usize], t: bool) -> Result<Vec<usize>, String> {
+    let mut s = shape.to_vec();
+    if t {
+        let r = s.len();
+        if r < 2 {
+            return Err(format!("a transposed MatMul operand needs rank ≥ 2, got {shape:?}"));
+        }
+        s.swap(r - 2, r - 1);
+    }
+    Ok(s)
+}
+
+/// `act(MatMul(op(A), op(B)) + C)` in one dispatch (or one per binding-sized block of B): op
+/// swaps the last two axes when the product's flag says so, C broadcasts to the product.
+pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Result<Lowered<GpuKernel>, String> {
     let t = float_type(l, cx)?;
-    let g = matmul_shape(&cx.input(0)?.shape, &cx.input(1)?.shape)?;
+    let (la, lb) = (logical(&cx.input(0)?.shape, pr.trans_a)?, logical(&cx.input(1)?.shape, pr.trans_b)?);
+    let g = matmul_shape(&la, &lb)?;
     if g.batch.len() > 4 {
         return Err(format!("MatMul with {} batch dims has no GPU kernel (limit 4)", g.batch.len()));
     }
+    let a_st = if pr.trans_a { (1, g.m) } else { (g.k, 1) };
+    let b_st = if pr.trans_b { (1, g.k) } else { (g.n, 1) };
+    // C's strides over (batch…, M, N): 0 along broadcast dims and along 1-D promotions.
+    let c = if pr.bias { Some(cx.input(2)?) } else { None };
+    let c_st = match c {
+        Some(c) => {
+            if c.shape.len() > g.out.len() {
+                return Err(format!("the bias {:?} has more dims than the product {:?}", c.shape, g.out));
+            }
+            let cs = broadcast_strides(&c.shape, &g.out);
+            let nb = g.batch.len();
+            let mut rest = cs[nb..].iter().copied();
+            let row = if la.len() == 1 { 0 } else { rest.next().unwrap_or(0) };
+            let col = if lb.len() == 1 { 0 } else { rest.next().unwrap_or(0) };
+            Some((cs[..nb].to_vec(), row, col))
+        }
+        None => None,
+    };
+    let refs = [Ref::Input(0), Ref::Input(1), if c.is_some() { Ref::Input(2) } else { Ref::Input(0) }];
     let batch: usize = g.batch.iter().product();
     if batch == 1 {
         let g2 = Gemm2d {
@@ -367,13 +446,13 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
             m: g.m,
             n: g.n,
             k: g.k,
-            a: (g.k, 1),
-            b: (g.n, 1),
-            c: None,
+            a: a_st,
+            b: b_st,
+            c: c_st.as_ref().map(|c| (c.1, c.2)),
             alpha: 1.0,
-            beta: 0.0,
-            act: Act::NONE,
-            refs: [Ref::Input(0), Ref::Input(1), Ref::Input(0)],
+            beta: 1.0,
+            act: pr.act,
+            refs,
         };
         return lower_2d(l, g2, cx);
     }
@@ -382,12 +461,15 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
         n: u32_of(g.n)?,
         k: u32_of(g.k)?,
         batch_rank: g.batch.len() as u32,
-        a_row: u32_of(g.k)?,
-        a_col: 1,
-        b_row: u32_of(g.n)?,
-        b_col: 1,
+        a_row: u32_of(a_st.0)?,
+        a_col: u32_of(a_st.1)?,
+        b_row: u32_of(b_st.0)?,
+        b_col: u32_of(b_st.1)?,
         alpha: 1.0,
+        beta: 1.0,
         y_row: u32_of(g.n)?,
+        act_alpha: pr.act.alpha,
+        act_beta: pr.act.beta,
         ..Default::default()
     };
     for (i, ((&s, &sa), &sb)) in g.batch.iter().zip(&g.a_batch_strides).zip(&g.b_batch_strides).enumerate() {
@@ -395,13 +477,21 @@ pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>,
         p.a_batch[i] = u32_of(sa)?;
         p.b_batch[i] = u32_of(sb)?;
     }
+    if let Some((cb, row, col)) = &c_st {
+        p.c_row = u32_of(*row)?;
+        p.c_col = u32_of(*col)?;
+        for (i, &sc) in cb.iter().enumerate() {
+            p.c_batch[i] = u32_of(sc)?;
+        }
+    }
     let cfg = &l.matmul;
-    let prob = Problem { t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: (g.n, 1), batch };
+    let prob = Problem { t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: b_st, batch };
     let algo = cfg.choose(&prob);
     let grid = algo.grid(g.m, g.n, batch)?;
-    let k = GpuKernel::new(KernelKey::MatMul(cfg.variant(t, false, algo)), &p, grid);
+    let v = MatMulVariant { act: pr.act.kind, ..cfg.variant(t, c.is_some(), algo) }.with_vec4(&p);
+    let k = GpuKernel::new(KernelKey::MatMul(v), &p, grid);
     // Without bias, binding 2 repeats A (never read).
-    Ok(Lowered::single(k, vec![Ref::Input(0), Ref::Input(1), Ref::Input(0), Ref::Output(0)]))
+    Ok(Lowered::single(k, vec![refs[0], refs[1], refs[2], Ref::Output(0)]))
 }
 
 pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<GpuKernel>, String> {
@@ -438,20 +528,22 @@ pub fn lower_gemm_epilogue(l: &GpuLowering, cx: &LowerCx, gm: &Gemm, act: Act) -
     lower_2d(l, g2, cx)
 }
 
-/// Every variant: each configuration, type, bias flag and accumulation type without an
-/// epilogue, and every epilogue activation on the 64×64 tiles and the GEMV.
+/// Every variant: each configuration, type, bias flag, accumulation type and epilogue
+/// activation, and the tiled configurations with each combination of vec4 operand loads.
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
     for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
         for bias in [false, true] {
             for algo in Algo::ALL {
                 for f16_acc in [false, t == GpuType::F16] {
-                    let acts: &[ActKind] = match algo {
-                        Algo::Tile64 | Algo::Gemv if !f16_acc => &ActKind::ALL,
-                        _ => &[ActKind::None],
-                    };
-                    for &act in acts {
-                        v.push(KernelKey::MatMul(MatMulVariant { t, bias, algo, f16_acc, act }));
+                    let tiled = matches!(algo, Algo::Tile64 | Algo::Tile128);
+                    for act in ActKind::ALL {
+                        for (vec4_a, vec4_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                            if tiled || !(vec4_a || vec4_b) {
+                                let v4 = MatMulVariant { t, bias, algo, f16_acc, act, vec4_a, vec4_b };
+                                v.push(KernelKey::MatMul(v4));
+                            }
+                        }
                     }
                 }
             }
