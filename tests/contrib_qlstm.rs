@@ -9,27 +9,14 @@ mod common;
 use common::gpu_available;
 use onnx_wgpu::onnx::builder::{Attr, ModelBuilder};
 use onnx_wgpu::onnx::proto::OperatorSetIdProto;
-use onnx_wgpu::testing::{find_cases, run_case, CaseOptions, Outcome, Tolerance};
+use onnx_wgpu::testing::Tolerance;
 use onnx_wgpu::{Backend, DType, Error, Session, Tensor};
-use std::path::PathBuf;
 
 /// ORT's default float tolerance (onnxruntime/test/providers/checkers.cc).
 const ORT_FLOAT: Tolerance = Tolerance { rtol: 1e-4, atol: 1e-5 };
 
 fn run_all(backend: Backend) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/contrib_qlstm");
-    let cases = find_cases(&dir);
-    assert!(cases.len() >= 13, "expected the generated cases under {}, found {}", dir.display(), cases.len());
-    let opts = CaseOptions { cpu_fallback: false, tolerance: ORT_FLOAT, ..CaseOptions::new(backend) };
-    let mut failed = Vec::new();
-    for c in &cases {
-        let r = run_case(c, &opts);
-        eprintln!("{backend:?} {} {:?} (max abs diff {:.2e})", r.name, r.outcome, r.max_abs_diff);
-        if r.outcome != Outcome::Pass {
-            failed.push(format!("{}: {:?}", r.name, r.outcome));
-        }
-    }
-    assert!(failed.is_empty(), "{backend:?} failures:\n{}", failed.join("\n"));
+    common::run_data_cases_within("contrib_qlstm", 13, backend, ORT_FLOAT);
 }
 
 #[test]
@@ -78,6 +65,6 @@ fn invalid_attributes_and_zero_points_are_typed_errors() {
     // An int8 weight zero point other than 0 is rejected when the node runs (as ORT does).
     let s = Session::builder().backend(Backend::Cpu).from_bytes(&qlstm_model(1, &[])).unwrap();
     let x = Tensor::new(&[1, 1, 2], vec![0.5f32, -0.25]).unwrap();
-    let e = s.run(&[("x", x)]).err().expect("a non-zero int8 zero point must fail");
+    let Err(e) = s.run(&[("x", x)]) else { panic!("a non-zero int8 zero point must fail") };
     assert!(e.to_string().contains("zero point"), "{e}");
 }

@@ -217,14 +217,7 @@ pub fn lower_dynamic_quantize_lstm(
         kernel: GpuKernel::new(key(QLstmVariant::Proj), &proj, grid_1d(n_proj, 256)),
         bindings: vec![Ref::Input(0), Ref::Input(1), Ref::Input(8), Ref::Scratch(0)],
     };
-    let mut acts = [[0u32; 4]; 2];
-    let mut alpha = [[0f32; 4]; 2];
-    let mut beta = [[0f32; 4]; 2];
-    for (i, a) in op.lstm.acts.iter().enumerate() {
-        acts[i / 4][i % 4] = a.kind as u32;
-        alpha[i / 4][i % 4] = a.alpha;
-        beta[i / 4][i % 4] = a.beta;
-    }
+    let (acts, alpha, beta) = super::recurrent::act_params(&op.lstm, s.dirs);
     let mut lflags = want_y as u32 | (want_h as u32) << 3 | (want_c as u32) << 4 | (r_pc as u32) << 5;
     lflags |= (op.y_output as u32) << 6;
     if op.lstm.clip.is_some() {
