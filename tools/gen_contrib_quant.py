@@ -73,12 +73,15 @@ class Case:
                                  ir_version=8)
 
 
-def save_case(root, name, model, feeds, out_names=None, err_len=160):
-    """Runs `model` on ONNX Runtime's CPU provider (no graph optimizations) and writes the case
-    folder: model.onnx and test_data_set_0 with the inputs and ORT's outputs (named
-    `out_names`, else "y"). A model ORT rejects is skipped, not a case."""
+def save_case(root, name, model, feeds, out_names=None, err_len=160, threads=None):
+    """Runs `model` on ONNX Runtime's CPU provider (no graph optimizations; `threads` intra-op
+    threads when given) and writes the case folder: model.onnx and test_data_set_0 with the
+    inputs and ORT's outputs (named `out_names`, else "y"). A model ORT rejects is skipped, not
+    a case."""
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if threads is not None:
+        so.intra_op_num_threads = threads
     try:
         sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
         outs = sess.run(None, feeds)

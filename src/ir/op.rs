@@ -162,6 +162,7 @@ ops! {
     ContribRotaryEmbedding(contrib_attention::ContribRotary),
     QAttention(contrib_qattention::QAttention),
     QEmbedLayerNorm(contrib_qattention::QEmbedLayerNorm),
+    DynamicQuantizeLstm(contrib_qlstm::DynamicQuantizeLstm),
     // --- end contrib attention (attn) ---
     // --- qoperator (quant) ---
     QLinearLookup(qoperator::QLinearLookup),

@@ -379,6 +379,7 @@ impl Importer<'_> {
             let outputs = n.output.iter().map(resolve).collect::<Result<Vec<_>>>()?;
             let Some(&opset) = self.opsets.get(domain) else { continue };
             let Some(row) = registry::find(domain, n.op_type(), opset) else { continue };
+            let outputs_present: Vec<bool> = n.output.iter().map(|o| !o.is_empty()).collect();
             let cx = NodeCtx {
                 name: &label,
                 op_type: n.op_type(),
@@ -387,6 +388,7 @@ impl Importer<'_> {
                 attrs: &p.attrs,
                 n_inputs: n.input.len(),
                 n_outputs: n.output.len(),
+                outputs_present: &outputs_present,
                 subgraphs: &subgraphs,
             };
             let op = (row.import)(&cx).map_err(|e| Error::node(&label, n.op_type(), e))?;

@@ -643,6 +643,7 @@ mod tests {
             attrs,
             n_inputs: 1,
             n_outputs: 1,
+            outputs_present: &[true],
             subgraphs: &[],
         }
     }

@@ -51,6 +51,7 @@ pub mod contrib_quant;
 // --- contrib attention (attn) ---
 pub mod contrib_attention;
 pub mod contrib_qattention;
+pub mod contrib_qlstm;
 // --- end contrib attention (attn) ---
 // --- qoperator (quant) ---
 pub mod qoperator;
@@ -185,6 +186,8 @@ pub struct NodeCtx<'a> {
     pub attrs: &'a Attrs,
     pub n_inputs: usize,
     pub n_outputs: usize,
+    /// Whether each declared output is present (an empty name marks an omitted optional output).
+    pub outputs_present: &'a [bool],
     /// Graph-valued attributes, imported as subgraphs: (attribute name, subgraph index).
     pub subgraphs: &'a [(String, usize)],
 }

@@ -259,6 +259,7 @@ pub static TABLE: &[Row] = table! {
     ["com.microsoft"] "RotaryEmbedding" 1 => contrib_attention::import_contrib_rotary,
     ["com.microsoft"] "QAttention" 1 => contrib_qattention::import_qattention,
     ["com.microsoft"] "QEmbedLayerNormalization" 1 => contrib_qattention::import_qembed_layer_norm,
+    ["com.microsoft"] "DynamicQuantizeLSTM" 1 => contrib_qlstm::import_dynamic_quantize_lstm,
     // --- end contrib attention (attn) ---
     // --- qoperator (quant) ---
     ["com.microsoft"] "QLinearSigmoid" 1 => qoperator::import_qlinear_sigmoid,

@@ -48,11 +48,16 @@ pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, rtol: f64, atol: f6
 /// Runs every generated case under `tests/data/<dir>` (at least `min_cases`) on `backend` with
 /// CPU fallback disabled; fails listing the cases that do not pass.
 pub fn run_data_cases(dir: &str, min_cases: usize, backend: Backend) {
+    run_data_cases_within(dir, min_cases, backend, onnx_wgpu::testing::Tolerance::default());
+}
+
+/// [`run_data_cases`] with float outputs compared within `tolerance`.
+pub fn run_data_cases_within(dir: &str, min_cases: usize, backend: Backend, tolerance: onnx_wgpu::testing::Tolerance) {
     use onnx_wgpu::testing::{find_cases, run_case, CaseOptions, Outcome};
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(dir);
     let cases = find_cases(&dir);
     assert!(cases.len() >= min_cases, "expected the generated cases under {}, found {}", dir.display(), cases.len());
-    let opts = CaseOptions { cpu_fallback: false, ..CaseOptions::new(backend) };
+    let opts = CaseOptions { cpu_fallback: false, tolerance, ..CaseOptions::new(backend) };
     let mut failed = Vec::new();
     for c in &cases {
         let r = run_case(c, &opts);

@@ -131,6 +131,9 @@ shader_files! {
     // --- shaders (attn) ---
     CONTRIB_GQA_MASK => "contrib_attention/gqa_mask",
     CONTRIB_KV_APPEND => "contrib_attention/kv_append",
+    CONTRIB_QLSTM_PREP => "recurrent/qlstm_prep",
+    CONTRIB_QLSTM_PROJ => "recurrent/qlstm_proj",
+    CONTRIB_QLSTM_LOOP => "recurrent/qlstm_loop",
     // --- end shaders (attn) ---
     // --- shaders (quant) ---
     QOP_LOOKUP => "qoperator/lookup",

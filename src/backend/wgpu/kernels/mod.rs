@@ -42,6 +42,7 @@ pub mod contrib_quant;
 // --- modules (attn) ---
 pub mod contrib_attention;
 pub mod contrib_qattention;
+pub mod contrib_qlstm;
 // --- end modules (attn) ---
 // --- modules (quant) ---
 pub mod qoperator;
@@ -167,6 +168,7 @@ family_keys! {
     // --- end family keys (q1) ---
     // --- family keys (attn) ---
     ContribAttention(contrib_attention::ContribAttnVariant),
+    ContribQLstm(contrib_qlstm::QLstmVariant),
     // --- end family keys (attn) ---
     // --- family keys (quant) ---
     QopLookup(qoperator::LookupVariant),
@@ -525,6 +527,7 @@ impl Lowering for GpuLowering {
             Op::ContribRotaryEmbedding(r) => contrib_attention::lower_rotary(self, cx, r),
             Op::QAttention(q) => contrib_qattention::lower_qattention(self, cx, q),
             Op::QEmbedLayerNorm(e) => contrib_qattention::lower_qembed_layer_norm(self, cx, e),
+            Op::DynamicQuantizeLstm(q) => contrib_qlstm::lower_dynamic_quantize_lstm(self, cx, q),
             // --- end contrib attention (attn) ---
             // --- qoperator (quant) ---
             Op::QLinearLookup(q) => qoperator::lower_qlinear_lookup(self, cx, q),

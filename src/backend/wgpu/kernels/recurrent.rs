@@ -239,7 +239,7 @@ gpu_params!(
 type ActParams = ([[u32; 4]; 2], [[f32; 4]; 2], [[f32; 4]; 2]);
 
 /// The activations of every direction as the shaders read them: entry d·3 + k.
-fn act_params(op: &Recurrent, dirs: usize) -> ActParams {
+pub(super) fn act_params(op: &Recurrent, dirs: usize) -> ActParams {
     let mut acts = [[0u32; 4]; 2];
     let mut alpha = [[0f32; 4]; 2];
     let mut beta = [[0f32; 4]; 2];
