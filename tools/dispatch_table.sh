@@ -7,6 +7,7 @@ for m in $C/models/* $C/real/* $C/variants/*; do
   case $n in
     silero_vad) d="--dim input:0=1 --dim input:1=576 --dim state:1=1" ;;
     silero_vad_op18_ifless) d="--dim batch=1 --dim sequence=576" ;;
+    bert_tiny-ort_fused) d="--dim batch=1 --dim sequence=128" ;;
     rapidocr_ppocr_mobile_v2_cls) d="--dim x:0=2 --dim x:2=48 --dim x:3=192" ;;
     rapidocr_ppocrv4_det) d="--dim p2o.DynamicDimension.0=1 --dim p2o.DynamicDimension.1=736 --dim p2o.DynamicDimension.2=960" ;;
     *) d="" ;;
