@@ -39,7 +39,11 @@ struct Params {
     sq_scale: f32,
     softcap: f32,
     row0: u32,
+    q_off: u32,
+    k_off: u32,
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> q: array<T>;
@@ -131,7 +135,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
     let h = bh % p.hq;
     let b = bh / p.hq;
     let kvh = h / p.reps;
-    let qo = b * p.q_sb + h * p.q_sh + i * p.q_ss;
+    let qo = p.q_off + b * p.q_sb + h * p.q_sh + i * p.q_ss;
     var offset = i32(p.past);
     var nvalid = i32(p.total);
     if (p.has_nonpad != 0u) {
@@ -147,7 +151,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
                 dot = dot + round_t(t_to_f32(q[qo + d]) * p.sq_scale) * round_t(t_to_f32(kp[ko + d]) * p.sq_scale);
             }
         } else {
-            let ko = b * p.k_sb + kvh * p.k_sh + (j - p.past) * p.k_ss;
+            let ko = p.k_off + b * p.k_sb + kvh * p.k_sh + (j - p.past) * p.k_ss;
             for (var d = 0u; d < p.dk; d = d + 1u) {
                 dot = dot + round_t(t_to_f32(q[qo + d]) * p.sq_scale) * round_t(t_to_f32(kn[ko + d]) * p.sq_scale);
             }

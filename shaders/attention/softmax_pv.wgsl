@@ -26,6 +26,10 @@ struct Params {
     y_sh: u32,
     y_ss: u32,
     row0: u32,
+    v_off: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> scores: array<f32>;
@@ -149,7 +153,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
 
     // Y[c] = Σⱼ pⱼ·V[j, c].
     let vpo = b * p.vp_sb + kvh * p.vp_sh;
-    let vno = b * p.v_sb + kvh * p.v_sh;
+    let vno = p.v_off + b * p.v_sb + kvh * p.v_sh;
     let yo = b * p.y_sb + h * p.y_sh + i * p.y_ss;
     for (var c = lidx; c < p.dv; c = c + 64u) {
         var a = 0.0;

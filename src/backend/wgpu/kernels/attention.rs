@@ -114,7 +114,11 @@ gpu_params!(
         sq_scale: f32,
         softcap: f32,
         row0: u32,
+        q_off: u32,
+        k_off: u32,
         pad0: u32,
+        pad1: u32,
+        pad2: u32,
     }
 );
 
@@ -141,6 +145,10 @@ gpu_params!(
         y_sh: u32,
         y_ss: u32,
         row0: u32,
+        v_off: u32,
+        pad0: u32,
+        pad1: u32,
+        pad2: u32,
     }
 );
 
@@ -241,6 +249,8 @@ struct View {
     sb: usize,
     sh: usize,
     ss: usize,
+    /// Element offset of the view's first element.
+    off: usize,
 }
 
 impl View {
@@ -250,7 +260,7 @@ impl View {
                 if heads.is_some_and(|n| n != h) {
                     return Err(format!("{what} has {h} heads, expected {}", heads.unwrap_or(0)));
                 }
-                Ok(View { b, h, s, d, sb: h * s * d, sh: s * d, ss: d })
+                Ok(View { b, h, s, d, sb: h * s * d, sh: s * d, ss: d, off: 0 })
             }
             [b, s, hidden] => {
                 let h = heads.ok_or_else(|| format!("3-D {what} needs its number of heads"))?;
@@ -258,7 +268,7 @@ impl View {
                     return Err(format!("{what} hidden size {hidden} does not split into {h} heads"));
                 }
                 let d = hidden / h;
-                Ok(View { b, h, s, d, sb: s * hidden, sh: d, ss: hidden })
+                Ok(View { b, h, s, d, sb: s * hidden, sh: d, ss: hidden, off: 0 })
             }
             _ => Err(format!("{what} must be 3-D or 4-D, got shape {shape:?}")),
         }
@@ -286,7 +296,7 @@ fn cache_copy(
     let y = cx.output(out)?;
     let dst = [v.h * total * v.d, total * v.d, v.d, 1];
     let src_st = [v.sb as isize, v.sh as isize, v.ss as isize, 1];
-    let k = copy_kernel(l.elem(y)?, &[v.b, v.h, v.s, v.d], &src_st, 0, &dst, at * v.d)?;
+    let k = copy_kernel(l.elem(y)?, &[v.b, v.h, v.s, v.d], &src_st, v.off, &dst, at * v.d)?;
     Ok(Some(LoweredDispatch { kernel: k, bindings: vec![src, Ref::Output(out)] }))
 }
 
@@ -303,6 +313,17 @@ struct AttnSpec {
     round_probs: bool,
     /// Attention's optional inputs and outputs (masks, caches, qk output).
     full: bool,
+    /// Q, K and V read from one packed buffer (bound as input 0; inputs 1 and 2 name the K and
+    /// V shapes only).
+    packed: Option<PackedQkv>,
+}
+
+/// Q, K and V interleaved per token in one `[b, s, row]` buffer: Q at element offset `offs[0]`
+/// of each token's row, K at `offs[1]`, V at `offs[2]` (ORT Attention's QKV projection).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PackedQkv {
+    pub row: usize,
+    pub offs: [usize; 3],
 }
 
 fn lower_two_pass(
@@ -321,9 +342,19 @@ fn lower_two_pass(
     if k.shape.len() != rank || v.shape.len() != rank {
         return Err("Q, K and V must have one rank".into());
     }
-    let qv = View::new(&q.shape, spec.q_heads, "Q")?;
-    let kv = View::new(&k.shape, spec.kv_heads, "K")?;
-    let vv = View::new(&v.shape, spec.kv_heads, "V")?;
+    let mut qv = View::new(&q.shape, spec.q_heads, "Q")?;
+    let mut kv = View::new(&k.shape, spec.kv_heads, "K")?;
+    let mut vv = View::new(&v.shape, spec.kv_heads, "V")?;
+    if let Some(pk) = spec.packed {
+        if rank != 3 {
+            return Err("packed Q/K/V must be 3-D".into());
+        }
+        for (w, off) in [&mut qv, &mut kv, &mut vv].into_iter().zip(pk.offs) {
+            w.ss = pk.row;
+            w.sb = w.s * pk.row;
+            w.off = off;
+        }
+    }
     if kv.b != qv.b || vv.b != qv.b || kv.h != vv.h || kv.s != vv.s {
         return Err("Q, K and V disagree on batch, heads or sequence length".into());
     }
@@ -415,8 +446,11 @@ fn lower_two_pass(
     let mut low = Lowered::empty();
 
     // Present caches.
+    // Packed Q/K/V all live in input 0.
+    let (k_ref, v_ref) =
+        if spec.packed.is_some() { (Ref::Input(0), Ref::Input(0)) } else { (Ref::Input(1), Ref::Input(2)) };
     if spec.full {
-        for (out, cur, cur_ref, past_ref) in [(1usize, &kv, Ref::Input(1), 4usize), (2, &vv, Ref::Input(2), 5)] {
+        for (out, cur, cur_ref, past_ref) in [(1usize, &kv, k_ref, 4usize), (2, &vv, v_ref, 5)] {
             if cx.outputs.get(out).and_then(|o| o.as_ref()).is_none() {
                 continue;
             }
@@ -489,10 +523,14 @@ fn lower_two_pass(
         sq_scale,
         softcap: spec.softcap,
         row0: 0,
+        q_off: u32_of(qv.off)?,
+        k_off: u32_of(kv.off)?,
         pad0: 0,
+        pad1: 0,
+        pad2: 0,
     };
-    let kp_ref = if past.is_some() { Ref::Input(4) } else { Ref::Input(1) };
-    let vp_ref = if past.is_some() { Ref::Input(5) } else { Ref::Input(2) };
+    let kp_ref = if past.is_some() { Ref::Input(4) } else { k_ref };
+    let vp_ref = if past.is_some() { Ref::Input(5) } else { v_ref };
     // A mask without key positions masks every key and is never read.
     let mask_ref = if mask_kind != MASK_NONE && m_keys > 0 { Ref::Input(3) } else { Ref::Input(0) };
     let nonpad_ref = if nonpad.is_some() { Ref::Input(6) } else { Ref::Input(0) };
@@ -517,6 +555,10 @@ fn lower_two_pass(
         y_sh,
         y_ss,
         row0: 0,
+        v_off: u32_of(vv.off)?,
+        pad0: 0,
+        pad1: 0,
+        pad2: 0,
     };
     let mut row0 = 0;
     while row0 < rows {
@@ -526,12 +568,12 @@ fn lower_two_pass(
         let sp = ScoresParams { rows: end, row0: u32_of(row0)?, ..sp };
         low.dispatches.push(LoweredDispatch {
             kernel: GpuKernel::new(key(AttnKernel::Scores, t), &sp, grid),
-            bindings: vec![Ref::Input(0), kp_ref, Ref::Input(1), mask_ref, nonpad_ref, Ref::Scratch(0), qk_ref],
+            bindings: vec![Ref::Input(0), kp_ref, k_ref, mask_ref, nonpad_ref, Ref::Scratch(0), qk_ref],
         });
         let pp = SoftmaxPvParams { rows: end, row0: sp.row0, ..pp };
         low.dispatches.push(LoweredDispatch {
             kernel: GpuKernel::new(key(AttnKernel::SoftmaxPv, t), &pp, grid),
-            bindings: vec![Ref::Scratch(0), vp_ref, Ref::Input(2), Ref::Output(0), qk_ref],
+            bindings: vec![Ref::Scratch(0), vp_ref, v_ref, Ref::Output(0), qk_ref],
         });
         row0 += n;
     }
@@ -539,6 +581,17 @@ fn lower_two_pass(
 }
 
 pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &Attention) -> Result<Lowered<GpuKernel>, String> {
+    lower_attention_packed(l, cx, a, None)
+}
+
+/// ONNX Attention; with `packed`, Q, K and V are read in place from the packed buffer bound
+/// as input 0 (inputs 1 and 2 then only give the K and V shapes).
+pub(super) fn lower_attention_packed(
+    l: &GpuLowering,
+    cx: &LowerCx,
+    a: &Attention,
+    packed: Option<PackedQkv>,
+) -> Result<Lowered<GpuKernel>, String> {
     let rank = cx.input(0)?.shape.len();
     let dt = cx.input(0)?.dtype;
     let (q_heads, kv_heads) = if rank == 3 { (a.q_num_heads, a.kv_num_heads) } else { (None, None) };
@@ -556,6 +609,7 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &Attention) -> Result<L
         sm_round: sm_round_code(a.softmax_precision.unwrap_or(dt), dt),
         round_probs: true,
         full: true,
+        packed,
     };
     let scale = a.scale;
     lower_two_pass(l, cx, &spec, |d| scale.map_or(1.0 / (d as f64).sqrt(), |s| s as f64).sqrt())
@@ -580,6 +634,7 @@ pub fn lower_flex_attention(l: &GpuLowering, cx: &LowerCx, f: &FlexAttention) ->
         sm_round: sm_round_code(cd, DType::F32),
         round_probs: false,
         full: false,
+        packed: None,
     };
     let scale = f.scale;
     lower_two_pass(l, cx, &spec, |d| {

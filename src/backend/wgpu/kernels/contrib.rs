@@ -2,8 +2,8 @@
 //! the existing kernels with scratch buffers: bias adds are broadcast binary adds, the GELU
 //! family the unary Gelu/GeluTanh and pointwise Swish kernels, the layer norms the row kernels
 //! of LayerNormalization / RMSNormalization, embeddings the Gather kernel, Attention a MatMul
-//! projection + strided copies splitting Q/K/V (and the past state) + the ONNX Attention
-//! kernels. Two small shaders of its own (`shaders/contrib/`): ORT's additive key mask from
+//! projection with the bias in its epilogue + the ONNX Attention kernels reading Q, K and V in
+//! place from the packed projection (strided copies split only the past state). Two small shaders of its own (`shaders/contrib/`): ORT's additive key mask from
 //! `mask_index` / `key_padding_mask` (shared with `kernels::contrib_attention`), and
 //! EmbedLayerNormalization's per-batch mask length.
 
@@ -17,6 +17,7 @@ use crate::ops::contrib::{
     skip_len, ContribAttention, ContribGelu, EmbedLayerNorm, GeluKind, SimplifiedLayerNorm, SkipLayerNorm,
 };
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
+use crate::ops::fused::Act;
 use crate::ops::layout::Gather;
 use crate::ops::misc::Swish;
 use crate::ops::norm::{LayerNorm, RmsNorm};
@@ -402,27 +403,23 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
     if rows == 0 {
         return Err("Attention over an empty batch or sequence has no GPU kernel".into());
     }
-    // QKV = X·W (+ bias).
+    // QKV = X·W (+ bias, in the matmul's epilogue).
     let qkv = c.scratch(t, rows * wo);
-    let scx = sub_cx(cx, vec![opnd(x.dtype, &x.shape), opnd(w.dtype, &w.shape)], vec![opnd(x.dtype, &[b, s, wo])]);
-    let sub = super::matmul::lower_matmul(l, &scx)?;
-    c.sub(sub, &[Ref::Input(0), Ref::Input(1)], &[qkv])?;
-    if let Some(bias) = opt(cx, 2) {
+    let bias = opt(cx, 2);
+    if let Some(bias) = bias {
         same(x, bias, "bias")?;
         if bias.shape != [wo] {
             return Err(format!("bias shape {:?} must be [{wo}]", bias.shape));
         }
-        add(&mut c, t, &[rows, wo], qkv, Ref::Input(2), &[wo], qkv)?;
     }
-    // Split into contiguous Q, K, V.
+    let mm_in = vec![opnd(x.dtype, &x.shape), opnd(w.dtype, &w.shape), bias.and_then(|o| opnd(o.dtype, &o.shape))];
+    let scx = sub_cx(cx, mm_in, vec![opnd(x.dtype, &[b, s, wo])]);
+    let pr = super::matmul::Product { trans_a: false, trans_b: false, bias: bias.is_some(), act: Act::NONE };
+    let sub = super::matmul::lower_matmul_epilogue(l, &scx, pr)?;
+    c.sub(sub, &[Ref::Input(0), Ref::Input(1), Ref::Input(2)], &[qkv])?;
+    // Q, K and V are read in place from the packed rows of QKV.
     let elem = l.elem(x)?;
-    let mut ins = Vec::new();
-    for (off, width) in [(0, d.q), (d.q, d.k), (d.q + d.k, d.v)] {
-        let dst = c.scratch(t, rows * width);
-        let k = copy_kernel(elem, &[rows, width], &[wo as isize, 1], off, &[width, 1], 0)?;
-        c.push(k, vec![qkv, dst]);
-        ins.push(dst);
-    }
+    let mut ins = vec![qkv, qkv, qkv];
     let mut inputs = vec![opnd(x.dtype, &[b, s, d.q]), opnd(x.dtype, &[b, s, d.k]), opnd(x.dtype, &[b, s, d.v])];
     // ORT's key mask and the attention bias, as one additive mask.
     let geom = MaskGeom { batch: b, seq: s, heads: d.heads, past, total };
@@ -468,7 +465,8 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
         right_window: -1,
     };
     let scx = sub_cx(cx, inputs, outputs);
-    let sub = super::attention::lower_attention(l, &scx, &attn)?;
+    let packed = super::attention::PackedQkv { row: wo, offs: [0, d.q, d.q + d.k] };
+    let sub = super::attention::lower_attention_packed(l, &scx, &attn, Some(packed))?;
     c.sub(sub, &ins, &outs)?;
     if present {
         for (half, src) in outs[1..].iter().enumerate() {
