@@ -115,6 +115,7 @@ shader_files! {
     RECURRENT_ACT_LIB => "recurrent/act_lib",
     RECURRENT_SEQ_PROJ => "recurrent/seq_proj",
     RECURRENT_SEQ_LOOP => "recurrent/seq_loop",
+    CONTRIB_NORM_SKIP => "contrib_norm/skip_norm",
     // --- end shaders (io) ---
     // --- shaders (c1) ---
     CONTRIB_ATTN_MASK => "contrib/attn_mask",

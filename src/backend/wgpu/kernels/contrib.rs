@@ -209,6 +209,9 @@ pub fn lower_skip_layer_norm(l: &GpuLowering, cx: &LowerCx, s: &SkipLayerNorm) -
     same(x, skip, "skip")?;
     same(x, gamma, "gamma")?;
     skip_len(&x.shape, &skip.shape)?;
+    if let Some(low) = super::contrib_norm::lower_skip_norm(l, cx, s)? {
+        return Ok(low);
+    }
     let (beta_i, bias_i) = s.beta_bias();
     let beta = beta_i.and_then(|i| opt(cx, i));
     let bias = opt(cx, bias_i);

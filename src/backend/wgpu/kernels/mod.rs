@@ -52,6 +52,9 @@ pub mod quant_dp4;
 pub mod concat;
 pub mod fused_ew;
 // --- end modules (opt) ---
+// --- modules (io) ---
+pub mod contrib_norm;
+// --- end modules (io) ---
 
 use super::shaders::{self, Prelude, ShaderFile};
 use crate::ir::Op;
@@ -183,6 +186,9 @@ family_keys! {
     ConcatMulti(concat::ConcatVariant),
     FusedElementwise(fused_ew::FusedEwVariant),
     // --- end family keys (opt) ---
+    // --- family keys (io) ---
+    ContribNorm(contrib_norm::ContribNormVariant),
+    // --- end family keys (io) ---
 }
 
 impl KernelKey {
