@@ -7,7 +7,7 @@
 //               standard deviation written per row (flags 8 and 16; f32 storage).
 // Statistics accumulate in f32 (tree reductions), mean first, then the centered second moment.
 // Flag 2: bias present. Unused bindings may alias any buffer.
-// Prelude: a float type library (T), SIMPLIFIED (bool).
+// Prelude: a float type library (T), SIMPLIFIED (bool), contrib_norm/row_lib.
 struct Params {
     rows: u32,
     len: u32,
@@ -35,22 +35,6 @@ const HAS_BIAS: u32 = 2u;
 const WRITE_SUM: u32 = 4u;
 const WRITE_MEAN: u32 = 8u;
 const WRITE_INV: u32 = 16u;
-
-var<workgroup> part: array<f32, 64>;
-
-fn tree_sum(lidx: u32, v: f32) -> f32 {
-    part[lidx] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (lidx < s) {
-            part[lidx] = part[lidx] + part[lidx + s];
-        }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
-}
 
 // Element c of row `row`'s residual sum, rounded as the separate adds would round it.
 fn residual(row: u32, c: u32) -> f32 {

@@ -104,6 +104,9 @@ fn bad_index_noun(key: &KernelKey) -> Option<(&'static str, &'static str)> {
         KernelKey::Family(FamilyKey::Attention(AttnVariant { kind: AttnKernel::Rotary, .. })) => {
             ("position id", "cos/sin caches of length")
         }
+        KernelKey::Family(FamilyKey::ContribNorm(super::kernels::contrib_norm::ContribNormVariant::Embed {
+            ..
+        })) => ("embedding index", "an embedding table of"),
         _ => return None,
     })
 }

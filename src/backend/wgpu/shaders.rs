@@ -116,6 +116,8 @@ shader_files! {
     RECURRENT_SEQ_PROJ => "recurrent/seq_proj",
     RECURRENT_SEQ_LOOP => "recurrent/seq_loop",
     CONTRIB_NORM_SKIP => "contrib_norm/skip_norm",
+    CONTRIB_NORM_EMBED => "contrib_norm/embed_norm",
+    CONTRIB_NORM_ROW_LIB => "contrib_norm/row_lib",
     // --- end shaders (io) ---
     // --- shaders (c1) ---
     CONTRIB_ATTN_MASK => "contrib/attn_mask",

@@ -1,11 +1,13 @@
 //! GPU lowerings of the ONNX Runtime contrib operators (`crate::ops::contrib`), composed from
-//! the existing kernels with scratch buffers: bias adds are broadcast binary adds, the GELU
-//! family the unary Gelu/GeluTanh and pointwise Swish kernels, the layer norms the row kernels
-//! of LayerNormalization / RMSNormalization, embeddings the Gather kernel, Attention a MatMul
-//! projection with the bias in its epilogue + the ONNX Attention kernels reading Q, K and V in
-//! place from the packed projection (strided copies split only the past state). Two small shaders of its own (`shaders/contrib/`): ORT's additive key mask from
-//! `mask_index` / `key_padding_mask` (shared with `kernels::contrib_attention`), and
-//! EmbedLayerNormalization's per-batch mask length.
+//! the existing kernels with scratch buffers: bias adds are broadcast binary adds; the GELU
+//! family the unary Gelu/GeluTanh and pointwise Swish kernels, gelu(x + bias) one fused
+//! elementwise program; SkipLayerNormalization one row kernel (`kernels::contrib_norm`) where it
+//! applies, else (like the other layer norms) the row kernels of LayerNormalization /
+//! RMSNormalization; embeddings the Gather kernel; Attention a MatMul projection with the bias in
+//! its epilogue + the ONNX Attention kernels reading Q, K and V in place from the packed
+//! projection (strided copies split only the past state). Two small shaders of its own
+//! (`shaders/contrib/`): ORT's additive key mask from `mask_index` / `key_padding_mask` (shared
+//! with `kernels::contrib_attention`), and EmbedLayerNormalization's per-batch mask length.
 
 use super::elementwise::{binary_kernel, unary_kernel};
 use super::layout::copy_kernel;
@@ -18,6 +20,7 @@ use crate::ops::contrib::{
 };
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::ops::fused::Act;
+use crate::ops::fused_ew::{Arg, EwOp, FusedElementwise, Instr};
 use crate::ops::layout::Gather;
 use crate::ops::misc::Swish;
 use crate::ops::norm::{LayerNorm, RmsNorm};
@@ -167,6 +170,28 @@ pub fn lower_gelu(l: &GpuLowering, cx: &LowerCx, g: &ContribGelu) -> Result<Lowe
     if n == 0 {
         return Ok(c.low);
     }
+    let unary = match g.kind {
+        GeluKind::Erf => Some(UnaryOp::Gelu),
+        GeluKind::Tanh => Some(UnaryOp::GeluTanh),
+        GeluKind::Quick(_) => None,
+    };
+    if let (Some(b), Some(op)) = (opt(cx, 1), unary) {
+        // gelu(x + bias) as one fused elementwise program.
+        same(x, b, "bias")?;
+        let prog = FusedElementwise {
+            n_inputs: 2,
+            prog: vec![
+                Instr { op: EwOp::Binary(BinaryOp::Add), args: vec![Arg::Reg(0), Arg::Reg(1)] },
+                Instr { op: EwOp::Unary(op, 0.0, 0.0), args: vec![Arg::Reg(2)] },
+            ],
+            dtype: x.dtype,
+        };
+        let ins = [x.shape.as_slice(), b.shape.as_slice()];
+        let d =
+            super::fused_ew::fused_dispatch(&prog, t, &ins, &y.shape, &[Ref::Input(0), Ref::Input(1)], Ref::Output(0))?;
+        c.low.dispatches.push(d);
+        return Ok(c.low);
+    }
     let src = match opt(cx, 1) {
         Some(b) => {
             same(x, b, "bias")?;
@@ -302,10 +327,14 @@ pub fn lower_embed_layer_norm(l: &GpuLowering, cx: &LowerCx, e: &EmbedLayerNorm)
     let shape = [b, s, h];
     let n = b * s * h;
     let mut c = Compose::new();
-    let sum = match opt_out(cx, 2) {
-        Some(_) => Ref::Output(2),
-        None => c.scratch(t, n),
+    // One row kernel where it applies; else gathers, adds and the LayerNormalization kernel.
+    let fused = match n {
+        0 => None,
+        _ => super::contrib_norm::lower_embed_norm(l, cx, e.epsilon)?,
     };
+    if let Some(low) = &fused {
+        c.low.dispatches.extend(low.dispatches.iter().cloned());
+    }
     let gather = |c: &mut Compose, table: &Operand, idx: &Operand, ti: usize, ii: usize, dst: Ref| {
         if !matches!(idx.dtype, DType::I32 | DType::I64) {
             return Err(format!("{} indices have no GPU kernel", idx.dtype));
@@ -318,7 +347,11 @@ pub fn lower_embed_layer_norm(l: &GpuLowering, cx: &LowerCx, e: &EmbedLayerNorm)
         let sub = super::layout::lower_gather(l, &scx, &Gather { axis: 0 })?;
         c.sub(sub, &[Ref::Input(ti), Ref::Input(ii)], &[dst])
     };
-    if n > 0 {
+    if n > 0 && fused.is_none() {
+        let sum = match opt_out(cx, 2) {
+            Some(_) => Ref::Output(2),
+            None => c.scratch(t, n),
+        };
         gather(&mut c, word, ids, 2, 0, sum)?;
         let tmp = c.scratch(t, n);
         match opt(cx, 8) {

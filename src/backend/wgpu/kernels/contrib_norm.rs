@@ -1,8 +1,10 @@
 //! Single-dispatch GPU kernels for ONNX Runtime's fused normalization contrib ops
 //! (`crate::ops::contrib`): SkipLayerNormalization / SkipSimplifiedLayerNormalization as one row
 //! kernel that forms the residual sum x + skip (+ bias) while it loads each row
-//! (`shaders/contrib_norm/skip_norm.wgsl`). Shapes the kernel does not cover return `None`, and
-//! `kernels::contrib` composes the op from generic kernels instead.
+//! (`shaders/contrib_norm/skip_norm.wgsl`), and EmbedLayerNormalization's gathers, sum and norm
+//! as one row kernel (`shaders/contrib_norm/embed_norm.wgsl`; its mask index stays a second
+//! dispatch). Nodes the kernels do not cover return `None`, and `kernels::contrib` composes the
+//! op from generic kernels instead.
 
 use super::{grid_groups, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
@@ -15,31 +17,58 @@ const FLOATS: [GpuType; 3] = [GpuType::F32, GpuType::F16, GpuType::BF16];
 
 /// Which row kernel, and its element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ContribNormVariant {
-    pub t: GpuType,
-    /// SkipSimplifiedLayerNormalization (RMS) instead of the mean/variance form.
-    pub simplified: bool,
+pub enum ContribNormVariant {
+    /// SkipLayerNormalization; `simplified`: SkipSimplifiedLayerNormalization (RMS).
+    Skip { t: GpuType, simplified: bool },
+    /// EmbedLayerNormalization (int32 indices).
+    Embed { t: GpuType },
 }
 
 impl KernelVariant for ContribNormVariant {
     fn file(&self) -> &'static ShaderFile {
-        &shaders::CONTRIB_NORM_SKIP
+        match self {
+            ContribNormVariant::Skip { .. } => &shaders::CONTRIB_NORM_SKIP,
+            ContribNormVariant::Embed { .. } => &shaders::CONTRIB_NORM_EMBED,
+        }
     }
     fn prelude(&self, p: &mut Prelude) {
-        self.t.lib(p);
-        p.bool("SIMPLIFIED", self.simplified);
+        match *self {
+            ContribNormVariant::Skip { t, simplified } => {
+                t.lib(p);
+                p.bool("SIMPLIFIED", simplified).lib(&shaders::CONTRIB_NORM_ROW_LIB);
+            }
+            ContribNormVariant::Embed { t } => {
+                t.lib(p);
+                p.lib(&shaders::INDEX_REPORT).lib(&shaders::CONTRIB_NORM_ROW_LIB);
+            }
+        }
     }
     fn storage_bindings(&self) -> u32 {
-        9
+        match self {
+            ContribNormVariant::Skip { .. } => 9,
+            // The index error record is the last binding.
+            ContribNormVariant::Embed { .. } => 11,
+        }
     }
     fn all() -> Vec<Self> {
-        FLOATS.iter().flat_map(|&t| [false, true].map(|simplified| ContribNormVariant { t, simplified })).collect()
+        let mut v = Vec::new();
+        for t in FLOATS {
+            v.push(ContribNormVariant::Skip { t, simplified: false });
+            v.push(ContribNormVariant::Skip { t, simplified: true });
+            v.push(ContribNormVariant::Embed { t });
+        }
+        v
     }
 }
 
 gpu_params!(
     /// `shaders/contrib_norm/skip_norm.wgsl` Params.
     SkipNormParams { rows: u32, len: u32, skip_rows: u32, flags: u32, epsilon: f32, pad0: u32, pad1: u32, pad2: u32 }
+);
+
+gpu_params!(
+    /// `shaders/contrib_norm/embed_norm.wgsl` Params.
+    EmbedNormParams { rows: u32, len: u32, seq: u32, flags: u32, epsilon: f32, n_word: u32, n_pos: u32, n_seg: u32 }
 );
 
 const HAS_BETA: u32 = 1;
@@ -115,8 +144,83 @@ pub fn lower_skip_norm(l: &GpuLowering, cx: &LowerCx, s: &SkipLayerNorm) -> Resu
         pick(inv.is_some(), Ref::Output(2)),
         pick(sum.is_some(), Ref::Output(3)),
     ];
-    let v = ContribNormVariant { t, simplified: s.simplified };
+    let v = ContribNormVariant::Skip { t, simplified: s.simplified };
     let k = GpuKernel::new(KernelKey::Family(FamilyKey::ContribNorm(v)), &p, grid_groups(rows));
+    Ok(Some(Lowered::single(k, bindings)))
+}
+
+/// EmbedLayerNormalization's embedding sum and norm (outputs 0 and 2) in one dispatch, or
+/// `None` when the fused kernel does not cover the node (non-int32 indices, non-float or empty
+/// tables, per-column parameters that are not `hidden` long). The caller adds the mask index.
+pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<Option<Lowered<GpuKernel>>, String> {
+    let (ids, word, pos) = (cx.input(0)?, cx.input(2)?, cx.input(3)?);
+    let (gamma, beta) = (cx.input(5)?, cx.input(6)?);
+    let t = l.ty(word)?;
+    let (b, s) = match ids.shape[..] {
+        [b, s] => (b, s),
+        _ => return Ok(None),
+    };
+    let h = match word.shape[..] {
+        [_, h] if h > 0 => h,
+        _ => return Ok(None),
+    };
+    let table =
+        |o: &crate::plan::Operand| o.dtype == word.dtype && o.shape.len() == 2 && o.shape[1] == h && o.shape[0] > 0;
+    let per_col = |o: &crate::plan::Operand| o.dtype == word.dtype && o.shape.iter().product::<usize>() == h;
+    let int32 = |o: &crate::plan::Operand| o.dtype == DType::I32;
+    if !FLOATS.contains(&t) || !int32(ids) || !table(word) || !table(pos) || !per_col(gamma) || !per_col(beta) {
+        return Ok(None);
+    }
+    let (si, se) = (opt(cx, 1), opt(cx, 4));
+    let segment = match (si, se) {
+        (Some(i), Some(e)) if int32(i) && i.shape == ids.shape && table(e) => Some(e.shape[0]),
+        (None, None) => None,
+        _ => return Ok(None),
+    };
+    let pid = opt(cx, 8);
+    if let Some(p) = pid {
+        if !int32(p) || (p.shape != ids.shape && p.shape != [1, s]) {
+            return Ok(None);
+        }
+    }
+    if b * s == 0 {
+        return Ok(Some(Lowered::empty()));
+    }
+    let sum = opt_out(cx, 2).is_some();
+    let mut flags = 0;
+    let mut set = |on: bool, f: u32| flags |= if on { f } else { 0 };
+    set(segment.is_some(), 1);
+    set(pid.is_some(), 2);
+    set(pid.is_some_and(|p| p.shape[0] == 1), 4);
+    set(sum, 8);
+    let p = EmbedNormParams {
+        rows: u32_of(b * s)?,
+        len: u32_of(h)?,
+        seq: u32_of(s)?,
+        flags,
+        epsilon,
+        n_word: u32_of(word.shape[0])?,
+        n_pos: u32_of(pos.shape[0])?,
+        n_seg: u32_of(segment.unwrap_or(0))?,
+    };
+    let pick = |on: bool, r: Ref| if on { r } else { Ref::Input(0) };
+    let bindings = vec![
+        Ref::Input(0),
+        pick(segment.is_some(), Ref::Input(1)),
+        pick(pid.is_some(), Ref::Input(8)),
+        Ref::Input(2),
+        Ref::Input(3),
+        pick(segment.is_some(), Ref::Input(4)),
+        Ref::Input(5),
+        Ref::Input(6),
+        Ref::Output(0),
+        pick(sum, Ref::Output(2)),
+    ];
+    let k = GpuKernel::new(
+        KernelKey::Family(FamilyKey::ContribNorm(ContribNormVariant::Embed { t })),
+        &p,
+        grid_groups(b * s),
+    );
     Ok(Some(Lowered::single(k, bindings)))
 }
 
@@ -126,7 +230,12 @@ mod tests {
 
     #[test]
     fn params_match_wgsl() {
-        let v = ContribNormVariant { t: GpuType::F32, simplified: false };
-        crate::backend::wgpu::kernels::tests::check::<SkipNormParams>(KernelKey::Family(FamilyKey::ContribNorm(v)));
+        let key = |v| KernelKey::Family(FamilyKey::ContribNorm(v));
+        let t = GpuType::F32;
+        crate::backend::wgpu::kernels::tests::check::<SkipNormParams>(key(ContribNormVariant::Skip {
+            t,
+            simplified: false,
+        }));
+        crate::backend::wgpu::kernels::tests::check::<EmbedNormParams>(key(ContribNormVariant::Embed { t }));
     }
 }
