@@ -23,6 +23,9 @@ pub mod recognize;
 #[cfg(test)]
 pub(crate) mod testutil;
 // --- end passes (opt) ---
+// --- passes (io) ---
+pub mod fuse_bias_gelu;
+// --- end passes (io) ---
 
 use crate::error::Result;
 use crate::ir::Graph;
@@ -54,6 +57,9 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         Box::new(fuse_elementwise::FuseElementwise),
         Box::new(layout_chains::LayoutChains),
         // --- end passes (opt) ---
+        // --- passes (io) ---
+        Box::new(fuse_bias_gelu::FuseBiasGelu),
+        // --- end passes (io) ---
         Box::new(dead_code::DeadCode),
     ]
 }
