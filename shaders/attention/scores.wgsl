@@ -2,7 +2,7 @@
 // rows [row0, rows) (scratch row r - row0).
 // For each key j (past keys first, then the new ones): QK = round(Σ round(q·√s)·round(k·√s)),
 // the soft cap c·tanh(QK/c), and the additive bias (attention mask, causal and window limits,
-// nonpad_kv_seqlen padding). Writes the logits (rounded to the softmax precision; −∞ where the
+// nonpad_kv_seqlen padding; ORT's key end positions). Writes the logits (rounded to the softmax precision; −∞ where the
 // bias is −∞) to `scores`, a row of total + 1 floats whose last entry is 1 when every key is
 // masked, and the requested qk_matmul_output (modes 0–2) to `qk`. Every value is rounded to
 // the element type where ONNX's function body casts; math runs in f32.
@@ -41,7 +41,7 @@ struct Params {
     row0: u32,
     q_off: u32,
     k_off: u32,
-    pad0: u32,
+    key_fill: f32,
     pad1: u32,
     pad2: u32,
 }
@@ -60,6 +60,8 @@ var<workgroup> unmasked: atomic<u32>;
 const MASK_NONE: u32 = 0u;
 const MASK_BOOL: u32 = 1u;
 const MASK_F16: u32 = 2u;
+// ORT's 1-D mask_index: int32 key end positions per batch; keys at or after it get key_fill.
+const MASK_KEY_END: u32 = 4u;
 const NEG_INF_BITS: u32 = 0xff800000u;
 
 fn neg_inf() -> f32 {
@@ -164,7 +166,9 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
         var bias = 0.0;
         var masked = false;
         if (p.mask_kind != MASK_NONE) {
-            if (j < p.m_keys) {
+            if (p.mask_kind == MASK_KEY_END) {
+                bias = select(0.0, p.key_fill, i32(j) >= bitcast<i32>(mask[b]));
+            } else if (j < p.m_keys) {
                 bias = mask_value(b * p.m_sb + h * p.m_sh + i * p.m_ss + j);
                 masked = bitcast<u32>(bias) == NEG_INF_BITS;
             } else {

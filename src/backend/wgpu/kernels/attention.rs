@@ -116,7 +116,7 @@ gpu_params!(
         row0: u32,
         q_off: u32,
         k_off: u32,
-        pad0: u32,
+        key_fill: f32,
         pad1: u32,
         pad2: u32,
     }
@@ -200,6 +200,7 @@ const MASK_NONE: u32 = 0;
 const MASK_BOOL: u32 = 1;
 const MASK_F16: u32 = 2;
 const MASK_F32: u32 = 3;
+const MASK_KEY_END: u32 = 4;
 
 /// The float element type of an operand (f32, f16, bf16, f64).
 fn float_type(l: &GpuLowering, cx: &LowerCx, i: usize) -> Result<GpuType, String> {
@@ -324,6 +325,9 @@ struct AttnSpec {
 pub(super) struct PackedQkv {
     pub row: usize,
     pub offs: [usize; 3],
+    /// Input 3 is ORT's int32 `[batch]` mask_index of key end positions: keys at or after it
+    /// get this additive fill (instead of an ONNX attn_mask).
+    pub key_end_fill: Option<f32>,
 }
 
 fn lower_two_pass(
@@ -408,7 +412,13 @@ fn lower_two_pass(
     // The mask: leading dims broadcast (right-aligned) onto [b, hq, sq].
     let mask = if spec.full { opt(cx, 3) } else { None };
     let (mut mask_kind, mut m_lead, mut m_keys) = (MASK_NONE, [0usize; 3], 0usize);
-    if let Some(m) = mask {
+    let key_fill = spec.packed.and_then(|p| p.key_end_fill);
+    if let (Some(m), Some(_)) = (mask, key_fill) {
+        if m.dtype != DType::I32 || m.shape != [qv.b] {
+            return Err(format!("a key end mask must be int32 [{}], got {} {:?}", qv.b, m.dtype, m.shape));
+        }
+        (mask_kind, m_keys) = (MASK_KEY_END, total);
+    } else if let Some(m) = mask {
         mask_kind = match (m.dtype, t) {
             (DType::Bool, _) => MASK_BOOL,
             (d, GpuType::F16) if d == dt => MASK_F16,
@@ -525,7 +535,7 @@ fn lower_two_pass(
         row0: 0,
         q_off: u32_of(qv.off)?,
         k_off: u32_of(kv.off)?,
-        pad0: 0,
+        key_fill: key_fill.unwrap_or(0.0),
         pad1: 0,
         pad2: 0,
     };

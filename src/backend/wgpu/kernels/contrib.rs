@@ -457,9 +457,17 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
     let elem = l.elem(x)?;
     let mut ins = vec![qkv, qkv, qkv];
     let mut inputs = vec![opnd(x.dtype, &[b, s, d.q]), opnd(x.dtype, &[b, s, d.k]), opnd(x.dtype, &[b, s, d.v])];
-    // ORT's key mask and the attention bias, as one additive mask.
+    // A 1-D mask_index of key end positions alone is read by the scores kernel itself; else
+    // ORT's key mask and the attention bias become one additive mask.
+    let key_end = match opt(cx, 3) {
+        Some(m) => m.dtype == DType::I32 && m.shape == [b] && !a.unidirectional && opt(cx, 5).is_none(),
+        None => false,
+    };
     let geom = MaskGeom { batch: b, seq: s, heads: d.heads, past, total };
-    let mask = ort_mask_bias(&mut c, cx, Some(3), Some(5), &geom, a.mask_filter_value, a.unidirectional)?;
+    let mask = match key_end {
+        true => opt(cx, 3).map(|m| (Ref::Input(3), Operand { value: None, ..m.clone() })),
+        false => ort_mask_bias(&mut c, cx, Some(3), Some(5), &geom, a.mask_filter_value, a.unidirectional)?,
+    };
     match mask {
         Some((r, o)) => {
             ins.push(r);
@@ -501,7 +509,11 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
         right_window: -1,
     };
     let scx = sub_cx(cx, inputs, outputs);
-    let packed = super::attention::PackedQkv { row: wo, offs: [0, d.q, d.q + d.k] };
+    let packed = super::attention::PackedQkv {
+        row: wo,
+        offs: [0, d.q, d.q + d.k],
+        key_end_fill: key_end.then_some(a.mask_filter_value),
+    };
     let sub = super::attention::lower_attention_packed(l, &scx, &attn, Some(packed))?;
     c.sub(sub, &ins, &outs)?;
     if present {
