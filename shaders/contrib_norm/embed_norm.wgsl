@@ -5,7 +5,9 @@
 // over the batch, flag 4) or the position in the sequence; s is written to `sum` (flag 8) and
 // y = (s − mean) / sqrt(var + ε) · γ + β. Statistics accumulate in f32 (tree reductions), mean
 // first, then the centered second moment. An index outside its table is reported
-// (layout/index_report_lib) and reads as a zero row. Unused bindings may alias any buffer.
+// (layout/index_report_lib) and reads as a zero row. With flag 16 the workgroup of each
+// batch's first token also writes mask_index[b] = how many of mask[b, 0..seq) equal 1 (0 for
+// every batch without a mask, flag 32 clear). Unused bindings may alias any buffer.
 // Prelude: a float type library (T), the index report library, contrib_norm/row_lib.
 struct Params {
     rows: u32,
@@ -28,13 +30,17 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> beta: array<T>;
 @group(0) @binding(8) var<storage, read_write> y: array<T>;
 @group(0) @binding(9) var<storage, read_write> sum: array<T>;
-@group(0) @binding(10) var<storage, read_write> err: array<atomic<u32>>;
-@group(0) @binding(11) var<uniform> p: Params;
+@group(0) @binding(10) var<storage, read_write> mask: array<i32>;
+@group(0) @binding(11) var<storage, read_write> mask_index: array<i32>;
+@group(0) @binding(12) var<storage, read_write> err: array<atomic<u32>>;
+@group(0) @binding(13) var<uniform> p: Params;
 
 const HAS_SEGMENT: u32 = 1u;
 const HAS_POS_IDS: u32 = 2u;
 const POS_IDS_BCAST: u32 = 4u;
 const WRITE_SUM: u32 = 8u;
+const WRITE_MASK_INDEX: u32 = 16u;
+const HAS_MASK: u32 = 32u;
 const BAD: u32 = 0xffffffffu;
 
 // Row `id` of a table of `n` rows, or BAD (reported) when out of range.
@@ -68,6 +74,17 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
         return;
     }
     let position = row % p.seq;
+    if (position == 0u && lidx == 0u && (p.flags & WRITE_MASK_INDEX) != 0u) {
+        var count = 0;
+        if ((p.flags & HAS_MASK) != 0u) {
+            for (var k = 0u; k < p.seq; k = k + 1u) {
+                if (mask[row + k] == 1) {
+                    count = count + 1;
+                }
+            }
+        }
+        mask_index[row / p.seq] = count;
+    }
     var pid = i32(position);
     if ((p.flags & HAS_POS_IDS) != 0u) {
         pid = pos_ids[select(row, position, (p.flags & POS_IDS_BCAST) != 0u)];

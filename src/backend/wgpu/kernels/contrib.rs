@@ -398,7 +398,7 @@ pub fn lower_embed_layer_norm(l: &GpuLowering, cx: &LowerCx, e: &EmbedLayerNorm)
         let sub = super::normalize::lower_layer_norm(l, &scx, &ln)?;
         c.sub(sub, &[sum, Ref::Input(5), Ref::Input(6)], &[Ref::Output(0)])?;
     }
-    if opt_out(cx, 1).is_some() && b > 0 {
+    if opt_out(cx, 1).is_some() && b > 0 && fused.is_none() {
         let mask = opt(cx, 7);
         if let Some(m) = mask {
             if m.dtype != DType::I32 || m.shape != ids.shape {

@@ -2,8 +2,7 @@
 //! (`crate::ops::contrib`): SkipLayerNormalization / SkipSimplifiedLayerNormalization as one row
 //! kernel that forms the residual sum x + skip (+ bias) while it loads each row
 //! (`shaders/contrib_norm/skip_norm.wgsl`), and EmbedLayerNormalization's gathers, sum and norm
-//! as one row kernel (`shaders/contrib_norm/embed_norm.wgsl`; its mask index stays a second
-//! dispatch). Nodes the kernels do not cover return `None`, and `kernels::contrib` composes the
+//! and the mask index as one row kernel (`shaders/contrib_norm/embed_norm.wgsl`). Nodes the kernels do not cover return `None`, and `kernels::contrib` composes the
 //! op from generic kernels instead.
 
 use super::{grid_groups, u32_of, FamilyKey, GpuKernel, GpuLowering, GpuType, KernelKey, KernelVariant};
@@ -47,7 +46,7 @@ impl KernelVariant for ContribNormVariant {
         match self {
             ContribNormVariant::Skip { .. } => 9,
             // The index error record is the last binding.
-            ContribNormVariant::Embed { .. } => 11,
+            ContribNormVariant::Embed { .. } => 13,
         }
     }
     fn all() -> Vec<Self> {
@@ -149,9 +148,10 @@ pub fn lower_skip_norm(l: &GpuLowering, cx: &LowerCx, s: &SkipLayerNorm) -> Resu
     Ok(Some(Lowered::single(k, bindings)))
 }
 
-/// EmbedLayerNormalization's embedding sum and norm (outputs 0 and 2) in one dispatch, or
-/// `None` when the fused kernel does not cover the node (non-int32 indices, non-float or empty
-/// tables, per-column parameters that are not `hidden` long). The caller adds the mask index.
+/// EmbedLayerNormalization (the embedding sum and norm, outputs 0 and 2, and the mask index,
+/// output 1) in one dispatch, or `None` when the fused kernel does not cover the node
+/// (non-int32 indices or mask, non-float or empty tables, per-column parameters that are not
+/// `hidden` long).
 pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<Option<Lowered<GpuKernel>>, String> {
     let (ids, word, pos) = (cx.input(0)?, cx.input(2)?, cx.input(3)?);
     let (gamma, beta) = (cx.input(5)?, cx.input(6)?);
@@ -183,16 +183,24 @@ pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<O
             return Ok(None);
         }
     }
+    let mask = opt(cx, 7);
+    if mask.is_some_and(|m| !int32(m) || m.shape != ids.shape) {
+        return Ok(None);
+    }
     if b * s == 0 {
-        return Ok(Some(Lowered::empty()));
+        // The mask index of a batch of empty sequences is left to the composed lowering.
+        return Ok(None);
     }
     let sum = opt_out(cx, 2).is_some();
+    let mask_index = opt_out(cx, 1).is_some();
     let mut flags = 0;
     let mut set = |on: bool, f: u32| flags |= if on { f } else { 0 };
     set(segment.is_some(), 1);
     set(pid.is_some(), 2);
     set(pid.is_some_and(|p| p.shape[0] == 1), 4);
     set(sum, 8);
+    set(mask_index, 16);
+    set(mask.is_some(), 32);
     let p = EmbedNormParams {
         rows: u32_of(b * s)?,
         len: u32_of(h)?,
@@ -215,6 +223,8 @@ pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<O
         Ref::Input(6),
         Ref::Output(0),
         pick(sum, Ref::Output(2)),
+        pick(mask.is_some(), Ref::Input(7)),
+        pick(mask_index, Ref::Output(1)),
     ];
     let k = GpuKernel::new(
         KernelKey::Family(FamilyKey::ContribNorm(ContribNormVariant::Embed { t })),
