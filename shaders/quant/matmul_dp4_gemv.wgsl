@@ -31,7 +31,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (j < p.n) {
         for (var w = lane; w < p.k4; w = w + GL) {
             let bw = b_word(off.y, j, w);
-            let aw = vec4<u32>(a_word(off.x, 0u, w), a_word(off.x, r1, w), a_word(off.x, r2, w), a_word(off.x, r3, w));
+            // Rows past M repeat row 0 (their sums are never stored); read each real row once.
+            var aw = vec4<u32>(a_word(off.x, 0u, w));
+            if (rows > 1u) {
+                aw.y = a_word(off.x, r1, w);
+            }
+            if (rows > 2u) {
+                aw.z = a_word(off.x, r2, w);
+            }
+            if (rows > 3u) {
+                aw.w = a_word(off.x, r3, w);
+            }
             acc = acc + vec4<i32>(dot4I8Packed(aw.x, bw), dot4I8Packed(aw.y, bw), dot4I8Packed(aw.z, bw), dot4I8Packed(aw.w, bw));
             if (SA_CALC) {
                 suma = suma + vec4<i32>(dot4I8Packed(aw.x, ONES), dot4I8Packed(aw.y, ONES), dot4I8Packed(aw.z, ONES), dot4I8Packed(aw.w, ONES));
