@@ -176,7 +176,6 @@ family_keys! {
     QopQGemm(qoperator::QGemmVariant),
     QopIntToFloat(qoperator::IntToFloatVariant),
     QopGatherBlockQuantized(qoperator::GbqVariant),
-    QuantPack8(quant_dp4::PackVariant),
     QuantMatMulDp4(quant_dp4::Dp4Variant),
     // --- end family keys (quant) ---
     // --- family keys (opt) ---
