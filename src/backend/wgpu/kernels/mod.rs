@@ -185,6 +185,16 @@ family_keys! {
 }
 
 impl KernelKey {
+    /// Variants that another input shape of the same step may need, compiled with the stage's
+    /// own so that a new shape signature compiles no pipeline (see
+    /// [`matmul::MatMulVariant::alignment_siblings`]).
+    pub fn shape_siblings(&self) -> Vec<KernelKey> {
+        match self {
+            KernelKey::MatMul(v) => v.alignment_siblings().into_iter().map(KernelKey::MatMul).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn file(&self) -> &'static ShaderFile {
         match self {
             KernelKey::Unary(_) => &shaders::UNARY,
