@@ -3,8 +3,9 @@
 //! the packing finds awkward: K not a multiple of 4 (1, 3, 5, 7, 13, 33, 70), M = 1, N = 1,
 //! several tiles, batches with broadcasting; uint8/int8 in every combination; zero points at
 //! the extremes (0, 255, -128, 127), per column and per channel; operands as constants (packed
-//! on the host) and as run-time inputs (packed on the GPU), data forced to include the range
-//! ends. Integer outputs must be identical.
+//! on the host) and as run-time inputs (read one value per word and packed by the product),
+//! convolutions through im2col, the identity window and the depthwise kernel; data forced to
+//! include the range ends. Integer outputs must be identical.
 
 mod common;
 
@@ -77,8 +78,9 @@ fn absent() -> In {
     In { name: "", t: None, runtime: false }
 }
 
-/// Runs a one-node model on both backends; integer outputs must match exactly.
-fn check(what: &str, domain: &str, op: &str, ins: &[In], attrs: &[(&str, Attr)], out: DType) {
+/// Runs a one-node model on both backends; integer outputs must match exactly. `kernel`: a
+/// piece of the kernel label the GPU plan must contain.
+fn check(what: &str, domain: &str, op: &str, ins: &[In], attrs: &[(&str, Attr)], out: DType, kernel: &str) {
     let mut b = ModelBuilder::new(13);
     if domain == "com.microsoft" {
         b.model.opset_import.push(OperatorSetIdProto { domain: Some(domain.into()), version: Some(1) });
@@ -100,11 +102,12 @@ fn check(what: &str, domain: &str, op: &str, ins: &[In], attrs: &[(&str, Attr)],
     let model = b.to_bytes();
     let cpu = run(&model, Backend::Cpu, &feeds);
     let gpu = run(&model, Backend::Gpu, &feeds);
-    // The packed product ran (not the one-invocation-per-output kernel it falls back to).
+    // The expected kernel ran (e.g. the packed product, not the one-invocation-per-output
+    // kernel it falls back to).
     let s = Session::builder().backend(Backend::Gpu).cpu_fallback(false).from_bytes(&model).unwrap();
     let shapes: Vec<Vec<usize>> = feeds.iter().map(|(_, t)| t.shape().to_vec()).collect();
     let plan = s.plan_report(&shapes).unwrap().text;
-    assert!(plan.contains("quantmatmuldp4"), "{what}: the packed kernel is not in the plan:\n{plan}");
+    assert!(plan.contains(kernel), "{what}: {kernel} is not in the plan:\n{plan}");
     assert_eq!(gpu[0].shape(), cpu[0].shape(), "{what}: shape");
     if out == DType::F32 {
         assert_close(what, &gpu[0], &cpu[0], 1e-6, 1e-6);
@@ -112,6 +115,9 @@ fn check(what: &str, domain: &str, op: &str, ins: &[In], attrs: &[(&str, Attr)],
         assert_eq!(gpu[0].to_i64_vec().unwrap(), cpu[0].to_i64_vec().unwrap(), "{what}");
     }
 }
+
+/// The packed product's kernel label.
+const DP4: &str = "quantmatmuldp4";
 
 const TYPES: [(DType, DType); 4] =
     [(DType::U8, DType::I8), (DType::U8, DType::U8), (DType::I8, DType::I8), (DType::I8, DType::U8)];
@@ -157,7 +163,7 @@ fn matmul_integer_matches_the_reference() {
                 bz,
             ];
             let what = format!("MatMulInteger {ta}{sa:?} x {tb}{sb:?} za {za} b runtime {b_runtime}");
-            check(&what, "", "MatMulInteger", &ins, &[], DType::I32);
+            check(&what, "", "MatMulInteger", &ins, &[], DType::I32, DP4);
         }
     }
 }
@@ -185,7 +191,7 @@ fn qlinear_matmul_matches_the_reference() {
                 inp("yz", int8(ta, &[], &[zy]), false),
             ];
             let what = format!("QLinearMatMul {ta}{sa:?} x {tb}{sb:?} zero points {za} {zb} {zy}");
-            check(&what, "", "QLinearMatMul", &ins, &[], ta);
+            check(&what, "", "QLinearMatMul", &ins, &[], ta, DP4);
         }
     }
 }
@@ -198,8 +204,13 @@ fn conv_integer_matches_the_reference() {
     let mut r = R(Rng::new(13));
     // (x shape, w shape, group, pads, strides, dilations)
     type Case = (&'static [usize], &'static [usize], i64, &'static [i64], &'static [i64], &'static [i64]);
-    let cases: [Case; 6] = [
+    let cases: [Case; 9] = [
         (&[1, 3, 7, 6], &[5, 3, 3, 3], 1, &[1, 1, 1, 1], &[1, 1], &[1, 1]),
+        // Depthwise (the direct 2-D kernel, four output columns per invocation; widths not a
+        // multiple of four), and with a channel multiplier (the packed product).
+        (&[1, 4, 9, 8], &[4, 1, 3, 3], 4, &[1, 1, 1, 1], &[2, 2], &[1, 1]),
+        (&[2, 5, 6, 11], &[5, 1, 3, 2], 5, &[0, 1, 2, 0], &[1, 1], &[2, 1]),
+        (&[1, 3, 7, 6], &[6, 1, 3, 3], 3, &[1, 1, 1, 1], &[1, 2], &[1, 1]),
         (&[2, 5, 9, 9], &[8, 5, 1, 1], 1, &[0, 0, 0, 0], &[2, 2], &[1, 1]),
         (&[1, 4, 8, 7], &[6, 2, 3, 2], 2, &[1, 0, 2, 1], &[1, 2], &[2, 1]),
         (&[1, 1, 5, 5], &[70, 1, 3, 3], 1, &[1, 1, 1, 1], &[1, 1], &[1, 1]),
@@ -207,6 +218,9 @@ fn conv_integer_matches_the_reference() {
         (&[1, 33, 4, 4], &[1, 33, 1, 1], 1, &[0, 0, 0, 0], &[1, 1], &[1, 1]),
     ];
     for (ci, &(sx, sw, group, pads, strides, dil)) in cases.iter().enumerate() {
+        // 2-D with one input and one output channel per group: the direct depthwise kernel.
+        let depthwise = sx.len() == 4 && sw[1] == 1 && sw[0] as i64 == group && group > 1;
+        let kernel = if depthwise { "depthwise_true" } else { DP4 };
         for (ti, &(tx, tw)) in TYPES.iter().enumerate() {
             let m = sw[0];
             let zx = zero_points(tx)[(ci + ti) % 3];
@@ -230,7 +244,7 @@ fn conv_integer_matches_the_reference() {
                 wz,
             ];
             let what = format!("ConvInteger {tx}{sx:?} * {tw}{sw:?} group {group} zx {zx} w runtime {w_runtime}");
-            check(&what, "", "ConvInteger", &ins, &attrs, DType::I32);
+            check(&what, "", "ConvInteger", &ins, &attrs, DType::I32, kernel);
             // QLinearConv with per-channel scales and a bias.
             let f = |v: f32| Tensor::new(&[], vec![v]).unwrap();
             let ws: Vec<f32> = (0..m).map(|j| 0.001 * (1 + j % 7) as f32).collect();
@@ -248,7 +262,7 @@ fn conv_integer_matches_the_reference() {
                 inp("bias", Tensor::new(&[m], bias).unwrap(), false),
             ];
             let what = format!("QLinearConv {tx}{sx:?} * {tw}{sw:?} group {group} zx {zx} zw {zw}");
-            check(&what, "", "QLinearConv", &ins, &attrs, tx);
+            check(&what, "", "QLinearConv", &ins, &attrs, tx, kernel);
         }
     }
 }
@@ -290,7 +304,7 @@ fn qgemm_matches_the_reference() {
                     ];
                     let out = if requant { ta } else { DType::F32 };
                     let what = format!("QGemm {ta}{sa:?} x {tb}{sb:?} trans {trans_a}/{trans_b} requant {requant}");
-                    check(&what, "com.microsoft", "QGemm", &ins, &attrs, out);
+                    check(&what, "com.microsoft", "QGemm", &ins, &attrs, out, DP4);
                 }
             }
         }

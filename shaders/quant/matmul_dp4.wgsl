@@ -1,7 +1,7 @@
 // The packed int8 product, tiled (see `dp4_lib.wgsl` for the operands, the zero-point algebra
 // and the epilogues): a workgroup of WG_C x WG_R invocations computes a BM x BN tile
 // (BM = 4 * WG_R, BN = 4 * WG_C) staging BK words of K (4 * BK values) of A and B per step in
-// workgroup memory; invocation (tx, ty) keeps a 4 x 4 register block (vectors, no dynamically
+// workgroup memory (packed into words there as they are read, for raw and im2col sources); invocation (tx, ty) keeps a 4 x 4 register block (vectors, no dynamically
 // indexed arrays) of rows ty + r * WG_R and columns tx + c * WG_C, sixteen dot4I8Packed per
 // staged word.
 // Prelude: WG_R, WG_C, BK, and dp4_lib.wgsl's.
@@ -43,7 +43,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let kw = l % BK;
             var v = 0u;
             if (row0 + r < p.m && kt + kw < p.k4) {
-                v = a[off.x + (row0 + r) * p.k4 + kt + kw];
+                v = a_word(off.x, row0 + r, kt + kw);
             }
             ta[r * SK + kw] = v;
         }
@@ -52,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let kw = l % BK;
             var v = 0u;
             if (col0 + c < p.n && kt + kw < p.k4) {
-                v = b[off.y + (col0 + c) * p.k4 + kt + kw];
+                v = b_word(off.y, col0 + c, kt + kw);
             }
             tb[c * SK + kw] = v;
         }

@@ -1,7 +1,8 @@
 // The packed int8 product for few rows (M <= 4; see `dp4_lib.wgsl` for the operands, the
 // zero-point algebra and the epilogues): one workgroup of 64 invocations per GC = 8 output
 // columns (flat over workgroups x and y) and batch (z), GL = 8 invocations per column. Each
-// strides over the column's packed words (every word of B is read once), multiplying it with
+// strides over the column's words (every word of B is read once; raw and im2col sources are
+// packed as they are read), multiplying it with
 // the same word of each of A's rows (four rows in a vector); then the column's 8 partial sums
 // are added in workgroup memory and its invocation r finishes row r.
 // Prelude: dp4_lib.wgsl's.
@@ -21,17 +22,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let j = (wid.x + wid.y * 65535u) * GC + t / GL;
     let off = batch_offsets(wid.z);
     let rows = min(p.m, 4u);
-    let a1 = select(0u, 1u, rows > 1u) * p.k4;
-    let a2 = select(0u, 2u, rows > 2u) * p.k4;
-    let a3 = select(0u, 3u, rows > 3u) * p.k4;
+    let r1 = select(0u, 1u, rows > 1u);
+    let r2 = select(0u, 2u, rows > 2u);
+    let r3 = select(0u, 3u, rows > 3u);
     var acc = vec4<i32>();
     var suma = vec4<i32>();
     var sumb = 0;
     if (j < p.n) {
-        let bb = off.y + j * p.k4;
         for (var w = lane; w < p.k4; w = w + GL) {
-            let bw = b[bb + w];
-            let aw = vec4<u32>(a[off.x + w], a[off.x + a1 + w], a[off.x + a2 + w], a[off.x + a3 + w]);
+            let bw = b_word(off.y, j, w);
+            // Rows past M repeat row 0 (their sums are never stored); read each real row once.
+            var aw = vec4<u32>(a_word(off.x, 0u, w));
+            if (rows > 1u) {
+                aw.y = a_word(off.x, r1, w);
+            }
+            if (rows > 2u) {
+                aw.z = a_word(off.x, r2, w);
+            }
+            if (rows > 3u) {
+                aw.w = a_word(off.x, r3, w);
+            }
             acc = acc + vec4<i32>(dot4I8Packed(aw.x, bw), dot4I8Packed(aw.y, bw), dot4I8Packed(aw.z, bw), dot4I8Packed(aw.w, bw));
             if (SA_CALC) {
                 suma = suma + vec4<i32>(dot4I8Packed(aw.x, ONES), dot4I8Packed(aw.y, ONES), dot4I8Packed(aw.z, ONES), dot4I8Packed(aw.w, ONES));

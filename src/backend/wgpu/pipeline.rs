@@ -66,18 +66,21 @@ impl PipelineCache {
         }
     }
 
-    /// Compiles the pipelines of `keys` that are not cached yet, on up to
-    /// `available_parallelism` threads; the first error is returned.
+    /// Compiles the pipelines of `keys` (and of their [`KernelKey::shape_siblings`]) that are not
+    /// cached yet, on up to `available_parallelism` threads; the first error is returned.
     pub fn precompile<'a>(&self, device: &::wgpu::Device, keys: impl IntoIterator<Item = &'a KernelKey>) -> Result<()> {
-        let mut missing: Vec<&KernelKey> = {
+        let mut missing: Vec<KernelKey> = {
             let have = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
-            keys.into_iter().filter(|k| !have.contains_key(k)).collect()
+            keys.into_iter()
+                .flat_map(|k| std::iter::once(k.clone()).chain(k.shape_siblings()))
+                .filter(|k| !have.contains_key(k))
+                .collect()
         };
         missing.sort_by_cached_key(|k| k.label());
         missing.dedup();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(missing.len());
         if threads <= 1 {
-            return missing.into_iter().try_for_each(|k| self.get(device, k).map(|_| ()));
+            return missing.into_iter().try_for_each(|k| self.get(device, &k).map(|_| ()));
         }
         for k in &missing {
             // Layouts first, so that threads do not race to create the same one.

@@ -144,11 +144,13 @@ shader_files! {
     QOP_QGEMM => "qoperator/qgemm",
     QOP_INT_TO_FLOAT => "qoperator/int_to_float",
     QOP_GATHER_BLOCK_QUANTIZED => "qoperator/gather_block_quantized",
-    QUANT_PACK8 => "quant/pack8",
     QUANT_MATMUL_DP4 => "quant/matmul_dp4",
     QUANT_MATMUL_DP4_GEMV => "quant/matmul_dp4_gemv",
     QUANT_DP4_LIB => "quant/dp4_lib",
     QUANT_REQUANT_LIB => "quant/requant_lib",
+    QUANT_DYNAMIC_RANGE_LIB => "quant/dynamic_range_lib",
+    QUANT_DYNAMIC_QUANTIZE => "quant/dynamic_quantize",
+    QUANT_CONV_INT_DW => "quant/conv_int_dw",
     // --- end shaders (quant) ---
     // --- shaders (opt) ---
     FUSED_ACTIVATION => "fused/activation",

@@ -116,6 +116,24 @@ impl MatMulVariant {
         p.lib(&shaders::MATMUL_LIB);
     }
 
+    /// The variants another shape of the same product may pick: the vec4 loads follow the
+    /// operands' alignment, which a symbolic dim can change from one run to the next (bert at
+    /// sequence 128 vs 17), so a stage compiles the scalar-load siblings of a vec4 variant as
+    /// well and later shapes compile nothing.
+    pub fn alignment_siblings(&self) -> Vec<MatMulVariant> {
+        let mut out = Vec::new();
+        for a in [false, self.vec4_a] {
+            for b in [false, self.vec4_b] {
+                if (a, b) != (self.vec4_a, self.vec4_b)
+                    && !out.iter().any(|v: &MatMulVariant| (v.vec4_a, v.vec4_b) == (a, b))
+                {
+                    out.push(MatMulVariant { vec4_a: a, vec4_b: b, ..*self });
+                }
+            }
+        }
+        out
+    }
+
     /// With the vec4 operand loads of the tiled kernels where `p`'s strides allow them.
     fn with_vec4(self, p: &MatMulParams) -> Self {
         let tiled = matches!(self.algo, Algo::Tile64 | Algo::Tile128);

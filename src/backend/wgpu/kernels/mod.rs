@@ -179,7 +179,6 @@ family_keys! {
     QopQGemm(qoperator::QGemmVariant),
     QopIntToFloat(qoperator::IntToFloatVariant),
     QopGatherBlockQuantized(qoperator::GbqVariant),
-    QuantPack8(quant_dp4::PackVariant),
     QuantMatMulDp4(quant_dp4::Dp4Variant),
     // --- end family keys (quant) ---
     // --- family keys (opt) ---
@@ -192,6 +191,16 @@ family_keys! {
 }
 
 impl KernelKey {
+    /// Variants that another input shape of the same step may need, compiled with the stage's
+    /// own so that a new shape signature compiles no pipeline (see
+    /// [`matmul::MatMulVariant::alignment_siblings`]).
+    pub fn shape_siblings(&self) -> Vec<KernelKey> {
+        match self {
+            KernelKey::MatMul(v) => v.alignment_siblings().into_iter().map(KernelKey::MatMul).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn file(&self) -> &'static ShaderFile {
         match self {
             KernelKey::Unary(_) => &shaders::UNARY,

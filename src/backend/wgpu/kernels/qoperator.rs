@@ -8,8 +8,9 @@
 //! - QGemm: int32 products with transposes, int32 bias C and per-column B parameters, then
 //!   requantized or scaled to float32 (the packed product of `quant_dp4`, the naive kernel
 //!   `qgemm.wgsl` where that refuses);
-//! - MatMulIntegerToFloat / DynamicQuantizeMatMul: MatMulInteger's packed product
-//!   (`quant::matmul_integer_dispatches`) into an int32 scratch, then a float epilogue; the
+//! - MatMulIntegerToFloat / DynamicQuantizeMatMul: MatMulInteger's packed product with the
+//!   float epilogue (`quant_dp4::Epi::Float`: scales and bias applied as each sum is stored;
+//!   where the packed product refuses, int32 sums into a scratch then `int_to_float.wgsl`); the
 //!   dynamic form first runs DynamicQuantizeLinear's kernels (`quant::dynamic_quantize_dispatches`)
 //!   on A, so its scale and zero point never leave the GPU;
 //! - GatherBlockQuantized: one invocation per output element, dequantizing the gathered
@@ -511,7 +512,6 @@ pub fn lower_matmul_integer_to_float(
     }
     u32_of(a.shape.iter().product())?;
     u32_of(b.shape.iter().product())?;
-    let acc = scratch_ref(4 * total, &mut scratch);
     // A's operand as the product sees it: DynamicQuantizeMatMul's A is uint8 made on the GPU.
     let a_q = Operand { dtype: DType::U8, shape: a.shape.clone(), value: None };
     let (a_op, az_op) = if q.dynamic { (&a_q, Some(&a_q)) } else { (a, opt(4)) };
@@ -523,6 +523,16 @@ pub fn lower_matmul_integer_to_float(
         bz: (bz, bz_col, opt(bzi)),
         trans: (false, false),
     };
+    // One packed product with the float epilogue; where it refuses, MatMulInteger's int32
+    // sums into a scratch and the scaling pass.
+    let mut packed = Lowered { dispatches: dispatches.clone(), scratch: scratch.clone(), consts: consts.clone() };
+    let d = super::quant_dp4::dummy(&mut packed)?;
+    let refs = EpiRefs { a_s, b_s: Ref::Input(bsi), y_s: d, yz: d, bias: has_bias.then_some(bias) };
+    let dp = Dp4Params { bs_col: (bsn != 1) as u32, bias_col: 1, ..Default::default() };
+    if packed_matmul(&mut packed, &mm, Epi::Float, Layout::Word, refs, dp, Ref::Output(0)).is_ok() {
+        return Ok(packed);
+    }
+    let acc = scratch_ref(4 * total, &mut scratch);
     let mut out = Lowered { dispatches, scratch, consts };
     matmul_integer_dispatches(&mut out, &mm, acc)?;
     let Lowered { mut dispatches, scratch, consts } = out;

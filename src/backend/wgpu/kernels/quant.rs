@@ -5,8 +5,10 @@
 //! QLinearConv (int32 accumulation; requantization through the exact codec library). Results
 //! match the CPU reference bit for bit. The products run on the packed int8 kernels of
 //! `quant_dp4` (operands four per u32, `dot4I8Packed`, convolutions as implicit GEMM); the
-//! one-invocation-per-output kernels `matmul_int.wgsl` / `conv_int.wgsl` remain for depthwise
-//! convolutions and for shapes the packed product refuses (an empty K, a grid over 65535).
+//! one-invocation-per-output kernels `matmul_int.wgsl` / `conv_int.wgsl` remain for shapes the
+//! packed product refuses (an empty K, a grid over 65535) and depthwise convolutions other
+//! than 2-D, which run on `conv_int_dw.wgsl` (four output columns per invocation, the window
+//! looped directly).
 
 use super::convert::{codec_prelude, Class, Layout, Repr};
 use super::quant_dp4::{self as dp4, Dp4Params, Epi, EpiRefs, MatSrc};
@@ -387,26 +389,43 @@ pub fn lower_dequantize(l: &GpuLowering, cx: &LowerCx, d: &DequantizeLinear) -> 
 
 // ---- DynamicQuantizeLinear -------------------------------------------------------------
 
+/// DynamicQuantizeLinear's range pass (`dynamic_range.wgsl`), or with `quantize` the whole op
+/// in one workgroup (`dynamic_quantize.wgsl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct DynamicRangeVariant;
+pub struct DynamicRangeVariant {
+    pub quantize: bool,
+}
 
 impl KernelVariant for DynamicRangeVariant {
     fn file(&self) -> &'static ShaderFile {
-        &shaders::QUANT_DYNAMIC_RANGE
+        if self.quantize {
+            &shaders::QUANT_DYNAMIC_QUANTIZE
+        } else {
+            &shaders::QUANT_DYNAMIC_RANGE
+        }
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
+        p.lib(&shaders::QUANT_DYNAMIC_RANGE_LIB);
     }
     fn storage_bindings(&self) -> u32 {
-        3
+        if self.quantize {
+            4
+        } else {
+            3
+        }
     }
     fn all() -> Vec<Self> {
-        vec![DynamicRangeVariant]
+        vec![DynamicRangeVariant { quantize: false }, DynamicRangeVariant { quantize: true }]
     }
 }
 
+/// Elements up to which DynamicQuantizeLinear runs as one dispatch of one workgroup (range and
+/// quantization), above which the range pass and QuantizeLinear's parallel kernel run.
+const DQL_ONE_PASS: usize = 1 << 18;
+
 gpu_params!(
-    /// `shaders/quant/dynamic_range.wgsl` Params.
+    /// `shaders/quant/dynamic_range.wgsl` and `dynamic_quantize.wgsl` Params.
     DynamicRangeParams { n: u32, pad0: u32, pad1: u32, pad2: u32 }
 );
 
@@ -433,7 +452,7 @@ pub fn lower_dynamic_quantize(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<G
 
 /// DynamicQuantizeLinear of `n` float32 values at `x`: the range pass writing the scale (f32
 /// bits) to word 0 of `s` and the zero point to word 0 of `z`, then (when `y` is given) the
-/// uint8 data, one word per element.
+/// uint8 data, one word per element; up to `DQL_ONE_PASS` elements both in one dispatch.
 pub fn dynamic_quantize_dispatches(
     l: &GpuLowering,
     n: usize,
@@ -442,11 +461,14 @@ pub fn dynamic_quantize_dispatches(
     s: Ref,
     z: Ref,
 ) -> Result<Vec<LoweredDispatch<GpuKernel>>, String> {
-    let range = GpuKernel::new(
-        KernelKey::Family(super::FamilyKey::QuantDynamicRange(DynamicRangeVariant)),
-        &DynamicRangeParams { n: u32_of(n)?, pad0: 0, pad1: 0, pad2: 0 },
-        [1, 1, 1],
-    );
+    let params = DynamicRangeParams { n: u32_of(n)?, pad0: 0, pad1: 0, pad2: 0 };
+    if let (Some(y), true) = (y, n <= DQL_ONE_PASS) {
+        let v = DynamicRangeVariant { quantize: true };
+        let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantDynamicRange(v)), &params, [1, 1, 1]);
+        return Ok(vec![LoweredDispatch { kernel: k, bindings: vec![x, s, z, y] }]);
+    }
+    let v = DynamicRangeVariant { quantize: false };
+    let range = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantDynamicRange(v)), &params, [1, 1, 1]);
     let mut dispatches = vec![LoweredDispatch { kernel: range, bindings: vec![x, s, z] }];
     if let (Some(y), true) = (y, n > 0) {
         let f32r = Repr::of(DType::F32, l)?;
@@ -619,8 +641,9 @@ pub struct IntMatMul<'a> {
     pub trans: (bool, bool),
 }
 
-/// Appends the packed int8 product of `mm` to `out` (packing run-time operands, constants
-/// packed at plan time), ending in epilogue `epi` into `y`. `p` carries the epilogue's fields.
+/// Appends the packed int8 product of `mm` to `out` (one dispatch; constants packed at plan
+/// time, run-time operands packed by the product as it reads them), ending in epilogue `epi`
+/// into `y`. `p` carries the epilogue's fields.
 pub fn packed_matmul(
     out: &mut Lowered<GpuKernel>,
     mm: &IntMatMul,
@@ -640,26 +663,10 @@ pub fn packed_matmul(
     let ((asr, ask), (bsr, bsk)) = (if mm.trans.0 { (1, m) } else { (k, 1) }, if mm.trans.1 { (k, 1) } else { (1, n) });
     let a = MatSrc { r#ref: mm.a.0, op: mm.a.1, mats: na / (m * k), rows: m, k, sr: asr, sk: ask };
     let b = MatSrc { r#ref: mm.b.0, op: mm.b.1, mats: nb / (k * n), rows: n, k, sr: bsr, sk: bsk };
-    let pa = dp4::pack_operand(out, &a, dp4::may_differ(mm.bz.2, ob)?)?;
-    let pb = dp4::pack_operand(out, &b, dp4::may_differ(mm.az.2, oa)?)?;
-    let k4 = dp4::k_words(k);
+    let pa = dp4::operand(out, &a, dp4::may_differ(mm.bz.2, ob)?, &g.a_batch_strides)?;
+    let pb = dp4::operand(out, &b, dp4::may_differ(mm.az.2, oa)?, &g.b_batch_strides)?;
     let p = Dp4Params { m: u32_of(m)?, n: u32_of(n)?, k: u32_of(k)?, row_mod: 1, ..p };
-    dp4::product(
-        out,
-        pa,
-        pb,
-        (mm.az.0, mm.az.1),
-        (mm.bz.0, mm.bz.1),
-        (oa, ob),
-        &g.batch,
-        &dp4::word_strides(&g.a_batch_strides, m * k, m * k4),
-        &dp4::word_strides(&g.b_batch_strides, k * n, n * k4),
-        epi,
-        s_layout,
-        refs,
-        p,
-        y,
-    )
+    dp4::product(out, pa, pb, (mm.az.0, mm.az.1), (mm.bz.0, mm.bz.1), (oa, ob), &g.batch, epi, s_layout, refs, p, y)
 }
 
 /// MatMulInteger's int32 sums `(A - az) @ (B - bz)` into `y`: the packed product, or where it
@@ -782,11 +789,18 @@ pub struct ConvIntVariant {
     pub bias: bool,
     /// The scales' layout (Word or Half).
     pub s_layout: Layout,
+    /// `conv_int_dw.wgsl` (2-D, one input channel per group; same bindings) instead of
+    /// `conv_int.wgsl`.
+    pub depthwise: bool,
 }
 
 impl KernelVariant for ConvIntVariant {
     fn file(&self) -> &'static ShaderFile {
-        &shaders::QUANT_CONV_INT
+        if self.depthwise {
+            &shaders::QUANT_CONV_INT_DW
+        } else {
+            &shaders::QUANT_CONV_INT
+        }
     }
     fn prelude(&self, p: &mut Prelude) {
         codec_prelude(p);
@@ -797,10 +811,13 @@ impl KernelVariant for ConvIntVariant {
         10
     }
     fn all() -> Vec<Self> {
-        let mut v = vec![ConvIntVariant { requant: false, bias: false, s_layout: Layout::Word }];
-        for bias in [false, true] {
-            for s_layout in [Layout::Word, Layout::Half] {
-                v.push(ConvIntVariant { requant: true, bias, s_layout });
+        let mut v = Vec::new();
+        for depthwise in [false, true] {
+            v.push(ConvIntVariant { requant: false, bias: false, s_layout: Layout::Word, depthwise });
+            for bias in [false, true] {
+                for s_layout in [Layout::Word, Layout::Half] {
+                    v.push(ConvIntVariant { requant: true, bias, s_layout, depthwise });
+                }
             }
         }
         v
@@ -835,6 +852,39 @@ gpu_params!(
     }
 );
 
+/// Output columns per invocation of `conv_int_dw.wgsl` (its OX).
+const DW_OX: usize = 4;
+
+gpu_params!(
+    /// `shaders/quant/conv_int_dw.wgsl` Params.
+    ConvIntDwParams {
+        n: u32,
+        c_in: u32,
+        m: u32,
+        mg: u32,
+        ih: u32,
+        iw: u32,
+        oh: u32,
+        ow: u32,
+        kh: u32,
+        kw: u32,
+        sh: u32,
+        sw: u32,
+        dh: u32,
+        dw: u32,
+        ph: u32,
+        pw: u32,
+        owq: u32,
+        wz_chan: u32,
+        ws_chan: u32,
+        s_fmt: u32,
+        ts_fmt: u32,
+        lo: i32,
+        hi: i32,
+        pad0: u32,
+    }
+);
+
 /// A convolution's implicit-GEMM geometry.
 struct ConvGemm<'a> {
     batch: usize,
@@ -846,8 +896,9 @@ struct ConvGemm<'a> {
 }
 
 /// ConvInteger / QLinearConv as one packed product per (image, group): A = the group's
-/// weights (M/G rows of K = C/G * window values), B^T = the input in im2col order
-/// (`quant_dp4::pack_im2col`), rows = output channels, columns = output positions.
+/// weights (M/G rows of K = C/G * window values), B^T = the input read in im2col order
+/// (`quant_dp4::Src::Im2Col`; raw where the window is the identity), rows = output channels,
+/// columns = output positions.
 /// `zps`: (w's zero point binding, per channel, operand), (x's zero point binding, operand).
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn packed_conv(
@@ -864,18 +915,13 @@ fn packed_conv(
     let (g, mg, cg) = (c.groups, c.m / c.groups, c.c_in / c.groups);
     let ksz: usize = c.kernel.iter().product();
     let k = cg * ksz;
-    let k4 = dp4::k_words(k);
     let osz: usize = c.win.output.iter().product();
     let (ow, ox) = (dp4::offset(w.dtype), dp4::offset(x.dtype));
     let wsrc = MatSrc { r#ref: w_ref, op: w, mats: g, rows: mg, k, sr: k, sk: 1 };
-    let pw = dp4::pack_operand(out, &wsrc, dp4::may_differ(xz_op, ox)?)?;
-    let im = dp4::Im2Col {
-        x: x_ref,
-        zp: xz,
-        dtype: x.dtype,
-        batch: c.batch,
-        groups: g,
-        c_in: c.c_in,
+    let pw = dp4::operand(out, &wsrc, dp4::may_differ(xz_op, ox)?, &[0, mg * k])?;
+    let isz: usize = c.win.input.iter().product();
+    u32_of(x.shape.iter().product::<usize>())?;
+    let window = dp4::Im2Col {
         cg,
         kernel: c.kernel.to_vec(),
         in_sp: c.win.input.clone(),
@@ -884,19 +930,22 @@ fn packed_conv(
         dilations: c.win.dilations.clone(),
         pads: c.win.pads_begin.clone(),
     };
-    let px = dp4::pack_im2col(out, &im)?;
-    let sx = if dp4::may_differ(wz_op, ow)? { dp4::Sums::Calc } else { dp4::Sums::None };
+    let sums = if dp4::may_differ(wz_op, ow)? { dp4::Sums::Calc } else { dp4::Sums::None };
+    let strides = vec![c.c_in * isz, cg * isz];
+    let px = if window.is_identity() {
+        dp4::Dp4Operand { r#ref: x_ref, src: dp4::Src::Raw, sums, strides, sr: 1, sk: isz, im2col: None }
+    } else {
+        dp4::Dp4Operand { r#ref: x_ref, src: dp4::Src::Im2Col, sums, strides, sr: 0, sk: 0, im2col: Some(window) }
+    };
     let p = Dp4Params { m: u32_of(mg)?, n: u32_of(osz)?, k: u32_of(k)?, row_mod: u32_of(g)?, ..p };
     dp4::product(
         out,
         pw,
-        (px, sx),
+        px,
         (wz, wz_chan),
         (xz, false),
         (ow, ox),
         &[c.batch, g],
-        &[0, mg * k4],
-        &[g * osz * k4, osz * k4],
         epi,
         s_layout,
         refs,
@@ -1039,7 +1088,41 @@ pub fn lower_conv_int(
             return Ok(packed);
         }
     }
-    let v = ConvIntVariant { requant, bias, s_layout };
+    if kernel.len() == 2 && c / g == 1 {
+        let owq = win.output[1].div_ceil(DW_OX);
+        let items = nb * m * win.output[0] * owq;
+        let d = |v: &[usize], i: usize| u32_of(v[i]);
+        let dp = ConvIntDwParams {
+            n: u32_of(items)?,
+            c_in: p.c_in,
+            m: p.m,
+            mg: p.mg,
+            ih: d(&win.input, 0)?,
+            iw: d(&win.input, 1)?,
+            oh: d(&win.output, 0)?,
+            ow: d(&win.output, 1)?,
+            kh: d(&kernel, 0)?,
+            kw: d(&kernel, 1)?,
+            sh: d(&win.strides, 0)?,
+            sw: d(&win.strides, 1)?,
+            dh: d(&win.dilations, 0)?,
+            dw: d(&win.dilations, 1)?,
+            ph: d(&win.pads_begin, 0)?,
+            pw: d(&win.pads_begin, 1)?,
+            owq: u32_of(owq)?,
+            wz_chan: p.wz_chan,
+            ws_chan: p.ws_chan,
+            s_fmt: p.s_fmt,
+            ts_fmt: p.ts_fmt,
+            lo: p.lo,
+            hi: p.hi,
+            pad0: 0,
+        };
+        let v = ConvIntVariant { requant, bias, s_layout, depthwise: true };
+        let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantConvInt(v)), &dp, grid_1d(items, 256));
+        return Ok(Lowered { dispatches: vec![LoweredDispatch { kernel: k, bindings }], scratch: vec![], consts });
+    }
+    let v = ConvIntVariant { requant, bias, s_layout, depthwise: false };
     let k = GpuKernel::new(KernelKey::Family(super::FamilyKey::QuantConvInt(v)), &p, grid_1d(n, 256));
     Ok(Lowered { dispatches: vec![LoweredDispatch { kernel: k, bindings }], scratch: vec![], consts })
 }
@@ -1057,11 +1140,16 @@ mod tests {
         check::<QuantizeParams>(KernelKey::Family(FamilyKey::QuantQuantize(v)));
         let v = DequantizeVariant { x: Class::Float, s: (Layout::Word, Class::E8M0), y: Layout::Half };
         check::<DequantizeParams>(KernelKey::Family(FamilyKey::QuantDequantize(v)));
-        check::<DynamicRangeParams>(KernelKey::Family(FamilyKey::QuantDynamicRange(DynamicRangeVariant)));
+        for quantize in [false, true] {
+            let v = DynamicRangeVariant { quantize };
+            check::<DynamicRangeParams>(KernelKey::Family(FamilyKey::QuantDynamicRange(v)));
+        }
         let v = MatMulIntVariant { requant: true, s_layout: Layout::Half };
         check::<MatMulIntParams>(KernelKey::Family(FamilyKey::QuantMatMulInt(v)));
-        let v = ConvIntVariant { requant: true, bias: true, s_layout: Layout::Word };
+        let v = ConvIntVariant { requant: true, bias: true, s_layout: Layout::Word, depthwise: false };
         check::<ConvIntParams>(KernelKey::Family(FamilyKey::QuantConvInt(v)));
+        let v = ConvIntVariant { depthwise: true, ..v };
+        check::<ConvIntDwParams>(KernelKey::Family(FamilyKey::QuantConvInt(v)));
     }
 
     #[test]

@@ -1,28 +1,29 @@
-//! The packed int8 product (`shaders/quant/pack8.wgsl`; `dp4_lib.wgsl` with the tiled
-//! `matmul_dp4.wgsl` and the few-row `matmul_dp4_gemv.wgsl`) that
-//! MatMulInteger, QLinearMatMul, QGemm, MatMulIntegerToFloat / DynamicQuantizeMatMul and
-//! ConvInteger / QLinearConv (as an implicit GEMM) run on.
+//! The packed int8 product (`dp4_lib.wgsl` with the tiled `matmul_dp4.wgsl` and the
+//! few-row `matmul_dp4_gemv.wgsl`) that MatMulInteger, QLinearMatMul, QGemm,
+//! MatMulIntegerToFloat / DynamicQuantizeMatMul and ConvInteger / QLinearConv (as an implicit
+//! GEMM) run on, one dispatch per product.
 //!
 //! Storage: 8-bit values live one per 32-bit word on the GPU (the storage policy of
-//! `types.rs`). The product reads them packed four per u32 along K, as the signed bytes
-//! `dot4I8Packed` multiplies (WGSL's `packed_4x8_integer_dot_product`; naga emits SPIR-V
-//! `OpSDot` where the device has `VK_KHR_shader_integer_dot_product`, lavapipe included, and a
-//! bit-extract polyfill elsewhere). A uint8 value is stored as `v - 128`, so any mix of
+//! `types.rs`). The product multiplies them four at a time along K as the signed bytes
+//! `dot4I8Packed` takes (WGSL's `packed_4x8_integer_dot_product`; naga emits SPIR-V `OpSDot`
+//! where the device has `VK_KHR_shader_integer_dot_product`, lavapipe included, and a
+//! bit-extract polyfill elsewhere). A uint8 value is taken as `v - 128`, so any mix of
 //! signedness is one signed product; the offsets and zero points are folded in by algebra with
 //! row/column sums (see the shader's header), so results are exact int32, identical to the
 //! reference.
 //! - Constant operands (weights) are packed on the host at plan time, with their row sums
-//!   (the "column sums" of B), and uploaded once as plan constants.
-//! - Run-time operands are packed by a small kernel into a scratch buffer (`pack8.wgsl`, one
-//!   invocation per packed word) just before the product; the producers keep writing one value
-//!   per word, so every other int8 kernel is unchanged. The pack costs one read of the operand
-//!   and a quarter of it written, against K / 4 reads of each word saved by the tiled product;
-//!   its sums, when needed, are computed by the product itself (`SA_CALC` / `SB_CALC`).
-//! - A convolution's input is packed in im2col order (padding reads the zero point), so
-//!   ConvInteger/QLinearConv are one GEMM per (image, group) with the weights as A.
+//!   (the "column sums" of B), and uploaded once as plan constants ([`Src::Packed`]).
+//! - Run-time operands are read in their one-value-per-word storage and packed by the product
+//!   as it stages them ([`Src::Raw`], through element strides); their sums, when needed, are
+//!   computed by the product too (`SA_CALC` / `SB_CALC`, a `dot4I8Packed` with 0x01010101 per
+//!   word). No separate pack dispatch runs.
+//! - A convolution's input is read in im2col order ([`Src::Im2Col`]: the window geometry in
+//!   the uniforms, padding reading the zero point), or as a raw operand where the window is
+//!   the identity (1 x 1, stride 1, no padding), so ConvInteger/QLinearConv are one GEMM per
+//!   (image, group) with the weights as A.
 
 use super::convert::{codec_prelude, Layout};
-use super::{grid_1d, u32_of, FamilyKey, GpuKernel, KernelKey, KernelVariant};
+use super::{u32_of, FamilyKey, GpuKernel, KernelKey, KernelVariant};
 use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::gpu_params;
 use crate::plan::{Lowered, LoweredDispatch, Operand, Ref};
@@ -76,15 +77,34 @@ pub enum Epi {
     QGemmF32,
     /// QGemm requantized as MLAS does.
     QGemmQ,
+    /// MatMulIntegerToFloat: `(a_s * b_s_j) * acc` (+ a float32 bias after the scaling).
+    Float,
 }
 
 impl Epi {
-    const ALL: [Epi; 4] = [Epi::Int, Epi::QLinear, Epi::QGemmF32, Epi::QGemmQ];
+    const ALL: [Epi; 5] = [Epi::Int, Epi::QLinear, Epi::QGemmF32, Epi::QGemmQ, Epi::Float];
+}
+
+/// Where the product reads an operand's words from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Src {
+    /// Packed on the host ([batch][rows][k4] words).
+    Packed,
+    /// One value per word, packed as the product reads it (element strides).
+    Raw,
+    /// A convolution's input in im2col order (B only).
+    Im2Col,
+}
+
+impl Src {
+    const ALL: [Src; 3] = [Src::Packed, Src::Raw, Src::Im2Col];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Dp4Variant {
     pub tile: Tile,
+    pub a_src: Src,
+    pub b_src: Src,
     pub sa_calc: bool,
     pub sb_calc: bool,
     pub epi: Epi,
@@ -106,6 +126,7 @@ impl KernelVariant for Dp4Variant {
         if self.tile == Tile::Big {
             p.u32("WG_R", TILE.0).u32("WG_C", TILE.1).u32("BK", TILE.2);
         }
+        p.codes("SRC", &Src::ALL, |s| s as u32).u32("A_SRC", self.a_src as u32).u32("B_SRC", self.b_src as u32);
         p.bool("SA_CALC", self.sa_calc).bool("SB_CALC", self.sb_calc);
         p.codes("EPI", &Epi::ALL, |e| e as u32).u32("EPI", self.epi as u32);
         p.bool("HAS_BIAS", self.bias).u32("S_LAYOUT", self.s_layout as u32);
@@ -114,17 +135,21 @@ impl KernelVariant for Dp4Variant {
         12
     }
     fn all() -> Vec<Self> {
+        // Sums are computed in the kernel only for operands it packs itself; im2col is B's.
+        let a_srcs = [(Src::Packed, false), (Src::Raw, false), (Src::Raw, true)];
+        let b_srcs =
+            [(Src::Packed, false), (Src::Raw, false), (Src::Raw, true), (Src::Im2Col, false), (Src::Im2Col, true)];
         let mut v = Vec::new();
         for tile in [Tile::Big, Tile::Gemv] {
-            for sa_calc in [false, true] {
-                for sb_calc in [false, true] {
+            for (a_src, sa_calc) in a_srcs {
+                for (b_src, sb_calc) in b_srcs {
                     for epi in Epi::ALL {
                         for bias in [false, true] {
                             for s_layout in [Layout::Word, Layout::Half] {
                                 if s_layout == Layout::Half && epi != Epi::QLinear {
                                     continue;
                                 }
-                                v.push(Dp4Variant { tile, sa_calc, sb_calc, epi, bias, s_layout });
+                                v.push(Dp4Variant { tile, a_src, b_src, sa_calc, sb_calc, epi, bias, s_layout });
                             }
                         }
                     }
@@ -159,54 +184,20 @@ gpu_params!(
         lo: i32,
         hi: i32,
         y_zp: i32,
+        a_sr: u32,
+        a_sk: u32,
+        b_sr: u32,
+        b_sk: u32,
+        isz: u32,
+        ksz: u32,
+        nd: u32,
         pad0: u32,
         pad1: u32,
         pad2: u32,
+        pad3: u32,
         batch: super::Dims8,
         a_strides: super::Dims8,
         b_strides: super::Dims8,
-    }
-);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PackVariant {
-    pub im2col: bool,
-}
-
-impl KernelVariant for PackVariant {
-    fn file(&self) -> &'static ShaderFile {
-        &shaders::QUANT_PACK8
-    }
-    fn prelude(&self, p: &mut Prelude) {
-        p.bool("IM2COL", self.im2col);
-    }
-    fn storage_bindings(&self) -> u32 {
-        3
-    }
-    fn all() -> Vec<Self> {
-        vec![PackVariant { im2col: false }, PackVariant { im2col: true }]
-    }
-}
-
-gpu_params!(
-    /// `shaders/quant/pack8.wgsl` Params.
-    PackParams {
-        n: u32,
-        rows: u32,
-        k: u32,
-        k4: u32,
-        off: i32,
-        sb: u32,
-        sr: u32,
-        sk: u32,
-        groups: u32,
-        c_in: u32,
-        cg: u32,
-        nd: u32,
-        ksz: u32,
-        isz: u32,
-        pad0: u32,
-        pad1: u32,
         in_sp: super::Dims8,
         out_sp: super::Dims8,
         kernel: super::Dims8,
@@ -270,11 +261,6 @@ fn push_const(out: &mut Lowered<GpuKernel>, t: Tensor) -> Ref {
     Ref::Const(out.consts.len() - 1)
 }
 
-fn push_scratch(out: &mut Lowered<GpuKernel>, bytes: usize) -> Ref {
-    out.scratch.push(bytes.max(4) as u64);
-    Ref::Scratch(out.scratch.len() - 1)
-}
-
 /// A one-element zero constant for an unused binding.
 pub fn dummy(out: &mut Lowered<GpuKernel>) -> Result<Ref, String> {
     Ok(push_const(out, Tensor::zeros(DType::I32, &[1])?))
@@ -303,50 +289,56 @@ pub fn pack_host(vals: &[i64], s: &MatSrc, off: i32) -> Result<(Vec<i32>, Vec<i3
     Ok((words, sums))
 }
 
-/// The packed words of an operand and where its row sums come from (`need_sums`: whether the
-/// product needs them). Constants are packed on the host; run-time values by a pack dispatch
-/// appended to `out`.
-pub fn pack_operand(out: &mut Lowered<GpuKernel>, s: &MatSrc, need_sums: bool) -> Result<(Ref, Sums), String> {
+/// An operand as the product reads it: its binding, source, row sums, batch strides (packed
+/// words for `Src::Packed`, elements otherwise), and for `Src::Raw` the element strides of a
+/// row and of K; for `Src::Im2Col`, the convolution window.
+pub struct Dp4Operand {
+    pub r#ref: Ref,
+    pub src: Src,
+    pub sums: Sums,
+    pub strides: Vec<usize>,
+    pub sr: usize,
+    pub sk: usize,
+    pub im2col: Option<Im2Col>,
+}
+
+/// An operand of the product (`need_sums`: whether the product needs its row sums), batches
+/// at element strides `elem_strides`. Constants are packed on the host (their batch strides
+/// become word strides: each matrix of `rows * k` values takes `rows * k4` words); run-time
+/// values are read raw.
+pub fn operand(
+    out: &mut Lowered<GpuKernel>,
+    s: &MatSrc,
+    need_sums: bool,
+    elem_strides: &[usize],
+) -> Result<Dp4Operand, String> {
     let off = offset(s.op.dtype);
     let k4 = k_words(s.k);
-    let n = s.mats * s.rows * k4;
-    u32_of(n)?;
+    u32_of(s.mats * s.rows * k4)?;
     u32_of(s.mats * s.rows * s.k)?;
     if let Some(t) = &s.op.value {
         let (words, sums) = pack_host(&t.to_i64_vec()?, s, off)?;
         let w = push_const(out, Tensor::new(&[words.len()], words)?);
         let sums = if need_sums { Sums::Buf(push_const(out, Tensor::new(&[sums.len()], sums)?)) } else { Sums::None };
-        return Ok((w, sums));
+        let strides = word_strides(elem_strides, s.rows * s.k, s.rows * k4);
+        return Ok(Dp4Operand { r#ref: w, src: Src::Packed, sums, strides, sr: 0, sk: 0, im2col: None });
     }
-    let dst = push_scratch(out, 4 * n);
-    let p = PackParams {
-        n: u32_of(n)?,
-        rows: u32_of(s.rows)?,
-        k: u32_of(s.k)?,
-        k4: u32_of(k4)?,
-        off,
-        sb: u32_of(s.rows * s.k)?,
-        sr: u32_of(s.sr)?,
-        sk: u32_of(s.sk)?,
-        groups: 1,
-        ..Default::default()
-    };
-    let zp = dummy(out)?;
-    let key = KernelKey::Family(FamilyKey::QuantPack8(PackVariant { im2col: false }));
-    out.dispatches
-        .push(LoweredDispatch { kernel: GpuKernel::new(key, &p, grid_1d(n, 256)), bindings: vec![s.r#ref, zp, dst] });
-    Ok((dst, if need_sums { Sums::Calc } else { Sums::None }))
+    Ok(Dp4Operand {
+        r#ref: s.r#ref,
+        src: Src::Raw,
+        sums: if need_sums { Sums::Calc } else { Sums::None },
+        strides: elem_strides.to_vec(),
+        sr: s.sr,
+        sk: s.sk,
+        im2col: None,
+    })
 }
 
-/// A convolution's input packed in im2col order as the implicit GEMM's B^T:
-/// [n * groups][output positions][k4] words, K = cg * ksz; padding reads `zp` (x's zero point).
+/// A convolution window read in im2col order as the implicit GEMM's B^T: column = output
+/// position, K = cg * ksz (channel-major, then the window); the batch strides of the operand
+/// carry the (image, group) base channel.
+#[derive(Clone, Debug)]
 pub struct Im2Col {
-    pub x: Ref,
-    pub zp: Ref,
-    pub dtype: DType,
-    pub batch: usize,
-    pub groups: usize,
-    pub c_in: usize,
     pub cg: usize,
     pub kernel: Vec<usize>,
     pub in_sp: Vec<usize>,
@@ -356,38 +348,15 @@ pub struct Im2Col {
     pub pads: Vec<usize>,
 }
 
-/// Appends the im2col pack of a convolution input; returns the packed words.
-pub fn pack_im2col(out: &mut Lowered<GpuKernel>, c: &Im2Col) -> Result<Ref, String> {
-    let ksz: usize = c.kernel.iter().product();
-    let k = c.cg * ksz;
-    let k4 = k_words(k);
-    let rows: usize = c.out_sp.iter().product();
-    let n = c.batch * c.groups * rows * k4;
-    let p = PackParams {
-        n: u32_of(n)?,
-        rows: u32_of(rows)?,
-        k: u32_of(k)?,
-        k4: u32_of(k4)?,
-        off: offset(c.dtype),
-        groups: u32_of(c.groups)?,
-        c_in: u32_of(c.c_in)?,
-        cg: u32_of(c.cg)?,
-        nd: c.kernel.len() as u32,
-        ksz: u32_of(ksz)?,
-        isz: u32_of(c.in_sp.iter().product())?,
-        in_sp: super::dims8(&c.in_sp)?,
-        out_sp: super::dims8(&c.out_sp)?,
-        kernel: super::dims8(&c.kernel)?,
-        strides: super::dims8(&c.strides)?,
-        dilations: super::dims8(&c.dilations)?,
-        pads: super::dims8(&c.pads)?,
-        ..Default::default()
-    };
-    let dst = push_scratch(out, 4 * n);
-    let key = KernelKey::Family(FamilyKey::QuantPack8(PackVariant { im2col: true }));
-    out.dispatches
-        .push(LoweredDispatch { kernel: GpuKernel::new(key, &p, grid_1d(n, 256)), bindings: vec![c.x, c.zp, dst] });
-    Ok(dst)
+impl Im2Col {
+    /// Whether the window maps output position r to input position r (1 x 1, stride 1, no
+    /// padding): then the input is a plain raw operand, rows at stride 1, K at the plane size.
+    pub fn is_identity(&self) -> bool {
+        self.kernel.iter().all(|&k| k == 1)
+            && self.strides.iter().all(|&s| s == 1)
+            && self.pads.iter().all(|&p| p == 0)
+            && self.in_sp == self.out_sp
+    }
 }
 
 /// The requantization / epilogue inputs of the product: bindings for A's and B's scales,
@@ -400,21 +369,19 @@ pub struct EpiRefs {
     pub bias: Option<Ref>,
 }
 
-/// The product of packed operands: `m` x `n` per batch, batches over `batch` dims with packed
-/// word strides `a_strides`/`b_strides`; the zero points' bindings and whether they are per
-/// row/column; `p` carries the epilogue fields (scales' formats, lo/hi, bias strides...), whose
-/// geometry fields are filled here.
+/// The product of two operands: `m` x `n` per batch, batches over `batch` dims (with each
+/// operand's strides); the zero points' bindings and whether they are per row/column; `p`
+/// carries the epilogue fields (scales' formats, lo/hi, bias strides...), whose geometry
+/// fields are filled here.
 #[allow(clippy::too_many_arguments)]
 pub fn product(
     out: &mut Lowered<GpuKernel>,
-    (a, sa): (Ref, Sums),
-    (b, sb): (Ref, Sums),
+    a: Dp4Operand,
+    b: Dp4Operand,
     (az, az_row): (Ref, bool),
     (bz, bz_col): (Ref, bool),
     (oa, ob): (i32, i32),
     batch: &[usize],
-    a_strides: &[usize],
-    b_strides: &[usize],
     epi: Epi,
     s_layout: Layout,
     refs: EpiRefs,
@@ -431,12 +398,30 @@ pub fn product(
     if batch.len() > 8 {
         return Err("more than 8 batch dims".into());
     }
+    if a.src == Src::Im2Col {
+        return Err("A cannot be read in im2col order".into());
+    }
     u32_of(batches * m * n)?;
     p.k4 = u32_of(k_words(p.k as usize))?;
     p.batch_rank = batch.len() as u32;
     p.batch = super::dims8(batch)?;
-    p.a_strides = super::dims8(a_strides)?;
-    p.b_strides = super::dims8(b_strides)?;
+    p.a_strides = super::dims8(&a.strides)?;
+    p.b_strides = super::dims8(&b.strides)?;
+    (p.a_sr, p.a_sk, p.b_sr, p.b_sk) = (u32_of(a.sr)?, u32_of(a.sk)?, u32_of(b.sr)?, u32_of(b.sk)?);
+    if let Some(c) = &b.im2col {
+        if c.kernel.len() > 8 {
+            return Err("more than 8 spatial dims".into());
+        }
+        p.isz = u32_of(c.in_sp.iter().product())?;
+        p.ksz = u32_of(c.kernel.iter().product())?;
+        p.nd = c.kernel.len() as u32;
+        p.in_sp = super::dims8(&c.in_sp)?;
+        p.out_sp = super::dims8(&c.out_sp)?;
+        p.kernel = super::dims8(&c.kernel)?;
+        p.strides = super::dims8(&c.strides)?;
+        p.dilations = super::dims8(&c.dilations)?;
+        p.pads = super::dims8(&c.pads)?;
+    }
     p.az_row = az_row as u32;
     p.bz_col = bz_col as u32;
     p.oa = oa;
@@ -454,8 +439,8 @@ pub fn product(
         }
     };
     let (mut sa_buf, mut sb_buf) = (0, 0);
-    let sa_ref = sum_ref(sa, &mut sa_buf, out)?;
-    let sb_ref = sum_ref(sb, &mut sb_buf, out)?;
+    let sa_ref = sum_ref(a.sums, &mut sa_buf, out)?;
+    let sb_ref = sum_ref(b.sums, &mut sb_buf, out)?;
     p.sa_buf = sa_buf;
     p.sb_buf = sb_buf;
     let bias = match refs.bias {
@@ -464,8 +449,10 @@ pub fn product(
     };
     let v = Dp4Variant {
         tile,
-        sa_calc: sa == Sums::Calc,
-        sb_calc: sb == Sums::Calc,
+        a_src: a.src,
+        b_src: b.src,
+        sa_calc: a.sums == Sums::Calc,
+        sb_calc: b.sums == Sums::Calc,
         epi,
         bias: refs.bias.is_some(),
         s_layout,
@@ -477,7 +464,7 @@ pub fn product(
     );
     out.dispatches.push(LoweredDispatch {
         kernel: k,
-        bindings: vec![a, b, az, bz, sa_ref, sb_ref, bias, refs.a_s, refs.b_s, refs.y_s, refs.yz, y],
+        bindings: vec![a.r#ref, b.r#ref, az, bz, sa_ref, sb_ref, bias, refs.a_s, refs.b_s, refs.y_s, refs.yz, y],
     });
     Ok(())
 }
@@ -497,6 +484,8 @@ mod tests {
     fn params_match() {
         let v = Dp4Variant {
             tile: Tile::Big,
+            a_src: Src::Raw,
+            b_src: Src::Im2Col,
             sa_calc: true,
             sb_calc: false,
             epi: Epi::QLinear,
@@ -505,7 +494,6 @@ mod tests {
         };
         check::<Dp4Params>(KernelKey::Family(FamilyKey::QuantMatMulDp4(v)));
         check::<Dp4Params>(KernelKey::Family(FamilyKey::QuantMatMulDp4(Dp4Variant { tile: Tile::Gemv, ..v })));
-        check::<PackParams>(KernelKey::Family(FamilyKey::QuantPack8(PackVariant { im2col: true })));
     }
 
     #[test]
