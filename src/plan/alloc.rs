@@ -1,8 +1,8 @@
 //! The activation-memory allocator, a pure function: given buffers with sizes and live ranges
 //! (inclusive step intervals), assign each an (arena, offset) so that no two buffers whose
 //! ranges intersect overlap in memory, every offset is aligned, and every arena stays within
-//! the size limit. Greedy by size (largest first, lowest fitting offset), which keeps the peak
-//! close to the liveness lower bound (the largest total of simultaneously live sizes).
+//! the size limit. Greedy (lowest fitting offset) in three orders, keeping the best, which keeps
+//! the peak close to the liveness lower bound (the largest total of simultaneously live sizes).
 
 /// One buffer to place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,16 +67,38 @@ pub fn liveness_lower_bound(bufs: &[Interval], align: u64) -> u64 {
 }
 
 /// Places `bufs` into arenas of at most `max_arena` bytes, offsets multiples of `align`.
-/// Fails when one buffer alone exceeds `max_arena`.
+/// Fails when one buffer alone exceeds `max_arena`. Greedy placement is tried in three orders
+/// (largest first; largest size × lifetime first; longest-lived first, as a long-lived small
+/// buffer placed last by size can sit above everything else) and the smallest total is kept.
 pub fn allocate(bufs: &[Interval], align: u64, max_arena: u64) -> Result<Allocation, String> {
     assert!(align.is_power_of_two());
-    let mut order: Vec<usize> = (0..bufs.len()).collect();
-    // Largest first; ties by earlier start for determinism.
-    order.sort_by(|&a, &b| bufs[b].size.cmp(&bufs[a].size).then(bufs[a].start.cmp(&bufs[b].start)).then(a.cmp(&b)));
+    let len = |b: &Interval| (b.end - b.start + 1) as u64;
+    let keys: [&dyn Fn(&Interval) -> (u64, u64); 3] =
+        [&|b| (b.size, 0), &|b| (b.size.saturating_mul(len(b)), b.size), &|b| (len(b), b.size)];
+    let mut best: Option<(Vec<Placement>, Vec<u64>)> = None;
+    for key in keys {
+        let mut order: Vec<usize> = (0..bufs.len()).collect();
+        // Descending by key; ties by earlier start, then index, for determinism.
+        order.sort_by(|&a, &b| {
+            key(&bufs[b]).cmp(&key(&bufs[a])).then(bufs[a].start.cmp(&bufs[b].start)).then(a.cmp(&b))
+        });
+        let (placements, arenas) = place(bufs, &order, align, max_arena)?;
+        let total: u64 = arenas.iter().sum();
+        if best.as_ref().is_none_or(|(_, a)| total < a.iter().sum::<u64>()) {
+            best = Some((placements, arenas));
+        }
+    }
+    let (placements, arenas) = best.unwrap_or_default();
+    Ok(Allocation { placements, arenas, lower_bound: liveness_lower_bound(bufs, align) })
+}
+
+/// Greedy placement in `order`: each buffer at the lowest aligned offset of the first arena
+/// where it overlaps no time-overlapping buffer already placed; a new arena when none fits.
+fn place(bufs: &[Interval], order: &[usize], align: u64, max_arena: u64) -> Result<(Vec<Placement>, Vec<u64>), String> {
     let mut placed: Vec<Vec<(u64, u64, usize)>> = Vec::new(); // per arena: (offset, aligned size, buf)
     let mut placements = vec![Placement { arena: 0, offset: 0 }; bufs.len()];
     let mut arenas: Vec<u64> = Vec::new();
-    for i in order {
+    for &i in order {
         let b = bufs[i];
         let size = align_up(b.size.max(1), align);
         if size > max_arena {
@@ -112,7 +134,7 @@ pub fn allocate(bufs: &[Interval], align: u64, max_arena: u64) -> Result<Allocat
             placements[i] = Placement { arena: placed.len() - 1, offset: 0 };
         }
     }
-    Ok(Allocation { placements, arenas, lower_bound: liveness_lower_bound(bufs, align) })
+    Ok((placements, arenas))
 }
 
 #[cfg(test)]
