@@ -156,6 +156,28 @@ impl BinaryPlan {
     }
 }
 
+/// And/Or/Xor on bools (one byte each, 0 or 1) with broadcasting.
+pub fn logic_bool(bc: &Bcast, op: BinaryOp, a: &[u8], b: &[u8], out: &mut [u8]) -> Result<(), String> {
+    if out.len() != bc.n {
+        return Err("logic: output size differs from the plan".into());
+    }
+    let f: fn(bool, bool) -> bool = match op {
+        BinaryOp::And => |x, y| x & y,
+        BinaryOp::Or => |x, y| x | y,
+        BinaryOp::Xor => |x, y| x ^ y,
+        _ => return Err(format!("logic: {op:?} is not a logical op")),
+    };
+    bc.par_chunks(out, |start, o| {
+        bc.segments(start, start + o.len(), |pos, offs, len, st| {
+            let o = &mut o[pos - start..pos - start + len];
+            for (i, o) in o.iter_mut().enumerate() {
+                *o = f(a[offs[0] + i * st[0]] != 0, b[offs[1] + i * st[1]] != 0) as u8;
+            }
+        });
+    });
+    Ok(())
+}
+
 /// Where(cond, x, y) on f32 with broadcasting.
 pub fn where_f32(bc: &Bcast, c: &[u8], x: &[f32], y: &[f32], out: &mut [f32]) -> Result<(), String> {
     if out.len() != bc.n {

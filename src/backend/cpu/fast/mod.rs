@@ -30,6 +30,9 @@ pub enum Fast {
     Unary(elementwise::UnaryPlan),
     Binary(elementwise::BinaryPlan),
     Where(elementwise::Bcast),
+    Gather(rows::GatherPlan),
+    /// And/Or/Xor on bools.
+    Logic(crate::ops::elementwise::BinaryOp, elementwise::Bcast),
     Clip(elementwise::ClipPlan),
     Softmax(rows::SoftmaxPlan),
     LayerNorm(rows::LayerNormPlan),
@@ -55,6 +58,8 @@ impl Fast {
             Fast::Unary(_) => "unary_f32",
             Fast::Binary(_) => "binary_f32",
             Fast::Where(_) => "where_f32",
+            Fast::Gather(_) => "gather",
+            Fast::Logic(..) => "logic_bool",
             Fast::Clip(_) => "clip_f32",
             Fast::Softmax(_) => "softmax_f32",
             Fast::LayerNorm(_) => "layernorm_f32",
@@ -148,6 +153,14 @@ impl Fast {
             Op::Binary(b) if f32_in(0) && f32_in(1) && out.dtype == DType::F32 => {
                 elementwise::BinaryPlan::new(b.op, shape(0)?, shape(1)?, &out.shape).map(Fast::Binary)
             }
+            Op::Binary(b)
+                if b.op.is_logic()
+                    && cx.input(0).ok()?.dtype == DType::Bool
+                    && cx.input(1).ok()?.dtype == DType::Bool
+                    && out.dtype == DType::Bool =>
+            {
+                elementwise::Bcast::new(&[shape(0)?, shape(1)?], &out.shape).map(|bc| Fast::Logic(b.op, bc))
+            }
             Op::Where(_)
                 if cx.input(0).ok()?.dtype == DType::Bool && f32_in(1) && f32_in(2) && out.dtype == DType::F32 =>
             {
@@ -180,6 +193,10 @@ impl Fast {
                     return None;
                 }
                 rows::ReducePlan::new(r, shape(0)?, axes_t.flatten()).map(Fast::Reduce)
+            }
+            Op::Gather(g) => {
+                let (x, i) = (cx.input(0).ok()?, cx.input(1).ok()?);
+                rows::GatherPlan::new(g.axis, &x.shape, x.dtype, i.dtype).map(Fast::Gather)
             }
             Op::Transpose(t) => {
                 let x = cx.input(0).ok()?;
@@ -242,6 +259,8 @@ impl Fast {
             Fast::GlobalPool(p) => p.run(f32s(req(ins, 0)?)?, f32s_mut(out)?),
             Fast::Unary(p) => p.run(f32s(req(ins, 0)?)?, out),
             Fast::Binary(p) => p.run(f32s(req(ins, 0)?)?, f32s(req(ins, 1)?)?, f32s_mut(out)?),
+            Fast::Logic(op, b) => elementwise::logic_bool(b, *op, req(ins, 0)?, req(ins, 1)?, out),
+            Fast::Gather(p) => p.run(req(ins, 0)?, req(ins, 1)?, out),
             Fast::Where(b) => {
                 elementwise::where_f32(b, req(ins, 0)?, f32s(req(ins, 1)?)?, f32s(req(ins, 2)?)?, f32s_mut(out)?)
             }

@@ -340,6 +340,72 @@ impl ReducePlan {
     }
 }
 
+/// Gather of fixed-width elements along one axis: each index copies one contiguous block of
+/// `inner` bytes per outer slice. Indices (int32 or int64) may be negative (counted from the
+/// end); out of range is an error, as on the reference kernel.
+#[derive(Debug)]
+pub struct GatherPlan {
+    outer: usize,
+    axis_len: usize,
+    /// Bytes per (outer, index) block.
+    inner: usize,
+    idx64: bool,
+}
+
+impl GatherPlan {
+    pub fn new(axis: i64, x: &[usize], dtype: DType, idx: DType) -> Option<GatherPlan> {
+        let idx64 = match idx {
+            DType::I64 => true,
+            DType::I32 => false,
+            _ => return None,
+        };
+        if dtype == DType::String || dtype.storage_bytes(8) != 8 * dtype.storage_bytes(1) {
+            return None;
+        }
+        let r = x.len() as i64;
+        let a = if axis < 0 { axis + r } else { axis };
+        if a < 0 || a >= r {
+            return None;
+        }
+        let a = a as usize;
+        let inner = x[a + 1..].iter().product::<usize>() * dtype.storage_bytes(1);
+        Some(GatherPlan { outer: x[..a].iter().product(), axis_len: x[a], inner, idx64 })
+    }
+
+    pub fn run(&self, x: &[u8], idx: &[u8], out: &mut [u8]) -> Result<(), String> {
+        let read = |i: usize| -> i64 {
+            if self.idx64 {
+                i64::from_le_bytes(idx[i * 8..i * 8 + 8].try_into().unwrap_or_default())
+            } else {
+                i32::from_le_bytes(idx[i * 4..i * 4 + 4].try_into().unwrap_or_default()) as i64
+            }
+        };
+        let k = idx.len() / if self.idx64 { 8 } else { 4 };
+        if out.len() != self.outer * k * self.inner || x.len() != self.outer * self.axis_len * self.inner {
+            return Err("Gather: sizes differ from the plan".into());
+        }
+        let mut rows = Vec::with_capacity(k);
+        for i in 0..k {
+            let v = read(i);
+            let j = if v < 0 { v + self.axis_len as i64 } else { v };
+            if j < 0 || j >= self.axis_len as i64 {
+                return Err(format!("index {v} is out of range for an axis of size {}", self.axis_len));
+            }
+            rows.push(j as usize);
+        }
+        if self.inner == 0 {
+            return Ok(());
+        }
+        for (o, dst) in out.chunks_exact_mut(k * self.inner).enumerate() {
+            let src = &x[o * self.axis_len * self.inner..];
+            for (d, &j) in dst.chunks_exact_mut(self.inner).zip(&rows) {
+                d.copy_from_slice(&src[j * self.inner..(j + 1) * self.inner]);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Transpose of fixed-width elements: output rows walk the input with one stride.
 #[derive(Debug)]
 pub struct TransposePlan {
