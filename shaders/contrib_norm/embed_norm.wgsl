@@ -8,7 +8,7 @@
 // (layout/index_report_lib) and reads as a zero row. With flag 16 the workgroup of each
 // batch's first token also writes mask_index[b] = how many of mask[b, 0..seq) equal 1 (0 for
 // every batch without a mask, flag 32 clear). Unused bindings may alias any buffer.
-// Prelude: a float type library (T), the index report library, contrib_norm/row_lib.
+// Prelude: a float type library (T), the index report library, normalize/row_sum_lib.
 struct Params {
     rows: u32,
     len: u32,

@@ -7,7 +7,7 @@
 //               standard deviation written per row (flags 8 and 16; f32 storage).
 // Statistics accumulate in f32 (tree reductions), mean first, then the centered second moment.
 // Flag 2: bias present. Unused bindings may alias any buffer.
-// Prelude: a float type library (T), SIMPLIFIED (bool), contrib_norm/row_lib.
+// Prelude: a float type library (T), SIMPLIFIED (bool), normalize/row_sum_lib.
 struct Params {
     rows: u32,
     len: u32,

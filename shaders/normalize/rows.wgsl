@@ -40,8 +40,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> st1: array<S>;
 @group(0) @binding(6) var<uniform> p: Params;
 
-var<workgroup> part: array<f32, 64>;
-
 fn s_from_f32(v: f32) -> S {
     if (S_BF16 && !is_nan_f32(v)) {
         let u = bitcast<u32>(v);
@@ -76,20 +74,6 @@ fn red_offsets(r: u32) -> vec3<u32> {
         rem = rem / s;
     }
     return off;
-}
-
-fn tree_sum(lidx: u32, v: f32) -> f32 {
-    part[lidx] = v;
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s = s >> 1u) {
-        if (lidx < s) {
-            part[lidx] = part[lidx] + part[lidx + s];
-        }
-        workgroupBarrier();
-    }
-    let r = part[0];
-    workgroupBarrier();
-    return r;
 }
 
 @compute @workgroup_size(64)

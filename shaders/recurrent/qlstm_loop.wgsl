@@ -2,7 +2,7 @@
 // qlstm_proj.wgsl): the recurrence, one workgroup of 256 per direction looping over the steps,
 // as ONNX Runtime's CPU kernel computes it. Each step quantizes the hidden-state matrix of all
 // batch entries of the direction (slot step % 2 at h_off, [batch, hidden]) to uint8 with one
-// dynamic scale/zero point (a workgroup min/max reduction; the arithmetic of qlstm_prep) and
+// dynamic scale/zero point (qlstm_lib.wgsl's u8_params, as qlstm_prep does for X) and
 // stores q − zh (i32 bits) at qh_off; then invocation e = b·hidden + j of each entry still in
 // its sequence sums the four gates' int32 products with R ([dirs, hidden, 4·hidden], int8 or
 // uint8 stored as one i32 word each, minus the direction's zero point zr), scales them by
@@ -14,7 +14,7 @@
 // the last valid states, zeros for length 0). Direction d runs backwards (from its entry's last
 // valid step) when bit d of rev_mask is set. Storage barriers separate the phases.
 // Activations: p.acts[d·3 + k] (codes of ops::recurrent::ActKind) with alpha/beta.
-// Prelude: the ACT_* codes, recurrent/act_lib.wgsl.
+// Prelude: the ACT_* codes, recurrent/act_lib.wgsl, recurrent/qlstm_lib.wgsl.
 struct Params {
     seq: u32,
     batch: u32,
@@ -52,10 +52,6 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> yc: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
 
-const WG: u32 = 256u;
-var<workgroup> rmin: array<f32, 256>;
-var<workgroup> rmax: array<f32, 256>;
-
 fn flag(bit: u32) -> bool {
     return ((p.flags >> bit) & 1u) == 1u;
 }
@@ -82,20 +78,9 @@ fn main(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec
             mn = min(mn, buf[hin + i]);
             mx = max(mx, buf[hin + i]);
         }
-        rmin[l] = mn;
-        rmax[l] = mx;
-        workgroupBarrier();
-        for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-            if (l < s) {
-                rmin[l] = min(rmin[l], rmin[l + s]);
-                rmax[l] = max(rmax[l], rmax[l + s]);
-            }
-            workgroupBarrier();
-        }
-        let lo = rmin[0];
-        let hi = rmax[0];
-        let sh = select(div_f32(hi - lo, 255.0), 1.0, hi == lo);
-        let zh = round(clamp(0.0 - div_f32(lo, sh), 0.0, 255.0));
+        let sz = u8_params(l, mn, mx);
+        let sh = sz.x;
+        let zh = sz.y;
         for (var i = l; i < p.bh; i = i + WG) {
             let q = i32(clamp(round(div_f32(buf[hin + i], sh)) + zh, 0.0, 255.0)) - i32(zh);
             buf[p.qh_off + dbase + i] = bitcast<f32>(q);

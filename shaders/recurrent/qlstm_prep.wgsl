@@ -7,7 +7,7 @@
 // [dirs, 4·hidden] at bias_off; the peepholes [dirs, 3·hidden] at peep_off; the initial hidden
 // state [dirs, batch, hidden] into slot 0 at h_off and at hlast_off; the initial cell state at
 // c_off. Zeros for absent inputs.
-// Prelude: nothing beyond common.wgsl.
+// Prelude: qlstm_lib.wgsl.
 struct Params {
     seq: u32,
     batch: u32,
@@ -37,9 +37,6 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> buf: array<f32>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-const WG: u32 = 256u;
-var<workgroup> rmin: array<f32, 256>;
-var<workgroup> rmax: array<f32, 256>;
 var<workgroup> rlen: array<u32, 256>;
 
 fn has(bit: u32) -> bool {
@@ -72,22 +69,10 @@ fn main(@builtin(local_invocation_index) l: u32) {
         mn = min(mn, x[i]);
         mx = max(mx, x[i]);
     }
-    rmin[l] = mn;
-    rmax[l] = mx;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (l < s) {
-            rmin[l] = min(rmin[l], rmin[l + s]);
-            rmax[l] = max(rmax[l], rmax[l + s]);
-        }
-        workgroupBarrier();
-    }
+    let sz = u8_params(l, mn, mx);
     if (l == 0u) {
-        let lo = rmin[0];
-        let hi = rmax[0];
-        let scale = select(div_f32(hi - lo, 255.0), 1.0, hi == lo);
-        buf[p.xq_off] = scale;
-        buf[p.xq_off + 1u] = round(clamp(0.0 - div_f32(lo, scale), 0.0, 255.0));
+        buf[p.xq_off] = sz.x;
+        buf[p.xq_off + 1u] = sz.y;
     }
     let n4 = 4u * p.hidden;
     for (var i = l; i < p.dirs * n4; i = i + WG) {

@@ -117,7 +117,7 @@ shader_files! {
     RECURRENT_SEQ_LOOP => "recurrent/seq_loop",
     CONTRIB_NORM_SKIP => "contrib_norm/skip_norm",
     CONTRIB_NORM_EMBED => "contrib_norm/embed_norm",
-    CONTRIB_NORM_ROW_LIB => "contrib_norm/row_lib",
+    ROW_SUM_LIB => "normalize/row_sum_lib",
     // --- end shaders (io) ---
     // --- shaders (c1) ---
     CONTRIB_ATTN_MASK => "contrib/attn_mask",
@@ -137,6 +137,7 @@ shader_files! {
     CONTRIB_QLSTM_PREP => "recurrent/qlstm_prep",
     CONTRIB_QLSTM_PROJ => "recurrent/qlstm_proj",
     CONTRIB_QLSTM_LOOP => "recurrent/qlstm_loop",
+    CONTRIB_QLSTM_LIB => "recurrent/qlstm_lib",
     // --- end shaders (attn) ---
     // --- shaders (quant) ---
     QOP_LOOKUP => "qoperator/lookup",

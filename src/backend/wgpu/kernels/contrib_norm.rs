@@ -34,11 +34,11 @@ impl KernelVariant for ContribNormVariant {
         match *self {
             ContribNormVariant::Skip { t, simplified } => {
                 t.lib(p);
-                p.bool("SIMPLIFIED", simplified).lib(&shaders::CONTRIB_NORM_ROW_LIB);
+                p.bool("SIMPLIFIED", simplified).lib(&shaders::ROW_SUM_LIB);
             }
             ContribNormVariant::Embed { t } => {
                 t.lib(p);
-                p.lib(&shaders::INDEX_REPORT).lib(&shaders::CONTRIB_NORM_ROW_LIB);
+                p.lib(&shaders::INDEX_REPORT).lib(&shaders::ROW_SUM_LIB);
             }
         }
     }

@@ -33,8 +33,16 @@ impl KernelVariant for QLstmVariant {
         }
     }
     fn prelude(&self, p: &mut Prelude) {
-        if *self == QLstmVariant::Loop {
-            p.codes("ACT", &ActKind::ALL, |k| k as u32).lib(&shaders::RECURRENT_ACT_LIB);
+        match self {
+            QLstmVariant::Prep => {
+                p.lib(&shaders::CONTRIB_QLSTM_LIB);
+            }
+            QLstmVariant::Proj => {}
+            QLstmVariant::Loop => {
+                p.codes("ACT", &ActKind::ALL, |k| k as u32)
+                    .lib(&shaders::RECURRENT_ACT_LIB)
+                    .lib(&shaders::CONTRIB_QLSTM_LIB);
+            }
         }
     }
     fn storage_bindings(&self) -> u32 {

@@ -74,7 +74,7 @@ impl KernelVariant for RowsVariant {
     fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
         p.alias("S", self.s.storage()).bool("S_BF16", self.s == GpuType::BF16);
-        p.codes("ROWS", &RowMode::ALL, |m| m as u32).u32("MODE", self.mode as u32);
+        p.codes("ROWS", &RowMode::ALL, |m| m as u32).u32("MODE", self.mode as u32).lib(&shaders::ROW_SUM_LIB);
     }
     fn storage_bindings(&self) -> u32 {
         6

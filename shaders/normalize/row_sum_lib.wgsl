@@ -1,4 +1,5 @@
-// Row reductions shared by the contrib_norm row kernels (one workgroup of 64 per row).
+// The row reduction shared by the row kernels (normalize/rows.wgsl, contrib_norm/*; one
+// workgroup of 64 per row).
 
 var<workgroup> part: array<f32, 64>;
 
