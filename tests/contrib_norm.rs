@@ -14,12 +14,12 @@ const TOL: Tolerance = Tolerance { rtol: 1e-3, atol: 1e-4 };
 
 #[test]
 fn contrib_norm_cpu() {
-    run_data_cases_within("contrib_norm", 17, Backend::Cpu, TOL);
+    run_data_cases_within("contrib_norm", 18, Backend::Cpu, TOL);
 }
 
 #[test]
 fn contrib_norm_gpu_no_fallback() {
     if gpu_available("contrib_norm_gpu_no_fallback") {
-        run_data_cases_within("contrib_norm", 17, Backend::Gpu, TOL);
+        run_data_cases_within("contrib_norm", 18, Backend::Gpu, TOL);
     }
 }

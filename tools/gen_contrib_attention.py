@@ -29,13 +29,26 @@ NP = {F32: np.float32, I32: np.int32, I64: np.int64}
 
 
 class Case:
-    def __init__(self, name, op, attrs, inputs, outputs, expect=None):
+    def __init__(self, name, op, attrs, inputs, outputs, expect=None, cast_i64=()):
         """inputs: list of (name, elem_type, array) or None for an absent optional input;
         outputs: list of (name, elem_type, rank) or None for an absent optional output;
         expect: how many leading outputs get reference data (default all: later ones are
-        unspecified by the operator)."""
+        unspecified by the operator); cast_i64: int32 inputs that the model takes as int64
+        graph inputs `<name>_i64` and casts to int32 before the node (as ORT's transformer
+        exports do)."""
         self.name, self.op, self.attrs, self.inputs, self.outputs = name, op, attrs, inputs, outputs
-        self.expect = expect
+        self.expect, self.cast_i64 = expect, cast_i64
+
+
+def graph_inputs(case):
+    """(graph input name, elem type, array) of each given input, int64 for the cast ones."""
+    out = []
+    for n, t, a in (i for i in case.inputs if i):
+        if n in case.cast_i64:
+            out.append((n + "_i64", I64, a))
+        else:
+            out.append((n, t, a))
+    return out
 
 
 def rnd(rng, *shape):
@@ -50,9 +63,10 @@ def build(case):
     while node_out and node_out[-1] == "":
         node_out.pop()
     node = helper.make_node(case.op, node_in, node_out, domain="com.microsoft", **case.attrs)
-    g_in = [helper.make_tensor_value_info(n, t, list(a.shape)) for n, t, a in (i for i in case.inputs if i)]
+    casts = [helper.make_node("Cast", [n + "_i64"], [n], to=I32) for n in case.cast_i64]
+    g_in = [helper.make_tensor_value_info(n, t, list(a.shape)) for n, t, a in graph_inputs(case)]
     g_out = [helper.make_tensor_value_info(n, t, None) for n, t, _ in (o for o in case.outputs if o)]
-    graph = helper.make_graph([node], case.name, g_in, g_out)
+    graph = helper.make_graph(casts + [node], case.name, g_in, g_out)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )
@@ -62,7 +76,7 @@ def build(case):
 
 def run(case, out_root):
     model = build(case)
-    feeds = {n: a for n, _, a in (i for i in case.inputs if i)}
+    feeds = {n: a.astype(NP[t]) for n, t, a in graph_inputs(case)}
     try:
         sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         outs = sess.run(None, feeds)
@@ -75,8 +89,8 @@ def run(case, out_root):
     os.makedirs(os.path.join(d, "test_data_set_0"))
     onnx.save(model, os.path.join(d, "model.onnx"))
     k = 0
-    for n, _, a in (i for i in case.inputs if i):
-        t = numpy_helper.from_array(a, n)
+    for n, _, a in graph_inputs(case):
+        t = numpy_helper.from_array(feeds[n], n)
         with open(os.path.join(d, "test_data_set_0", f"input_{k}.pb"), "wb") as f:
             f.write(t.SerializeToString())
         k += 1

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from gen_contrib_attention import Case, f, i32, o, rnd, run
+from gen_contrib_attention import I32, Case, f, i32, o, rnd, run
 
 
 def skip_cases(rng):
@@ -86,6 +86,16 @@ def embed_cases(rng):
     pos_ids = rng.integers(0, npos, (b, s))
     cs.append(Case("embed_ln_position_ids", "EmbedLayerNormalization", {"epsilon": 1e-5},
                    base + [None, i32("position_ids", pos_ids)], [o("y"), ("mask_index", 6, None)]))
+    # int64 model inputs cast to int32 (the optimizer reads them in place of the casts), with an
+    # id and a mask entry whose high word the cast drops.
+    wide_ids, wide_mask = ids.astype(np.int64), mask.astype(np.int64)
+    wide_ids[1, 2] += 1 << 32
+    wide_mask[0, 1] += 1 << 32
+    cs.append(Case("embed_ln_int64_casts", "EmbedLayerNormalization", {"epsilon": 1e-5},
+                   [("input_ids", I32, wide_ids), ("segment_ids", I32, seg.astype(np.int64))] + base[2:] +
+                   [("mask", I32, wide_mask), ("position_ids", I32, pos_ids.astype(np.int64))],
+                   [o("y"), ("mask_index", 6, None), o("sum")],
+                   cast_i64=("input_ids", "segment_ids", "mask", "position_ids")))
     return cs
 
 

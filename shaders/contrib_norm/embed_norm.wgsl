@@ -7,7 +7,9 @@
 // first, then the centered second moment. An index outside its table is reported
 // (layout/index_report_lib) and reads as a zero row. With flag 16 the workgroup of each
 // batch's first token also writes mask_index[b] = how many of mask[b, 0..seq) equal 1 (0 for
-// every batch without a mask, flag 32 clear). Unused bindings may alias any buffer.
+// every batch without a mask, flag 32 clear). Index inputs are int32, or int64 (flags 64 ids,
+// 128 segment ids, 256 position ids, 512 mask) read as a Cast to int32 reads them: the low word
+// of each little-endian pair. Unused bindings may alias any buffer.
 // Prelude: a float type library (T), the index report library, normalize/row_sum_lib.
 struct Params {
     rows: u32,
@@ -41,7 +43,16 @@ const POS_IDS_BCAST: u32 = 4u;
 const WRITE_SUM: u32 = 8u;
 const WRITE_MASK_INDEX: u32 = 16u;
 const HAS_MASK: u32 = 32u;
+const IDS_64: u32 = 64u;
+const SEG_64: u32 = 128u;
+const POS_64: u32 = 256u;
+const MASK_64: u32 = 512u;
 const BAD: u32 = 0xffffffffu;
+
+// The word holding element i of an index input: i, or 2i (the low word) when it is int64.
+fn at(i: u32, wide: u32) -> u32 {
+    return select(i, 2u * i, (p.flags & wide) != 0u);
+}
 
 // Row `id` of a table of `n` rows, or BAD (reported) when out of range.
 fn table_row(id: i32, n: u32) -> u32 {
@@ -78,7 +89,7 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
         var count = 0;
         if ((p.flags & HAS_MASK) != 0u) {
             for (var k = 0u; k < p.seq; k = k + 1u) {
-                if (mask[row + k] == 1) {
+                if (mask[at(row + k, MASK_64)] == 1) {
                     count = count + 1;
                 }
             }
@@ -87,11 +98,11 @@ fn main(@builtin(local_invocation_index) lidx: u32, @builtin(workgroup_id) wid: 
     }
     var pid = i32(position);
     if ((p.flags & HAS_POS_IDS) != 0u) {
-        pid = pos_ids[select(row, position, (p.flags & POS_IDS_BCAST) != 0u)];
+        pid = pos_ids[at(select(row, position, (p.flags & POS_IDS_BCAST) != 0u), POS_64)];
     }
-    var rows = vec3<u32>(table_row(ids[row], p.n_word), table_row(pid, p.n_pos), BAD);
+    var rows = vec3<u32>(table_row(ids[at(row, IDS_64)], p.n_word), table_row(pid, p.n_pos), BAD);
     if ((p.flags & HAS_SEGMENT) != 0u) {
-        rows.z = table_row(seg_ids[row], p.n_seg);
+        rows.z = table_row(seg_ids[at(row, SEG_64)], p.n_seg);
     }
     let n = f32(p.len);
     let base = row * p.len;

@@ -341,7 +341,9 @@ impl OpSpec for SimplifiedLayerNorm {
 /// Inputs: input_ids (B,S), segment_ids, word_embedding (V,H), position_embedding (P,H),
 /// segment_embedding, gamma, beta, mask (B,S), position_ids (B,S or 1,S).
 /// Outputs: output (B,S,H) = LayerNorm(word + position + segment), mask_index (B, int32: the
-/// count of mask entries equal to 1, 0 without a mask), embedding_sum (B,S,H).
+/// count of mask entries equal to 1, 0 without a mask), embedding_sum (B,S,H). ORT requires
+/// int32 index inputs; int64 ones (which `opt::fold_index_cast` passes in place of a Cast) are
+/// read as that Cast would read them: their low 32 bits, two's complement.
 #[derive(Clone, Debug)]
 pub struct EmbedLayerNorm {
     pub epsilon: f32,
@@ -399,7 +401,7 @@ impl OpSpec for EmbedLayerNorm {
             [b, s] => (*b, *s),
             sh => return Err(format!("input_ids must be 2-D, got {sh:?}")),
         };
-        let ids = ids_t.to_i64_vec()?;
+        let ids = index_vec(ids_t)?;
         let word = need(inputs, 2)?;
         let h = word.shape()[1];
         let table = |t: &Tensor, what: &str| -> Result<(Vec<f64>, usize), String> {
@@ -415,7 +417,7 @@ impl OpSpec for EmbedLayerNorm {
                 if si.shape() != ids_t.shape() {
                     return Err("segment_ids must have the shape of input_ids".into());
                 }
-                Some((si.to_i64_vec()?, table(se, "segment_embedding")?))
+                Some((index_vec(si)?, table(se, "segment_embedding")?))
             }
             (None, None) => None,
             _ => return Err("segment_ids and segment_embedding must be given together".into()),
@@ -429,7 +431,7 @@ impl OpSpec for EmbedLayerNorm {
                 if !ok {
                     return Err(format!("position_ids shape {:?} must be ({b},{s}) or (1,{s})", p.shape()));
                 }
-                Some((p.to_i64_vec()?, p.shape()[0] == 1 && b != 1))
+                Some((index_vec(p)?, p.shape()[0] == 1 && b != 1))
             }
         };
         let row_of = |rows: usize, id: i64, what: &str| -> Result<std::ops::Range<usize>, String> {
@@ -477,7 +479,7 @@ impl OpSpec for EmbedLayerNorm {
                     if m.shape() != ids_t.shape() {
                         return Err(format!("mask shape {:?} differs from input_ids' {:?}", m.shape(), [b, s]));
                     }
-                    let mv = m.to_i64_vec()?;
+                    let mv = index_vec(m)?;
                     (0..b).map(|bi| mv[bi * s..(bi + 1) * s].iter().filter(|&&e| e == 1).count() as i64).collect()
                 }
             };
@@ -488,6 +490,15 @@ impl OpSpec for EmbedLayerNorm {
         }
         Ok(out)
     }
+}
+
+/// EmbedLayerNormalization's index values; int64 ones wrap to int32 as a Cast does.
+fn index_vec(t: &Tensor) -> Result<Vec<i64>, String> {
+    let v = t.to_i64_vec()?;
+    Ok(match t.dtype() {
+        DType::I64 => v.into_iter().map(|x| x as i32 as i64).collect(),
+        _ => v,
+    })
 }
 
 // ---- Attention ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 pub mod dead_code;
 pub mod fold;
 pub mod fold_batchnorm;
+pub mod fold_index_cast;
 pub mod fuse_epilogue;
 // --- passes (cpu) ---
 pub mod fuse_matmul_integer;
@@ -60,6 +61,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         // --- passes (io) ---
         Box::new(fuse_bias_gelu::FuseBiasGelu),
         // --- end passes (io) ---
+        Box::new(fold_index_cast::FoldIndexCast),
         Box::new(dead_code::DeadCode),
     ]
 }

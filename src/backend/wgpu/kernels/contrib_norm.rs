@@ -19,7 +19,7 @@ const FLOATS: [GpuType; 3] = [GpuType::F32, GpuType::F16, GpuType::BF16];
 pub enum ContribNormVariant {
     /// SkipLayerNormalization; `simplified`: SkipSimplifiedLayerNormalization (RMS).
     Skip { t: GpuType, simplified: bool },
-    /// EmbedLayerNormalization (int32 indices).
+    /// EmbedLayerNormalization (int32 or int64 indices, told apart by uniform flags).
     Embed { t: GpuType },
 }
 
@@ -150,8 +150,8 @@ pub fn lower_skip_norm(l: &GpuLowering, cx: &LowerCx, s: &SkipLayerNorm) -> Resu
 
 /// EmbedLayerNormalization (the embedding sum and norm, outputs 0 and 2, and the mask index,
 /// output 1) in one dispatch, or `None` when the fused kernel does not cover the node
-/// (non-int32 indices or mask, non-float or empty tables, per-column parameters that are not
-/// `hidden` long).
+/// (indices or mask neither int32 nor int64, non-float or empty tables, per-column parameters
+/// that are not `hidden` long).
 pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<Option<Lowered<GpuKernel>>, String> {
     let (ids, word, pos) = (cx.input(0)?, cx.input(2)?, cx.input(3)?);
     let (gamma, beta) = (cx.input(5)?, cx.input(6)?);
@@ -167,24 +167,24 @@ pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<O
     let table =
         |o: &crate::plan::Operand| o.dtype == word.dtype && o.shape.len() == 2 && o.shape[1] == h && o.shape[0] > 0;
     let per_col = |o: &crate::plan::Operand| o.dtype == word.dtype && o.shape.iter().product::<usize>() == h;
-    let int32 = |o: &crate::plan::Operand| o.dtype == DType::I32;
-    if !FLOATS.contains(&t) || !int32(ids) || !table(word) || !table(pos) || !per_col(gamma) || !per_col(beta) {
+    let index_ty = |o: &crate::plan::Operand| matches!(o.dtype, DType::I32 | DType::I64);
+    if !FLOATS.contains(&t) || !index_ty(ids) || !table(word) || !table(pos) || !per_col(gamma) || !per_col(beta) {
         return Ok(None);
     }
     let (si, se) = (opt(cx, 1), opt(cx, 4));
     let segment = match (si, se) {
-        (Some(i), Some(e)) if int32(i) && i.shape == ids.shape && table(e) => Some(e.shape[0]),
+        (Some(i), Some(e)) if index_ty(i) && i.shape == ids.shape && table(e) => Some(e.shape[0]),
         (None, None) => None,
         _ => return Ok(None),
     };
     let pid = opt(cx, 8);
     if let Some(p) = pid {
-        if !int32(p) || (p.shape != ids.shape && p.shape != [1, s]) {
+        if !index_ty(p) || (p.shape != ids.shape && p.shape != [1, s]) {
             return Ok(None);
         }
     }
     let mask = opt(cx, 7);
-    if mask.is_some_and(|m| !int32(m) || m.shape != ids.shape) {
+    if mask.is_some_and(|m| !index_ty(m) || m.shape != ids.shape) {
         return Ok(None);
     }
     if b * s == 0 {
@@ -201,6 +201,11 @@ pub fn lower_embed_norm(l: &GpuLowering, cx: &LowerCx, epsilon: f32) -> Result<O
     set(sum, 8);
     set(mask_index, 16);
     set(mask.is_some(), 32);
+    let wide = |o: Option<&crate::plan::Operand>| o.is_some_and(|o| o.dtype == DType::I64);
+    set(wide(Some(ids)), 64);
+    set(wide(si), 128);
+    set(wide(pid), 256);
+    set(wide(mask), 512);
     let p = EmbedNormParams {
         rows: u32_of(b * s)?,
         len: u32_of(h)?,
