@@ -1,6 +1,8 @@
 #!/bin/sh
 # Dispatches per inference (`onnx-wgpu info --plan`) for every corpus model, next to ORT's node
-# count after ENABLE_ALL optimizations (tools/ort_node_count.py), for models/, real/ and variants/. Usage: tools/dispatch_table.sh BIN [BIN_BEFORE]
+# count after ENABLE_ALL optimizations (tools/ort_node_count.py), and the peak activation memory
+# over the liveness lower bound, for models/, real/ and variants/.
+# Usage: tools/dispatch_table.sh BIN [BIN_BEFORE]
 C=${ONNX_WGPU_CORPUS:-/work/shared/corpus}
 for m in $C/models/* $C/real/* $C/variants/*; do
   n=$(basename $m)
@@ -12,9 +14,11 @@ for m in $C/models/* $C/real/* $C/variants/*; do
     rapidocr_ppocrv4_det) d="--dim p2o.DynamicDimension.0=1 --dim p2o.DynamicDimension.1=736 --dim p2o.DynamicDimension.2=960" ;;
     *) d="" ;;
   esac
-  after=$($1 info --plan $d $m/model.onnx 2>&1 | grep '^stages' | awk '{print $4}')
+  plan=$($1 info --plan $d $m/model.onnx 2>&1)
+  after=$(echo "$plan" | grep '^stages' | awk '{print $4}')
+  peak=$(echo "$plan" | grep '^summary' | awk '{printf "%.3f", $11 / $17}')
   before=""
   [ -n "$2" ] && before=$($2 info --plan $d $m/model.onnx 2>&1 | grep '^stages' | awk '{print $4}')
   ort=$(python3 "$(dirname "$0")/ort_node_count.py" $m/model.onnx 2>/dev/null | awk '{print $2}')
-  echo "$n before=${before:-?} after=${after:-?} ort=${ort:-?}"
+  echo "$n before=${before:-?} after=${after:-?} ort=${ort:-?} peak/bound=${peak:-?}"
 done
