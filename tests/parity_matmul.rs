@@ -2,12 +2,14 @@
 //! CPU reference on odd shapes (M, N, K of 1, 3, 17, 65, 130…), broadcast batches, Gemm with
 //! transposes, alpha/beta and broadcast C, f16 storage with f32 accumulation and with the
 //! session's f16 accumulation; the optimizer's FusedMatMul (bias, every epilogue activation,
-//! transposed operands folded from Transpose nodes) in ONE dispatch. One test, so that the
+//! transposed operands folded from Transpose nodes, permuted operands and results of attention
+//! head splits) in ONE dispatch each, against the CPU reference kernels on the unoptimized
+//! graph. One test, so that the
 //! environment variable is never changed while another test builds a session.
 
 mod common;
 
-use common::{assert_close, gpu_available, run};
+use common::{assert_close, gpu_available};
 use onnx_wgpu::embedded::Rng;
 use onnx_wgpu::onnx::builder::{Attr, ModelBuilder};
 use onnx_wgpu::{Backend, DType, Session, Tensor};
@@ -118,6 +120,38 @@ fn fused(sa: &[usize], sb: &[usize], bias: &[usize], act: &str, tb: bool, f16: b
     }
 }
 
+/// Attention-shaped products whose head-split and head-merge Transposes the optimizer folds
+/// into operand and result strides, and a scalar factor into the product's alpha:
+/// Q = x·[0,2,1,3] (x: [b, s, h, d]), Kᵀ = k·`k_perm`, V = v·[0,2,1,3],
+/// out = ((0.35·Q·Kᵀ)·V)·[0,2,1,3], in two dispatches.
+fn permuted(b: usize, s: usize, h: usize, d: usize, t: usize, k_perm: [i64; 4], seed: u64) -> Case {
+    let mut m = ModelBuilder::new(13);
+    m.input("x", DType::F32, &[b, s, h, d]);
+    // k is stored so that k_perm brings it to [b, h, d, t].
+    let logical = [b, h, d, t];
+    let mut stored = [0; 4];
+    for (i, &p) in k_perm.iter().enumerate() {
+        stored[p as usize] = logical[i];
+    }
+    m.initializer("k", rand_tensor(&stored, seed + 1)).initializer("v", rand_tensor(&[b, t, h, d], seed + 2));
+    let head = || Attr::Ints(vec![0, 2, 1, 3]);
+    m.node("Transpose", &["x"], &["q"], &[("perm", head())]);
+    m.node("Transpose", &["k"], &["kt"], &[("perm", Attr::Ints(k_perm.to_vec()))]);
+    m.node("Transpose", &["v"], &["vh"], &[("perm", head())]);
+    m.initializer("scale", Tensor::new(&[], vec![0.35f32]).unwrap());
+    m.node("Mul", &["q", "scale"], &["qs"], &[]);
+    m.node("MatMul", &["qs", "kt"], &["scores"], &[]);
+    m.node("MatMul", &["scores", "vh"], &["o"], &[]);
+    m.node("Transpose", &["o"], &["y"], &[("perm", head())]);
+    m.output("y", DType::F32, &[]);
+    Case {
+        what: format!("permuted attention b{b} s{s} h{h} d{d} t{t} k{k_perm:?}"),
+        model: m.to_bytes(),
+        inputs: vec![("x", rand_tensor(&[b, s, h, d], seed))],
+        dispatches: Some(2),
+    }
+}
+
 fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     let dims =
@@ -154,6 +188,11 @@ fn cases() -> Vec<Case> {
     v.push(fused(&[5, 12, 16], &[16, 132], &[132], "Relu", false, false, 86));
     v.push(fused(&[3, 17], &[17, 65], &[3, 65], "Relu", true, true, 90));
     v.push(fused(&[2, 3, 17], &[2, 17, 5], &[5], "Gelu", true, true, 91));
+    // Folded permutations: vec4-aligned head sizes and odd ones, one query (GEMV shapes).
+    v.push(permuted(2, 5, 3, 8, 6, [0, 2, 3, 1], 100));
+    v.push(permuted(1, 17, 2, 5, 9, [0, 2, 3, 1], 101));
+    v.push(permuted(2, 1, 3, 4, 7, [0, 2, 3, 1], 102));
+    v.push(permuted(1, 12, 4, 16, 12, [2, 0, 3, 1], 103));
     v
 }
 
@@ -163,7 +202,14 @@ fn every_configuration_matches_cpu() {
         return;
     }
     let cases = cases();
-    let want: Vec<Vec<Tensor>> = cases.iter().map(|c| run(&c.model, Backend::Cpu, &c.inputs)).collect();
+    // The reference: the CPU's reference kernels on the unoptimized graph.
+    let want: Vec<Vec<Tensor>> = cases
+        .iter()
+        .map(|c| {
+            let s = Session::builder().backend(Backend::Cpu).optimize(false).from_bytes(&c.model).unwrap();
+            s.run(&c.inputs).unwrap().into_vec().into_iter().map(|(_, t)| t).collect()
+        })
+        .collect();
     for algo in ["tile64", "tile128", "direct4x4", "gemv", "gemv_subgroup"] {
         std::env::set_var("ONNX_WGPU_MATMUL", algo);
         for f16_acc in [false, true] {

@@ -33,6 +33,7 @@ struct Params {
     a_batch: vec4<u32>,
     b_batch: vec4<u32>,
     c_batch: vec4<u32>,
+    y_batch: vec4<u32>,
 }
 
 // Bindings 0 (A) and 1 (B) and their loads mm_a/mm_b/mm_a4/mm_b4 are in matmul_{a,b}_lib.wgsl
@@ -41,12 +42,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Element offsets of batch `z` into A (x, including a_off), B (y) and C (z, including c_off).
-fn mm_batch_offsets(z: u32) -> vec3<u32> {
+// Element offsets of batch `z` into A (x, including a_off), B (y), C (z, including c_off) and
+// Y (w, including y_off; Y's batch strides may be those of a permuted result).
+fn mm_batch_offsets(z: u32) -> vec4<u32> {
     var rem = z;
     var ao = p.a_off;
     var bo = 0u;
     var co = p.c_off;
+    var yo = p.y_off;
     for (var d = i32(p.batch_rank) - 1; d >= 0; d = d - 1) {
         let s = p.batch_shape[d];
         let i = rem % s;
@@ -54,17 +57,18 @@ fn mm_batch_offsets(z: u32) -> vec3<u32> {
         ao = ao + i * p.a_batch[d];
         bo = bo + i * p.b_batch[d];
         co = co + i * p.c_batch[d];
+        yo = yo + i * p.y_batch[d];
     }
-    return vec3<u32>(ao, bo, co);
+    return vec4<u32>(ao, bo, co, yo);
 }
 
 // Y element (r, col) of batch `z` (offsets `off` from mm_batch_offsets): alpha · acc
 // (+ beta · C), then the activation.
-fn mm_store(z: u32, off: vec3<u32>, r: u32, col: u32, acc: ACC) {
+fn mm_store(z: u32, off: vec4<u32>, r: u32, col: u32, acc: ACC) {
     var v = p.alpha * f32(acc);
     if (HAS_BIAS) {
         v = v + p.beta * t_to_f32(c[off.z + r * p.c_row + col * p.c_col]);
     }
     v = act_apply(v, p.act_alpha, p.act_beta);
-    y[z * p.m * p.y_row + p.y_off + r * p.y_row + col] = t_from_f32(v);
+    y[off.w + r * p.y_row + col] = t_from_f32(v);
 }

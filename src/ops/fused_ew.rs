@@ -7,8 +7,10 @@
 //!   instruction `k`; the last instruction's result is the output. Scalar constants are
 //!   immediates. The CPU kernel evaluates each instruction in f64 and rounds it to the element
 //!   type, exactly as the unfused reference kernels round every intermediate tensor.
-//! - [`FusedMatMul`] (`crate::opt::fuse_matmul`): `act(MatMul(A, B) + C)` or `act(Gemm(A, B, C))`,
-//!   computed on the CPU by the reference kernels of the nodes it replaces.
+//! - [`FusedMatMul`] (`crate::opt::fuse_matmul`): `act(alpha · MatMul(op(A), op(B)) + C)` or
+//!   `act(Gemm(A, B, C))`, op permuting/transposing an operand and the result stored
+//!   permuted (`crate::opt::fold_transpose`), computed on the CPU by the reference kernels of the
+//!   nodes it replaces.
 
 use super::elementwise::{broadcast_map, Binary, BinaryOp, UnaryOp};
 use super::fused::Act;
@@ -276,12 +278,60 @@ pub struct FusedMatMul {
     /// Transpose folded by `crate::opt::fold_transpose`; Gemm takes it as `trans_a`/`trans_b`).
     pub trans_a: bool,
     pub trans_b: bool,
+    /// MatMul base: A (B) is read as `Transpose(input, perm)` before `trans_a` (`trans_b`)
+    /// applies, and the result is stored as `Transpose(act(product + C), perm_y)` (perm_y keeps
+    /// the last axis last; never with C). Folded Transposes of `crate::opt::fold_transpose`,
+    /// read and written through strides ([`crate::ops::matmul::matmul_layout`]).
+    pub perm_a: Option<Vec<usize>>,
+    pub perm_b: Option<Vec<usize>>,
+    pub perm_y: Option<Vec<usize>>,
+    /// MatMul base: the product is scaled by alpha before C is added (scalar factors of the
+    /// operands folded by `crate::opt::fold_scale`).
+    pub alpha: f32,
 }
 
 impl FusedMatMul {
     /// A product without epilogue or transposed operands.
     pub fn plain(base: MatMulBase) -> FusedMatMul {
-        FusedMatMul { base, act: Act::NONE, trans_a: false, trans_b: false }
+        FusedMatMul {
+            base,
+            act: Act::NONE,
+            trans_a: false,
+            trans_b: false,
+            perm_a: None,
+            perm_b: None,
+            perm_y: None,
+            alpha: 1.0,
+        }
+    }
+
+    /// Whether an operand or the result is permuted beyond a last-two-axes swap.
+    pub fn permuted(&self) -> bool {
+        self.perm_a.is_some() || self.perm_b.is_some() || self.perm_y.is_some()
+    }
+}
+
+/// `dims` permuted: entry i is `dims[perm[i]]` (ranks checked).
+fn permute<T: Clone>(dims: &[T], perm: Option<&[usize]>) -> Result<Vec<T>, String> {
+    match perm {
+        None => Ok(dims.to_vec()),
+        Some(p) => {
+            if p.len() != dims.len() || p.iter().any(|&i| i >= dims.len()) {
+                return Err(format!("permutation {p:?} does not fit rank {}", dims.len()));
+            }
+            Ok(p.iter().map(|&i| dims[i].clone()).collect())
+        }
+    }
+}
+
+/// `x` as `Transpose(x, perm)` (materialized) when a permutation is given.
+fn permuted(x: Tensor, perm: Option<&[usize]>) -> Result<Tensor, String> {
+    match perm {
+        None => Ok(x),
+        Some(p) => {
+            let perm = Some(p.iter().map(|&i| i as i64).collect());
+            one(super::layout::Transpose { perm }.eval(&[Some(&x)], 1)?)
+        }
     }
 }
 
@@ -322,15 +372,19 @@ impl OpSpec for FusedMatMul {
                 if a.dtype != b.dtype {
                     return Err(format!("MatMul operand types differ: {} vs {}", a.dtype, b.dtype));
                 }
-                let dims = matmul_dims(&swap_last2(&a.dims, self.trans_a)?, &swap_last2(&b.dims, self.trans_b)?)?;
+                let (pa, pb) = (permute(&a.dims, self.perm_a.as_deref())?, permute(&b.dims, self.perm_b.as_deref())?);
+                let dims = matmul_dims(&swap_last2(&pa, self.trans_a)?, &swap_last2(&pb, self.trans_b)?)?;
                 let out = vec![vt(a.dtype, dims)];
                 if let (Some(c), Some(y)) = (cx.opt(2), out.first()) {
                     let bd = broadcast_dims(&[&y.dims, &c.dims])?;
-                    if c.dtype != y.dtype || bd != y.dims {
+                    if c.dtype != y.dtype || bd != y.dims || self.perm_y.is_some() {
                         return Err(format!("the bias {:?} does not broadcast to the product {y}", c.dims));
                     }
                 }
-                Ok(out)
+                match &self.perm_y {
+                    None => Ok(out),
+                    Some(p) => Ok(vec![vt(a.dtype, permute(&out[0].dims, Some(p))?)]),
+                }
             }
         }
     }
@@ -343,8 +397,15 @@ impl OpSpec for FusedMatMul {
             }
             MatMulBase::MatMul => {
                 let need = |i: usize| inputs.get(i).copied().flatten().ok_or(format!("input {i} is required"));
-                let (a, b) = (transposed(need(0)?, self.trans_a)?, transposed(need(1)?, self.trans_b)?);
-                let y = one(MatMul.eval(&[Some(&a), Some(&b)], n)?)?;
+                let a = permuted(need(0)?.clone(), self.perm_a.as_deref())?;
+                let b = permuted(need(1)?.clone(), self.perm_b.as_deref())?;
+                let (a, b) = (transposed(&a, self.trans_a)?, transposed(&b, self.trans_b)?);
+                let mut y = one(MatMul.eval(&[Some(&a), Some(&b)], n)?)?;
+                if self.alpha != 1.0 {
+                    // The reference rounds the scaled product to the element type once.
+                    let v: Vec<f64> = y.to_f64_vec()?.iter().map(|&x| x * self.alpha as f64).collect();
+                    y = Tensor::from_f64(y.dtype(), y.shape(), &v)?;
+                }
                 match inputs.get(2).copied().flatten() {
                     Some(c) => {
                         let s = one(Binary { op: BinaryOp::Add }.eval(&[Some(&y), Some(c)], 1)?)?;
@@ -357,7 +418,7 @@ impl OpSpec for FusedMatMul {
                 }
             }
         };
-        Ok(vec![self.act.apply(y)?])
+        Ok(vec![permuted(self.act.apply(y)?, self.perm_y.as_deref())?])
     }
 }
 

@@ -24,6 +24,113 @@ pub struct MatMulShape {
     pub out: Vec<usize>,
 }
 
+/// How the operands and the result of a matrix product are laid out in memory when they are
+/// read (written) through strides: a folded Transpose of an operand (`perm`, then `trans`
+/// swapping the last two axes) or of the result (`perm_y`). See [`matmul_layout`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatMulLayout {
+    /// The geometry of the logical product (its batch strides assume contiguous operands: use
+    /// the fields below instead).
+    pub g: MatMulShape,
+    /// (row, column) element strides of A and B.
+    pub a: (usize, usize),
+    pub b: (usize, usize),
+    /// Element strides per batch dim of `g.batch` (0 along broadcast dims).
+    pub a_batch: Vec<usize>,
+    pub b_batch: Vec<usize>,
+    /// The result's row stride and per-batch-dim strides (its column stride is 1).
+    pub y_row: usize,
+    pub y_batch: Vec<usize>,
+    /// The stored result's shape (the logical one permuted by `perm_y`).
+    pub y_shape: Vec<usize>,
+}
+
+/// The logical shape and element strides of an operand stored with `shape`, read as
+/// `Transpose(x, perm)` and then, when `trans`, with its last two axes swapped.
+pub fn operand_view(shape: &[usize], perm: Option<&[usize]>, trans: bool) -> Result<(Vec<usize>, Vec<usize>), String> {
+    let st = crate::tensor::shape::strides(shape);
+    let (mut dims, mut strides) = match perm {
+        None => (shape.to_vec(), st),
+        Some(p) => {
+            let mut seen = vec![false; shape.len()];
+            if p.len() != shape.len() || p.iter().any(|&i| i >= shape.len() || std::mem::replace(&mut seen[i], true)) {
+                return Err(format!("{p:?} is not a permutation of an operand of shape {shape:?}"));
+            }
+            (p.iter().map(|&i| shape[i]).collect(), p.iter().map(|&i| st[i]).collect())
+        }
+    };
+    if trans {
+        let r = dims.len();
+        if r < 2 {
+            return Err(format!("a transposed MatMul operand needs rank ≥ 2, got {shape:?}"));
+        }
+        dims.swap(r - 2, r - 1);
+        strides.swap(r - 2, r - 1);
+    }
+    Ok((dims, strides))
+}
+
+/// The layout of `op(A) @ op(B)` (numpy MatMul semantics over the logical operands of
+/// [`operand_view`]), stored as `Transpose(product, perm_y)` when `perm_y` is given: that
+/// needs both operands of rank ≥ 2 and `perm_y` keeping the last axis last.
+pub fn matmul_layout(
+    a: (&[usize], Option<&[usize]>, bool),
+    b: (&[usize], Option<&[usize]>, bool),
+    perm_y: Option<&[usize]>,
+) -> Result<MatMulLayout, String> {
+    let (la, sa) = operand_view(a.0, a.1, a.2)?;
+    let (lb, sb) = operand_view(b.0, b.1, b.2)?;
+    let g = matmul_shape(&la, &lb)?;
+    let nb = g.batch.len();
+    let batch_strides = |dims: &[usize], st: &[usize]| -> Vec<usize> {
+        let ob = dims.len().saturating_sub(2);
+        (0..nb)
+            .map(|d| match (d + ob).checked_sub(nb) {
+                Some(od) if dims.len() >= 2 && dims[od] != 1 => st[od],
+                _ => 0,
+            })
+            .collect()
+    };
+    let mat = |dims: &[usize], st: &[usize], is_a: bool| -> (usize, usize) {
+        match dims.len() {
+            // A 1-D A is one row (K, 1); a 1-D B one column (1, 1): the other stride is unused.
+            1 => (if is_a { dims[0] } else { st[0] }, if is_a { st[0] } else { 1 }),
+            r => (st[r - 2], st[r - 1]),
+        }
+    };
+    let (y_row, y_batch, y_shape) = match perm_y {
+        None => {
+            let yst = crate::tensor::shape::strides(&g.out);
+            let y_row = if la.len() > 1 && lb.len() > 1 { yst[nb] } else { g.n };
+            (y_row, yst[..nb].to_vec(), g.out.clone())
+        }
+        Some(p) => {
+            let r = g.out.len();
+            if la.len() < 2 || lb.len() < 2 || p.len() != r || p.last() != Some(&(r - 1)) {
+                return Err(format!("the product's transpose {p:?} must keep its last axis last"));
+            }
+            let (phys, _) = operand_view(&g.out, Some(p), false)?;
+            let pst = crate::tensor::shape::strides(&phys);
+            // Logical axis p[i] is stored at position i.
+            let mut yst = vec![0; r];
+            for (i, &j) in p.iter().enumerate() {
+                yst[j] = pst[i];
+            }
+            (yst[r - 2], yst[..nb].to_vec(), phys)
+        }
+    };
+    Ok(MatMulLayout {
+        a: mat(&la, &sa, true),
+        b: mat(&lb, &sb, false),
+        a_batch: batch_strides(&la, &sa),
+        b_batch: batch_strides(&lb, &sb),
+        y_row,
+        y_batch,
+        y_shape,
+        g,
+    })
+}
+
 /// Computes the MatMul geometry of concrete shapes.
 pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<MatMulShape, String> {
     if a.is_empty() || b.is_empty() {

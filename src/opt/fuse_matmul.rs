@@ -89,7 +89,9 @@ fn find(g: &Graph) -> Option<Found> {
             _ => false,
         };
         let mut inputs = n.inputs.clone();
-        if is_add && matches!(cur.base, MatMulBase::MatMul) && inputs.len() == 2 && c.inputs.len() == 2 {
+        // A bias adds to the product before a folded result permutation: none then.
+        let unpermuted = cur.perm_y.is_none();
+        if is_add && matches!(cur.base, MatMulBase::MatMul) && unpermuted && inputs.len() == 2 && c.inputs.len() == 2 {
             // The bias: the Add's other operand, broadcasting to the product's shape.
             let ins: Vec<ValueId> = c.inputs.iter().flatten().copied().collect();
             if ins.len() != 2 || ins.iter().filter(|&&v| v == y).count() != 1 {

@@ -5,6 +5,7 @@ pub mod dead_code;
 pub mod fold;
 pub mod fold_batchnorm;
 pub mod fold_index_cast;
+pub mod fold_scale;
 pub mod fuse_epilogue;
 // --- passes (cpu) ---
 pub mod fuse_matmul_integer;
@@ -54,6 +55,7 @@ pub fn default_passes() -> Vec<Box<dyn Pass>> {
         // --- passes (opt) ---
         Box::new(recognize::Recognize),
         Box::new(fuse_matmul::FuseMatMul),
+        Box::new(fold_scale::FoldScale),
         Box::new(fold_transpose::FoldTranspose),
         Box::new(fuse_elementwise::FuseElementwise),
         Box::new(layout_chains::LayoutChains),

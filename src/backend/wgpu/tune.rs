@@ -224,6 +224,7 @@ fn measure(ctx: &GpuContext, prob: &Problem, cands: &[Algo]) -> Result<Vec<(Algo
         batch_shape: [u32_of(z)?, 1, 1, 1],
         a_batch: [u32_of(prob.m * prob.k)?, 0, 0, 0],
         b_batch: [u32_of(prob.k * prob.n)?, 0, 0, 0],
+        y_batch: [u32_of(prob.m * prob.n)?, 0, 0, 0],
         ..Default::default()
     };
     let uniform = {

@@ -41,7 +41,7 @@ pub enum Fast {
     Concat(rows::ConcatPlan),
     /// The optimizer's FusedMatMul: the product (a MatMul or Gemm plan), the bias Add of a
     /// MatMul (input 2), then the activation.
-    FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act),
+    FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act, f32),
     /// The optimizer's FusedElementwise on f32 tensors.
     FusedElementwise(elementwise::Bcast, crate::ops::fused_ew::FusedElementwise),
 }
@@ -126,10 +126,16 @@ impl Fast {
                     MatMulBase::Gemm(g) => {
                         let g = Gemm { trans_a: g.trans_a ^ f.trans_a, trans_b: g.trans_b ^ f.trans_b, ..g.clone() };
                         rows::GemmPlan::new(&g, shape(0)?, shape(1)?, shape(2))
-                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act))
+                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act, 1.0))
                     }
                     MatMulBase::MatMul => {
-                        let p = rows::MatMulPlan::new_t(shape(0)?, shape(1)?, (f.trans_a, f.trans_b))?;
+                        let l = crate::ops::matmul::matmul_layout(
+                            (shape(0)?, f.perm_a.as_deref(), f.trans_a),
+                            (shape(1)?, f.perm_b.as_deref(), f.trans_b),
+                            f.perm_y.as_deref(),
+                        )
+                        .ok()?;
+                        let p = rows::MatMulPlan::new_layout(&l)?;
                         let bias = match shape(2) {
                             Some(c) => Some(elementwise::BinaryPlan::new(
                                 crate::ops::elementwise::BinaryOp::Add,
@@ -139,7 +145,7 @@ impl Fast {
                             )?),
                             None => None,
                         };
-                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act))
+                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act, f.alpha))
                     }
                 }
             }
@@ -280,9 +286,13 @@ impl Fast {
                 elementwise::fused_f32(b, f, &ins, f32s_mut(out)?);
                 Ok(())
             }
-            Fast::FusedMatMul(p, bias, act) => {
+            Fast::FusedMatMul(p, bias, act, alpha) => {
                 p.run_plain(ins, out, scratch)?;
                 let y = f32s_mut(out)?;
+                if *alpha != 1.0 {
+                    let a = *alpha;
+                    elementwise::map_in_place(y, move |v| v * a);
+                }
                 if let Some(b) = bias {
                     let c = f32s(req(ins, 2)?)?;
                     if b.b.dims.len() == 2 && b.b.strides[1] == [0, 1] && c.len() == b.b.dims[1] {

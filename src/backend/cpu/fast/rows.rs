@@ -5,7 +5,7 @@
 use super::chunk_len;
 use super::gemm::{sgemm, Mat, Ptr};
 use crate::ops::layout::{Concat, Transpose};
-use crate::ops::matmul::{matmul_shape, Gemm, MatMulShape};
+use crate::ops::matmul::{matmul_layout, Gemm, MatMulLayout};
 use crate::ops::norm::LayerNorm;
 use crate::ops::reduce::{Reduce, ReduceAxes, ReduceKind};
 use crate::ops::softmax::{Softmax, SoftmaxKind};
@@ -17,11 +17,16 @@ use rayon::prelude::*;
 /// Batched `A @ B` with numpy broadcasting.
 #[derive(Debug)]
 pub struct MatMulPlan {
-    g: MatMulShape,
-    /// (A offset, B offset) of each batch entry.
-    batches: Vec<(usize, usize)>,
-    /// A (B) is stored with its last two axes swapped (read through strides).
-    trans: (bool, bool),
+    /// (M, K, N).
+    mkn: (usize, usize, usize),
+    /// (row, column) element strides of A and B, and the result's row stride.
+    a: (usize, usize),
+    b: (usize, usize),
+    y_row: usize,
+    /// (A offset, B offset, result offset) of each batch entry.
+    batches: Vec<(usize, usize, usize)>,
+    /// Elements of the result.
+    out_len: usize,
 }
 
 impl MatMulPlan {
@@ -31,56 +36,59 @@ impl MatMulPlan {
 
     /// A product whose operands are stored with their last two axes swapped per `trans`.
     pub fn new_t(a: &[usize], b: &[usize], trans: (bool, bool)) -> Option<MatMulPlan> {
-        let swap = |s: &[usize], t: bool| {
-            let mut v = s.to_vec();
-            if t {
-                let r = v.len().checked_sub(2)?;
-                v.swap(r, r + 1);
-            }
-            Some(v)
-        };
-        let g = matmul_shape(&swap(a, trans.0)?, &swap(b, trans.1)?).ok()?;
+        Self::new_layout(&matmul_layout((a, None, trans.0), (b, None, trans.1), None).ok()?)
+    }
+
+    /// A product whose operands and result are read and written through `l`'s strides.
+    pub fn new_layout(l: &MatMulLayout) -> Option<MatMulPlan> {
+        let g = &l.g;
         let count: usize = g.batch.iter().product();
         let bst = strides(&g.batch);
         let batches = (0..count)
             .map(|bi| {
-                let (mut ao, mut bo, mut rem) = (0, 0, bi);
+                let (mut ao, mut bo, mut yo, mut rem) = (0, 0, 0, bi);
                 for d in 0..g.batch.len() {
                     let c = rem / bst[d];
                     rem %= bst[d];
-                    ao += c * g.a_batch_strides[d];
-                    bo += c * g.b_batch_strides[d];
+                    ao += c * l.a_batch[d];
+                    bo += c * l.b_batch[d];
+                    yo += c * l.y_batch[d];
                 }
-                (ao, bo)
+                (ao, bo, yo)
             })
             .collect();
-        Some(MatMulPlan { g, batches, trans })
+        let out_len = l.y_shape.iter().product();
+        Some(MatMulPlan { mkn: (g.m, g.k, g.n), a: l.a, b: l.b, y_row: l.y_row, batches, out_len })
     }
 
     pub fn run(&self, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), String> {
-        let (m, k, n) = (self.g.m, self.g.k, self.g.n);
-        let need_a = self.batches.iter().map(|x| x.0).max().unwrap_or(0) + m * k;
-        let need_b = self.batches.iter().map(|x| x.1).max().unwrap_or(0) + k * n;
-        if a.len() < need_a || b.len() < need_b || out.len() != self.batches.len() * m * n {
+        let (m, k, n) = self.mkn;
+        // The last element each operand and the result touch (none when a dim is empty).
+        let last = |off: usize, (rs, cs): (usize, usize), rows: usize, cols: usize| {
+            off + rows.saturating_sub(1) * rs + cols.saturating_sub(1) * cs + 1
+        };
+        let empty = m == 0 || n == 0;
+        let fits = self.batches.iter().all(|&(ao, bo, yo)| {
+            (empty || k == 0 || (last(ao, self.a, m, k) <= a.len() && last(bo, self.b, k, n) <= b.len()))
+                && (empty || last(yo, (self.y_row, 1), m, n) <= out.len())
+        });
+        if !fits || out.len() != self.out_len {
             return Err("MatMul: operand sizes differ from the plan".into());
         }
         let c = Ptr(out.as_mut_ptr());
+        let mat = |p: *const f32, (rs, cs): (usize, usize)| Mat { ptr: p, rs: rs as isize, cs: cs as isize };
         let one = |i: usize, par: bool| {
-            let (ao, bo) = self.batches[i];
-            // SAFETY: offsets and sizes were checked above; each batch writes its own block.
+            let (ao, bo, yo) = self.batches[i];
+            // SAFETY: every batch's reads and writes were checked above against the slices; the
+            // result blocks of different batches are disjoint (the result's layout is a
+            // permutation of the product's).
             unsafe {
                 sgemm(
                     (m, k, n),
-                    match self.trans.0 {
-                        false => Mat { ptr: a.as_ptr().add(ao), rs: k as isize, cs: 1 },
-                        true => Mat { ptr: a.as_ptr().add(ao), rs: 1, cs: m as isize },
-                    },
-                    match self.trans.1 {
-                        false => Mat { ptr: b.as_ptr().add(bo), rs: n as isize, cs: 1 },
-                        true => Mat { ptr: b.as_ptr().add(bo), rs: 1, cs: k as isize },
-                    },
-                    c.get().add(i * m * n),
-                    n,
+                    mat(a.as_ptr().add(ao), self.a),
+                    mat(b.as_ptr().add(bo), self.b),
+                    c.get().add(yo),
+                    self.y_row,
                     0.0,
                     par,
                 )

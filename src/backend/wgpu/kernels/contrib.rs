@@ -450,7 +450,7 @@ pub fn lower_attention(l: &GpuLowering, cx: &LowerCx, a: &ContribAttention) -> R
     }
     let mm_in = vec![opnd(x.dtype, &x.shape), opnd(w.dtype, &w.shape), bias.and_then(|o| opnd(o.dtype, &o.shape))];
     let scx = sub_cx(cx, mm_in, vec![opnd(x.dtype, &[b, s, wo])]);
-    let pr = super::matmul::Product { trans_a: false, trans_b: false, bias: bias.is_some(), act: Act::NONE };
+    let pr = super::matmul::Product::plain(false, false, bias.is_some(), Act::NONE);
     let sub = super::matmul::lower_matmul_epilogue(l, &scx, pr)?;
     c.sub(sub, &[Ref::Input(0), Ref::Input(1), Ref::Input(2)], &[qkv])?;
     // Q, K and V are read in place from the packed rows of QKV.

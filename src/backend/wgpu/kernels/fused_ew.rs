@@ -232,7 +232,7 @@ fn bare(o: &Operand, shape: Vec<usize>) -> Option<Operand> {
 fn as_gemm(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Option<Lowered<GpuKernel>>, String> {
     let (a, b, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let c = cx.inputs.get(2).and_then(|o| o.as_ref());
-    if b.shape.len() != 2 || a.shape.len() < 2 || (f.trans_a && a.shape.len() != 2) {
+    if b.shape.len() != 2 || a.shape.len() < 2 || (f.trans_a && a.shape.len() != 2) || f.permuted() {
         return Ok(None);
     }
     let (k, n) = if f.trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
@@ -243,7 +243,7 @@ fn as_gemm(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Option<Lowe
         Some(c) if c.shape == y.shape => Some(vec![m, n]),
         Some(_) => return Ok(None),
     };
-    let gm = Gemm { alpha: 1.0, beta: 1.0, trans_a: f.trans_a, trans_b: f.trans_b };
+    let gm = Gemm { alpha: f.alpha, beta: 1.0, trans_a: f.trans_a, trans_b: f.trans_b };
     let a2 = if f.trans_a { a.shape.clone() } else { vec![m, k] };
     let mut ins = vec![bare(a, a2), bare(b, b.shape.clone())];
     if let (Some(c), Some(s)) = (c, cshape) {
@@ -254,8 +254,8 @@ fn as_gemm(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Option<Lowe
     Ok(Some(super::matmul::lower_gemm_epilogue(l, &sub, &gm, f.act)?))
 }
 
-/// One dispatch (one per binding-sized block of a huge B): transposed operands read through
-/// strides, the bias as the product kernel's C, the activation in its epilogue.
+/// One dispatch (one per binding-sized block of a huge B): transposed and permuted operands
+/// read, and a permuted result written, through strides, the bias as the product kernel's C, the activation in its epilogue.
 pub fn lower_fused_matmul(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Lowered<GpuKernel>, String> {
     match &f.base {
         MatMulBase::Gemm(gm) => {
@@ -267,7 +267,16 @@ pub fn lower_fused_matmul(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Res
                 return Ok(low);
             }
             let bias = cx.inputs.get(2).is_some_and(|o| o.is_some());
-            let pr = super::matmul::Product { trans_a: f.trans_a, trans_b: f.trans_b, bias, act: f.act };
+            let pr = super::matmul::Product {
+                trans_a: f.trans_a,
+                trans_b: f.trans_b,
+                perm_a: f.perm_a.as_deref(),
+                perm_b: f.perm_b.as_deref(),
+                perm_y: f.perm_y.as_deref(),
+                alpha: f.alpha,
+                bias,
+                act: f.act,
+            };
             super::matmul::lower_matmul_epilogue(l, cx, pr)
         }
     }

@@ -19,7 +19,7 @@ use crate::backend::wgpu::shaders::{self, Prelude, ShaderFile};
 use crate::backend::wgpu::tune::Tuner;
 use crate::gpu_params;
 use crate::ops::fused::{Act, ActKind};
-use crate::ops::matmul::{matmul_shape, Gemm};
+use crate::ops::matmul::{matmul_layout, Gemm};
 use crate::plan::{LowerCx, Lowered, LoweredDispatch, Ref};
 use crate::tensor::shape::broadcast_strides;
 use std::sync::Arc;
@@ -266,6 +266,7 @@ gpu_params!(
         a_batch: [u32; 4],
         b_batch: [u32; 4],
         c_batch: [u32; 4],
+        y_batch: [u32; 4],
     }
 );
 
@@ -402,44 +403,50 @@ fn gcd(a: u64, b: u64) -> u64 {
 }
 
 pub fn lower_matmul(l: &GpuLowering, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
-    lower_matmul_epilogue(l, cx, Product { trans_a: false, trans_b: false, bias: false, act: Act::NONE })
+    lower_matmul_epilogue(l, cx, Product::plain(false, false, false, Act::NONE))
 }
 
 /// How a MatMul-like node reads its operands and what its epilogue adds.
-#[derive(Clone, Copy, Debug)]
-pub struct Product {
+#[derive(Clone, Debug)]
+pub struct Product<'a> {
     /// A (B) is stored with its last two axes swapped (a folded Transpose).
     pub trans_a: bool,
     pub trans_b: bool,
+    /// A (B) is read as `Transpose(input, perm)` before the swap; the result is stored as
+    /// `Transpose(result, perm_y)` (see `FusedMatMul`).
+    pub perm_a: Option<&'a [usize]>,
+    pub perm_b: Option<&'a [usize]>,
+    pub perm_y: Option<&'a [usize]>,
+    /// The product's scale (before the bias).
+    pub alpha: f32,
     /// Input 2 (broadcasting to the product's shape) is added.
     pub bias: bool,
     pub act: Act,
 }
 
-/// The logical (MatMul) shape of an operand stored with its last two axes swapped if `t`.
-fn logical(shape: &[usize], t: bool) -> Result<Vec<usize>, String> {
-    let mut s = shape.to_vec();
-    if t {
-        let r = s.len();
-        if r < 2 {
-            return Err(format!("a transposed MatMul operand needs rank ≥ 2, got {shape:?}"));
-        }
-        s.swap(r - 2, r - 1);
+impl Product<'static> {
+    /// A product without permuted operands.
+    pub fn plain(trans_a: bool, trans_b: bool, bias: bool, act: Act) -> Self {
+        Product { trans_a, trans_b, perm_a: None, perm_b: None, perm_y: None, alpha: 1.0, bias, act }
     }
-    Ok(s)
 }
 
 /// `act(MatMul(op(A), op(B)) + C)` in one dispatch (or one per binding-sized block of B): op
-/// swaps the last two axes when the product's flag says so, C broadcasts to the product.
+/// permutes and swaps the operand's axes as the product says (read through strides), C
+/// broadcasts to the product, and the result is written through its (permuted) strides.
 pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Result<Lowered<GpuKernel>, String> {
     let t = float_type(l, cx)?;
-    let (la, lb) = (logical(&cx.input(0)?.shape, pr.trans_a)?, logical(&cx.input(1)?.shape, pr.trans_b)?);
-    let g = matmul_shape(&la, &lb)?;
+    let lay = matmul_layout(
+        (&cx.input(0)?.shape, pr.perm_a, pr.trans_a),
+        (&cx.input(1)?.shape, pr.perm_b, pr.trans_b),
+        pr.perm_y,
+    )?;
+    let g = &lay.g;
+    let (la_rank, lb_rank) = (cx.input(0)?.shape.len(), cx.input(1)?.shape.len());
     if g.batch.len() > 4 {
         return Err(format!("MatMul with {} batch dims has no GPU kernel (limit 4)", g.batch.len()));
     }
-    let a_st = if pr.trans_a { (1, g.m) } else { (g.k, 1) };
-    let b_st = if pr.trans_b { (1, g.k) } else { (g.n, 1) };
+    let (a_st, b_st) = (lay.a, lay.b);
     // C's strides over (batch…, M, N): 0 along broadcast dims and along 1-D promotions.
     let c = if pr.bias { Some(cx.input(2)?) } else { None };
     let c_st = match c {
@@ -450,15 +457,15 @@ pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Resu
             let cs = broadcast_strides(&c.shape, &g.out);
             let nb = g.batch.len();
             let mut rest = cs[nb..].iter().copied();
-            let row = if la.len() == 1 { 0 } else { rest.next().unwrap_or(0) };
-            let col = if lb.len() == 1 { 0 } else { rest.next().unwrap_or(0) };
+            let row = if la_rank == 1 { 0 } else { rest.next().unwrap_or(0) };
+            let col = if lb_rank == 1 { 0 } else { rest.next().unwrap_or(0) };
             Some((cs[..nb].to_vec(), row, col))
         }
         None => None,
     };
     let refs = [Ref::Input(0), Ref::Input(1), if c.is_some() { Ref::Input(2) } else { Ref::Input(0) }];
     let batch: usize = g.batch.iter().product();
-    if batch == 1 {
+    if batch == 1 && lay.y_row == g.n {
         let g2 = Gemm2d {
             t,
             m: g.m,
@@ -467,7 +474,7 @@ pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Resu
             a: a_st,
             b: b_st,
             c: c_st.as_ref().map(|c| (c.1, c.2)),
-            alpha: 1.0,
+            alpha: pr.alpha,
             beta: 1.0,
             act: pr.act,
             refs,
@@ -483,17 +490,18 @@ pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Resu
         a_col: u32_of(a_st.1)?,
         b_row: u32_of(b_st.0)?,
         b_col: u32_of(b_st.1)?,
-        alpha: 1.0,
+        alpha: pr.alpha,
         beta: 1.0,
-        y_row: u32_of(g.n)?,
+        y_row: u32_of(lay.y_row)?,
         act_alpha: pr.act.alpha,
         act_beta: pr.act.beta,
         ..Default::default()
     };
-    for (i, ((&s, &sa), &sb)) in g.batch.iter().zip(&g.a_batch_strides).zip(&g.b_batch_strides).enumerate() {
+    for (i, &s) in g.batch.iter().enumerate() {
         p.batch_shape[i] = u32_of(s)?;
-        p.a_batch[i] = u32_of(sa)?;
-        p.b_batch[i] = u32_of(sb)?;
+        p.a_batch[i] = u32_of(lay.a_batch[i])?;
+        p.b_batch[i] = u32_of(lay.b_batch[i])?;
+        p.y_batch[i] = u32_of(lay.y_batch[i])?;
     }
     if let Some((cb, row, col)) = &c_st {
         p.c_row = u32_of(*row)?;
