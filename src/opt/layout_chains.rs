@@ -4,10 +4,14 @@
 //!   then read the original tensor; kept as an identity Transpose when it names a graph output);
 //! - `Reshape ∘ Reshape` (the first read only by the second) becomes one Reshape of the
 //!   original tensor, when the second's target shape is a constant without `0` entries (which
-//!   would copy dims of the tensor in between).
-//!
-//! Transposes folded into a MatMul's operand strides need the matrix-product kernel's
-//! transposed-B form for batched products (see the report of issue 6); not done here.
+//!   would copy dims of the tensor in between);
+//! - `Reshape ∘ Transpose(p)` (the Transpose read only by the Reshape) where the Reshape only
+//!   inserts or removes size-1 dims becomes `Transpose(q) ∘ Reshape'`: the Reshape moves
+//!   before the Transpose (x's size-1 dims dropped, the output's appended), where it meets
+//!   other Reshapes, and the Transpose moves after it, where it meets other Transposes or a
+//!   matrix product that reads it through strides (`fold_transpose`). Torch's attention export
+//!   computes Kᵀ as Transpose → Reshape → Transpose → Reshape; this makes it one Transpose.
+//!   Static shapes only.
 
 use super::fuse_epilogue::hidden_reads;
 use super::Pass;
@@ -85,10 +89,82 @@ fn step(g: &mut Graph) -> bool {
                 g.relink();
                 return true;
             }
+            (Op::Transpose(t), Op::Reshape(r)) if r.shape_attr.is_none() => {
+                let Some(Some(y)) = n.outputs.first().copied() else { continue };
+                let Some((shape, q)) = unit_reshape_first(g, x, t, mid, y) else { continue };
+                let name = format!("{}_unit_reshape", g.value(mid).name);
+                let dtype = g.value(x).ty.as_ref().map(|t| t.dtype).unwrap_or(crate::tensor::DType::F32);
+                let dims = shape.iter().map(|&d| crate::tensor::Dim::Known(d)).collect();
+                let shape_t =
+                    crate::tensor::Tensor::new(&[shape.len()], shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
+                let Ok(shape_t) = shape_t else { continue };
+                let sty = crate::ir::ValueType {
+                    dtype: crate::tensor::DType::I64,
+                    dims: vec![crate::tensor::Dim::Known(shape.len())],
+                };
+                let sv = g.add_value(&format!("{name}_shape"), Some(sty), Some(shape_t));
+                // The Transpose's slot becomes the Reshape of x; the Reshape's the Transpose.
+                g.values[mid.idx()].ty = Some(crate::ir::ValueType { dtype, dims });
+                let (tn, rn) = (g.nodes[i].clone(), g.nodes[j].clone());
+                g.nodes[i] =
+                    crate::ir::Node { inputs: vec![Some(x), Some(sv)], outputs: tn.outputs.clone(), ..rn.clone() };
+                g.nodes[i].op = Op::Reshape(crate::ops::layout::Reshape { allowzero: false, shape_attr: None });
+                g.nodes[j] = crate::ir::Node {
+                    inputs: vec![Some(mid)],
+                    outputs: rn.outputs,
+                    op: Op::Transpose(Transpose { perm: Some(q.iter().map(|&k| k as i64).collect()) }),
+                    ..tn
+                };
+                g.relink();
+                return true;
+            }
             _ => {}
         }
     }
     false
+}
+
+/// For `y = Reshape(u)`, `u = Transpose(x, t)`, with static shapes, when the Reshape only
+/// inserts or removes size-1 dims: the shape of `Reshape'(x)` (x's dims other than 1, then as
+/// many 1s as y has size-1 dims) and the permutation `q` with `y = Transpose(Reshape'(x), q)`.
+fn unit_reshape_first(
+    g: &Graph,
+    x: ValueId,
+    t: &Transpose,
+    u: ValueId,
+    y: ValueId,
+) -> Option<(Vec<usize>, Vec<usize>)> {
+    let known = |v: ValueId| -> Option<Vec<usize>> { g.value(v).ty.as_ref()?.dims.iter().map(|d| d.known()).collect() };
+    let (dx, du, dy) = (known(x)?, known(u)?, known(y)?);
+    let p = t.perm(dx.len()).ok()?;
+    let nonunit = |d: &[usize]| -> Vec<usize> { d.iter().copied().filter(|&e| e != 1).collect() };
+    if nonunit(&du) != nonunit(&dy) || g.outputs.contains(&u) {
+        return None;
+    }
+    // x's non-unit dims, in order: the index of each in Reshape'(x).
+    let mut slot = vec![usize::MAX; dx.len()];
+    let mut shape = Vec::new();
+    for (a, &d) in dx.iter().enumerate() {
+        if d != 1 {
+            slot[a] = shape.len();
+            shape.push(d);
+        }
+    }
+    let n = shape.len();
+    // u's non-unit positions, in order: which x dim each is.
+    let mut from = du.iter().enumerate().filter(|(_, &d)| d != 1).map(|(i, _)| slot[p[i]]);
+    let mut units = n;
+    let mut q = Vec::with_capacity(dy.len());
+    for &d in &dy {
+        if d == 1 {
+            q.push(units);
+            units += 1;
+        } else {
+            q.push(from.next()?);
+        }
+    }
+    shape.resize(units, 1);
+    Some((shape, q))
 }
 
 #[cfg(test)]
@@ -132,5 +208,32 @@ mod tests {
             s.run(&[("x", x.clone())]).unwrap().into_vec().remove(0).1.to_f64_vec().unwrap()
         };
         assert_eq!(run(false), run(true));
+    }
+
+    #[test]
+    fn unit_reshapes_move_before_transposes_and_k_transposed_becomes_one_operand_permutation() {
+        // Torch's Kᵀ: k [1,5,2,3] → Transpose(0 2 1 3) → Reshape([2,5,3]) → Transpose(0 2 1)
+        // → Reshape([1,2,3,5]), read by MatMul(q, ·) with q [1,2,4,3]; after the default
+        // passes: one FusedMatMul reading a Reshape of k through a permutation.
+        let mut b = ModelBuilder::new(13);
+        b.input("x", DType::F32, &[1, 5, 2, 3]);
+        b.initializer("q", crate::opt::testutil::ramp(&[1, 2, 4, 3], 0.3));
+        b.initializer("s1", Tensor::new(&[3], vec![2i64, 5, 3]).unwrap());
+        b.initializer("s2", Tensor::new(&[4], vec![1i64, 2, 3, 5]).unwrap());
+        let perm = |p: Vec<i64>| [("perm", p.into())];
+        b.node("Transpose", &["x"], &["a"], &perm(vec![0, 2, 1, 3]));
+        b.node("Reshape", &["a", "s1"], &["b"], &[]);
+        b.node("Transpose", &["b"], &["c"], &perm(vec![0, 2, 1]));
+        b.node("Reshape", &["c", "s2"], &["kt"], &[]);
+        b.node("MatMul", &["q", "kt"], &["out"], &[]);
+        b.output("out", DType::F32, &[1, 2, 4, 5]);
+        let bytes = b.to_bytes();
+        let mut g = crate::onnx::load_model(&bytes, None, &Default::default()).unwrap();
+        crate::opt::optimize(&mut g, &crate::opt::default_passes()).unwrap();
+        assert_eq!(kinds(&g), ["Reshape", "FusedMatMul"]);
+        let Op::FusedMatMul(f) = &g.nodes[1].op else { panic!() };
+        // Reshape'(x) is [5, 2, 3, 1]; Kᵀ[0, h, d, s] = x[0, s, h, d].
+        assert_eq!(f.perm_b.as_deref(), Some(&[3, 1, 2, 0][..]));
+        crate::opt::testutil::same_outputs(&bytes, crate::opt::testutil::ramp(&[1, 5, 2, 3], 0.7), 1e-6);
     }
 }
