@@ -20,14 +20,100 @@ fn erf_f32(x: f32) -> f32 {
 }
 
 // a / b rounded as IEEE division would be: WGSL lets `/` be off by 2.5 ulp (NVIDIA's Vulkan
-// driver is), which moves quantization and rounding boundaries. One FMA correction step: the
-// exact residual r = a - q*b, then q + r/b. Zeros, infinities and NaNs keep the plain quotient.
+// driver is), which moves quantization and rounding boundaries, and it does not promise that
+// fma() is fused (Mesa's lavapipe does not fuse it, so an FMA residual alone left 3 of 192
+// requantization multipliers one ulp off there). The FMA-corrected quotient is a first guess;
+// div_f32_fix then settles it with exact integer arithmetic. Zeros, infinities and NaNs keep
+// the plain quotient.
 fn div_f32(a: f32, b: f32) -> f32 {
     let q = a / b;
     if (q == 0.0 || is_inf_f32(q) || is_nan_f32(q)) {
         return q;
     }
-    return q + fma(-q, b, a) / b;
+    return div_f32_fix(a, b, q + fma(-q, b, a) / b);
+}
+
+// Compares the 64-bit values (ah:al) and (bh:bl): -1, 0 or 1.
+fn cmp_u64(ah: u32, al: u32, bh: u32, bl: u32) -> i32 {
+    if (ah != bh) {
+        return select(-1, 1, ah > bh);
+    }
+    if (al != bl) {
+        return select(-1, 1, al > bl);
+    }
+    return 0;
+}
+
+// x * m as (hi, lo) for x < 2^26, m < 2^24 (16-bit halves; every partial product fits in u32).
+fn mul_u64(x: u32, m: u32) -> vec2<u32> {
+    let xh = x >> 16u;
+    let xl = x & 0xffffu;
+    let mh = m >> 16u;
+    let ml = m & 0xffffu;
+    let ll = xl * ml;
+    let mid = xh * ml + xl * mh;
+    let lo = ll + (mid << 16u);
+    let carry = select(0u, 1u, lo < ll);
+    return vec2<u32>(xh * mh + (mid >> 16u) + carry, lo);
+}
+
+// The correctly rounded (ties to even) quotient a / b from a guess q within a few ulps, for
+// normal a, b and q; other cases return q. With integer mantissas m (24 bits) and biased
+// exponents e, a normal x is m * 2^(e - 150); q is right when a lies between (2mq - 1) * b and
+// (2mq + 1) * b halved (the lower midpoint is (4mq - 1) / 4 * b when mq is a power of two),
+// which compares two integers below 2^50 exactly. Each step moves q one ulp toward a / b.
+fn div_f32_fix(a: f32, b: f32, q: f32) -> f32 {
+    let ua = bitcast<u32>(a) & 0x7fffffffu;
+    let ub = bitcast<u32>(b) & 0x7fffffffu;
+    let ea = ua >> 23u;
+    let eb = ub >> 23u;
+    if (ea == 0u || eb == 0u || ea == 255u || eb == 255u || is_nan_f32(q)) {
+        return q;
+    }
+    let sign = (bitcast<u32>(a) ^ bitcast<u32>(b)) & 0x80000000u;
+    let ma = (ua & 0x7fffffu) | 0x800000u;
+    let mb = (ub & 0x7fffffu) | 0x800000u;
+    var uq = bitcast<u32>(q) & 0x7fffffffu;
+    for (var it = 0u; it < 4u; it++) {
+        let eq = uq >> 23u;
+        // a = ma * 2^sh * 2^(eq + eb - 151) against midpoint * b = P * 2^(eq + eb - 151).
+        let sh = i32(ea) + 151 - i32(eq) - i32(eb);
+        if (eq == 0u || eq >= 254u || sh < 1 || sh > 30) {
+            break;
+        }
+        let mq = (uq & 0x7fffffu) | 0x800000u;
+        let ah = ma >> u32(32 - sh);
+        let al = ma << u32(sh);
+        let up = mul_u64(2u * mq + 1u, mb);
+        let c_up = cmp_u64(ah, al, up.x, up.y);
+        if (c_up > 0 || (c_up == 0 && (mq & 1u) == 1u)) {
+            uq = uq + 1u;
+            if (c_up == 0) {
+                break;
+            }
+            continue;
+        }
+        var c_dn: i32;
+        if (mq == 0x800000u) {
+            // Below a power of two the spacing halves: compare 2a with (4mq - 1) / 4 * b * 2.
+            let ah2 = ma >> u32(31 - sh);
+            let al2 = ma << u32(sh + 1);
+            let dn = mul_u64(0x1ffffffu, mb);
+            c_dn = cmp_u64(ah2, al2, dn.x, dn.y);
+        } else {
+            let dn = mul_u64(2u * mq - 1u, mb);
+            c_dn = cmp_u64(ah, al, dn.x, dn.y);
+        }
+        if (c_dn < 0 || (c_dn == 0 && (mq & 1u) == 1u)) {
+            uq = uq - 1u;
+            if (c_dn == 0) {
+                break;
+            }
+            continue;
+        }
+        break;
+    }
+    return bitcast<f32>(uq | sign);
 }
 
 fn is_nan_f32(x: f32) -> bool {
