@@ -14,7 +14,8 @@ use crate::tensor::shape::{broadcast_shapes, broadcast_strides, norm_axis, strid
 use crate::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
-/// Batched `A @ B` with numpy broadcasting.
+/// Batched `A @ B` with numpy broadcasting, operands and result read and written through the
+/// strides of a [`MatMulLayout`] (folded transposes and permutations, a permuted result).
 #[derive(Debug)]
 pub struct MatMulPlan {
     /// (M, K, N).
