@@ -120,6 +120,28 @@ fn fused(sa: &[usize], sb: &[usize], bias: &[usize], act: &str, tb: bool, f16: b
     }
 }
 
+/// `act((a·w + bias) + r)` with `r` a second input of the product's shape: one dispatch (the
+/// residual read in the epilogue after the bias).
+fn residual(sa: &[usize], n: usize, act: &str, seed: u64) -> Case {
+    let k = *sa.last().unwrap();
+    let mut so = sa.to_vec();
+    *so.last_mut().unwrap() = n;
+    let mut b = ModelBuilder::new(13);
+    b.input("a", DType::F32, sa).input("r", DType::F32, &so);
+    b.initializer("w", rand_tensor(&[k, n], seed + 1)).initializer("bias", rand_tensor(&[n], seed + 2));
+    b.node("MatMul", &["a", "w"], &["m"], &[]);
+    b.node("Add", &["m", "bias"], &["mb"], &[]);
+    b.node("Add", &["r", "mb"], &["z"], &[]);
+    b.node(act, &["z"], &["y"], &[]);
+    b.output("y", DType::F32, &[]);
+    Case {
+        what: format!("FusedMatMul {act}({sa:?}x[{k}, {n}] + bias + residual)"),
+        model: b.to_bytes(),
+        inputs: vec![("a", rand_tensor(sa, seed)), ("r", rand_tensor(&so, seed + 3))],
+        dispatches: Some(1),
+    }
+}
+
 /// Attention-shaped products whose head-split and head-merge Transposes the optimizer folds
 /// into operand and result strides, and a scalar factor into the product's alpha:
 /// Q = x·[0,2,1,3] (x: [b, s, h, d]), Kᵀ = k·`k_perm`, V = v·[0,2,1,3],
@@ -193,6 +215,10 @@ fn cases() -> Vec<Case> {
     v.push(permuted(1, 17, 2, 5, 9, [0, 2, 3, 1], 101));
     v.push(permuted(2, 1, 3, 4, 7, [0, 2, 3, 1], 102));
     v.push(permuted(1, 12, 4, 16, 12, [2, 0, 3, 1], 103));
+    // A residual after the bias, GEMV-sized, tiled and batched.
+    v.push(residual(&[1, 65], 17, "Relu", 110));
+    v.push(residual(&[2, 33, 16], 68, "Tanh", 111));
+    v.push(residual(&[3, 17, 5], 9, "Sigmoid", 112));
     v
 }
 

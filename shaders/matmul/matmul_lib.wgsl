@@ -6,8 +6,9 @@
 // into A, C and Y and Y's row stride let one product be split into column or K blocks when B is
 // larger than a binding may be.
 // Prelude: a type library (T), ACC (the accumulation type: f32, or f16 with f16 storage and the
-// session's f16 accumulation), HAS_BIAS (C is bound and added), ACT and the activation library,
-// one load library for A and one for B.
+// session's f16 accumulation), HAS_BIAS (C is bound and added), HAS_RES (R, a residual with Y's
+// layout, is bound and added after C: y = act(alpha · AB + beta · C + R)), ACT and the
+// activation library, one load library for A and one for B.
 struct Params {
     m: u32,
     n: u32,
@@ -40,7 +41,8 @@ struct Params {
 // (scalar arrays) or matmul_{a,b}4_lib.wgsl (vec4 arrays), chosen by the prelude.
 @group(0) @binding(2) var<storage, read_write> c: array<T>;
 @group(0) @binding(3) var<storage, read_write> y: array<T>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> res: array<T>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 // Element offsets of batch `z` into A (x, including a_off), B (y), C (z, including c_off) and
 // Y (w, including y_off; Y's batch strides may be those of a permuted result).
@@ -69,6 +71,10 @@ fn mm_store(z: u32, off: vec4<u32>, r: u32, col: u32, acc: ACC) {
     if (HAS_BIAS) {
         v = v + p.beta * t_to_f32(c[off.z + r * p.c_row + col * p.c_col]);
     }
+    let yi = off.w + r * p.y_row + col;
+    if (HAS_RES) {
+        v = v + t_to_f32(res[yi]);
+    }
     v = act_apply(v, p.act_alpha, p.act_beta);
-    y[off.w + r * p.y_row + col] = t_from_f32(v);
+    y[yi] = t_from_f32(v);
 }

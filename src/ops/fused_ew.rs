@@ -269,7 +269,9 @@ pub enum MatMulBase {
     Gemm(Gemm),
 }
 
-/// `act(MatMul(op(A), op(B)) + C)` or `act(Gemm(A, B, C))`: inputs A, B, optional C.
+/// `act(alpha · MatMul(op(A), op(B)) + C + R)` or `act(Gemm(A, B, C))`: inputs A, B, optional
+/// C (broadcast to the product) and, for the MatMul base, an optional residual R (input 3, the
+/// product's shape: a second Add fused after the bias).
 #[derive(Clone, Debug)]
 pub struct FusedMatMul {
     pub base: MatMulBase,
@@ -381,6 +383,11 @@ impl OpSpec for FusedMatMul {
                         return Err(format!("the bias {:?} does not broadcast to the product {y}", c.dims));
                     }
                 }
+                if let (Some(r), Some(y)) = (cx.opt(3), out.first()) {
+                    if r.dtype != y.dtype || r.dims != y.dims || self.perm_y.is_some() {
+                        return Err(format!("the residual {:?} does not have the product's shape {y}", r.dims));
+                    }
+                }
                 match &self.perm_y {
                     None => Ok(out),
                     Some(p) => Ok(vec![vt(a.dtype, permute(&out[0].dims, Some(p))?)]),
@@ -406,16 +413,17 @@ impl OpSpec for FusedMatMul {
                     let v: Vec<f64> = y.to_f64_vec()?.iter().map(|&x| x * self.alpha as f64).collect();
                     y = Tensor::from_f64(y.dtype(), y.shape(), &v)?;
                 }
-                match inputs.get(2).copied().flatten() {
-                    Some(c) => {
+                // The bias (broadcast), then the residual (the product's shape).
+                for (i, what) in [(2, "bias"), (3, "residual")] {
+                    if let Some(c) = inputs.get(i).copied().flatten() {
                         let s = one(Binary { op: BinaryOp::Add }.eval(&[Some(&y), Some(c)], 1)?)?;
-                        if s.shape() != y.shape() {
-                            return Err(format!("the bias {:?} does not broadcast to {:?}", c.shape(), y.shape()));
+                        if s.shape() != y.shape() || (i == 3 && c.shape() != y.shape()) {
+                            return Err(format!("the {what} {:?} does not fit the product {:?}", c.shape(), y.shape()));
                         }
-                        s
+                        y = s;
                     }
-                    None => y,
                 }
+                y
             }
         };
         Ok(vec![permuted(self.act.apply(y)?, self.perm_y.as_deref())?])

@@ -1,6 +1,8 @@
 //! Matrix-product epilogue fusion: `MatMul` followed by an `Add` (or two-input `Sum`) that
 //! only it feeds, whose other operand broadcasts to the product's shape without changing it
-//! (a bias row, a full residual), becomes `FusedMatMul { MatMul }` with that operand as C;
+//! (a bias row, a full residual), becomes `FusedMatMul { MatMul }` with that operand as C, and a
+//! second such Add of a tensor with exactly the product's shape (the residual after a biased
+//! projection) its residual R (input 3);
 //! a `MatMul`/`Gemm`/bias-only `FusedMatMul` whose result only an activation reads (Relu,
 //! Clip with constant bounds, Sigmoid, HardSigmoid, HardSwish, LeakyRelu, Tanh, Gelu, and SiLU
 //! as `Mul(y, Sigmoid(y))`) takes it as its epilogue. Float types f32, f16, bf16. The fused node takes the last absorbed node's
@@ -91,18 +93,24 @@ fn find(g: &Graph) -> Option<Found> {
         let mut inputs = n.inputs.clone();
         // A bias adds to the product before a folded result permutation: none then.
         let unpermuted = cur.perm_y.is_none();
-        if is_add && matches!(cur.base, MatMulBase::MatMul) && unpermuted && inputs.len() == 2 && c.inputs.len() == 2 {
-            // The bias: the Add's other operand, broadcasting to the product's shape.
+        if is_add && matches!(cur.base, MatMulBase::MatMul) && unpermuted && matches!(inputs.len(), 2 | 3) {
+            // The Add's other operand: as C (no bias yet) it may broadcast to the product's
+            // shape; as the residual R after a bias (the residual stream after a biased
+            // projection) it must have exactly that shape.
             let ins: Vec<ValueId> = c.inputs.iter().flatten().copied().collect();
-            if ins.len() != 2 || ins.iter().filter(|&&v| v == y).count() != 1 {
+            if c.inputs.len() != 2 || ins.len() != 2 || ins.iter().filter(|&&v| v == y).count() != 1 {
                 continue;
             }
-            let Some(&bias) = ins.iter().find(|&&v| v != y) else { continue };
-            let Some(bty) = g.value(bias).ty.as_ref() else { continue };
-            if bty.dtype != yty.dtype || !broadcast_dims(&[&yty.dims, &bty.dims]).is_ok_and(|d| d == yty.dims) {
+            let Some(&other) = ins.iter().find(|&&v| v != y) else { continue };
+            let Some(oty) = g.value(other).ty.as_ref() else { continue };
+            let fits = match inputs.len() {
+                2 => broadcast_dims(&[&yty.dims, &oty.dims]).is_ok_and(|d| d == yty.dims),
+                _ => oty.dims == yty.dims,
+            };
+            if oty.dtype != yty.dtype || !fits {
                 continue;
             }
-            inputs.push(Some(bias));
+            inputs.push(Some(other));
             return Some((i, j, None, cur, inputs));
         }
         let act = match &c.op {
@@ -196,5 +204,29 @@ mod tests {
         b.output("out", DType::F32, &[3, 5]);
         let mut g = crate::onnx::load_model(&b.to_bytes(), None, &Default::default()).unwrap();
         assert!(!FuseMatMul.run(&mut g).unwrap());
+    }
+
+    #[test]
+    fn a_residual_after_the_bias_becomes_input_3() {
+        // before: Relu((MatMul(x, w) + b) + x); after: one FusedMatMul(x, w, b, x) with Relu.
+        let mut b = ModelBuilder::new(13);
+        b.input("x", DType::F32, &[2, 3, 4]);
+        b.initializer("w", ramp(&[4, 4], 0.2));
+        b.initializer("b", ramp(&[4], 0.1));
+        b.node("MatMul", &["x", "w"], &["m"], &[]);
+        b.node("Add", &["m", "b"], &["mb"], &[]);
+        b.node("Add", &["x", "mb"], &["r"], &[]);
+        b.node("Relu", &["r"], &["out"], &[]);
+        b.output("out", DType::F32, &[2, 3, 4]);
+        let bytes = b.to_bytes();
+        let mut g = crate::onnx::load_model(&bytes, None, &Default::default()).unwrap();
+        assert!(FuseMatMul.run(&mut g).unwrap());
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.op.kind()).collect();
+        assert_eq!(kinds, ["FusedMatMul"]);
+        let names: Vec<&str> = g.nodes[0].inputs.iter().flatten().map(|v| g.value(*v).name.as_str()).collect();
+        assert_eq!(names, ["x", "w", "b", "x"]);
+        let Op::FusedMatMul(f) = &g.nodes[0].op else { panic!() };
+        assert_eq!(f.act.kind, ActKind::Relu);
+        same_outputs(&bytes, ramp(&[2, 3, 4], 0.7), 1e-6);
     }
 }

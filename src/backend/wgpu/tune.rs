@@ -243,11 +243,11 @@ fn measure(ctx: &GpuContext, prob: &Problem, cands: &[Algo]) -> Result<Vec<(Algo
         };
         let key = KernelKey::MatMul(v);
         let pipeline = ctx.pipelines.get(dev, &key).map_err(|e| e.to_string())?;
-        let layout = ctx.pipelines.layout(dev, 4);
+        let layout = ctx.pipelines.layout(dev, 5);
         let bg = dev.create_bind_group(&::wgpu::BindGroupDescriptor {
             label: Some("tune"),
             layout: &layout.0,
-            entries: &[entry(0, &a), entry(1, &b), entry(2, &a), entry(3, &y), entry(4, &uniform)],
+            entries: &[entry(0, &a), entry(1, &b), entry(2, &a), entry(3, &y), entry(4, &a), entry(5, &uniform)],
         });
         let grid = algo.grid(prob.m, prob.n, z)?;
         let run = |reps: u32| -> Result<f64, String> {

@@ -41,7 +41,7 @@ pub enum Fast {
     Concat(rows::ConcatPlan),
     /// The optimizer's FusedMatMul: the product (a MatMul or Gemm plan), the bias Add of a
     /// MatMul (input 2), then the activation.
-    FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act, f32),
+    FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act, f32, bool),
     /// The optimizer's FusedElementwise on f32 tensors.
     FusedElementwise(elementwise::Bcast, crate::ops::fused_ew::FusedElementwise),
 }
@@ -118,7 +118,12 @@ impl Fast {
                 Some(Fast::FusedConv(p, lo, hi))
             }
             Op::FusedMatMul(f)
-                if f32_in(0) && f32_in(1) && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2)) =>
+                if f32_in(0)
+                    && f32_in(1)
+                    && (cx.inputs.len() < 3 || cx.inputs[2].is_none() || f32_in(2))
+                    && (cx.inputs.len() < 4
+                        || cx.inputs[3].is_none()
+                        || (f32_in(3) && shape(3) == Some(&out.shape[..]))) =>
             {
                 use crate::ops::fused_ew::MatMulBase;
                 use crate::ops::matmul::Gemm;
@@ -126,7 +131,7 @@ impl Fast {
                     MatMulBase::Gemm(g) => {
                         let g = Gemm { trans_a: g.trans_a ^ f.trans_a, trans_b: g.trans_b ^ f.trans_b, ..g.clone() };
                         rows::GemmPlan::new(&g, shape(0)?, shape(1)?, shape(2))
-                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act, 1.0))
+                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act, 1.0, false))
                     }
                     MatMulBase::MatMul => {
                         let l = crate::ops::matmul::matmul_layout(
@@ -145,7 +150,8 @@ impl Fast {
                             )?),
                             None => None,
                         };
-                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act, f.alpha))
+                        let residual = shape(3).is_some();
+                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act, f.alpha, residual))
                     }
                 }
             }
@@ -286,7 +292,7 @@ impl Fast {
                 elementwise::fused_f32(b, f, &ins, f32s_mut(out)?);
                 Ok(())
             }
-            Fast::FusedMatMul(p, bias, act, alpha) => {
+            Fast::FusedMatMul(p, bias, act, alpha, residual) => {
                 p.run_plain(ins, out, scratch)?;
                 let y = f32s_mut(out)?;
                 if *alpha != 1.0 {
@@ -303,6 +309,13 @@ impl Fast {
                         scratch.extend_from_slice(y);
                         b.run(scratch, c, y)?;
                     }
+                }
+                if *residual {
+                    let r = f32s(req(ins, 3)?)?;
+                    if r.len() != y.len() {
+                        return Err("FusedMatMul: the residual's size differs from the product's".into());
+                    }
+                    y.iter_mut().zip(r).for_each(|(v, &e)| *v += e);
                 }
                 use crate::ops::elementwise::UnaryOp;
                 use crate::ops::fused::ActKind;

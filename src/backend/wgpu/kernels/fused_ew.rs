@@ -232,7 +232,8 @@ fn bare(o: &Operand, shape: Vec<usize>) -> Option<Operand> {
 fn as_gemm(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Result<Option<Lowered<GpuKernel>>, String> {
     let (a, b, y) = (cx.input(0)?, cx.input(1)?, cx.output(0)?);
     let c = cx.inputs.get(2).and_then(|o| o.as_ref());
-    if b.shape.len() != 2 || a.shape.len() < 2 || (f.trans_a && a.shape.len() != 2) || f.permuted() {
+    let residual = cx.inputs.get(3).is_some_and(|o| o.is_some());
+    if b.shape.len() != 2 || a.shape.len() < 2 || (f.trans_a && a.shape.len() != 2) || f.permuted() || residual {
         return Ok(None);
     }
     let (k, n) = if f.trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
@@ -275,6 +276,7 @@ pub fn lower_fused_matmul(l: &GpuLowering, cx: &LowerCx, f: &FusedMatMul) -> Res
                 perm_y: f.perm_y.as_deref(),
                 alpha: f.alpha,
                 bias,
+                residual: cx.inputs.get(3).is_some_and(|o| o.is_some()),
                 act: f.act,
             };
             super::matmul::lower_matmul_epilogue(l, cx, pr)

@@ -84,11 +84,22 @@ pub struct MatMulVariant {
     /// The tiled kernels read A (B) as vec4 ([`vec4_ok`]).
     pub vec4_a: bool,
     pub vec4_b: bool,
+    /// A residual R with the result's layout is added after C (binding 4).
+    pub residual: bool,
 }
 
 impl MatMulVariant {
     pub fn new(t: GpuType, bias: bool, algo: Algo) -> Self {
-        MatMulVariant { t, bias, algo, f16_acc: false, act: ActKind::None, vec4_a: false, vec4_b: false }
+        MatMulVariant {
+            t,
+            bias,
+            algo,
+            f16_acc: false,
+            act: ActKind::None,
+            vec4_a: false,
+            vec4_b: false,
+            residual: false,
+        }
     }
 
     pub fn file(&self) -> &'static ShaderFile {
@@ -102,7 +113,7 @@ impl MatMulVariant {
 
     pub fn prelude(&self, p: &mut Prelude) {
         self.t.lib(p);
-        p.bool("HAS_BIAS", self.bias);
+        p.bool("HAS_BIAS", self.bias).bool("HAS_RES", self.residual);
         p.alias("ACC", if self.f16_acc && self.t == GpuType::F16 { "f16" } else { "f32" });
         let (rm, tk) = match self.algo {
             Algo::Tile128 => (8, 8),
@@ -291,20 +302,22 @@ struct Gemm2d {
     alpha: f32,
     beta: f32,
     act: Act,
-    /// Bindings of A, B and C (C repeats A when absent).
-    refs: [Ref; 3],
+    /// Bindings of A, B, C and the residual R (C and R repeat A when absent).
+    refs: [Ref; 4],
+    /// R is added (the product's own layout: no column blocks of a huge B then).
+    residual: bool,
 }
 
 fn dispatch(
     v: MatMulVariant,
     m: usize,
     p: MatMulParams,
-    refs: [Ref; 3],
+    refs: [Ref; 4],
     n: usize,
 ) -> Result<LoweredDispatch<GpuKernel>, String> {
     let grid = v.algo.grid(m, n, 1)?;
     let k = GpuKernel::new(KernelKey::MatMul(v), &p, grid);
-    Ok(LoweredDispatch { kernel: k, bindings: vec![refs[0], refs[1], refs[2], Ref::Output(0)] })
+    Ok(LoweredDispatch { kernel: k, bindings: vec![refs[0], refs[1], refs[2], Ref::Output(0), refs[3]] })
 }
 
 fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKernel>, String> {
@@ -330,7 +343,7 @@ fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKerne
     let cfg = &l.matmul;
     let prob = Problem { t: g.t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: g.b, batch: 1 };
     let algo = cfg.choose(&prob);
-    let variant = |bias: bool| MatMulVariant { act: g.act.kind, ..cfg.variant(g.t, bias, algo) };
+    let variant = |bias: bool| MatMulVariant { act: g.act.kind, residual: g.residual, ..cfg.variant(g.t, bias, algo) };
     let no_act = |bias: bool| MatMulVariant { act: ActKind::None, ..cfg.variant(g.t, bias, algo) };
     let esize = cx.input(1)?.dtype.bits() as u64 / 8;
     let b_bytes = (g.n * g.k) as u64 * esize;
@@ -371,22 +384,26 @@ fn lower_2d(l: &GpuLowering, g: Gemm2d, cx: &LowerCx) -> Result<Lowered<GpuKerne
             p.n = u(cnt)?;
             p.y_off = u(r0)?;
             p.c_off = u(r0 * c_col)?;
-            dispatches.push(dispatch(variant(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], cnt)?);
+            dispatches.push(dispatch(variant(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2], g.refs[3]], cnt)?);
         } else {
-            // K rows [r0, r0 + cnt); after the first block, accumulate into Y. Only the last
-            // block applies the activation (to the complete sum).
+            // K rows [r0, r0 + cnt); after the first block, accumulate into Y. Only the first
+            // block adds the residual, only the last applies the activation (to the complete
+            // sum).
             p.k = u(cnt)?;
             p.a_off = u(r0 * g.a.1)?;
             let last = r0 + cnt >= rows;
-            let v = |bias| if last { variant(bias) } else { no_act(bias) };
+            let v = |bias| {
+                let base = if last { variant(bias) } else { no_act(bias) };
+                MatMulVariant { residual: r0 == 0 && g.residual, ..base }
+            };
             if r0 == 0 {
-                dispatches.push(dispatch(v(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2]], g.n)?);
+                dispatches.push(dispatch(v(g.c.is_some()), g.m, p, [g.refs[0], slice, g.refs[2], g.refs[3]], g.n)?);
             } else {
                 p.beta = 1.0;
                 p.c_row = u(g.n)?;
                 p.c_col = 1;
                 p.c_off = 0;
-                dispatches.push(dispatch(v(true), g.m, p, [g.refs[0], slice, Ref::Output(0)], g.n)?);
+                dispatches.push(dispatch(v(true), g.m, p, [g.refs[0], slice, Ref::Output(0), g.refs[3]], g.n)?);
             }
         }
         r0 += cnt;
@@ -421,13 +438,15 @@ pub struct Product<'a> {
     pub alpha: f32,
     /// Input 2 (broadcasting to the product's shape) is added.
     pub bias: bool,
+    /// Input 3 (the product's shape, not permuted) is added after the bias.
+    pub residual: bool,
     pub act: Act,
 }
 
 impl Product<'static> {
     /// A product without permuted operands.
     pub fn plain(trans_a: bool, trans_b: bool, bias: bool, act: Act) -> Self {
-        Product { trans_a, trans_b, perm_a: None, perm_b: None, perm_y: None, alpha: 1.0, bias, act }
+        Product { trans_a, trans_b, perm_a: None, perm_b: None, perm_y: None, alpha: 1.0, bias, residual: false, act }
     }
 }
 
@@ -463,7 +482,15 @@ pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Resu
         }
         None => None,
     };
-    let refs = [Ref::Input(0), Ref::Input(1), if c.is_some() { Ref::Input(2) } else { Ref::Input(0) }];
+    let refs = [
+        Ref::Input(0),
+        Ref::Input(1),
+        if c.is_some() { Ref::Input(2) } else { Ref::Input(0) },
+        if pr.residual { Ref::Input(3) } else { Ref::Input(0) },
+    ];
+    if pr.residual && (pr.perm_y.is_some() || cx.input(3)?.shape != g.out) {
+        return Err(format!("a residual of shape {:?} does not match the product {:?}", cx.input(3)?.shape, g.out));
+    }
     let batch: usize = g.batch.iter().product();
     if batch == 1 && lay.y_row == g.n {
         let g2 = Gemm2d {
@@ -478,6 +505,7 @@ pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Resu
             beta: 1.0,
             act: pr.act,
             refs,
+            residual: pr.residual,
         };
         return lower_2d(l, g2, cx);
     }
@@ -514,10 +542,11 @@ pub fn lower_matmul_epilogue(l: &GpuLowering, cx: &LowerCx, pr: Product) -> Resu
     let prob = Problem { t, f16_acc: cfg.f16_acc, m: g.m, n: g.n, k: g.k, b: b_st, batch };
     let algo = cfg.choose(&prob);
     let grid = algo.grid(g.m, g.n, batch)?;
-    let v = MatMulVariant { act: pr.act.kind, ..cfg.variant(t, c.is_some(), algo) }.with_vec4(&p);
+    let v =
+        MatMulVariant { act: pr.act.kind, residual: pr.residual, ..cfg.variant(t, c.is_some(), algo) }.with_vec4(&p);
     let k = GpuKernel::new(KernelKey::MatMul(v), &p, grid);
-    // Without bias, binding 2 repeats A (never read).
-    Ok(Lowered::single(k, vec![refs[0], refs[1], refs[2], Ref::Output(0)]))
+    // Without bias (residual), binding 2 (4) repeats A (never read).
+    Ok(Lowered::single(k, vec![refs[0], refs[1], refs[2], Ref::Output(0), refs[3]]))
 }
 
 pub fn lower_gemm(l: &GpuLowering, cx: &LowerCx, gm: &Gemm) -> Result<Lowered<GpuKernel>, String> {
@@ -549,13 +578,15 @@ pub fn lower_gemm_epilogue(l: &GpuLowering, cx: &LowerCx, gm: &Gemm, act: Act) -
         alpha: gm.alpha,
         beta: gm.beta,
         act,
-        refs: [Ref::Input(0), Ref::Input(1), if bias { Ref::Input(2) } else { Ref::Input(0) }],
+        refs: [Ref::Input(0), Ref::Input(1), if bias { Ref::Input(2) } else { Ref::Input(0) }, Ref::Input(0)],
+        residual: false,
     };
     lower_2d(l, g2, cx)
 }
 
-/// Every variant: each configuration, type, bias flag, accumulation type and epilogue
-/// activation, and the tiled configurations with each combination of vec4 operand loads.
+/// Every variant: each configuration, type, bias and residual flag, accumulation type and
+/// epilogue activation, and the tiled configurations with each combination of vec4 operand
+/// loads.
 pub fn variants() -> Vec<KernelKey> {
     let mut v = Vec::new();
     for t in [GpuType::F32, GpuType::F16, GpuType::BF16] {
@@ -565,9 +596,11 @@ pub fn variants() -> Vec<KernelKey> {
                     let tiled = matches!(algo, Algo::Tile64 | Algo::Tile128);
                     for act in ActKind::ALL {
                         for (vec4_a, vec4_b) in [(false, false), (true, false), (false, true), (true, true)] {
-                            if tiled || !(vec4_a || vec4_b) {
-                                let v4 = MatMulVariant { t, bias, algo, f16_acc, act, vec4_a, vec4_b };
-                                v.push(KernelKey::MatMul(v4));
+                            for residual in [false, true] {
+                                if tiled || !(vec4_a || vec4_b) {
+                                    let v4 = MatMulVariant { t, bias, algo, f16_acc, act, vec4_a, vec4_b, residual };
+                                    v.push(KernelKey::MatMul(v4));
+                                }
                             }
                         }
                     }

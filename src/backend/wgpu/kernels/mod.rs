@@ -258,7 +258,9 @@ impl KernelKey {
             KernelKey::ArgReduce(_) => 2,
             KernelKey::Binary(_) | KernelKey::Compare(_) | KernelKey::Pool2d(_) => 3,
             // Gather's last storage binding is its index error record (layout/index_lib).
-            KernelKey::MatMul(_) | KernelKey::Where(_) | KernelKey::Gather(_) => 4,
+            KernelKey::Where(_) | KernelKey::Gather(_) => 4,
+            // A, B, C, Y and the residual R (matmul_lib.wgsl).
+            KernelKey::MatMul(_) => 5,
             KernelKey::Conv2d(_) | KernelKey::Depthwise(_) => 5,
             KernelKey::BatchNorm(_) => 6,
             KernelKey::Family(f) => f.storage_bindings(),
