@@ -175,6 +175,12 @@ impl Graph {
         ValueId(self.values.len() as u32 - 1)
     }
 
+    /// A new constant value holding `t`, typed from it.
+    pub fn add_const(&mut self, name: &str, t: Tensor) -> ValueId {
+        let ty = ValueType { dtype: t.dtype(), dims: crate::tensor::shape::known_dims(t.shape()) };
+        self.add_value(name, Some(ty), Some(t))
+    }
+
     /// The nodes of list `l` (0: the main graph, `k + 1`: subgraph `k`).
     pub fn list(&self, l: u32) -> &[Node] {
         if l == 0 {

@@ -14,7 +14,7 @@
 
 use super::elementwise::{broadcast_map, Binary, BinaryOp, UnaryOp};
 use super::fused::Act;
-use super::matmul::{matmul_dims, Gemm, MatMul};
+use super::matmul::{matmul_dims, operand_perm, Gemm, MatMul};
 use super::{vt, InferCx, OpSpec};
 use crate::ir::ValueType;
 use crate::tensor::shape::broadcast_dims;
@@ -313,50 +313,23 @@ impl FusedMatMul {
     }
 }
 
-/// `dims` permuted: entry i is `dims[perm[i]]` (ranks checked).
-fn permute<T: Clone>(dims: &[T], perm: Option<&[usize]>) -> Result<Vec<T>, String> {
-    match perm {
-        None => Ok(dims.to_vec()),
-        Some(p) => {
-            if p.len() != dims.len() || p.iter().any(|&i| i >= dims.len()) {
-                return Err(format!("permutation {p:?} does not fit rank {}", dims.len()));
-            }
-            Ok(p.iter().map(|&i| dims[i].clone()).collect())
-        }
-    }
+/// Operand (or result) dims as read through [`operand_perm`].
+fn view_dims(dims: &[Dim], perm: Option<&[usize]>, trans: bool) -> Result<Vec<Dim>, String> {
+    Ok(match operand_perm(dims.len(), perm, trans)? {
+        None => dims.to_vec(),
+        Some(p) => p.iter().map(|&i| dims[i].clone()).collect(),
+    })
 }
 
-/// `x` as `Transpose(x, perm)` (materialized) when a permutation is given.
-fn permuted(x: Tensor, perm: Option<&[usize]>) -> Result<Tensor, String> {
-    match perm {
-        None => Ok(x),
+/// `x` as read through [`operand_perm`], materialized by one Transpose.
+fn view_tensor(x: &Tensor, perm: Option<&[usize]>, trans: bool) -> Result<Tensor, String> {
+    match operand_perm(x.rank(), perm, trans)? {
+        None => Ok(x.clone()),
         Some(p) => {
             let perm = Some(p.iter().map(|&i| i as i64).collect());
-            one(super::layout::Transpose { perm }.eval(&[Some(&x)], 1)?)
+            one(super::layout::Transpose { perm }.eval(&[Some(x)], 1)?)
         }
     }
-}
-
-/// `x` with its last two axes swapped when `t` (rank ≥ 2).
-fn swap_last2<T: Clone>(x: &[T], t: bool) -> Result<Vec<T>, String> {
-    let mut v = x.to_vec();
-    if t {
-        if v.len() < 2 {
-            return Err(format!("a transposed MatMul operand needs rank ≥ 2, got rank {}", v.len()));
-        }
-        let r = v.len();
-        v.swap(r - 2, r - 1);
-    }
-    Ok(v)
-}
-
-/// `x` with its last two axes swapped (materialized) when `t`.
-fn transposed(x: &Tensor, t: bool) -> Result<Tensor, String> {
-    if !t {
-        return Ok(x.clone());
-    }
-    let perm: Vec<i64> = swap_last2(&(0..x.rank() as i64).collect::<Vec<_>>(), true)?;
-    one(super::layout::Transpose { perm: Some(perm) }.eval(&[Some(x)], 1)?)
 }
 
 fn one(v: Vec<Tensor>) -> Result<Tensor, String> {
@@ -374,8 +347,9 @@ impl OpSpec for FusedMatMul {
                 if a.dtype != b.dtype {
                     return Err(format!("MatMul operand types differ: {} vs {}", a.dtype, b.dtype));
                 }
-                let (pa, pb) = (permute(&a.dims, self.perm_a.as_deref())?, permute(&b.dims, self.perm_b.as_deref())?);
-                let dims = matmul_dims(&swap_last2(&pa, self.trans_a)?, &swap_last2(&pb, self.trans_b)?)?;
+                let la = view_dims(&a.dims, self.perm_a.as_deref(), self.trans_a)?;
+                let lb = view_dims(&b.dims, self.perm_b.as_deref(), self.trans_b)?;
+                let dims = matmul_dims(&la, &lb)?;
                 let out = vec![vt(a.dtype, dims)];
                 if let (Some(c), Some(y)) = (cx.opt(2), out.first()) {
                     let bd = broadcast_dims(&[&y.dims, &c.dims])?;
@@ -390,7 +364,7 @@ impl OpSpec for FusedMatMul {
                 }
                 match &self.perm_y {
                     None => Ok(out),
-                    Some(p) => Ok(vec![vt(a.dtype, permute(&out[0].dims, Some(p))?)]),
+                    Some(p) => Ok(vec![vt(a.dtype, view_dims(&out[0].dims, Some(p), false)?)]),
                 }
             }
         }
@@ -404,9 +378,8 @@ impl OpSpec for FusedMatMul {
             }
             MatMulBase::MatMul => {
                 let need = |i: usize| inputs.get(i).copied().flatten().ok_or(format!("input {i} is required"));
-                let a = permuted(need(0)?.clone(), self.perm_a.as_deref())?;
-                let b = permuted(need(1)?.clone(), self.perm_b.as_deref())?;
-                let (a, b) = (transposed(&a, self.trans_a)?, transposed(&b, self.trans_b)?);
+                let a = view_tensor(need(0)?, self.perm_a.as_deref(), self.trans_a)?;
+                let b = view_tensor(need(1)?, self.perm_b.as_deref(), self.trans_b)?;
                 let mut y = one(MatMul.eval(&[Some(&a), Some(&b)], n)?)?;
                 if self.alpha != 1.0 {
                     // The reference rounds the scaled product to the element type once.
@@ -426,7 +399,7 @@ impl OpSpec for FusedMatMul {
                 y
             }
         };
-        Ok(vec![permuted(self.act.apply(y)?, self.perm_y.as_deref())?])
+        Ok(vec![view_tensor(&self.act.apply(y)?, self.perm_y.as_deref(), false)?])
     }
 }
 

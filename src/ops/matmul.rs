@@ -45,29 +45,36 @@ pub struct MatMulLayout {
     pub y_shape: Vec<usize>,
 }
 
-/// The logical shape and element strides of an operand stored with `shape`, read as
-/// `Transpose(x, perm)` and then, when `trans`, with its last two axes swapped.
+/// The one permutation that reads an operand of rank `rank` as `Transpose(x, perm)` and then,
+/// when `trans`, with its last two axes swapped; `None` for the identity.
+pub fn operand_perm(rank: usize, perm: Option<&[usize]>, trans: bool) -> Result<Option<Vec<usize>>, String> {
+    if let Some(p) = perm {
+        let mut seen = vec![false; rank];
+        if p.len() != rank || p.iter().any(|&i| i >= rank || std::mem::replace(&mut seen[i], true)) {
+            return Err(format!("{p:?} is not a permutation of an operand of rank {rank}"));
+        }
+    }
+    if trans && rank < 2 {
+        return Err(format!("a transposed MatMul operand needs rank ≥ 2, got rank {rank}"));
+    }
+    if perm.is_none() && !trans {
+        return Ok(None);
+    }
+    let mut p = perm.map_or_else(|| (0..rank).collect(), <[usize]>::to_vec);
+    if trans {
+        p.swap(rank - 2, rank - 1);
+    }
+    Ok(Some(p))
+}
+
+/// The logical shape and element strides of an operand stored with `shape`, read through
+/// [`operand_perm`].
 pub fn operand_view(shape: &[usize], perm: Option<&[usize]>, trans: bool) -> Result<(Vec<usize>, Vec<usize>), String> {
     let st = crate::tensor::shape::strides(shape);
-    let (mut dims, mut strides) = match perm {
+    Ok(match operand_perm(shape.len(), perm, trans)? {
         None => (shape.to_vec(), st),
-        Some(p) => {
-            let mut seen = vec![false; shape.len()];
-            if p.len() != shape.len() || p.iter().any(|&i| i >= shape.len() || std::mem::replace(&mut seen[i], true)) {
-                return Err(format!("{p:?} is not a permutation of an operand of shape {shape:?}"));
-            }
-            (p.iter().map(|&i| shape[i]).collect(), p.iter().map(|&i| st[i]).collect())
-        }
-    };
-    if trans {
-        let r = dims.len();
-        if r < 2 {
-            return Err(format!("a transposed MatMul operand needs rank ≥ 2, got {shape:?}"));
-        }
-        dims.swap(r - 2, r - 1);
-        strides.swap(r - 2, r - 1);
-    }
-    Ok((dims, strides))
+        Some(p) => (p.iter().map(|&i| shape[i]).collect(), p.iter().map(|&i| st[i]).collect()),
+    })
 }
 
 /// The layout of `op(A) @ op(B)` (numpy MatMul semantics over the logical operands of

@@ -5,8 +5,8 @@
 
 use super::Pass;
 use crate::error::Result;
-use crate::ir::{Graph, Node, Op, ValueId, ValueType};
-use crate::tensor::{shape::known_dims, Tensor};
+use crate::ir::{Graph, Node, Op, ValueId};
+use crate::tensor::Tensor;
 
 pub struct FoldBatchNorm;
 
@@ -36,8 +36,7 @@ impl Pass for FoldBatchNorm {
 
 fn add_const(g: &mut Graph, conv: usize, what: &str, t: Tensor) -> ValueId {
     let name = format!("{}.bn_folded_{what}", g.nodes[conv].label(g));
-    let ty = ValueType { dtype: t.dtype(), dims: known_dims(t.shape()) };
-    g.add_value(&name, Some(ty), Some(t))
+    g.add_const(&name, t)
 }
 
 /// (Conv index, BatchNorm index, folded W, folded B).

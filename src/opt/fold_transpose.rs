@@ -75,8 +75,8 @@ impl Pass for FoldTranspose {
                 });
             }
             n.outputs = outputs;
+            // result_transpose reads consumers, not producers: one relink at the end does.
             g.nodes.remove(j);
-            g.relink();
             changed = true;
         }
         if changed {

@@ -35,7 +35,7 @@
 use super::fuse_epilogue::hidden_reads;
 use super::Pass;
 use crate::error::Result;
-use crate::ir::{Graph, Node, NodeId, Op, ValueId, ValueType};
+use crate::ir::{Graph, Node, NodeId, Op, ValueId};
 use crate::ops::contrib_quant::{QLinearBinary, QLinearSoftmax};
 use crate::ops::elementwise::{BinaryOp, UnaryOp};
 use crate::ops::pool::PoolKind;
@@ -44,7 +44,7 @@ use crate::ops::qoperator::{
 };
 use crate::ops::quant::{QLinearConv, QLinearMatMul};
 use crate::ops::softmax::SoftmaxKind;
-use crate::tensor::shape::{known_dims, norm_axis};
+use crate::tensor::shape::norm_axis;
 use crate::tensor::{DType, Tensor};
 
 pub struct FuseQdq;
@@ -570,8 +570,7 @@ fn apply(g: &mut Graph, rw: Rewrite) {
                     DType::U8 => Tensor::scalar(0u8),
                     _ => Tensor::scalar(0i8),
                 };
-                let ty = ValueType { dtype: dt, dims: known_dims(&[]) };
-                node.inputs[slot] = Some(g.add_value(&name, Some(ty), Some(t)));
+                node.inputs[slot] = Some(g.add_const(&name, t));
             }
             let reads: Vec<ValueId> = g.nodes[target].reads().collect();
             g.nodes[target] = *node;

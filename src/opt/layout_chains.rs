@@ -16,8 +16,10 @@
 use super::fuse_epilogue::hidden_reads;
 use super::Pass;
 use crate::error::Result;
-use crate::ir::{Graph, Op, ValueId};
-use crate::ops::layout::Transpose;
+use crate::ir::{Graph, Node, Op, ValueId, ValueType};
+use crate::ops::layout::{Reshape, Transpose};
+use crate::tensor::shape::known_dims;
+use crate::tensor::Tensor;
 
 pub struct LayoutChains;
 
@@ -92,29 +94,18 @@ fn step(g: &mut Graph) -> bool {
             (Op::Transpose(t), Op::Reshape(r)) if r.shape_attr.is_none() => {
                 let Some(Some(y)) = n.outputs.first().copied() else { continue };
                 let Some((shape, q)) = unit_reshape_first(g, x, t, mid, y) else { continue };
-                let name = format!("{}_unit_reshape", g.value(mid).name);
-                let dtype = g.value(x).ty.as_ref().map(|t| t.dtype).unwrap_or(crate::tensor::DType::F32);
-                let dims = shape.iter().map(|&d| crate::tensor::Dim::Known(d)).collect();
-                let shape_t =
-                    crate::tensor::Tensor::new(&[shape.len()], shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
+                let Some(dtype) = g.value(x).ty.as_ref().map(|t| t.dtype) else { continue };
+                let shape_t = Tensor::new(&[shape.len()], shape.iter().map(|&d| d as i64).collect::<Vec<_>>());
                 let Ok(shape_t) = shape_t else { continue };
-                let sty = crate::ir::ValueType {
-                    dtype: crate::tensor::DType::I64,
-                    dims: vec![crate::tensor::Dim::Known(shape.len())],
-                };
-                let sv = g.add_value(&format!("{name}_shape"), Some(sty), Some(shape_t));
+                let sv = g.add_const(&format!("{}_unit_reshape_shape", g.value(mid).name), shape_t);
                 // The Transpose's slot becomes the Reshape of x; the Reshape's the Transpose.
-                g.values[mid.idx()].ty = Some(crate::ir::ValueType { dtype, dims });
+                g.values[mid.idx()].ty = Some(ValueType { dtype, dims: known_dims(&shape) });
                 let (tn, rn) = (g.nodes[i].clone(), g.nodes[j].clone());
+                let reshape = Op::Reshape(Reshape { allowzero: false, shape_attr: None });
                 g.nodes[i] =
-                    crate::ir::Node { inputs: vec![Some(x), Some(sv)], outputs: tn.outputs.clone(), ..rn.clone() };
-                g.nodes[i].op = Op::Reshape(crate::ops::layout::Reshape { allowzero: false, shape_attr: None });
-                g.nodes[j] = crate::ir::Node {
-                    inputs: vec![Some(mid)],
-                    outputs: rn.outputs,
-                    op: Op::Transpose(Transpose { perm: Some(q.iter().map(|&k| k as i64).collect()) }),
-                    ..tn
-                };
+                    Node { op: reshape, inputs: vec![Some(x), Some(sv)], outputs: tn.outputs.clone(), ..rn.clone() };
+                let transpose = Op::Transpose(Transpose { perm: Some(q.iter().map(|&k| k as i64).collect()) });
+                g.nodes[j] = Node { op: transpose, inputs: vec![Some(mid)], outputs: rn.outputs, ..tn };
                 g.relink();
                 return true;
             }

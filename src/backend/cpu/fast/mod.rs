@@ -39,11 +39,28 @@ pub enum Fast {
     Reduce(rows::ReducePlan),
     Transpose(rows::TransposePlan),
     Concat(rows::ConcatPlan),
-    /// The optimizer's FusedMatMul: the product (a MatMul or Gemm plan), the bias Add of a
-    /// MatMul (input 2), then the activation.
-    FusedMatMul(Box<Fast>, Option<elementwise::BinaryPlan>, crate::ops::fused::Act, f32, bool),
+    /// The optimizer's FusedMatMul: the product (a MatMul or Gemm plan), then its epilogue.
+    FusedMatMul(Box<Fast>, MatMulEpilogue),
     /// The optimizer's FusedElementwise on f32 tensors.
     FusedElementwise(elementwise::Bcast, crate::ops::fused_ew::FusedElementwise),
+}
+
+/// What a MatMul-based FusedMatMul applies to the product, in this order: the scale alpha, the
+/// bias Add (input 2, broadcast), the residual Add (input 3, the product's shape), the
+/// activation. A Gemm-based one has only the activation (Gemm's plan applies its own alpha
+/// and C).
+#[derive(Debug)]
+pub struct MatMulEpilogue {
+    alpha: f32,
+    bias: Option<elementwise::BinaryPlan>,
+    residual: bool,
+    act: crate::ops::fused::Act,
+}
+
+impl MatMulEpilogue {
+    fn act(act: crate::ops::fused::Act) -> Self {
+        MatMulEpilogue { alpha: 1.0, bias: None, residual: false, act }
+    }
 }
 
 impl Fast {
@@ -66,7 +83,7 @@ impl Fast {
             Fast::Reduce(_) => "reduce_f32",
             Fast::Transpose(_) => "transpose",
             Fast::Concat(_) => "concat",
-            Fast::FusedMatMul(p, ..) => p.label(),
+            Fast::FusedMatMul(p, _) => p.label(),
             Fast::FusedElementwise(..) => "fused_elementwise_f32",
         }
     }
@@ -131,7 +148,7 @@ impl Fast {
                     MatMulBase::Gemm(g) => {
                         let g = Gemm { trans_a: g.trans_a ^ f.trans_a, trans_b: g.trans_b ^ f.trans_b, ..g.clone() };
                         rows::GemmPlan::new(&g, shape(0)?, shape(1)?, shape(2))
-                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), None, f.act, 1.0, false))
+                            .map(|p| Fast::FusedMatMul(Box::new(Fast::Gemm(p)), MatMulEpilogue::act(f.act)))
                     }
                     MatMulBase::MatMul => {
                         let l = crate::ops::matmul::matmul_layout(
@@ -151,7 +168,8 @@ impl Fast {
                             None => None,
                         };
                         let residual = shape(3).is_some();
-                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), bias, f.act, f.alpha, residual))
+                        let ep = MatMulEpilogue { alpha: f.alpha, bias, residual, act: f.act };
+                        Some(Fast::FusedMatMul(Box::new(Fast::MatMul(p)), ep))
                     }
                 }
             }
@@ -292,7 +310,7 @@ impl Fast {
                 elementwise::fused_f32(b, f, &ins, f32s_mut(out)?);
                 Ok(())
             }
-            Fast::FusedMatMul(p, bias, act, alpha, residual) => {
+            Fast::FusedMatMul(p, MatMulEpilogue { alpha, bias, residual, act }) => {
                 p.run_plain(ins, out, scratch)?;
                 let y = f32s_mut(out)?;
                 if *alpha != 1.0 {

@@ -32,12 +32,7 @@ pub struct MatMulPlan {
 
 impl MatMulPlan {
     pub fn new(a: &[usize], b: &[usize]) -> Option<MatMulPlan> {
-        Self::new_t(a, b, (false, false))
-    }
-
-    /// A product whose operands are stored with their last two axes swapped per `trans`.
-    pub fn new_t(a: &[usize], b: &[usize], trans: (bool, bool)) -> Option<MatMulPlan> {
-        Self::new_layout(&matmul_layout((a, None, trans.0), (b, None, trans.1), None).ok()?)
+        Self::new_layout(&matmul_layout((a, None, false), (b, None, false), None).ok()?)
     }
 
     /// A product whose operands and result are read and written through `l`'s strides.
